@@ -1,0 +1,100 @@
+"""simlib: send real, signed Trackpilots webhook simulations and keep a history of them.
+
+Importing simlib is cheap: pandas, ipywidgets and the receiver load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__ as __version__
+from .delivery import DeliveryConfig as DeliveryConfig
+from .errors import (
+    NotFoundError as NotFoundError,
+    OverrideError as OverrideError,
+    SimlibError as SimlibError,
+    StoreError as StoreError,
+    StoreUnavailable as StoreUnavailable,
+    StoreVersionError as StoreVersionError,
+    UnknownEventError as UnknownEventError,
+    ValidationError as ValidationError,
+)
+from .events import (
+    EventType as EventType,
+    event_types as event_types,
+    register_event as register_event,
+)
+from .records import (
+    Preview as Preview,
+    Secret as Secret,
+    SimulationResult as SimulationResult,
+    Webhook as Webhook,
+)
+from .signing import (
+    Verification as Verification,
+    compute_signature as compute_signature,
+    sign as sign,
+    verify as verify,
+)
+from .simulator import Simulator as Simulator
+from .store import Store as Store
+from .validation import (
+    ProductionCheck as ProductionCheck,
+    production_check as production_check,
+)
+
+if TYPE_CHECKING:
+    from .receiver import ReceivedRequest, Receiver
+    from .ui import Explorer
+
+_LAZY = {
+    "Receiver": ("simlib.receiver", "Receiver"),
+    "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
+    "Explorer": ("simlib.ui", "Explorer"),
+    "start_demo": ("simlib.demo", "start_demo"),
+}
+
+__all__ = sorted(
+    [
+        "DeliveryConfig",
+        "EventType",
+        "Explorer",
+        "NotFoundError",
+        "OverrideError",
+        "Preview",
+        "ProductionCheck",
+        "ReceivedRequest",
+        "Receiver",
+        "Secret",
+        "SimlibError",
+        "SimulationResult",
+        "Simulator",
+        "Store",
+        "StoreError",
+        "StoreUnavailable",
+        "StoreVersionError",
+        "UnknownEventError",
+        "ValidationError",
+        "Verification",
+        "Webhook",
+        "__version__",
+        "compute_signature",
+        "event_types",
+        "production_check",
+        "register_event",
+        "sign",
+        "start_demo",
+        "verify",
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'simlib' has no attribute {name!r}")

@@ -1,0 +1,392 @@
+"""One HTTP attempt: POST the exact bytes, time it, capture the answer, classify failures.
+
+Safe-delivery rules (PRACTICE.md §4): one attempt, no retries; redirects are never followed
+(a 3xx is a failure that shows its Location); explicit connect/read/write timeouts plus a total
+deadline; TLS verified by default; environment proxies ignored by default; the response body is
+read as a stream and capped (decompression included), then decoded safely.
+
+This module knows httpx; nothing above it does.
+"""
+
+from __future__ import annotations
+
+import codecs
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from ._version import __version__
+from .records import NETWORK_ERROR
+
+__all__ = ["DeliveryConfig", "Outcome", "deliver", "deliver_async", "make_client", "make_async_client"]
+
+MAX_HEADER_VALUE = 1_000
+MAX_HEADERS = 100
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How a send talks to the endpoint.
+
+    ======================  =========  ==========================================================
+    setting                 default    meaning
+    ======================  =========  ==========================================================
+    connect_timeout         5.0 s      TCP + TLS connect
+    read_timeout            15.0 s     longest wait between two received chunks
+    write_timeout           15.0 s     longest wait while sending the body
+    deadline                30.0 s     total for the whole attempt (a dripping endpoint ends here)
+    max_response_bytes      20 000     response body kept; the rest is not read
+    verify_tls              True       verify certificates; False is recorded in the detail
+    ca_bundle               None       a PEM file of extra CAs to trust (e.g. a local test CA)
+    proxy                   None       an explicit proxy URL; environment proxies are ignored
+    trust_env               False      honour HTTP(S)_PROXY / SSL_CERT_FILE from the environment
+    user_agent              simlib/V   the User-Agent header
+    signature_encoding      "hex"      digest encoding of x-webhook-signature ("hex"/"base64")
+    ======================  =========  ==========================================================
+    """
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    write_timeout: float = 15.0
+    deadline: float = 30.0
+    max_response_bytes: int = 20_000
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    proxy: str | None = None
+    trust_env: bool = False
+    user_agent: str = f"simlib/{__version__}"
+    signature_encoding: str = "hex"
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 0:
+            raise ValueError("max_response_bytes must be a whole number >= 0")
+        if self.signature_encoding not in ("hex", "base64"):
+            raise ValueError("signature_encoding must be 'hex' or 'base64'")
+
+    def with_(self, **changes: Any) -> DeliveryConfig:
+        return replace(self, **changes)
+
+    @property
+    def client_key(self) -> tuple[Any, ...]:
+        """Settings that need a different HTTP client (the rest are per request)."""
+        return (self.verify_tls, self.ca_bundle, self.proxy, self.trust_env)
+
+
+@dataclass
+class Outcome:
+    """What the endpoint did (or why it could not be reached)."""
+
+    http_status: int | None = None
+    latency_ms: float | None = None
+    response_body: str = ""
+    response_truncated: bool = False
+    response_headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # NETWORK_ERROR or None
+    detail: str = ""
+
+
+def _verify_arg(config: DeliveryConfig) -> bool | ssl.SSLContext:
+    if not config.verify_tls:
+        return False
+    if config.ca_bundle:
+        ctx = ssl.create_default_context(cafile=config.ca_bundle)
+        return ctx
+    return True
+
+
+def _timeout(config: DeliveryConfig, remaining: float | None = None) -> httpx.Timeout:
+    cap = config.deadline if remaining is None else max(remaining, 0.001)
+    return httpx.Timeout(
+        connect=min(config.connect_timeout, cap),
+        read=min(config.read_timeout, cap),
+        write=min(config.write_timeout, cap),
+        pool=min(config.connect_timeout, cap),
+    )
+
+
+def make_client(config: DeliveryConfig) -> httpx.Client:
+    """A client for one set of connection settings; reuse it across sends."""
+    return httpx.Client(
+        follow_redirects=False,
+        trust_env=config.trust_env,
+        verify=_verify_arg(config),
+        proxy=config.proxy,
+        timeout=_timeout(config),
+    )
+
+
+def make_async_client(config: DeliveryConfig, *, max_connections: int = 100) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=config.trust_env,
+        verify=_verify_arg(config),
+        proxy=config.proxy,
+        timeout=_timeout(config),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+
+
+def request_headers(signed: dict[str, str], config: DeliveryConfig) -> dict[str, str]:
+    """The headers sent: the three signed-delivery headers plus the User-Agent."""
+    headers = dict(signed)
+    headers["user-agent"] = config.user_agent
+    return headers
+
+
+def deliver(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig
+) -> Outcome:
+    """POST ``body`` once. Never raises for anything the endpoint or network does."""
+    start = time.perf_counter()
+    deadline_at = start + config.deadline
+    response: httpx.Response | None = None
+    try:
+        with client.stream("POST", url, content=body, headers=headers, timeout=_timeout(config)) as response:
+            chunks, truncated, overrun = [], False, False
+            size = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > config.max_response_bytes:
+                    truncated = True
+                    break
+                if time.perf_counter() > deadline_at:
+                    overrun = True
+                    break
+            latency = (time.perf_counter() - start) * 1000
+        return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+        return _failure(exc, url, start, config, response)
+
+
+async def deliver_async(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig
+) -> Outcome:
+    """The same as :func:`deliver` on an ``httpx.AsyncClient`` (burst mode)."""
+    import asyncio
+
+    start = time.perf_counter()
+    response: httpx.Response | None = None
+    box: dict[str, Any] = {}
+
+    async def attempt() -> None:
+        nonlocal response
+        async with client.stream("POST", url, content=body, headers=headers, timeout=_timeout(config)) as resp:
+            response = resp
+            chunks: list[bytes] = []
+            size = 0
+            truncated = False
+            async for chunk in resp.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > config.max_response_bytes:
+                    truncated = True
+                    break
+            box["data"] = (b"".join(chunks), truncated, (time.perf_counter() - start) * 1000)
+
+    try:
+        await asyncio.wait_for(attempt(), timeout=config.deadline)
+    except asyncio.TimeoutError:
+        return _deadline_outcome(start, config, response)
+    except Exception as exc:  # noqa: BLE001
+        return _failure(exc, url, start, config, response)
+    data, truncated, latency = box["data"]
+    assert response is not None
+    return _finish(response, data, truncated, False, latency, config)
+
+
+def _finish(
+    response: httpx.Response, data: bytes, truncated: bool, overrun: bool, latency: float, config: DeliveryConfig
+) -> Outcome:
+    if truncated:
+        data = data[: config.max_response_bytes]
+    headers = _headers(response)
+    if overrun:
+        out = _deadline_outcome(None, config, response)
+        out.latency_ms = latency
+        out.response_body = decode_body(data, response.headers.get("content-type"), truncated=True)
+        out.response_truncated = True
+        return out
+    return Outcome(
+        http_status=response.status_code,
+        latency_ms=latency,
+        response_body=decode_body(data, response.headers.get("content-type"), truncated=truncated),
+        response_truncated=truncated,
+        response_headers=headers,
+        detail=status_detail(response.status_code, response.reason_phrase, headers, truncated, config),
+    )
+
+
+def _deadline_outcome(start: float | None, config: DeliveryConfig, response: httpx.Response | None) -> Outcome:
+    if response is not None:
+        detail = (
+            f"timeout: the total deadline of {config.deadline:g} s passed while reading the response "
+            f"body (status {response.status_code} had arrived)"
+        )
+        return Outcome(
+            http_status=response.status_code,
+            latency_ms=None,
+            response_headers=_headers(response),
+            error=NETWORK_ERROR,
+            detail=detail,
+        )
+    latency = (time.perf_counter() - start) * 1000 if start is not None else None
+    return Outcome(
+        latency_ms=latency,
+        error=NETWORK_ERROR,
+        detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
+    )
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in response.headers.multi_items():
+        k = key.lower()
+        if len(out) >= MAX_HEADERS and k not in out:
+            continue
+        value = value[:MAX_HEADER_VALUE]
+        out[k] = f"{out[k]}, {value}" if k in out else value
+    return out
+
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def status_detail(
+    status: int, reason: str, headers: dict[str, str], truncated: bool, config: DeliveryConfig
+) -> str:
+    """One readable line for an HTTP answer."""
+    text = f"{status} {reason}".strip()
+    if 200 <= status < 300:
+        text = f"Delivered: {text}"
+    elif 300 <= status < 400:
+        loc = headers.get("location")
+        text += f": redirect to {loc} not followed" if loc else ": redirect not followed"
+        text += " (a webhook endpoint must answer 2xx itself)"
+    elif status == 410:
+        text += ": the endpoint says it is gone"
+    elif status == 429:
+        ra = headers.get("retry-after")
+        text += ": the endpoint is throttling" + (f" (Retry-After: {ra})" if ra else "")
+    elif status in (502, 504):
+        text += ": a gateway in front of the endpoint failed or timed out"
+    elif status >= 400:
+        text += ": the endpoint answered with an error"
+    else:
+        text += ": not a final success status"
+    if truncated:
+        text += f"; response body cut at {config.max_response_bytes} bytes"
+    if not config.verify_tls:
+        text += "; TLS verification was OFF"
+    return text
+
+
+def decode_body(data: bytes, content_type: str | None, *, truncated: bool = False) -> str:
+    """Text of a response body: its charset, else UTF-8; bad bytes replaced; binary summarised."""
+    if not data:
+        return ""
+    charset = "utf-8"
+    if content_type:
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip().strip('"')
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    if b"\x00" in data[:1024] or _mostly_binary(data[:1024]):
+        kind = (content_type or "unknown type").split(";")[0]
+        more = "+" if truncated else ""
+        return f"<binary response: {len(data)}{more} bytes of {kind}; starts {data[:16].hex(' ')}>"
+    decoder = codecs.getincrementaldecoder(charset)(errors="replace")
+    return decoder.decode(data, final=not truncated)
+
+
+def _mostly_binary(sample: bytes) -> bool:
+    if not sample:
+        return False
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return controls / len(sample) > 0.1
+
+
+def _root(exc: BaseException) -> BaseException:
+    seen = set()
+    cur: BaseException | None = exc
+    last = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        last = cur
+        cur = cur.__cause__ or cur.__context__
+    return last
+
+
+def _failure(
+    exc: BaseException, url: str, start: float, config: DeliveryConfig, response: httpx.Response | None
+) -> Outcome:
+    detail = explain_exception(exc, url, config)
+    if response is not None and isinstance(exc, httpx.DecodingError):
+        # The endpoint answered; only its body could not be decompressed.
+        headers = _headers(response)
+        return Outcome(
+            http_status=response.status_code,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            response_body=f"<{detail}>",
+            response_headers=headers,
+            detail=status_detail(response.status_code, response.reason_phrase, headers, False, config),
+        )
+    out = Outcome(error=NETWORK_ERROR, detail=detail)
+    if response is not None:
+        out.http_status = response.status_code
+        out.response_headers = _headers(response)
+    return out
+
+
+def explain_exception(exc: BaseException, url: str, config: DeliveryConfig) -> str:
+    """A one-line, specific reason for a failed attempt (DNS, refused, timeout phase, TLS)."""
+    u = httpx.URL(url)
+    host = u.host
+    port = u.port or (443 if u.scheme == "https" else 80)
+    root = _root(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timeout: could not connect to {host}:{port} within {min(config.connect_timeout, config.deadline):g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return (
+            f"timeout: connected, but no response within the read timeout of "
+            f"{min(config.read_timeout, config.deadline):g} s"
+        )
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"timeout: could not send the body within {min(config.write_timeout, config.deadline):g} s"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timeout: no free connection in the pool"
+    if isinstance(root, socket.gaierror) or (
+        isinstance(exc, httpx.ConnectError) and "name or service not known" in str(exc).lower()
+    ):
+        return f"DNS: could not resolve host {host!r} ({getattr(root, 'strerror', None) or root})"
+    if isinstance(root, ssl.SSLCertVerificationError):
+        return f"TLS: certificate verification failed for {host}: {root.verify_message or root.reason}"
+    if isinstance(root, ssl.SSLError):
+        return f"TLS: handshake with {host}:{port} failed: {root.reason or root}"
+    if isinstance(root, ConnectionRefusedError):
+        return f"connection refused by {host}:{port} (nothing is listening there)"
+    if isinstance(root, ConnectionResetError):
+        return f"connection reset by {host}:{port} before a complete response"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the endpoint closed the connection or broke HTTP: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect to {host}:{port}: {root}"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return f"connection error talking to {host}:{port}: {root}"
+    if isinstance(exc, httpx.ProxyError):
+        return f"proxy error: {exc}"
+    if isinstance(exc, httpx.DecodingError):
+        return f"could not decode the response body: {exc}"
+    return f"{type(exc).__name__}: {exc}"

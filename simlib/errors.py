@@ -1,0 +1,69 @@
+"""Exceptions raised by simlib.
+
+The tree::
+
+    SimlibError
+    ├── ValidationError        bad input for a named field (webhook form, CLI flag)
+    │   └── OverrideError      a payload override names a path that does not exist or a bad value
+    ├── NotFoundError          no webhook / history row with that id
+    ├── UnknownEventError      an event type that is not in the catalogue
+    └── StoreError             the SQLite store cannot be used
+        ├── StoreUnavailable   locked past the busy timeout, unreadable, read-only
+        └── StoreVersionError  the store was written by a newer simlib
+
+``Simulator.send`` never raises any of these: a send always ends as a
+:class:`~simlib.records.SimulationResult`. They reach callers of the
+configuration API (create/update/delete a webhook, preview, history).
+"""
+
+from __future__ import annotations
+
+
+class SimlibError(Exception):
+    """Root of every error simlib raises on purpose."""
+
+
+class ValidationError(SimlibError, ValueError):
+    """Input refused; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class OverrideError(ValidationError):
+    """A payload override could not be applied (``path`` says which)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__("override", f"{path!r}: {message}")
+
+
+class NotFoundError(SimlibError, LookupError):
+    """No object with that id."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} not found: {ident!r}")
+
+
+class UnknownEventError(ValidationError):
+    """An event type that is not registered in the catalogue."""
+
+    def __init__(self, name: object, known: list[str]) -> None:
+        self.name = name
+        super().__init__("event", f"unknown event type {name!r}; known: {', '.join(known)}")
+
+
+class StoreError(SimlibError):
+    """The embedded store cannot be used."""
+
+
+class StoreUnavailable(StoreError):
+    """Locked past the busy timeout, unreadable, or on a read-only path."""
+
+
+class StoreVersionError(StoreError):
+    """The store file was written by a newer simlib (schema version too high)."""

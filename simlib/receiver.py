@@ -1,0 +1,413 @@
+"""The embedded receiver: a real HTTP server on 127.0.0.1 that verifies Trackpilots signatures.
+
+It records every request exactly as received (raw header names and order, raw body bytes, the
+verification verdict and its reason) and answers with a configurable status, delay and body,
+so it can play a correct receiver or reproduce a reseller's failing one.
+
+From Python (background thread; for notebooks and tests)::
+
+    with Receiver(secrets=[secret]) as rx:
+        ...send to rx.url...
+        rx.wait_for(1)
+        rx.requests[-1].verification.reason
+
+From the command line: ``simlib receive --port 8787 --secret S [--status 500] [--delay-ms 200]``.
+
+Standard library only (asyncio), HTTP/1.1 with keep-alive, Content-Length and chunked bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from .signing import DEFAULT_TOLERANCE_MS, Verification, now_ms, verify
+
+__all__ = ["ReceivedRequest", "Receiver"]
+
+MAX_HEAD_BYTES = 64 * 1024
+DEFAULT_MAX_BODY = 50 * 1024 * 1024
+DEFAULT_PATH = "/webhooks/trackpilots"
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the receiver saw it."""
+
+    index: int
+    received_at_ms: int
+    method: str
+    path: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]  # names exactly as received, in order
+    body: bytes
+    verification: Verification | None
+    status: int  # what the receiver answered
+    client: str
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    @property
+    def verified(self) -> bool | None:
+        return None if self.verification is None else self.verification.ok
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def event_type(self) -> str | None:
+        data = self.json
+        return data.get("event") if isinstance(data, dict) else None
+
+    def __repr__(self) -> str:
+        v = "unverified" if self.verification is None else self.verification.code
+        return f"ReceivedRequest(#{self.index} {self.method} {self.path} {len(self.body)} bytes, {v}, answered {self.status})"
+
+
+StatusSpec = int | Callable[[ReceivedRequest], int]
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Receiver:
+    """A local webhook receiver. Start with ``start()`` or ``with Receiver(...) as rx``.
+
+    - ``secrets``: candidate secrets (several during a rotation); none means "verify nothing".
+    - ``status``: the status to answer verified requests with (an int, or a function of the
+      request); ``delay_ms``: wait this long before answering; ``body``: the response body
+      (default: a small JSON acknowledgement).
+    - ``reject_invalid``: answer 401 when verification fails (default True); False records the
+      verdict but answers ``status`` anyway (a sloppy receiver).
+    - ``tolerance_ms``: the timestamp window (symmetric), None for no window.
+    """
+
+    def __init__(
+        self,
+        secrets: str | Sequence[str] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        status: StatusSpec = 200,
+        delay_ms: float = 0,
+        body: bytes | str | None = None,
+        content_type: str = "application/json",
+        verify_signatures: bool = True,
+        reject_invalid: bool = True,
+        tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        keep: int = 10_000,
+        clock: Callable[[], int] | None = None,
+        on_request: Callable[[ReceivedRequest], None] | None = None,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.secrets: list[str] = [secrets] if isinstance(secrets, str) else list(secrets)
+        self.status = status
+        self.delay_ms = delay_ms
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.content_type = content_type
+        self.verify_signatures = verify_signatures
+        self.reject_invalid = reject_invalid
+        self.tolerance_ms = tolerance_ms
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock or now_ms
+        self.on_request = on_request
+        self._requests: deque[ReceivedRequest] = deque(maxlen=keep)
+        self._count = 0
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Receiver:
+        """Start serving in a background thread; returns once the port is bound."""
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._handle, self.host, self._port, limit=MAX_HEAD_BYTES)
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            self._port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._shutdown())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="simlib-receiver", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread = None
+            raise OSError(f"cannot start the receiver on {self.host}:{self._port}: {failure[0]}") from failure[0]
+        return self
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):
+            w.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+                pass
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = None
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def url(self) -> str:
+        """The webhook URL to configure: ``http://127.0.0.1:PORT/webhooks/trackpilots``."""
+        return self.base_url + DEFAULT_PATH
+
+    def __repr__(self) -> str:
+        state = f"listening on {self.base_url}" if self.running else "stopped"
+        return f"Receiver({state}, {self._count} requests)"
+
+    # -- records ----------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._cond:
+            return list(self._requests)
+
+    @property
+    def count(self) -> int:
+        """Requests received since start (including ones dropped from ``requests`` by ``keep``)."""
+        return self._count
+
+    def clear(self) -> None:
+        with self._cond:
+            self._requests.clear()
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
+        """Block until ``requests`` holds at least ``count`` requests; raise TimeoutError if not."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._requests) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"receiver got {len(self._requests)} of {count} requests in {timeout} s")
+                self._cond.wait(remaining)
+            return list(self._requests)
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        peer = writer.get_extra_info("peername")
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        try:
+            while True:
+                try:
+                    keep_alive = await self._one_request(reader, writer, client)
+                except _BadRequest as bad:
+                    await self._write(writer, bad.status, json.dumps({"error": str(bad)}).encode(), "application/json", False)
+                    break
+                if not keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001 - a bad client must never take the receiver down
+            pass
+        finally:
+            self._writers.discard(writer)
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> bool:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise _BadRequest(400, "incomplete request head") from None
+            return False
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(431, "request head too large") from None
+        try:
+            text = head.decode("latin-1")
+            lines = text.split("\r\n")
+            method, target, version = lines[0].split(" ")
+        except ValueError:
+            raise _BadRequest(400, "malformed request line") from None
+        if not version.startswith("HTTP/1.") or not method.isalpha():
+            raise _BadRequest(400, "unsupported request line")
+        headers: list[tuple[str, str]] = []
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip() or any(c in name for c in " \t"):
+                raise _BadRequest(400, "malformed header line")
+            headers.append((name, value.strip()))
+        lower = {k.lower(): v for k, v in headers}
+        if lower.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = await self._read_body(reader, lower)
+        conn = lower.get("connection", "").lower()
+        keep_alive = conn != "close" and (version == "HTTP/1.1" or conn == "keep-alive")
+
+        verification = None
+        if self.verify_signatures and self.secrets:
+            verification = verify(headers, body, self.secrets, now_ms=self.clock(), tolerance_ms=self.tolerance_ms)
+        index = self._count
+        provisional = ReceivedRequest(
+            index, self.clock(), method, target, version, tuple(headers), body, verification, 0, client
+        )
+        if verification is not None and not verification.ok and self.reject_invalid:
+            status = 401
+            payload = json.dumps({"received": False, "verified": False, "reason": verification.reason}).encode()
+            ctype = "application/json"
+        else:
+            status = self.status(provisional) if callable(self.status) else int(self.status)
+            ctype = self.content_type
+            if self.body is not None:
+                payload = self.body
+            else:
+                payload = json.dumps(
+                    {
+                        "received": True,
+                        "verified": None if verification is None else verification.ok,
+                        "event": provisional.event_type,
+                    }
+                ).encode()
+        record = ReceivedRequest(
+            index, provisional.received_at_ms, method, target, version, tuple(headers), body, verification, status, client
+        )
+        with self._cond:
+            self._count += 1
+            self._requests.append(record)
+            self._cond.notify_all()
+        if self.on_request is not None:
+            try:
+                self.on_request(record)
+            except Exception:  # noqa: BLE001
+                pass
+        if self.delay_ms:
+            await asyncio.sleep(self.delay_ms / 1000)
+        await self._write(writer, status, payload, ctype, keep_alive)
+        return keep_alive
+
+    async def _read_body(self, reader: asyncio.StreamReader, lower: dict[str, str]) -> bytes:
+        if "chunked" in lower.get("transfer-encoding", "").lower():
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                line = await reader.readline()
+                try:
+                    n = int(line.split(b";")[0].strip() or b"x", 16)
+                except ValueError:
+                    raise _BadRequest(400, "bad chunk size") from None
+                if n == 0:
+                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                size += n
+                if size > self.max_body_bytes:
+                    raise _BadRequest(413, "body too large")
+                parts.append(await reader.readexactly(n))
+                await reader.readexactly(2)
+        length = lower.get("content-length")
+        if length is None:
+            return b""
+        if not length.isdigit():
+            raise _BadRequest(400, "bad Content-Length")
+        n = int(length)
+        if n > self.max_body_bytes:
+            raise _BadRequest(413, "body too large")
+        return await reader.readexactly(n)
+
+    async def _write(self, writer: asyncio.StreamWriter, status: int, payload: bytes, ctype: str, keep_alive: bool) -> None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Status"
+        head = [f"HTTP/1.1 {status} {phrase}", f"content-type: {ctype}", f"content-length: {len(payload)}"]
+        if not keep_alive:
+            head.append("connection: close")
+        no_body = status in (204, 304) or 100 <= status < 200
+        if no_body:
+            head = [h for h in head if not h.startswith("content-length")]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (b"" if no_body else payload))
+        await writer.drain()
+
+
+def serve_forever(receiver: Receiver, *, stop: threading.Event | None = None) -> None:
+    """Run ``receiver`` until Ctrl-C (or ``stop`` is set); for the CLI."""
+    receiver.start()
+    try:
+        if stop is not None:
+            stop.wait()
+        else:
+            _sleep_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+
+
+def _sleep_forever() -> None:
+    while True:
+        time.sleep(3600)
