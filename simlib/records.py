@@ -76,6 +76,11 @@ def _utc(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
+def _iso(ms: int) -> str:
+    """``2026-01-28T09:13:21.771Z``"""
+    return _utc(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # type: ignore[union-attr]
+
+
 @dataclass(frozen=True)
 class Webhook:
     """A reseller webhook a simulation targets. The secret is a :class:`Secret` (masked)."""
@@ -111,11 +116,11 @@ class Webhook:
             "url": self.url,
             "events": list(self.events),
             "secret": self.secret.reveal() if reveal_secret else self.secret.masked,
-            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
-            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
+            "created_at": _iso(self.created_ms),
+            "updated_at": _iso(self.updated_ms),
         }
         if self.previous_secret is not None and self.previous_secret_expires_ms is not None:
-            d["previous_secret_expires_at"] = _utc(self.previous_secret_expires_ms).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+            d["previous_secret_expires_at"] = _iso(self.previous_secret_expires_ms)
         return d
 
 
@@ -212,7 +217,7 @@ class SimulationResult:
         """JSON-ready; the shape of ``simlib send --json``."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["error_detail"] = self.error_detail
-        d["sent_at"] = self.sent_at.isoformat().replace("+00:00", "Z")
+        d["sent_at"] = _iso(self.sent_at_ms)
         return d
 
     def __repr__(self) -> str:

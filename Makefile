@@ -1,0 +1,43 @@
+# One virtual environment in .venv, installed from pyproject.toml with the versions pinned in
+# constraints.txt (the versions that produced the committed notebook outputs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install lab voila demo test notebooks bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## JupyterLab on the explorer (the main job)
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/explorer.ipynb
+
+## The explorer as a code-free app for support staff
+voila: $(STAMP)
+	$(BIN)/voila notebooks/explorer.ipynb
+
+## Headless: local receiver + demo webhook + one send per event type
+demo: $(STAMP)
+	$(BIN)/simlib demo
+
+## The whole test suite: pytest, nbval (strict) over the notebooks, browser tests if chromium exists
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Re-execute the notebooks in place, the way CI runs them
+notebooks: $(STAMP)
+	$(BIN)/python scripts/execute_notebooks.py
+
+## Benchmarks (ratios against bare httpx in the same process)
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,510 @@
+"""The ``simlib`` command line. Built only on the public API (Simulator, Receiver, start_demo).
+
+Exit codes: 0 success (for ``send``: Delivered); 1 ``send`` Failed (the endpoint answered non-2xx
+or could not be reached); 2 a simulation error (Webhook not found, Event type not registered,
+Service unavailable, Simulation failed) or bad input. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from . import __version__
+from .delivery import DeliveryConfig
+from .errors import SimlibError
+from .records import NETWORK_ERROR, SimulationResult, Webhook
+from .validation import production_check
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
+
+class CLIError(Exception):
+    """A one-line error for stderr."""
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _nonneg_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("a port is at most 65535")
+    return value
+
+
+def _status(text: str) -> int:
+    value = _nonneg_int(text)
+    if not 100 <= value <= 599:
+        raise argparse.ArgumentTypeError("an HTTP status is between 100 and 599")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="simlib", description="Send real, signed Trackpilots webhook simulations.")
+    p.add_argument("--version", action="version", version=f"simlib {__version__}")
+    p.add_argument("--store", metavar="PATH", help="store file (default: $SIMLIB_HOME or the per-user data dir)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def delivery_flags(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_argument_group("delivery")
+        g.add_argument("--connect-timeout", type=_positive_float, metavar="S")
+        g.add_argument("--read-timeout", type=_positive_float, metavar="S")
+        g.add_argument("--deadline", type=_positive_float, metavar="S", help="total time for one attempt")
+        g.add_argument("--max-response-bytes", type=_nonneg_int, metavar="N")
+        g.add_argument("--ca-bundle", metavar="PEM", help="extra CA certificates to trust")
+        g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded)")
+
+    wh = sub.add_parser("webhooks", help="add, list, show, update and delete webhooks")
+    whs = wh.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    whs.required = True
+    add = whs.add_parser("add", help="create a webhook")
+    add.add_argument("--name", required=True)
+    add.add_argument("--url", required=True)
+    add.add_argument("--event", action="append", required=True, metavar="EVENT", help="repeat for several")
+    add.add_argument("--secret", help="use this secret (default: generate one)")
+    add.add_argument("--id", help="choose the id (default: generated, e.g. wh_k3x9p2)")
+    add.add_argument("--json", action="store_true")
+    ls = whs.add_parser("list", help="list webhooks (secrets masked)")
+    ls.add_argument("--json", action="store_true")
+    show = whs.add_parser("show", help="show one webhook")
+    show.add_argument("id")
+    show.add_argument("--reveal-secret", action="store_true", help="print the secret itself")
+    show.add_argument("--json", action="store_true")
+    upd = whs.add_parser("update", help="change a webhook")
+    upd.add_argument("id")
+    upd.add_argument("--name")
+    upd.add_argument("--url")
+    upd.add_argument("--event", action="append", metavar="EVENT", help="replaces the subscribed events")
+    upd.add_argument("--secret")
+    upd.add_argument("--json", action="store_true")
+    rot = whs.add_parser("rotate-secret", help="new secret; the old one stays valid for a grace period")
+    rot.add_argument("id")
+    rot.add_argument("--grace-seconds", type=_positive_float, default=24 * 3600)
+    rot.add_argument("--json", action="store_true")
+    rm = whs.add_parser("delete", help="delete a webhook")
+    rm.add_argument("id")
+    rm.add_argument("--json", action="store_true")
+
+    ev = sub.add_parser("events", help="the event catalogue")
+    ev.add_argument("--json", action="store_true")
+
+    def payload_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("id", help="webhook id")
+        sp.add_argument("event", help="event type")
+        sp.add_argument("--seed", type=_nonneg_int, help="reproducible payload")
+        sp.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a field")
+        sp.add_argument("--work-mode", type=_bool, metavar="true|false", help="activity event: Work/Privacy Mode")
+
+    pv = sub.add_parser("preview", help="print the exact body a send would POST")
+    payload_flags(pv)
+    pv.add_argument("--pretty", action="store_true", help="indent for reading (the sent body is compact)")
+    pv.add_argument("--json", action="store_true", help="the preview as a JSON document")
+
+    sd = sub.add_parser("send", help="send one simulation; exit 0 Delivered, 1 Failed, 2 simulation error")
+    payload_flags(sd)
+    sd.add_argument("--sign-with-previous", action="store_true", help="sign with the pre-rotation secret")
+    sd.add_argument("--json", action="store_true")
+    delivery_flags(sd)
+
+    hi = sub.add_parser("history", help="past attempts")
+    hi.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    hi.add_argument("--json", action="store_true", help="same as --format json")
+    hi.add_argument("--limit", type=_nonneg_int, help="the newest N")
+    hi.add_argument("--webhook")
+    hi.add_argument("--event")
+    hi.add_argument("--result", help="Delivered, Failed, or a simulation error")
+    hi.add_argument("--since", help="ISO time")
+    hi.add_argument("--until", help="ISO time")
+    hi.add_argument("--output", "-o", metavar="FILE", help="write to FILE (format from --format or suffix)")
+
+    rc = sub.add_parser("receive", help="run the embedded receiver in the foreground")
+    rc.add_argument("--host", default="127.0.0.1")
+    rc.add_argument("--port", type=_port, default=8787)
+    rc.add_argument("--secret", action="append", default=[], help="verify with this secret (repeatable)")
+    rc.add_argument("--webhook", help="verify with this webhook's secrets")
+    rc.add_argument("--status", type=_status, default=200)
+    rc.add_argument("--delay-ms", type=_nonneg_int, default=0)
+    rc.add_argument("--body", help="response body (default: a JSON acknowledgement)")
+    rc.add_argument("--no-verify", action="store_true", help="accept everything (a sloppy receiver)")
+    rc.add_argument("--json", action="store_true", help="one JSON line per request")
+
+    dm = sub.add_parser("demo", help="local receiver + demo webhook + one send per event type")
+    dm.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args, out, err)
+    except (SimlibError, CLIError, OSError) as exc:
+        print(f"simlib: error: {exc}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _simulator(args: argparse.Namespace) -> Any:
+    from .simulator import Simulator
+
+    changes: dict[str, Any] = {}
+    for flag, key in (
+        ("connect_timeout", "connect_timeout"),
+        ("read_timeout", "read_timeout"),
+        ("deadline", "deadline"),
+        ("max_response_bytes", "max_response_bytes"),
+        ("ca_bundle", "ca_bundle"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[key] = value
+    if getattr(args, "insecure", False):
+        changes["verify_tls"] = False
+    return Simulator(args.store, delivery=DeliveryConfig(**changes))
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    cmd = args.command
+    if cmd == "receive":
+        return _receive(args, out)
+    sim = _simulator(args)
+    try:
+        if cmd == "webhooks":
+            return _webhooks(sim, args, out, err)
+        if cmd == "events":
+            return _events(sim, args, out)
+        if cmd == "preview":
+            return _preview(sim, args, out)
+        if cmd == "send":
+            return _send(sim, args, out)
+        if cmd == "history":
+            return _history(sim, args, out)
+        if cmd == "demo":
+            return _demo(sim, args, out)
+    finally:
+        sim.close()
+    raise CLIError(f"unknown command {cmd!r}")  # pragma: no cover - argparse refuses first
+
+
+def _dump(obj: Any, out: TextIO) -> None:
+    out.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in [header, *rows]:
+        out.write("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+
+def _webhook_lines(wh: Webhook, out: TextIO, *, reveal: bool = False) -> None:
+    d = wh.to_dict(reveal_secret=reveal)
+    for key in ("id", "name", "url", "events", "secret", "created_at", "updated_at"):
+        value = ", ".join(d[key]) if key == "events" else d[key]
+        out.write(f"{key:<11} {value}\n")
+    if "previous_secret_expires_at" in d:
+        out.write(f"{'previous':<11} previous secret valid until {d['previous_secret_expires_at']}\n")
+    check = production_check(wh.url)
+    if not check.ok:
+        out.write(f"{'warning':<11} {check.message}\n")
+
+
+def _webhooks(sim: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    action = args.action
+    if action == "add":
+        wh = sim.create_webhook(args.name, args.url, args.event, secret=args.secret, id=args.id)
+    elif action == "update":
+        wh = sim.update_webhook(args.id, name=args.name, url=args.url, events=args.event, secret=args.secret)
+    elif action == "rotate-secret":
+        wh = sim.rotate_secret(args.id, grace_seconds=args.grace_seconds)
+    elif action == "show":
+        wh = sim.get_webhook(args.id)
+        if args.json:
+            _dump(wh.to_dict(reveal_secret=args.reveal_secret), out)
+        else:
+            _webhook_lines(wh, out, reveal=args.reveal_secret)
+        return EXIT_OK
+    elif action == "delete":
+        sim.delete_webhook(args.id)
+        if args.json:
+            _dump({"deleted": args.id}, out)
+        else:
+            out.write(f"deleted webhook {args.id}\n")
+        return EXIT_OK
+    else:  # list
+        hooks = sim.list_webhooks()
+        if args.json:
+            _dump([w.to_dict() for w in hooks], out)
+        elif not hooks:
+            out.write("no webhooks yet: simlib webhooks add --name N --url U --event E\n")
+        else:
+            rows = [[w.id, w.name, w.url, str(len(w.events)), w.secret.masked] for w in hooks]
+            _table(rows, ["ID", "NAME", "URL", "EVENTS", "SECRET"], out)
+        return EXIT_OK
+    if args.json:
+        _dump(wh.to_dict(), out)
+    else:
+        _webhook_lines(wh, out)
+    check = production_check(wh.url)
+    if not check.ok and args.json:
+        err.write(f"simlib: warning: {check.message}\n")
+    return EXIT_OK
+
+
+def _events(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    types = sim.events()
+    if args.json:
+        _dump(
+            [
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    "options": [{"name": o.name, "default": o.default, "help": o.help} for o in t.options],
+                }
+                for t in types
+            ],
+            out,
+        )
+    else:
+        _table([[t.name, t.description] for t in types], ["EVENT", "DESCRIPTION"], out)
+    return EXIT_OK
+
+
+def _build_preview(sim: Any, args: argparse.Namespace) -> Any:
+    options = {} if args.work_mode is None else {"work_mode": args.work_mode}
+    return sim.preview(args.id, args.event, overrides=args.set, seed=args.seed, options=options)
+
+
+def _preview(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    p = _build_preview(sim, args)
+    if args.json:
+        _dump(
+            {
+                "webhook_id": p.webhook_id,
+                "event_type": p.event_type,
+                "seed": p.seed,
+                "event_id": p.event_id,
+                "bytes": p.size,
+                "payload": p.text,
+            },
+            out,
+        )
+    elif args.pretty:
+        out.write(p.pretty + "\n")
+    else:
+        out.write(p.text + "\n")
+    return EXIT_OK
+
+
+def _exit_code(r: SimulationResult) -> int:
+    if r.delivered:
+        return EXIT_OK
+    if r.error and r.error != NETWORK_ERROR:
+        return EXIT_ERROR
+    return EXIT_FAILED
+
+
+def _send(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from .errors import NotFoundError
+
+    try:
+        p = _build_preview(sim, args)
+    except NotFoundError:
+        # Same answer as Trackpilots gives for a deleted webhook: a simulation error.
+        payload = {"error": "Webhook not found", "error_status": 404, "webhook_id": args.id}
+        if args.json:
+            _dump(payload, out)
+        else:
+            out.write(f"Webhook not found (404): no webhook with id {args.id!r}\n")
+        return EXIT_ERROR
+    r = sim.send(p, sign_with="previous" if args.sign_with_previous else "current")
+    if args.json:
+        _dump(r.to_dict(), out)
+    else:
+        _print_result(r, out)
+    return _exit_code(r)
+
+
+def _print_result(r: SimulationResult, out: TextIO) -> None:
+    status = r.http_status if r.http_status is not None else "-"
+    latency = f"{r.latency_ms:.1f} ms" if r.latency_ms is not None else "-"
+    head = f"{r.result}  status {status}  {latency}"
+    if r.error:
+        head += f"  [{r.error}" + (f" ({r.error_status})" if r.error_status else "") + "]"
+    out.write(head + "\n")
+    out.write(f"{'detail':<10} {r.detail}\n")
+    out.write(f"{'webhook':<10} {r.webhook_id} — {r.webhook_name} — {r.url}\n")
+    out.write(f"{'event':<10} {r.event_type}\n")
+    for k in ("x-webhook-signature", "x-webhook-timestamp"):
+        if k in r.request_headers:
+            out.write(f"{'header':<10} {k}: {r.request_headers[k]}\n")
+    if r.response_body:
+        body = r.response_body if len(r.response_body) <= 500 else r.response_body[:500] + " …"
+        out.write(f"{'response':<10} {body}\n")
+    if not r.recorded:
+        out.write(f"{'history':<10} NOT recorded (store unavailable)\n")
+
+
+def _history(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from .simulator import export_frame
+
+    fmt = "json" if args.json else args.format
+    frame = sim.history(
+        webhook=args.webhook, event_type=args.event, result=args.result, since=args.since, until=args.until, limit=args.limit
+    )
+    if args.output:
+        from pathlib import Path
+
+        path = Path(args.output)
+        chosen = fmt if (args.json or args.format != "table") else (path.suffix.lstrip(".") or "csv")
+        export_frame(frame, path, chosen)
+        out.write(f"wrote {len(frame)} rows to {path}\n")
+        return EXIT_OK
+    if fmt == "csv":
+        out.write(frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+    elif fmt == "json":
+        out.write(frame.to_json(orient="records", date_format="iso", date_unit="ms", indent=2) + "\n")
+    else:
+        if frame.empty:
+            out.write("no history yet: simlib send ID EVENT, or simlib demo\n")
+            return EXIT_OK
+        rows = []
+        for rec in frame.itertuples(index=False):
+            status = "-" if rec.http_status is None or str(rec.http_status) == "<NA>" else str(rec.http_status)
+            latency = "-" if rec.latency_ms != rec.latency_ms else f"{rec.latency_ms:.1f}"
+            outcome = rec.result if not isinstance(rec.error, str) else f"{rec.result} ({rec.error})"
+            rows.append(
+                [str(rec.id), rec.sent_at.strftime("%Y-%m-%d %H:%M:%S"), rec.webhook_id, rec.event_type, outcome, status, latency]
+            )
+        _table(rows, ["ID", "SENT (UTC)", "WEBHOOK", "EVENT", "RESULT", "STATUS", "MS"], out)
+    return EXIT_OK
+
+
+def _receive(args: argparse.Namespace, out: TextIO) -> int:
+    from .receiver import Receiver, serve_forever
+
+    secrets = list(args.secret)
+    if args.webhook:
+        sim = _simulator(args)
+        try:
+            secrets += [s.reveal() for s in sim.valid_secrets(args.webhook)]
+        finally:
+            sim.close()
+    if not secrets and not args.no_verify:
+        raise CLIError("give --secret S (or --webhook ID) to verify signatures, or --no-verify to accept everything")
+
+    def show(req: Any) -> None:
+        v = req.verification
+        if args.json:
+            line = json.dumps(
+                {
+                    "index": req.index,
+                    "method": req.method,
+                    "path": req.path,
+                    "event": req.event_type,
+                    "bytes": len(req.body),
+                    "verified": None if v is None else v.ok,
+                    "reason": None if v is None else v.reason,
+                    "status": req.status,
+                }
+            )
+        else:
+            verdict = "unverified" if v is None else ("verified" if v.ok else f"REJECTED: {v.reason}")
+            line = f"{req.method} {req.path} {req.event_type or '-'} {len(req.body)} bytes -> {req.status} ({verdict})"
+        out.write(line + "\n")
+        out.flush()
+
+    rx = Receiver(
+        secrets,
+        host=args.host,
+        port=args.port,
+        status=args.status,
+        delay_ms=args.delay_ms,
+        body=args.body,
+        verify_signatures=not args.no_verify,
+        on_request=show,
+    )
+    rx.start()
+    out.write(f"listening on {rx.url} (Ctrl-C to stop)\n")
+    out.flush()
+    serve_forever(rx)
+    return EXIT_OK
+
+
+def _demo(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from .demo import start_demo
+
+    receiver, wh = start_demo(sim)
+    results = []
+    try:
+        for event in wh.events:
+            r = sim.simulate(wh, event)
+            results.append(r)
+        receiver.wait_for(len([r for r in results if r.http_status is not None]), timeout=5)
+        seen = {req.header("x-webhook-signature"): req for req in receiver.requests}
+    finally:
+        receiver.stop()
+    if args.json:
+        _dump([r.to_dict() for r in results], out)
+    else:
+        out.write(f"embedded receiver: {receiver.url}  webhook: {wh.id} ({wh.name})\n")
+        rows = []
+        for r in results:
+            req = seen.get(r.signature)
+            verified = "-" if req is None or req.verification is None else ("yes" if req.verification.ok else "NO")
+            rows.append(
+                [
+                    r.event_type,
+                    r.result,
+                    str(r.http_status) if r.http_status is not None else "-",
+                    f"{r.latency_ms:.1f}" if r.latency_ms is not None else "-",
+                    verified,
+                ]
+            )
+        _table(rows, ["EVENT", "RESULT", "STATUS", "MS", "SIGNATURE VERIFIED"], out)
+        ok = sum(r.delivered for r in results)
+        out.write(f"{ok} of {len(results)} delivered; see them with: simlib history\n")
+    return EXIT_OK if all(r.delivered for r in results) else EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
