@@ -46,6 +46,7 @@ class DeliveryConfig:
     trust_env               False      honour HTTP(S)_PROXY / SSL_CERT_FILE from the environment
     user_agent              simlib/V   the User-Agent header
     signature_encoding      "hex"      digest encoding of x-webhook-signature ("hex"/"base64")
+    timestamp_unit          "ms"       unit of x-webhook-timestamp ("ms" as Trackpilots; "s")
     ======================  =========  ==========================================================
     """
 
@@ -60,6 +61,7 @@ class DeliveryConfig:
     trust_env: bool = False
     user_agent: str = f"simlib/{__version__}"
     signature_encoding: str = "hex"
+    timestamp_unit: str = "ms"
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
@@ -70,6 +72,8 @@ class DeliveryConfig:
             raise ValueError("max_response_bytes must be a whole number >= 0")
         if self.signature_encoding not in ("hex", "base64"):
             raise ValueError("signature_encoding must be 'hex' or 'base64'")
+        if self.timestamp_unit not in ("ms", "s"):
+            raise ValueError("timestamp_unit must be 'ms' or 's'")
 
     def with_(self, **changes: Any) -> DeliveryConfig:
         return replace(self, **changes)

@@ -83,9 +83,16 @@ def sign(
     timestamp_ms: int,
     *,
     encoding: Encoding = "hex",
+    timestamp_unit: Literal["ms", "s"] = "ms",
 ) -> dict[str, str]:
-    """The three delivery headers for ``body`` sent at ``timestamp_ms``."""
-    ts = str(int(timestamp_ms))
+    """The three delivery headers for ``body`` sent at ``timestamp_ms``.
+
+    ``timestamp_unit="s"`` puts whole seconds in the header instead of milliseconds (not what
+    Trackpilots sends; for testing receivers copied from Stripe-style code).
+    """
+    if timestamp_unit not in ("ms", "s"):
+        raise ValueError(f"timestamp_unit must be 'ms' or 's', not {timestamp_unit!r}")
+    ts = str(int(timestamp_ms) if timestamp_unit == "ms" else int(timestamp_ms) // 1000)
     return {
         "content-type": CONTENT_TYPE,
         SIGNATURE_HEADER: compute_signature(secret, ts, body, encoding=encoding),

@@ -347,7 +347,13 @@ class Simulator:
         config = self.delivery
         ts = self._clock()
         headers = request_headers(
-            signing.sign(secret.reveal(), preview.body, ts, encoding=config.signature_encoding),  # type: ignore[arg-type]
+            signing.sign(
+                secret.reveal(),
+                preview.body,
+                ts,
+                encoding=config.signature_encoding,  # type: ignore[arg-type]
+                timestamp_unit=config.timestamp_unit,  # type: ignore[arg-type]
+            ),
             config,
         )
         outcome = deliver(self._client(config), wh.url, preview.body, headers, config)
