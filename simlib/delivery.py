@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ._version import __version__
+from .netpolicy import AddressPolicy, BlockedAddress, Resolver, get_policy, resolve
 from .records import NETWORK_ERROR
 
 __all__ = ["DeliveryConfig", "Outcome", "deliver", "deliver_async", "make_client", "make_async_client"]
@@ -47,6 +48,9 @@ class DeliveryConfig:
     user_agent              simlib/V   the User-Agent header
     signature_encoding      "hex"      digest encoding of x-webhook-signature ("hex"/"base64")
     timestamp_unit          "ms"       unit of x-webhook-timestamp ("ms" as Trackpilots; "s")
+    address_policy          "local"    which addresses may be contacted ("local", "strict", or an
+                                       AddressPolicy); see simlib.netpolicy
+    resolver                None       host -> addresses function (default: the system resolver)
     ======================  =========  ==========================================================
     """
 
@@ -62,6 +66,8 @@ class DeliveryConfig:
     user_agent: str = f"simlib/{__version__}"
     signature_encoding: str = "hex"
     timestamp_unit: str = "ms"
+    address_policy: str | AddressPolicy = "local"
+    resolver: Resolver | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
@@ -74,6 +80,7 @@ class DeliveryConfig:
             raise ValueError("signature_encoding must be 'hex' or 'base64'")
         if self.timestamp_unit not in ("ms", "s"):
             raise ValueError("timestamp_unit must be 'ms' or 's'")
+        get_policy(self.address_policy)
 
     def with_(self, **changes: Any) -> DeliveryConfig:
         return replace(self, **changes)
@@ -145,6 +152,38 @@ def request_headers(signed: dict[str, str], config: DeliveryConfig) -> dict[str,
     return headers
 
 
+@dataclass(frozen=True)
+class _Target:
+    url: str  # the URL actually requested (host replaced by a checked address)
+    headers: dict[str, str]  # Host header to keep the original name
+    extensions: dict[str, Any]  # sni_hostname for TLS
+
+
+def targets(url: str, config: DeliveryConfig) -> list[_Target]:
+    """Resolve once, check every address against the policy, and pin the connection to them.
+
+    Raises ``socket.gaierror`` (DNS) or :class:`~simlib.netpolicy.BlockedAddress`.
+    """
+    u = httpx.URL(url)
+    host = u.host
+    default_port = 443 if u.scheme == "https" else 80
+    port = u.port or default_port
+    policy = get_policy(config.address_policy)
+    addresses = resolve(host, port, config.resolver)
+    policy.check(host, addresses)
+    if config.proxy or not addresses:
+        return [_Target(url, {}, {})]  # the proxy resolves; literal addresses were checked
+    out = []
+    for address in addresses:
+        if address == host.strip("[]"):
+            out.append(_Target(url, {}, {}))
+            continue
+        host_header = host if u.port in (None, default_port) else f"{host}:{u.port}"
+        ext = {"sni_hostname": host} if u.scheme == "https" else {}
+        out.append(_Target(str(u.copy_with(host=address)), {"host": host_header}, ext))
+    return out
+
+
 def deliver(
     client: httpx.Client, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig
 ) -> Outcome:
@@ -153,20 +192,35 @@ def deliver(
     deadline_at = start + config.deadline
     response: httpx.Response | None = None
     try:
-        with client.stream("POST", url, content=body, headers=headers, timeout=_timeout(config)) as response:
-            chunks, truncated, overrun = [], False, False
-            size = 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > config.max_response_bytes:
-                    truncated = True
-                    break
-                if time.perf_counter() > deadline_at:
-                    overrun = True
-                    break
-            latency = (time.perf_counter() - start) * 1000
-        return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+        candidates = targets(url, config)
+        for n, target in enumerate(candidates):
+            remaining = deadline_at - time.perf_counter()
+            try:
+                with client.stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    timeout=_timeout(config, remaining),
+                    extensions=target.extensions,
+                ) as response:
+                    chunks, truncated, overrun = [], False, False
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > config.max_response_bytes:
+                            truncated = True
+                            break
+                        if time.perf_counter() > deadline_at:
+                            overrun = True
+                            break
+                    latency = (time.perf_counter() - start) * 1000
+                return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+            except httpx.ConnectError:
+                if n == len(candidates) - 1:
+                    raise  # every checked address refused: report the last failure
+        raise AssertionError("unreachable")  # pragma: no cover
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
         return _failure(exc, url, start, config, response)
 
@@ -183,7 +237,32 @@ async def deliver_async(
 
     async def attempt() -> None:
         nonlocal response
-        async with client.stream("POST", url, content=body, headers=headers, timeout=_timeout(config)) as resp:
+        u = httpx.URL(url)
+        try:
+            import ipaddress
+
+            ipaddress.ip_address(u.host)
+            candidates = targets(url, config)
+        except ValueError:  # a host name: resolve off the event loop
+            candidates = await asyncio.get_running_loop().run_in_executor(None, targets, url, config)
+        for n, target in enumerate(candidates):
+            try:
+                await one(target)
+                return
+            except httpx.ConnectError:
+                if n == len(candidates) - 1:
+                    raise
+
+    async def one(target: _Target) -> None:
+        nonlocal response
+        async with client.stream(
+            "POST",
+            target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            timeout=_timeout(config),
+            extensions=target.extensions,
+        ) as resp:
             response = resp
             chunks: list[bytes] = []
             size = 0
@@ -360,6 +439,8 @@ def explain_exception(exc: BaseException, url: str, config: DeliveryConfig) -> s
     host = u.host
     port = u.port or (443 if u.scheme == "https" else 80)
     root = _root(exc)
+    if isinstance(exc, BlockedAddress):
+        return f"{exc} (nothing was sent)"
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timeout: could not connect to {host}:{port} within {min(config.connect_timeout, config.deadline):g} s"
     if isinstance(exc, httpx.ReadTimeout):
