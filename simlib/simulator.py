@@ -317,7 +317,9 @@ class Simulator:
 
     def _send(self, preview: Preview, sim_id: str, sign_with: str) -> SimulationResult:
         try:
-            wh = self.store.get_webhook(preview.webhook_id)
+            # Read inside a write transaction: a store that cannot record the attempt answers
+            # "Service unavailable" before anything is sent.
+            wh = self.store.get_webhook(preview.webhook_id, writable=True)
         except NotFoundError:
             return self._error_result(
                 preview, sim_id, WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected"

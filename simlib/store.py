@@ -271,6 +271,12 @@ class Store:
         with self._connection():
             pass
 
+    def check_writable(self) -> None:
+        """Take and release the write lock; StoreUnavailable if it is not free within the busy
+        timeout (a send checks this first, so that no attempt is made that cannot be recorded)."""
+        with self._write():
+            pass
+
     # -- webhooks ---------------------------------------------------------------------------
 
     def insert_webhook(self, wh: Webhook) -> None:
@@ -300,9 +306,15 @@ class Store:
             if cur.rowcount == 0:
                 raise NotFoundError("webhook", webhook_id)
 
-    def get_webhook(self, webhook_id: str) -> Webhook:
-        with self._connection() as conn:
-            row = conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
+    def get_webhook(self, webhook_id: str, *, writable: bool = False) -> Webhook:
+        """The webhook with that id. ``writable=True`` reads it inside a write transaction, so a
+        store that could not record the attempt fails here, before anything is sent."""
+        if writable:
+            with self._write() as conn:
+                row = conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
+        else:
+            with self._connection() as conn:
+                row = conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
         if row is None:
             raise NotFoundError("webhook", webhook_id)
         return _webhook_from_row(row)
