@@ -410,7 +410,7 @@ class Simulator:
             history_id = self.store.append(row)
         except StoreError as exc:
             recorded = False
-            detail += f" (not recorded in history: {exc})"
+            detail += " (not recorded in history)" if error == SERVICE_UNAVAILABLE else f" (not recorded in history: {exc})"
         return SimulationResult(
             simulation_id=sim_id,
             webhook_id=row.webhook_id,
