@@ -11,6 +11,7 @@ This module knows httpx; nothing above it does.
 from __future__ import annotations
 
 import codecs
+import os
 import socket
 import ssl
 import time
@@ -20,6 +21,8 @@ from typing import Any
 import httpx
 
 from ._version import __version__
+from ._deadline import Deadline
+from ._deadline import install as install_deadline
 from .netpolicy import AddressPolicy, BlockedAddress, Resolver, get_policy, resolve
 from .records import NETWORK_ERROR
 
@@ -49,7 +52,8 @@ class DeliveryConfig:
     signature_encoding      "hex"      digest encoding of x-webhook-signature ("hex"/"base64")
     timestamp_unit          "ms"       unit of x-webhook-timestamp ("ms" as Trackpilots; "s")
     address_policy          "local"    which addresses may be contacted ("local", "strict", or an
-                                       AddressPolicy); see simlib.netpolicy
+                                       AddressPolicy; default from $SIMLIB_ADDRESS_POLICY); see
+                                       simlib.netpolicy
     resolver                None       host -> addresses function (default: the system resolver)
     ======================  =========  ==========================================================
     """
@@ -66,7 +70,9 @@ class DeliveryConfig:
     user_agent: str = f"simlib/{__version__}"
     signature_encoding: str = "hex"
     timestamp_unit: str = "ms"
-    address_policy: str | AddressPolicy = "local"
+    address_policy: str | AddressPolicy = field(
+        default_factory=lambda: os.environ.get("SIMLIB_ADDRESS_POLICY", "local")
+    )
     resolver: Resolver | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,13 +131,15 @@ def _timeout(config: DeliveryConfig, remaining: float | None = None) -> httpx.Ti
 
 def make_client(config: DeliveryConfig) -> httpx.Client:
     """A client for one set of connection settings; reuse it across sends."""
-    return httpx.Client(
+    client = httpx.Client(
         follow_redirects=False,
         trust_env=config.trust_env,
         verify=_verify_arg(config),
         proxy=config.proxy,
         timeout=_timeout(config),
     )
+    install_deadline(client)
+    return client
 
 
 def make_async_client(config: DeliveryConfig, *, max_connections: int = 100) -> httpx.AsyncClient:
@@ -191,38 +199,44 @@ def deliver(
     start = time.perf_counter()
     deadline_at = start + config.deadline
     response: httpx.Response | None = None
-    try:
-        candidates = targets(url, config)
-        for n, target in enumerate(candidates):
-            remaining = deadline_at - time.perf_counter()
-            try:
-                with client.stream(
-                    "POST",
-                    target.url,
-                    content=body,
-                    headers={**headers, **target.headers},
-                    timeout=_timeout(config, remaining),
-                    extensions=target.extensions,
-                ) as response:
-                    chunks, truncated, overrun = [], False, False
-                    size = 0
-                    for chunk in response.iter_bytes():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size > config.max_response_bytes:
-                            truncated = True
-                            break
-                        if time.perf_counter() > deadline_at:
-                            overrun = True
-                            break
-                    latency = (time.perf_counter() - start) * 1000
-                return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
-            except httpx.ConnectError:
-                if n == len(candidates) - 1:
-                    raise  # every checked address refused: report the last failure
-        raise AssertionError("unreachable")  # pragma: no cover
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
-        return _failure(exc, url, start, config, response)
+    # The total deadline covers every phase (connect, TLS, headers, body): see _deadline.
+    with Deadline(config.deadline) as guard:
+        try:
+            candidates = targets(url, config)
+            for n, target in enumerate(candidates):
+                remaining = deadline_at - time.perf_counter()
+                try:
+                    with client.stream(
+                        "POST",
+                        target.url,
+                        content=body,
+                        headers={**headers, **target.headers},
+                        timeout=_timeout(config, remaining),
+                        extensions=target.extensions,
+                    ) as response:
+                        chunks, truncated, overrun = [], False, False
+                        size = 0
+                        for chunk in response.iter_bytes():
+                            chunks.append(chunk)
+                            size += len(chunk)
+                            if size > config.max_response_bytes:
+                                truncated = True
+                                break
+                            if time.perf_counter() > deadline_at:
+                                overrun = True
+                                break
+                        latency = (time.perf_counter() - start) * 1000
+                    return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+                except httpx.ConnectError:
+                    if n == len(candidates) - 1 or guard.expired:
+                        raise  # every checked address refused: report the last failure
+            raise AssertionError("unreachable")  # pragma: no cover
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+            # A per-phase timeout clipped to what was left of the deadline is the deadline too.
+            clipped = isinstance(exc, httpx.TimeoutException) and time.perf_counter() >= deadline_at - 0.05
+            if guard.expired or clipped:
+                return _deadline_outcome(start, config, response)
+            return _failure(exc, url, start, config, response)
 
 
 async def deliver_async(
@@ -321,9 +335,7 @@ def _deadline_outcome(start: float | None, config: DeliveryConfig, response: htt
             error=NETWORK_ERROR,
             detail=detail,
         )
-    latency = (time.perf_counter() - start) * 1000 if start is not None else None
     return Outcome(
-        latency_ms=latency,
         error=NETWORK_ERROR,
         detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
     )
