@@ -6,7 +6,9 @@ Send with no configuration at all.
 
 from __future__ import annotations
 
-from .errors import NotFoundError
+from collections.abc import Callable
+
+from .errors import NotFoundError, SimlibError
 from .events import event_names
 from .receiver import Receiver
 from .records import Webhook
@@ -37,5 +39,18 @@ def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: object) -> 
     """
     receiver = Receiver(port=port, **receiver_options).start()  # type: ignore[arg-type]
     wh = ensure_demo_webhook(sim, receiver.url)
-    receiver.secrets = [s.reveal() for s in sim.valid_secrets(wh)]
+    receiver.secrets = demo_secrets(sim)
     return receiver, wh
+
+
+def demo_secrets(sim: Simulator) -> Callable[[], list[str]]:
+    """The demo webhook's valid secrets, read at each request: after ``rotate_secret`` the
+    receiver accepts the new secret and, during the grace period, the previous one."""
+
+    def current() -> list[str]:
+        try:
+            return [s.reveal() for s in sim.valid_secrets(DEMO_WEBHOOK_ID)]
+        except SimlibError:
+            return []
+
+    return current

@@ -92,7 +92,8 @@ class _BadRequest(Exception):
 class Receiver:
     """A local webhook receiver. Start with ``start()`` or ``with Receiver(...) as rx``.
 
-    - ``secrets``: candidate secrets (several during a rotation); none means "verify nothing".
+    - ``secrets``: candidate secrets (several during a rotation), or a function returning them
+      (asked on every request); none means "verify nothing".
     - ``status``: the status to answer verified requests with (an int, or a function of the
       request); ``delay_ms``: wait this long before answering; ``body``: the response body
       (default: a small JSON acknowledgement).
@@ -103,7 +104,7 @@ class Receiver:
 
     def __init__(
         self,
-        secrets: str | Sequence[str] = (),
+        secrets: str | Sequence[str] | Callable[[], Sequence[str]] = (),
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -121,7 +122,7 @@ class Receiver:
     ) -> None:
         self.host = host
         self._port = port
-        self.secrets: list[str] = [secrets] if isinstance(secrets, str) else list(secrets)
+        self.secrets = secrets
         self.status = status
         self.delay_ms = delay_ms
         self.body = body.encode("utf-8") if isinstance(body, str) else body
@@ -139,6 +140,25 @@ class Receiver:
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def secrets(self) -> list[str] | Callable[[], Sequence[str]]:
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, value: str | Sequence[str] | Callable[[], Sequence[str]]) -> None:
+        if isinstance(value, str):
+            self._secrets: list[str] | Callable[[], Sequence[str]] = [value]
+        elif callable(value):
+            self._secrets = value
+        else:
+            self._secrets = list(value)
+
+    def current_secrets(self) -> list[str]:
+        """The candidate secrets now (a callable ``secrets`` is asked on every request, so a
+        rotation is seen at once)."""
+        value = self._secrets
+        return list(value()) if callable(value) else value
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -310,8 +330,9 @@ class Receiver:
         keep_alive = conn != "close" and (version == "HTTP/1.1" or conn == "keep-alive")
 
         verification = None
-        if self.verify_signatures and self.secrets:
-            verification = verify(headers, body, self.secrets, now_ms=self.clock(), tolerance_ms=self.tolerance_ms)
+        secrets = self.current_secrets()
+        if self.verify_signatures and secrets:
+            verification = verify(headers, body, secrets, now_ms=self.clock(), tolerance_ms=self.tolerance_ms)
         index = self._count
         provisional = ReceivedRequest(
             index, self.clock(), method, target, version, tuple(headers), body, verification, 0, client
