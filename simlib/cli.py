@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -158,13 +159,27 @@ def build_parser() -> argparse.ArgumentParser:
     rc = sub.add_parser("receive", help="run the embedded receiver in the foreground")
     rc.add_argument("--host", default="127.0.0.1")
     rc.add_argument("--port", type=_port, default=8787)
-    rc.add_argument("--secret", action="append", default=[], help="verify with this secret (repeatable)")
+    rc.add_argument("--secret", action="append", default=[], help="verify with this secret (repeatable; or set SIMLIB_RECEIVER_SECRETS, one per line)")
     rc.add_argument("--webhook", help="verify with this webhook's secrets")
     rc.add_argument("--status", type=_status, default=200)
     rc.add_argument("--delay-ms", type=_nonneg_int, default=0)
     rc.add_argument("--body", help="response body (default: a JSON acknowledgement)")
     rc.add_argument("--no-verify", action="store_true", help="accept everything (a sloppy receiver)")
     rc.add_argument("--json", action="store_true", help="one JSON line per request")
+    rc.add_argument("--quiet", action="store_true", help="print only the listening line")
+
+    bu = sub.add_parser("burst", help="many sends at a bounded concurrency/rate, all recorded")
+    bu.add_argument("id", help="webhook id")
+    bu.add_argument("event", help="event type")
+    bu.add_argument("-n", type=int, default=100, metavar="N", help="number of sends (default 100)")
+    bu.add_argument("-c", "--concurrency", type=int, default=10, metavar="C", help="at most C in flight (default 10)")
+    bu.add_argument("--rate", type=_positive_float, metavar="R", help="at most R sends per second")
+    bu.add_argument("--repeat-payload", action="store_true", help="send one payload N times (idempotency)")
+    bu.add_argument("--seed", type=_nonneg_int)
+    bu.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    bu.add_argument("--no-progress", action="store_true")
+    bu.add_argument("--json", action="store_true")
+    delivery_flags(bu)
 
     dm = sub.add_parser("demo", help="local receiver + demo webhook + one send per event type")
     dm.add_argument("--json", action="store_true")
@@ -221,6 +236,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _history(sim, args, out)
         if cmd == "demo":
             return _demo(sim, args, out)
+        if cmd == "burst":
+            return _burst(sim, args, out, err)
     finally:
         sim.close()
     raise CLIError(f"unknown command {cmd!r}")  # pragma: no cover - argparse refuses first
@@ -423,6 +440,8 @@ def _receive(args: argparse.Namespace, out: TextIO) -> int:
     from .receiver import Receiver, serve_forever
 
     secrets = list(args.secret)
+    if not secrets and os.environ.get("SIMLIB_RECEIVER_SECRETS"):
+        secrets = os.environ["SIMLIB_RECEIVER_SECRETS"].split("\n")
     if args.webhook:
         sim = _simulator(args)
         try:
@@ -461,13 +480,38 @@ def _receive(args: argparse.Namespace, out: TextIO) -> int:
         delay_ms=args.delay_ms,
         body=args.body,
         verify_signatures=not args.no_verify,
-        on_request=show,
+        on_request=None if args.quiet else show,
     )
     rx.start()
     out.write(f"listening on {rx.url} (Ctrl-C to stop)\n")
     out.flush()
     serve_forever(rx)
     return EXIT_OK
+
+
+def _burst(sim: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .errors import ValidationError
+
+    if args.n < 1:
+        raise ValidationError("n", "must be at least 1")
+    if args.concurrency < 1:
+        raise ValidationError("concurrency", "must be at least 1")
+    progress = False if (args.no_progress or args.json) else True
+    burst = sim.send_many(
+        args.id, args.event, args.n, concurrency=args.concurrency, rate=args.rate,
+        repeat_payload=args.repeat_payload, overrides=args.set, seed=args.seed, progress=progress,
+    )
+    summary = burst.summary.iloc[0].to_dict()
+    if args.json:
+        _dump({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}, out)
+    else:
+        for key, value in summary.items():
+            text = f"{value:.1f}" if isinstance(value, float) else str(value)
+            out.write(f"{key:<18} {text}\n")
+    if summary["delivered"] == summary["count"]:
+        return EXIT_OK
+    errors = [r.error for r in burst.results if r.error and r.error != NETWORK_ERROR]
+    return EXIT_ERROR if errors and len(errors) == len(burst.results) else EXIT_FAILED
 
 
 def _demo(sim: Any, args: argparse.Namespace, out: TextIO) -> int:

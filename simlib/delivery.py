@@ -129,27 +129,34 @@ def _timeout(config: DeliveryConfig, remaining: float | None = None) -> httpx.Ti
     )
 
 
+# httpx writes the request head and body in two writes; without TCP_NODELAY the body waits for
+# the ACK of the head (Nagle + delayed ACK), which adds about a millisecond on loopback.
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
 def make_client(config: DeliveryConfig) -> httpx.Client:
     """A client for one set of connection settings; reuse it across sends."""
+    transport = httpx.HTTPTransport(
+        verify=_verify_arg(config), trust_env=config.trust_env, proxy=config.proxy, socket_options=_SOCKET_OPTIONS
+    )
     client = httpx.Client(
-        follow_redirects=False,
-        trust_env=config.trust_env,
-        verify=_verify_arg(config),
-        proxy=config.proxy,
-        timeout=_timeout(config),
+        transport=transport, follow_redirects=False, trust_env=config.trust_env, timeout=_timeout(config)
     )
     install_deadline(client)
     return client
 
 
 def make_async_client(config: DeliveryConfig, *, max_connections: int = 100) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=config.trust_env,
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    transport = httpx.AsyncHTTPTransport(
         verify=_verify_arg(config),
+        trust_env=config.trust_env,
         proxy=config.proxy,
-        timeout=_timeout(config),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=limits,
+        socket_options=_SOCKET_OPTIONS,
+    )
+    return httpx.AsyncClient(
+        transport=transport, follow_redirects=False, trust_env=config.trust_env, timeout=_timeout(config)
     )
 
 
@@ -414,14 +421,23 @@ def _mostly_binary(sample: bytes) -> bool:
 
 
 def _root(exc: BaseException) -> BaseException:
-    seen = set()
+    """The operating-system error behind an httpx exception (its causes, then its contexts),
+    or the deepest cause when there is none."""
+    chain: list[BaseException] = []
     cur: BaseException | None = exc
-    last = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        last = cur
+    while cur is not None and cur not in chain:
+        chain.append(cur)
         cur = cur.__cause__ or cur.__context__
-    return last
+    os_errors = [i for i in chain if isinstance(i, OSError) and not isinstance(i, httpx.HTTPError)]
+    for item in os_errors:  # the most specific first: anyio wraps ConnectionRefusedError in OSError
+        if type(item) is not OSError or item.errno is not None:
+            return item
+    if os_errors:
+        return os_errors[0]
+    deepest = exc
+    while deepest.__cause__ is not None and deepest.__cause__ is not deepest:
+        deepest = deepest.__cause__
+    return deepest
 
 
 def _failure(

@@ -30,11 +30,12 @@ from typing import Any
 
 from .signing import DEFAULT_TOLERANCE_MS, Verification, now_ms, verify
 
-__all__ = ["ReceivedRequest", "Receiver"]
+__all__ = ["ReceivedRequest", "Receiver", "ReceiverProcess"]
 
 MAX_HEAD_BYTES = 64 * 1024
 DEFAULT_MAX_BODY = 50 * 1024 * 1024
 DEFAULT_PATH = "/webhooks/trackpilots"
+STATS_PATH = "/_simlib/stats"  # GET: counters as JSON (not recorded as a request)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class Receiver:
         self.on_request = on_request
         self._requests: deque[ReceivedRequest] = deque(maxlen=keep)
         self._count = 0
+        self._verified = 0
+        self._answered: dict[int, int] = {}
         self._cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -256,6 +259,11 @@ class Receiver:
         """Requests received since start (including ones dropped from ``requests`` by ``keep``)."""
         return self._count
 
+    def stats(self) -> dict[str, Any]:
+        """Counters since start: requests, verified signatures, answers by status."""
+        with self._cond:
+            return {"requests": self._count, "verified": self._verified, "answered": {str(k): v for k, v in sorted(self._answered.items())}}
+
     def clear(self) -> None:
         with self._cond:
             self._requests.clear()
@@ -329,6 +337,9 @@ class Receiver:
         conn = lower.get("connection", "").lower()
         keep_alive = conn != "close" and (version == "HTTP/1.1" or conn == "keep-alive")
 
+        if method == "GET" and target == STATS_PATH:
+            await self._write(writer, 200, json.dumps(self.stats()).encode(), "application/json", keep_alive)
+            return keep_alive
         verification = None
         secrets = self.current_secrets()
         if self.verify_signatures and secrets:
@@ -359,6 +370,9 @@ class Receiver:
         )
         with self._cond:
             self._count += 1
+            if verification is not None:
+                self._verified += verification.ok
+            self._answered[status] = self._answered.get(status, 0) + 1
             self._requests.append(record)
             self._cond.notify_all()
         if self.on_request is not None:
@@ -432,3 +446,65 @@ def serve_forever(receiver: Receiver, *, stop: threading.Event | None = None) ->
 def _sleep_forever() -> None:
     while True:
         time.sleep(3600)
+
+
+class ReceiverProcess:
+    """The embedded receiver in a child process (its own interpreter, so its own GIL): for load
+    tests and benchmarks, where a receiver thread would compete with the sender for the GIL.
+
+    ``with ReceiverProcess(secrets=[s]) as rx: ... rx.url ... rx.stats()``
+    """
+
+    def __init__(
+        self, secrets: Sequence[str] = (), *, status: int = 200, delay_ms: int = 0, verify_signatures: bool = True
+    ) -> None:
+        self.secrets = list(secrets)
+        self.status = status
+        self.delay_ms = delay_ms
+        self.verify_signatures = verify_signatures
+        self._proc: Any = None
+        self.url = ""
+        self.port = 0
+
+    def start(self) -> ReceiverProcess:
+        import os
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "simlib", "receive", "--port", "0", "--quiet", "--status", str(self.status),
+               "--delay-ms", str(self.delay_ms)]
+        env = dict(os.environ)
+        if self.verify_signatures and self.secrets:
+            env["SIMLIB_RECEIVER_SECRETS"] = "\n".join(self.secrets)  # not on the command line
+        else:
+            cmd.append("--no-verify")
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        line = self._proc.stdout.readline()
+        if not line.startswith("listening on "):
+            err = self._proc.stderr.read()
+            self._proc.kill()
+            raise OSError(f"the receiver process did not start: {line.strip() or err.strip()}")
+        self.url = line.split()[2]
+        self.port = int(self.url.split(":")[2].split("/")[0])
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{STATS_PATH}", timeout=5) as resp:  # noqa: S310
+            return json.loads(resp.read())
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001
+                self._proc.kill()
+            self._proc = None
+
+    def __enter__(self) -> ReceiverProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

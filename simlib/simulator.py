@@ -54,6 +54,8 @@ from .validation import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .burst import BurstResult
+
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Simulator"]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
@@ -348,16 +350,7 @@ class Simulator:
 
         config = self.delivery
         ts = self._clock()
-        headers = request_headers(
-            signing.sign(
-                secret.reveal(),
-                preview.body,
-                ts,
-                encoding=config.signature_encoding,  # type: ignore[arg-type]
-                timestamp_unit=config.timestamp_unit,  # type: ignore[arg-type]
-            ),
-            config,
-        )
+        headers = signed_headers(secret, preview.body, ts, config)
         outcome = deliver(self._client(config), wh.url, preview.body, headers, config)
         return self._record(preview, sim_id, wh, headers, ts, outcome)
 
@@ -380,59 +373,14 @@ class Simulator:
         *,
         replay_of: int | None = None,
     ) -> SimulationResult:
-        result = DELIVERED if outcome.error is None and outcome.http_status is not None and 200 <= outcome.http_status < 300 else FAILED
-        error = outcome.error
-        row = HistoryRow(
-            simulation_id=sim_id,
-            sent_at_ms=sent_at_ms,
-            webhook_id=wh.id if wh else preview.webhook_id,
-            webhook_name=wh.name if wh else preview.webhook_name,
-            url=wh.url if wh else preview.url,
-            event_type=preview.event_type,
-            result=result,
-            http_status=outcome.http_status,
-            latency_ms=outcome.latency_ms,
-            error=error,
-            error_status=ERROR_STATUS.get(error) if error else None,
-            detail=outcome.detail,
-            event_id=preview.event_id,
-            request_headers=headers,
-            request_body=preview.body,
-            response_headers=outcome.response_headers,
-            response_body=outcome.response_body,
-            response_truncated=outcome.response_truncated,
-            replay_of=replay_of,
-        )
-        history_id: int | None = None
-        recorded = True
-        detail = row.detail
+        """Append the attempt to history, then return its result."""
+        row = make_history_row(preview, sim_id, wh, headers, sent_at_ms, outcome, replay_of=replay_of)
         try:
             history_id = self.store.append(row)
         except StoreError as exc:
-            recorded = False
-            detail += " (not recorded in history)" if error == SERVICE_UNAVAILABLE else f" (not recorded in history: {exc})"
-        return SimulationResult(
-            simulation_id=sim_id,
-            webhook_id=row.webhook_id,
-            webhook_name=row.webhook_name,
-            url=row.url,
-            event_type=row.event_type,
-            event_id=row.event_id,
-            result=result,
-            http_status=row.http_status,
-            latency_ms=row.latency_ms,
-            error=row.error,
-            error_status=row.error_status,
-            detail=detail,
-            request_headers=headers,
-            payload=preview.text,
-            response_body=row.response_body,
-            response_truncated=row.response_truncated,
-            response_headers=row.response_headers,
-            sent_at_ms=sent_at_ms,
-            recorded=recorded,
-            history_id=history_id,
-        )
+            note = "" if row.error == SERVICE_UNAVAILABLE else f": {exc}"
+            return result_from_row(row, preview, recorded=False, note=f" (not recorded in history{note})")
+        return result_from_row(row, preview, history_id=history_id)
 
     def _error_result(
         self, preview: Preview, sim_id: str, error: str, detail: str, *, webhook: Webhook | None = None
@@ -443,6 +391,37 @@ class Simulator:
             now = signing.now_ms()
         outcome = Outcome(error=error, detail=detail)
         return self._record(preview, sim_id, webhook, {}, now, outcome)
+
+    # -- burst mode ---------------------------------------------------------------------------
+
+    def send_many(
+        self,
+        webhook: Webhook | str,
+        event_type: str,
+        n: int,
+        *,
+        concurrency: int = 10,
+        rate: float | None = None,
+        repeat_payload: bool = False,
+        overrides: Overrides = None,
+        options: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: Any = True,
+    ) -> BurstResult:
+        """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
+        second); every attempt is recorded. See :mod:`simlib.burst`."""
+        from .burst import send_many
+
+        return send_many(
+            self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
+            overrides=overrides, options=options, seed=seed, progress=progress,
+        )
+
+    async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:
+        """:meth:`send_many` for code already running in an event loop (``await``)."""
+        from .burst import send_many_async
+
+        return await send_many_async(self, webhook, event_type, n, **kwargs)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -483,6 +462,83 @@ class Simulator:
         fmt = (format or out.suffix.lstrip(".")).lower()
         frame = self.history(**filters)
         return export_frame(frame, out, fmt)
+
+
+def signed_headers(secret: Secret, body: bytes, ts_ms: int, config: DeliveryConfig) -> dict[str, str]:
+    """The headers of one attempt, signed now with ``secret``."""
+    return request_headers(
+        signing.sign(
+            secret.reveal(),
+            body,
+            ts_ms,
+            encoding=config.signature_encoding,  # type: ignore[arg-type]
+            timestamp_unit=config.timestamp_unit,  # type: ignore[arg-type]
+        ),
+        config,
+    )
+
+
+def make_history_row(
+    preview: Preview,
+    sim_id: str,
+    wh: Webhook | None,
+    headers: dict[str, str],
+    sent_at_ms: int,
+    outcome: Outcome,
+    *,
+    replay_of: int | None = None,
+) -> HistoryRow:
+    """The history row of one attempt: Delivered iff the endpoint answered 2xx."""
+    delivered = outcome.error is None and outcome.http_status is not None and 200 <= outcome.http_status < 300
+    error = outcome.error
+    return HistoryRow(
+        simulation_id=sim_id,
+        sent_at_ms=sent_at_ms,
+        webhook_id=wh.id if wh else preview.webhook_id,
+        webhook_name=wh.name if wh else preview.webhook_name,
+        url=wh.url if wh else preview.url,
+        event_type=preview.event_type,
+        result=DELIVERED if delivered else FAILED,
+        http_status=outcome.http_status,
+        latency_ms=outcome.latency_ms,
+        error=error,
+        error_status=ERROR_STATUS.get(error) if error else None,
+        detail=outcome.detail,
+        event_id=preview.event_id,
+        request_headers=headers,
+        request_body=preview.body,
+        response_headers=outcome.response_headers,
+        response_body=outcome.response_body,
+        response_truncated=outcome.response_truncated,
+        replay_of=replay_of,
+    )
+
+
+def result_from_row(
+    row: HistoryRow, preview: Preview, *, history_id: int | None = None, recorded: bool = True, note: str = ""
+) -> SimulationResult:
+    return SimulationResult(
+        simulation_id=row.simulation_id,
+        webhook_id=row.webhook_id,
+        webhook_name=row.webhook_name,
+        url=row.url,
+        event_type=row.event_type,
+        event_id=row.event_id,
+        result=row.result,
+        http_status=row.http_status,
+        latency_ms=row.latency_ms,
+        error=row.error,
+        error_status=row.error_status,
+        detail=row.detail + note,
+        request_headers=row.request_headers,
+        payload=preview.text,
+        response_body=row.response_body,
+        response_truncated=row.response_truncated,
+        response_headers=row.response_headers,
+        sent_at_ms=row.sent_at_ms,
+        recorded=recorded,
+        history_id=history_id,
+    )
 
 
 def export_frame(frame: pd.DataFrame, out: Path, fmt: str) -> Path:
