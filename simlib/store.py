@@ -271,14 +271,6 @@ class Store:
         with self._connection():
             pass
 
-    def check_writable(self) -> None:
-        """Take and release the write lock; StoreUnavailable if it is not free within the busy
-        timeout (a send checks this first, so that no attempt is made that cannot be recorded)."""
-        with self._write():
-            pass
-
-    # -- webhooks ---------------------------------------------------------------------------
-
     def insert_webhook(self, wh: Webhook) -> None:
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM webhooks WHERE id=?", (wh.id,)).fetchone():
