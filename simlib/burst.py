@@ -150,8 +150,13 @@ async def send_many_async(
     options: Mapping[str, Any] | None = None,
     seed: int | None = None,
     progress: bool | Callable[[int, int], None] = True,
+    preview: Preview | None = None,
 ) -> BurstResult:
-    """Send ``n`` simulations; see the module docstring. Never raises for delivery problems."""
+    """Send ``n`` simulations; see the module docstring. Never raises for delivery problems.
+
+    ``preview``: start from this already-built payload (its overrides, options and seed; with
+    ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
+    """
     from .simulator import make_history_row, result_from_row, signed_headers
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -162,7 +167,13 @@ async def send_many_async(
         raise ValidationError("rate", f"must be a positive number of sends per second, not {rate!r}")
     wid = webhook.id if isinstance(webhook, Webhook) else webhook
     target: Webhook | str = wid
-    first = sim.preview(wid, event_type, overrides=overrides, seed=seed, options=options)
+    if preview is not None:
+        if preview.event_type != event_type or preview.webhook_id != wid:
+            raise ValidationError("preview", "is for another webhook or event type")
+        first = preview
+        overrides, options = list(preview.overrides), dict(preview.options)
+    else:
+        first = sim.preview(wid, event_type, overrides=overrides, seed=seed, options=options)
 
     def preview_for(i: int) -> Preview:
         if repeat_payload or i == 0:

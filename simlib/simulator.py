@@ -407,6 +407,7 @@ class Simulator:
         options: Mapping[str, Any] | None = None,
         seed: int | None = None,
         progress: Any = True,
+        preview: Preview | None = None,
     ) -> BurstResult:
         """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
         second); every attempt is recorded. See :mod:`simlib.burst`."""
@@ -414,7 +415,7 @@ class Simulator:
 
         return send_many(
             self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
-            overrides=overrides, options=options, seed=seed, progress=progress,
+            overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
         )
 
     async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:

@@ -26,6 +26,7 @@ import html
 import json
 import random
 import re
+import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,12 +53,14 @@ from .validation import production_check
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .burst import BurstResult
     from .receiver import Receiver
 
 __all__ = [
     "Explorer",
     "highlight_json",
     "parse_overrides_text",
+    "render_burst",
     "render_history",
     "render_preview",
     "render_result",
@@ -314,6 +317,28 @@ def render_history(frame: pd.DataFrame, total: int | None = None) -> str:
     )
 
 
+def render_burst(burst: BurstResult) -> str:
+    """The burst summary: counts, failures by reason, throughput, latency percentiles."""
+    row = burst.summary.iloc[0]
+
+    def ms(key: str) -> str:
+        value = row[key]
+        return "-" if _isna(value) else f"{float(value):.1f} ms"
+
+    failed = int(row["failed"])
+    reasons = html.escape(str(row["failed_by_reason"])) if failed else ""
+    colour = GREEN if failed == 0 else (RED if int(row["delivered"]) == 0 else AMBER)
+    lines = [
+        _row("Sends", f'{int(row["count"])} · <b style="color:{colour}">{int(row["delivered"])} delivered</b>'
+             + (f" · {failed} failed ({reasons})" if failed else "")),
+        _row("Throughput", f'{float(row["throughput_per_s"]):.1f} sends/s over {float(row["elapsed_s"]):.2f} s'),
+        _row("Latency", f'p50 {ms("latency_p50_ms")} · p95 {ms("latency_p95_ms")} · p99 {ms("latency_p99_ms")} · max {ms("latency_max_ms")}'),
+    ]
+    if burst.stopped_early:
+        lines.append(_row("Stopped", html.escape(burst.stopped_early)))
+    return _panel('<div style="font-weight:600;margin-bottom:4px">Burst result</div>' + "".join(lines))
+
+
 def _isna(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value) in ("<NA>", "NaT", "nan")
 
@@ -393,6 +418,8 @@ class Explorer:
     send                the Send Test Event button
     result              HTML: the simulation result panel
     history_table       HTML: the newest attempts (``history`` is the full DataFrame)
+    burst_*             the Burst panel: count, concurrency, rate, repeat, ``burst_run``,
+                        ``burst_progress``, ``burst_result``; ``last_burst``, ``wait_for_burst()``
     form_*              the create/edit webhook form; ``use_local`` starts a receiver
     edit, delete        edit / delete the selected webhook (``delete_confirm`` confirms)
     ==================  ============================================================
@@ -534,6 +561,28 @@ class Explorer:
         self.result = w.HTML(value=render_nothing_sent())
         self.history_table = w.HTML(value="")
 
+        # burst (load test): the selected webhook and event, the current options and overrides
+        self.burst_count = w.BoundedIntText(value=100, min=1, max=1_000_000, description="Sends", style=label, layout=w.Layout(width="240px"))
+        self.burst_concurrency = w.BoundedIntText(value=10, min=1, max=1000, description="Concurrency", style=label, layout=w.Layout(width="240px"))
+        self.burst_rate = w.BoundedFloatText(value=0.0, min=0.0, max=100_000.0, description="Rate /s", style=label, layout=w.Layout(width="240px"))
+        self.burst_repeat = w.Checkbox(value=False, description="Repeat one payload (idempotency test)", indent=False)
+        self.burst_run = w.Button(description="Run burst", icon="bolt", button_style="warning", disabled=True)
+        self.burst_progress = w.IntProgress(value=0, min=0, max=1, description="Progress", style=label)
+        self.burst_result = w.HTML(value="")
+        self.burst_box = w.VBox(
+            [
+                w.HTML(value=_muted("Many sends of the selected event at a bounded concurrency (rate 0 = as fast as "
+                                    "possible), each with a fresh payload unless repeated; every attempt is recorded.")),
+                w.HBox([self.burst_count, self.burst_concurrency, self.burst_rate]),
+                w.HBox([self.burst_repeat, self.burst_run]),
+                self.burst_progress,
+                self.burst_result,
+            ]
+        )
+        self.burst_panel = w.Accordion(children=[self.burst_box], titles=("Burst (load test)",), selected_index=None)
+        self.last_burst: BurstResult | None = None
+        self._burst_thread: threading.Thread | None = None
+
         inputs = w.VBox(
             [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send],
             layout=w.Layout(width="460px", min_width="460px"),
@@ -553,6 +602,7 @@ class Explorer:
                 self.form_box,
                 w.HBox([inputs, right], layout=w.Layout(width="100%")),
                 self.result,
+                self.burst_panel,
                 self.history_table,
             ],
             layout=w.Layout(width="100%"),
@@ -587,6 +637,7 @@ class Explorer:
         self.form_submit.on_click(self._on_form_submit_click)
         self.form_cancel.on_click(self._on_form_cancel_click)
         self.use_local.on_click(self._on_use_local_click)
+        self.burst_run.on_click(self._on_burst_click)
 
     # -- display -------------------------------------------------------------------------------
 
@@ -739,8 +790,23 @@ class Explorer:
         self._update_send_state()
 
     def _update_send_state(self) -> None:
-        self.send.disabled = self._in_flight or self.current_preview is None
+        bursting = self.burst_running
+        self.send.disabled = self._in_flight or bursting or self.current_preview is None
         self.send.description = SENDING_LABEL if self._in_flight else SEND_LABEL
+        self.burst_run.disabled = self._in_flight or bursting or self.current_preview is None
+        self.burst_run.description = "Running…" if bursting else "Run burst"
+
+    @property
+    def burst_running(self) -> bool:
+        thread = getattr(self, "_burst_thread", None)
+        return thread is not None and thread.is_alive()
+
+    def wait_for_burst(self, timeout: float | None = None) -> BurstResult | None:
+        """Wait for a burst started with the Run burst button; returns it (None if none ran)."""
+        thread = self._burst_thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.last_burst
 
     def _refresh_history(self) -> None:
         frame = self.simulator.history(limit=self.history_rows)
@@ -826,7 +892,7 @@ class Explorer:
     @_guarded("send the simulation")
     def _on_send_click(self, _button: w.Button | None = None) -> None:
         preview = self.current_preview
-        if preview is None or self._in_flight:
+        if preview is None or self._in_flight or self.burst_running:
             return
         self.notice.value = ""
         self._in_flight = True
@@ -846,6 +912,47 @@ class Explorer:
             self._refresh_webhooks()
         for callback in self._callbacks:
             callback(result)
+
+    @_guarded("run the burst")
+    def _on_burst_click(self, _button: w.Button | None = None) -> None:
+        preview, wh = self.current_preview, self._selected()
+        if preview is None or wh is None or self.burst_running or self._in_flight:
+            return
+        n = int(self.burst_count.value)
+        concurrency = int(self.burst_concurrency.value)
+        rate = float(self.burst_rate.value) or None
+        self.notice.value = ""
+        self.burst_result.value = _panel(_muted(f"Sending {n} × {preview.event_type} to {wh.url} …"))
+        self.burst_progress.max = n
+        self.burst_progress.value = 0
+
+        def progress(done: int, total: int) -> None:
+            self.burst_progress.value = done
+
+        def work() -> None:
+            # Runs on its own thread so the kernel stays responsive; widget updates travel as
+            # comm messages, which any thread may send.
+            try:
+                burst = self.simulator.send_many(
+                    wh.id, preview.event_type, n, concurrency=concurrency, rate=rate,
+                    repeat_payload=bool(self.burst_repeat.value), preview=preview, progress=progress,
+                )
+                self.last_burst = burst
+                self.burst_result.value = render_burst(burst)
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the kernel
+                self.last_error = exc
+                self.burst_result.value = _panel(_notice(f"Could not run the burst: {_describe_error(exc)}"))
+            finally:
+                self._burst_thread = None
+                try:
+                    self._update_send_state()
+                    self._refresh_history()
+                except Exception as exc:  # noqa: BLE001
+                    self.last_error = exc
+
+        self._burst_thread = threading.Thread(target=work, name="simlib-explorer-burst", daemon=True)
+        self._burst_thread.start()
+        self._update_send_state()
 
     @_guarded("open the form")
     def _on_new_webhook_click(self, _button: w.Button | None = None) -> None:
