@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import random
 import re
-import uuid
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from .errors import OverrideError, UnknownEventError, ValidationError
@@ -41,6 +40,9 @@ __all__ = [
 ]
 
 SIMULATION_FLAG = "simulation"
+# Version-4 UUID bits: variant 10xx and version 0100 (RFC 4122), as uuid.UUID(version=4) sets them.
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID_V4 = (0x8000 << 48) | (0x4000 << 64)
 
 
 @dataclass(frozen=True)
@@ -118,16 +120,21 @@ class BuildContext:
         self.options = dict(options or {})
 
     def uuid(self) -> str:
-        """A version-4 UUID drawn from the seeded source."""
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A version-4 UUID drawn from the seeded source (same value as ``uuid.UUID(int=..., version=4)``)."""
+        n = (self.rng.getrandbits(128) & _UUID_CLEAR) | _UUID_V4
+        h = f"{n:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def choice(self, seq: list[Any]) -> Any:
         return self.rng.choice(seq)
 
     def iso(self, ms: int) -> str:
         """Epoch ms as the ISO 8601 form Trackpilots uses (``2026-01-28T09:13:21.771Z``)."""
-        dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        t = time.gmtime(ms // 1000)
+        return (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
+            f"{ms % 1000:03d}Z"
+        )
 
     def ids(self) -> dict[str, Any]:
         """The organisation/team/user block every record carries."""
