@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook,test]'
+	$(BIN)/python -m compileall -q simlib
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,6 +38,7 @@ notebooks: $(STAMP)
 
 ## Benchmarks (ratios against bare httpx in the same process)
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q simlib
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

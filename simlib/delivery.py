@@ -22,7 +22,6 @@ import httpx
 
 from ._version import __version__
 from ._deadline import Deadline
-from ._deadline import install as install_deadline
 from .netpolicy import AddressPolicy, BlockedAddress, Resolver, get_policy, resolve
 from .records import NETWORK_ERROR
 
@@ -142,6 +141,8 @@ def make_client(config: DeliveryConfig) -> httpx.Client:
     client = httpx.Client(
         transport=transport, follow_redirects=False, trust_env=config.trust_env, timeout=_timeout(config)
     )
+    from ._netstream import install as install_deadline
+
     install_deadline(client)
     return client
 
