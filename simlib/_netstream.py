@@ -74,10 +74,10 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def install(client: Any) -> bool:
-    """Make ``client`` (an httpx.Client) use the deadline-aware backend; False if its transport
+def install(transport: Any) -> bool:
+    """Make ``transport`` (an httpx.HTTPTransport) use the deadline-aware backend; False if it
     is not the standard one (then only httpx's per-phase timeouts apply)."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    pool = getattr(transport, "_pool", None)
     if pool is None or not hasattr(pool, "_network_backend"):
         return False
     pool._network_backend = DeadlineBackend()

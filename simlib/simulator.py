@@ -21,10 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 
 from . import signing
-from .delivery import DeliveryConfig, Outcome, deliver, make_client, request_headers
+from .delivery import DeliveryConfig, Outcome, Sender, deliver, make_client, request_headers
 from .errors import NotFoundError, OverrideError, StoreError, ValidationError
 from .events import EventType, build_payload, event_types, get_event_type, parse_override
 from .records import (
@@ -55,6 +54,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .burst import BurstResult
+    from .conformance import ProbeResult
+    from .explain import Explanation
+    from .replay import ImportResult, ReplayResult
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Simulator"]
 
@@ -136,7 +138,7 @@ class Simulator:
         self.delivery = delivery or DeliveryConfig()
         self._clock = clock or signing.now_ms
         self.max_payload_bytes = max_payload_bytes
-        self._clients: dict[tuple[Any, ...], httpx.Client] = {}
+        self._clients: dict[tuple[Any, ...], Sender] = {}
         self._clients_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -317,17 +319,18 @@ class Simulator:
         """Preview and send in one call."""
         return self.send(self.preview(webhook, event_type, overrides=overrides, seed=seed, options=options))
 
-    def _send(self, preview: Preview, sim_id: str, sign_with: str) -> SimulationResult:
+    def _target(self, preview: Preview, sim_id: str, replay_of: int | None = None) -> Webhook | SimulationResult:
+        """The webhook re-read at send time, or the recorded error result when it cannot be used."""
         try:
             # Read inside a write transaction: a store that cannot record the attempt answers
             # "Service unavailable" before anything is sent.
             wh = self.store.get_webhook(preview.webhook_id, writable=True)
         except NotFoundError:
             return self._error_result(
-                preview, sim_id, WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected"
+                preview, sim_id, WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected", replay_of=replay_of
             )
         except StoreError as exc:
-            return self._error_result(preview, sim_id, SERVICE_UNAVAILABLE, f"{exc}")
+            return self._error_result(preview, sim_id, SERVICE_UNAVAILABLE, f"{exc}", replay_of=replay_of)
         if preview.event_type not in wh.events:
             return self._error_result(
                 preview,
@@ -336,7 +339,14 @@ class Simulator:
                 f"{preview.event_type} is not among the events webhook {wh.id} subscribes to "
                 f"({', '.join(wh.events)})",
                 webhook=wh,
+                replay_of=replay_of,
             )
+        return wh
+
+    def _send(self, preview: Preview, sim_id: str, sign_with: str) -> SimulationResult:
+        wh = self._target(preview, sim_id)
+        if isinstance(wh, SimulationResult):
+            return wh
         if sign_with == "current":
             secret = wh.secret
         elif sign_with == "previous":
@@ -354,7 +364,36 @@ class Simulator:
         outcome = deliver(self._client(config), wh.url, preview.body, headers, config)
         return self._record(preview, sim_id, wh, headers, ts, outcome)
 
-    def _client(self, config: DeliveryConfig) -> httpx.Client:
+    def _send_exact(
+        self,
+        preview: Preview,
+        headers_for: Callable[[Webhook, int], dict[str, str]],
+        *,
+        replay_of: int | None = None,
+        label: str = "",
+    ) -> SimulationResult:
+        """POST exactly ``preview.body`` with exactly the headers ``headers_for(webhook, now_ms)``
+        returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
+        hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
+        the row to an earlier one and ``label`` prefixes its detail."""
+        sim_id = str(uuid.uuid4())
+        try:
+            wh = self._target(preview, sim_id, replay_of)
+            if isinstance(wh, SimulationResult):
+                return wh
+            config = self.delivery
+            ts = self._clock()
+            headers = headers_for(wh, ts)
+            outcome = deliver(self._client(config), wh.url, preview.body, headers, config)
+            if label:
+                outcome.detail = f"{label}: {outcome.detail}"
+            return self._record(preview, sim_id, wh, headers, ts, outcome, replay_of=replay_of)
+        except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
+            return self._error_result(
+                preview, sim_id, SIMULATION_FAILED, f"unexpected error: {type(exc).__name__}: {exc}", replay_of=replay_of
+            )
+
+    def _client(self, config: DeliveryConfig) -> Sender:
         key = config.client_key
         with self._clients_lock:
             client = self._clients.get(key)
@@ -383,14 +422,21 @@ class Simulator:
         return result_from_row(row, preview, history_id=history_id)
 
     def _error_result(
-        self, preview: Preview, sim_id: str, error: str, detail: str, *, webhook: Webhook | None = None
+        self,
+        preview: Preview,
+        sim_id: str,
+        error: str,
+        detail: str,
+        *,
+        webhook: Webhook | None = None,
+        replay_of: int | None = None,
     ) -> SimulationResult:
         try:
             now = self._clock()
         except Exception:  # noqa: BLE001 - a broken injected clock must not escape either
             now = signing.now_ms()
         outcome = Outcome(error=error, detail=detail)
-        return self._record(preview, sim_id, webhook, {}, now, outcome)
+        return self._record(preview, sim_id, webhook, {}, now, outcome, replay_of=replay_of)
 
     # -- burst mode ---------------------------------------------------------------------------
 
@@ -463,6 +509,112 @@ class Simulator:
         fmt = (format or out.suffix.lstrip(".")).lower()
         frame = self.history(**filters)
         return export_frame(frame, out, fmt)
+
+    # -- receiver conformance and support (simlib.conformance, .explain, .replay, .capture) -----
+
+    def check_receiver(self, webhook: Webhook | str, **options: Any) -> pd.DataFrame:
+        """The negative-test matrix against the webhook's endpoint: one valid simulation and
+        every deliberately broken variant, each judged PASS / FAIL / NOTE and recorded.
+        See :func:`simlib.conformance.check_receiver`."""
+        from .conformance import check_receiver
+
+        return check_receiver(self, webhook, **options)
+
+    def probe_tolerance(self, webhook: Webhook | str, **options: Any) -> ProbeResult:
+        """How old and how far ahead a timestamp may be, found by bisection; every request is
+        recorded. See :func:`simlib.conformance.probe_tolerance`."""
+        from .conformance import probe_tolerance
+
+        return probe_tolerance(self, webhook, **options)
+
+    def explain_signature(
+        self,
+        headers: Any,
+        body: bytes,
+        *,
+        secret: str | None = None,
+        webhook: Webhook | str | None = None,
+        tolerance_ms: int | None = signing.DEFAULT_TOLERANCE_MS,
+    ) -> Explanation:
+        """Valid, or the most likely cause of a mismatch, for raw ``headers`` and ``body``,
+        checked with ``secret`` or with ``webhook``'s secrets (neither: every webhook's). The
+        configured webhooks' secrets are tried too, but never shown. See :mod:`simlib.explain`."""
+        from .explain import explain_signature
+
+        known = {wh.id: [s.reveal() for s in self.valid_secrets(wh)] for wh in self.list_webhooks()}
+        given: list[str] = []
+        label = "the secret you gave"
+        if webhook is not None:
+            wh = self.get_webhook(webhook)
+            given, label = [s.reveal() for s in self.valid_secrets(wh)], f"webhook {wh.id}'s secret"
+        elif secret is not None:
+            given = [secret]
+        return explain_signature(
+            headers, body, given, known=known, given_label=label, now_ms=self._clock(), tolerance_ms=tolerance_ms
+        )
+
+    def replay(self, history_id: int, *, original_timestamp: bool = False, overrides: Overrides = None) -> ReplayResult:
+        """Resend a history row: its exact bytes re-signed now (default), or with its original
+        timestamp and signature; ``overrides`` edit the payload first. The new row links to the
+        original (``replay_of``); ``.diff`` compares the answers. See :mod:`simlib.replay`."""
+        from .replay import replay
+
+        return replay(self, history_id, original_timestamp=original_timestamp, overrides=overrides)
+
+    def import_delivery(self, source: Any, webhook: Webhook | str, *, send_as_captured: bool = True) -> ImportResult:
+        """Send a captured request (raw HTTP, JSON or curl; a path or the content) to
+        ``webhook`` as captured and re-signed with its secret, and compare the answers."""
+        from .replay import import_delivery
+
+        return import_delivery(self, source, webhook, send_as_captured=send_as_captured)
+
+    def as_curl(self, source: int | Preview, *, reveal_secret: bool = False, exact: bool = False) -> str:
+        """A runnable curl command (bash + openssl) reproducing history row ``source`` (an id)
+        or a preview: signed when run with ``$WEBHOOK_SECRET`` (``reveal_secret=True`` writes
+        the secret in), or with ``exact=True`` the row's recorded headers as they were."""
+        return self._as_code("curl", source, reveal_secret, exact)
+
+    def as_httpx(self, source: int | Preview, *, reveal_secret: bool = False, exact: bool = False) -> str:
+        """The request :meth:`as_curl` reproduces, as a Python snippet using httpx."""
+        return self._as_code("httpx", source, reveal_secret, exact)
+
+    def _as_code(self, lang: str, source: int | Preview, reveal_secret: bool, exact: bool) -> str:
+        from .capture import to_curl, to_httpx
+
+        headers: dict[str, str] | None = None
+        if isinstance(source, Preview):
+            if exact:
+                raise ValidationError("exact", "a preview has no recorded headers: it is signed when sent")
+            url, body, wid = source.url, source.body, source.webhook_id
+            what = f"preview of {source.event_type} for webhook {wid}"
+        else:
+            row = self.history_row(source)
+            url, body, wid = row["url"], row["request_body"], row["webhook_id"]
+            what = f"history row {source}: {row['event_type']} to webhook {wid}"
+            if exact:
+                headers = row["request_headers"]
+                if not headers:
+                    raise ValidationError("exact", f"history row {source} has no recorded headers (nothing was sent)")
+        secret = self.get_webhook(wid).secret.reveal() if reveal_secret and not exact else None
+        if exact:
+            how = "sent with its recorded headers (original timestamp and signature)"
+        elif secret is None:
+            how = f"signed when it runs with $WEBHOOK_SECRET: export WEBHOOK_SECRET=<webhook {wid}'s secret>"
+        else:
+            how = "signed when it runs, with the secret written below"
+        needs = "bash, curl and openssl" if lang == "curl" else "Python and httpx"
+        comment = f"simlib: {what}\n{how}\nneeds {needs}"
+        render = to_curl if lang == "curl" else to_httpx
+        return render(
+            url,
+            body,
+            headers=headers,
+            secret=secret,
+            encoding=self.delivery.signature_encoding,
+            timestamp_unit=self.delivery.timestamp_unit,
+            user_agent=self.delivery.user_agent,
+            comment=comment,
+        )
 
 
 def signed_headers(secret: Secret, body: bytes, ts_ms: int, config: DeliveryConfig) -> dict[str, str]:
