@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._ids import new_uuid4
 from .delivery import Outcome, deliver_async, make_async_client
 from .errors import NotFoundError, StoreError, ValidationError
 from .records import EVENT_NOT_REGISTERED, SERVICE_UNAVAILABLE, WEBHOOK_NOT_FOUND, Preview, SimulationResult, Webhook
@@ -195,7 +195,7 @@ async def send_many_async(
     if problem is not None:
         error, detail = problem
         for i in range(n):
-            results[i] = sim._error_result(preview_for(i), str(uuid.uuid4()), error, detail, webhook=wh)
+            results[i] = sim._error_result(preview_for(i), new_uuid4(), error, detail, webhook=wh)
         return BurstResult([r for r in results if r is not None], time.perf_counter() - start)
 
     assert wh is not None
@@ -223,7 +223,7 @@ async def send_many_async(
                 outcome = await deliver_async(client, wh.url, p.body, headers, config)
             except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
                 outcome = Outcome(error="Simulation failed", detail=f"unexpected error: {type(exc).__name__}: {exc}")
-            row = make_history_row(p, str(uuid.uuid4()), wh, headers, ts, outcome)
+            row = make_history_row(p, new_uuid4(), wh, headers, ts, outcome)
             rows[i] = row
             recorder.add(i, row)
             bar(1)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._ids import uuid4_from_int
 from .errors import OverrideError, UnknownEventError, ValidationError
 
 __all__ = [
@@ -40,9 +41,6 @@ __all__ = [
 ]
 
 SIMULATION_FLAG = "simulation"
-# Version-4 UUID bits: variant 10xx and version 0100 (RFC 4122), as uuid.UUID(version=4) sets them.
-_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
-_UUID_V4 = (0x8000 << 48) | (0x4000 << 64)
 
 
 @dataclass(frozen=True)
@@ -121,9 +119,7 @@ class BuildContext:
 
     def uuid(self) -> str:
         """A version-4 UUID drawn from the seeded source (same value as ``uuid.UUID(int=..., version=4)``)."""
-        n = (self.rng.getrandbits(128) & _UUID_CLEAR) | _UUID_V4
-        h = f"{n:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return uuid4_from_int(self.rng.getrandbits(128))
 
     def choice(self, seq: list[Any]) -> Any:
         return self.rng.choice(seq)
