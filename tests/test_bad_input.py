@@ -301,3 +301,39 @@ def test_readme_table_lists_exactly_the_tested_classes():
     }
     assert ids == tested
     assert len(ids) >= 30
+
+
+# -- the explorer: a message next to the form, nothing created ----------------------------------
+
+EXPLORER_CASES = sorted(
+    c for c in CASES if c not in ("events-unknown", "events-duplicate", "secret-empty", "id-invalid")
+)  # the form has event checkboxes (no unknown or duplicate events), an empty secret means
+# "generate one", and ids are generated
+
+
+@pytest.mark.parametrize("case", EXPLORER_CASES)
+def test_explorer_form_shows_the_error_and_creates_nothing(sim, case, caplog):
+    import logging
+
+    import ipywidgets
+
+    from simlib.ui import Explorer
+
+    caplog.set_level(logging.WARNING, logger="traitlets")
+    changes, _, field = CASES[case]
+    explorer = Explorer(sim, seed=1)
+    try:
+        values = {**OK, **changes}
+        explorer.form_name.value = values["name"]
+        explorer.form_url.value = values["url"]
+        for name, box in explorer.form_events.items():
+            box.value = name in values["events"]
+        explorer.form_secret.value = values.get("secret", "")
+        explorer.form_submit.click()
+        message = re.sub(r"<[^>]+>", "", explorer.form_message.value)
+        assert field in message, message
+        assert sim.list_webhooks() == []
+        assert not [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    finally:
+        explorer.close()
+        ipywidgets.Widget.close_all()
