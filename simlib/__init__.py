@@ -44,7 +44,11 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
+    from .capture import Capture, parse_capture
+    from .conformance import ProbeResult, check_receiver, probe_tolerance
+    from .explain import Explanation, explain_signature
     from .receiver import ReceivedRequest, Receiver
+    from .snippets import snippet
     from .ui import Explorer
 
 _LAZY = {
@@ -52,16 +56,27 @@ _LAZY = {
     "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
     "Explorer": ("simlib.ui", "Explorer"),
     "start_demo": ("simlib.demo", "start_demo"),
+    "Capture": ("simlib.capture", "Capture"),
+    "parse_capture": ("simlib.capture", "parse_capture"),
+    "ProbeResult": ("simlib.conformance", "ProbeResult"),
+    "check_receiver": ("simlib.conformance", "check_receiver"),
+    "probe_tolerance": ("simlib.conformance", "probe_tolerance"),
+    "Explanation": ("simlib.explain", "Explanation"),
+    "explain_signature": ("simlib.explain", "explain_signature"),
+    "snippet": ("simlib.snippets", "snippet"),
 }
 
 __all__ = sorted(
     [
+        "Capture",
         "DeliveryConfig",
         "EventType",
+        "Explanation",
         "Explorer",
         "NotFoundError",
         "OverrideError",
         "Preview",
+        "ProbeResult",
         "ProductionCheck",
         "ReceivedRequest",
         "Receiver",
@@ -78,11 +93,16 @@ __all__ = sorted(
         "Verification",
         "Webhook",
         "__version__",
+        "check_receiver",
         "compute_signature",
         "event_types",
+        "explain_signature",
+        "parse_capture",
+        "probe_tolerance",
         "production_check",
         "register_event",
         "sign",
+        "snippet",
         "start_demo",
         "verify",
     ]

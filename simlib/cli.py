@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--no-verify", action="store_true", help="accept everything (a sloppy receiver)")
     rc.add_argument("--json", action="store_true", help="one JSON line per request")
     rc.add_argument("--quiet", action="store_true", help="print only the listening line")
+    rc.add_argument("--tolerance-ms", type=_nonneg_int, default=300_000, help="timestamp window, both ways (default 300000)")
+    rc.add_argument("--timestamp-unit", choices=["ms", "s"], default="ms",
+                    help="'s' reads x-webhook-timestamp as seconds (a receiver bug, to rehearse it)")
+    rc.add_argument("--accept-future", action="store_true",
+                    help="one-sided window: refuse only too-old timestamps (a receiver bug, to rehearse it)")
+    rc.add_argument("--replay-protection", action="store_true", help="answer 409 to an exact replay inside the window")
 
     bu = sub.add_parser("burst", help="many sends at a bounded concurrency/rate, all recorded")
     bu.add_argument("id", help="webhook id")
@@ -180,6 +186,97 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--no-progress", action="store_true")
     bu.add_argument("--json", action="store_true")
     delivery_flags(bu)
+
+    ck = sub.add_parser(
+        "check", help="receiver conformance matrix; exit 1 if any variant FAILs",
+        description="Send one valid simulation and every deliberately broken variant (wrong secret, tampered or "
+        "re-serialised body, missing headers, timestamp in seconds / too old / in the future, a replay, ...) to the "
+        "webhook's endpoint and say PASS, FAIL or NOTE for each. Every request is recorded in the history. "
+        "Exit 0: nothing failed; 1: a variant FAILed; 2: error.",
+    )
+    ck.add_argument("id", help="webhook id")
+    ck.add_argument("--event", help="event type (default: the activity event if subscribed, else the first)")
+    ck.add_argument("--seed", type=_nonneg_int, help="reproducible payloads")
+    ck.add_argument("--tolerance-ms", type=_nonneg_int, default=300_000,
+                    help="the window the stale and future variants step out of, twice over (default 300000)")
+    ck.add_argument("--json", action="store_true")
+    delivery_flags(ck)
+
+    pr = sub.add_parser(
+        "probe", help="measure the receiver's timestamp window (past and future) by bisection",
+        description="Find how old and how far ahead a correctly signed timestamp may be, with a bounded number of "
+        "requests (all recorded), and flag one-sided windows and seconds/milliseconds mix-ups. "
+        "Exit 0: measured; 1: the receiver refused even a fresh request.",
+    )
+    pr.add_argument("id", help="webhook id")
+    pr.add_argument("--event", help="event type")
+    pr.add_argument("--max-seconds", type=_positive_float, default=7 * 86400, help="farthest offset tried (default 7 days)")
+    pr.add_argument("--resolution-ms", type=_nonneg_int, default=1000, help="precision of the edges (default 1000)")
+    pr.add_argument("--max-requests", type=_nonneg_int, default=64, help="upper bound on requests (default 64)")
+    pr.add_argument("--seed", type=_nonneg_int)
+    pr.add_argument("--json", action="store_true")
+    delivery_flags(pr)
+
+    ex = sub.add_parser(
+        "explain", help="does a captured signature verify? if not, the most likely cause",
+        description="Check raw headers and a raw body (as copied from a receiver's logs) against a secret or a "
+        "webhook's secrets, and name the most likely cause of a mismatch: wrong secret (every configured webhook's "
+        "secret is tried, never printed), re-serialised body, white space or encoding, timestamp unit, stale "
+        "timestamp. Exit 0: valid; 1: not valid; 2: error.",
+    )
+    ex.add_argument("--headers", required=True, metavar="FILE", help="'Name: value' lines, raw HTTP, or JSON")
+    ex.add_argument("--body", required=True, metavar="FILE", help="the raw body, byte for byte")
+    exg = ex.add_mutually_exclusive_group()
+    exg.add_argument("--secret", help="the secret the receiver verifies with")
+    exg.add_argument("--webhook", metavar="ID", help="use this webhook's secrets (neither: try every webhook)")
+    ex.add_argument("--tolerance-ms", type=_nonneg_int, default=300_000, help="timestamp window (default 300000)")
+    ex.add_argument("--json", action="store_true")
+
+    rp = sub.add_parser(
+        "replay", help="resend a history row (re-signed now, or with its original signature)",
+        description="Resend history row ROW to its webhook: the exact bytes re-signed with a fresh timestamp "
+        "(default), or with --original-timestamp the recorded timestamp and signature (to test replay protection); "
+        "--set edits the payload first. The new row links to ROW; a diff compares the two answers. "
+        "Exit codes as for send.",
+    )
+    rp.add_argument("row", type=_nonneg_int, help="history id (simlib history)")
+    rp.add_argument("--original-timestamp", action="store_true", help="send the recorded timestamp and signature")
+    rp.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="edit a field first (re-signed)")
+    rp.add_argument("--json", action="store_true")
+    delivery_flags(rp)
+
+    im = sub.add_parser(
+        "import", help="send a captured delivery (raw HTTP, JSON or curl) re-signed with a webhook's secret",
+        description="Load a request a customer captured -- raw HTTP text, a JSON file with headers and body, or a "
+        "curl command -- check its signature against the webhook's secrets, send it as captured and re-signed, and "
+        "compare the answers. Exit codes as for send (of the re-signed request).",
+    )
+    im.add_argument("file", help="the capture ('-' reads stdin)")
+    im.add_argument("--webhook", required=True, metavar="ID", help="send to this webhook, signed with its secret")
+    im.add_argument("--resigned-only", action="store_true", help="do not also send it as captured")
+    im.add_argument("--json", action="store_true")
+    delivery_flags(im)
+
+    cu = sub.add_parser(
+        "curl", help="a runnable curl command (or --httpx snippet) for a history row or a preview",
+        description="Print a bash script (curl + openssl) that reproduces history row ROW, or a preview "
+        "(--preview ID EVENT). It is signed when it runs, with $WEBHOOK_SECRET; --reveal-secret writes the secret "
+        "in; --exact sends the row's recorded headers (original timestamp and signature) instead.",
+    )
+    cu.add_argument("row", nargs="?", type=_nonneg_int, help="history id")
+    cu.add_argument("--preview", nargs=2, metavar=("ID", "EVENT"), help="a fresh preview instead of a history row")
+    cu.add_argument("--seed", type=_nonneg_int, help="with --preview")
+    cu.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="with --preview")
+    cu.add_argument("--httpx", action="store_true", help="a Python httpx snippet instead of curl")
+    cu.add_argument("--exact", action="store_true", help="the recorded headers, not re-signed")
+    cu.add_argument("--reveal-secret", action="store_true", help="write the secret into the command")
+
+    sn = sub.add_parser(
+        "snippets", help="minimal verified receivers to copy (Python, Node.js)",
+        description="Print a minimal, correct Trackpilots receiver: raw body, millisecond timestamp window both ways, "
+        "constant-time comparison, replay refusal. With --lang, only that source (redirect it to a file).",
+    )
+    sn.add_argument("--lang", choices=["python", "node"], help="only this one")
 
     dm = sub.add_parser("demo", help="local receiver + demo webhook + one send per event type")
     dm.add_argument("--json", action="store_true")
@@ -222,6 +319,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     cmd = args.command
     if cmd == "receive":
         return _receive(args, out)
+    if cmd == "snippets":
+        return _snippets(args, out)
     sim = _simulator(args)
     try:
         if cmd == "webhooks":
@@ -238,6 +337,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _demo(sim, args, out)
         if cmd == "burst":
             return _burst(sim, args, out, err)
+        if cmd in _SUPPORT:
+            return _SUPPORT[cmd](sim, args, out)
     finally:
         sim.close()
     raise CLIError(f"unknown command {cmd!r}")  # pragma: no cover - argparse refuses first
@@ -480,6 +581,10 @@ def _receive(args: argparse.Namespace, out: TextIO) -> int:
         delay_ms=args.delay_ms,
         body=args.body,
         verify_signatures=not args.no_verify,
+        tolerance_ms=args.tolerance_ms,
+        timestamp_unit=args.timestamp_unit,
+        reject_future=not args.accept_future,
+        replay_protection=args.replay_protection,
         on_request=None if args.quiet else show,
     )
     rx.start()
@@ -548,6 +653,155 @@ def _demo(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
         ok = sum(r.delivered for r in results)
         out.write(f"{ok} of {len(results)} delivered; see them with: simlib history\n")
     return EXIT_OK if all(r.delivered for r in results) else EXIT_FAILED
+
+
+# -- receiver conformance and support ------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """JSON-ready: pandas NA / NaN become None, numpy numbers plain ints."""
+    if value is None or (isinstance(value, float) and value != value) or str(value) == "<NA>":
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _frame_rows(frame: Any) -> list[dict[str, Any]]:
+    return [{k: _cell(v) for k, v in rec.items()} for rec in frame.to_dict(orient="records")]
+
+
+def _check(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    frame = sim.check_receiver(args.id, event_type=args.event, seed=args.seed, tolerance_ms=args.tolerance_ms)
+    failed = int((frame["verdict"] == "FAIL").sum())
+    if args.json:
+        _dump({"webhook_id": args.id, "failed": failed, "variants": _frame_rows(frame)}, out)
+    else:
+        rows = [[str(_cell(r["history_id"]) or "-"), r["variant"], r["expected"], str(_cell(r["observed_status"]) or "-"),
+                 r["verdict"], r["explanation"]] for r in frame.to_dict(orient="records")]
+        _table(rows, ["ROW", "VARIANT", "EXPECTED", "STATUS", "VERDICT", "EXPLANATION"], out)
+        counts = frame["verdict"].value_counts()
+        out.write(", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOTE")) + "\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _probe(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    res = sim.probe_tolerance(
+        args.id, event_type=args.event, max_ms=int(args.max_seconds * 1000), resolution_ms=args.resolution_ms,
+        max_requests=args.max_requests, seed=args.seed,
+    )
+    if args.json:
+        _dump(
+            {
+                "webhook_id": args.id,
+                "accepts_fresh": res.accepts_fresh,
+                "fresh_status": res.fresh_status,
+                "accepts_seconds": res.accepts_seconds,
+                "past_ms": res.past_ms,
+                "future_ms": res.future_ms,
+                "past": {"accepted_up_to_ms": res.past[0], "refused_from_ms": res.past[1]},
+                "future": {"accepted_up_to_ms": res.future[0], "refused_from_ms": res.future[1]},
+                "flags": res.flags,
+                "requests": res.requests,
+            },
+            out,
+        )
+    else:
+        out.write(res.summary() + "\n")
+    return EXIT_OK if res.accepts_fresh else EXIT_FAILED
+
+
+def _explain(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from .capture import parse_headers
+
+    headers = parse_headers(Path(args.headers).read_bytes())
+    body = Path(args.body).read_bytes()
+    ex = sim.explain_signature(headers, body, secret=args.secret, webhook=args.webhook, tolerance_ms=args.tolerance_ms)
+    if args.json:
+        _dump(ex.to_dict(), out)
+    else:
+        out.write(ex.to_text() + "\n")
+    return EXIT_OK if ex.valid else EXIT_FAILED
+
+
+def _diff_table(frame: Any, out: TextIO) -> None:
+    header = ["FIELD", *[str(c).upper() for c in frame.columns]]
+    rows = [[field, *["yes" if v is True else "no" if v is False else str(v) for v in row]]
+            for field, row in zip(frame.index, frame.itertuples(index=False))]
+    _table(rows, header, out)
+
+
+def _replay(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    rr = sim.replay(args.row, original_timestamp=args.original_timestamp, overrides=args.set)
+    if args.json:
+        diff = {field: {k: _cell(v) for k, v in row.items()} for field, row in rr.diff.to_dict(orient="index").items()}
+        _dump({"replay_of": rr.original_id, "mode": rr.mode, "edited": rr.edited, "result": rr.result.to_dict(),
+               "diff": diff}, out)
+    else:
+        out.write(f"replay of row {rr.original_id} ({rr.mode}{', edited' if rr.edited else ''}) -> row "
+                  f"{rr.result.history_id if rr.result.history_id is not None else '-'}\n")
+        _print_result(rr.result, out)
+        out.write("\n")
+        _diff_table(rr.diff, out)
+    return _exit_code(rr.result)
+
+
+def _import(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    source: Any = sys.stdin.buffer.read() if args.file == "-" else Path(args.file)
+    imp = sim.import_delivery(source, args.webhook, send_as_captured=not args.resigned_only)
+    cap = imp.capture
+    if args.json:
+        compare = {f: {k: _cell(v) for k, v in row.items()} for f, row in imp.compare.to_dict(orient="index").items()}
+        _dump(
+            {
+                "capture": {"source": cap.source, "method": cap.method, "url": cap.url, "event": cap.event_type,
+                            "bytes": len(cap.body), "notes": list(cap.notes)},
+                "explanation": imp.explanation.to_dict(),
+                "as_captured": imp.as_captured.to_dict() if imp.as_captured is not None else None,
+                "resigned": imp.resigned.to_dict(),
+                "compare": compare,
+            },
+            out,
+        )
+    else:
+        out.write(f"capture   {cap.source}: {cap.method} {cap.url or '-'}, {cap.event_type}, {len(cap.body)} bytes\n")
+        for note in cap.notes:
+            out.write(f"note      {note}\n")
+        ex = imp.explanation
+        out.write(f"signature {'VALID' if ex.valid else 'INVALID'} for webhook {imp.webhook_id} ({ex.cause}): "
+                  f"{ex.summary}\n\n")
+        _diff_table(imp.compare, out)
+    return _exit_code(imp.resigned)
+
+
+def _curl(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
+    if (args.row is None) == (args.preview is None):
+        raise CLIError("give a history ROW or --preview ID EVENT (one of them)")
+    if args.preview is not None:
+        source = sim.preview(args.preview[0], args.preview[1], overrides=args.set, seed=args.seed)
+    else:
+        if args.set or args.seed is not None:
+            raise CLIError("--seed and --set go with --preview")
+        source = args.row
+    render = sim.as_httpx if args.httpx else sim.as_curl
+    out.write(render(source, reveal_secret=args.reveal_secret, exact=args.exact))
+    return EXIT_OK
+
+
+def _snippets(args: argparse.Namespace, out: TextIO) -> int:
+    from .snippets import FILENAMES, LANGUAGES
+
+    if args.lang:
+        out.write(LANGUAGES[args.lang])
+        return EXIT_OK
+    for lang, source in LANGUAGES.items():
+        out.write(f"===== {FILENAMES[lang]} (simlib snippets --lang {lang} > {FILENAMES[lang]}) =====\n{source}\n")
+    return EXIT_OK
+
+
+_SUPPORT = {"check": _check, "probe": _probe, "explain": _explain, "replay": _replay, "import": _import, "curl": _curl}
 
 
 if __name__ == "__main__":  # pragma: no cover

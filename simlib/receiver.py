@@ -19,16 +19,25 @@ Standard library only (asyncio), HTTP/1.1 with keep-alive, Content-Length and ch
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from .signing import DEFAULT_TOLERANCE_MS, Verification, now_ms, verify
+from .signing import (
+    DEFAULT_TOLERANCE_MS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Verification,
+    compute_signature,
+    now_ms,
+    verify,
+)
 
 __all__ = ["ReceivedRequest", "Receiver", "ReceiverProcess"]
 
@@ -101,6 +110,14 @@ class Receiver:
     - ``reject_invalid``: answer 401 when verification fails (default True); False records the
       verdict but answers ``status`` anyway (a sloppy receiver).
     - ``tolerance_ms``: the timestamp window (symmetric), None for no window.
+
+    Switches that reproduce common receiver bugs (for ``check_receiver`` / ``probe_tolerance``):
+
+    - ``timestamp_unit="s"``: read ``x-webhook-timestamp`` as seconds (code copied from
+      Stripe-style receivers); Trackpilots sends milliseconds;
+    - ``reject_future=False``: a one-sided window that only rejects timestamps that are too old;
+    - ``replay_protection=True``: answer 409 to a request whose timestamp and signature were
+      already accepted within the window (off by default).
     """
 
     def __init__(
@@ -116,6 +133,9 @@ class Receiver:
         verify_signatures: bool = True,
         reject_invalid: bool = True,
         tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+        timestamp_unit: str = "ms",
+        reject_future: bool = True,
+        replay_protection: bool = False,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         keep: int = 10_000,
         clock: Callable[[], int] | None = None,
@@ -131,6 +151,12 @@ class Receiver:
         self.verify_signatures = verify_signatures
         self.reject_invalid = reject_invalid
         self.tolerance_ms = tolerance_ms
+        if timestamp_unit not in ("ms", "s"):
+            raise ValueError(f"timestamp_unit must be 'ms' or 's', not {timestamp_unit!r}")
+        self.timestamp_unit = timestamp_unit
+        self.reject_future = reject_future
+        self.replay_protection = replay_protection
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()  # (timestamp, signature) -> expiry
         self.max_body_bytes = max_body_bytes
         self.clock = clock or now_ms
         self.on_request = on_request
@@ -343,13 +369,16 @@ class Receiver:
         verification = None
         secrets = self.current_secrets()
         if self.verify_signatures and secrets:
-            verification = verify(headers, body, secrets, now_ms=self.clock(), tolerance_ms=self.tolerance_ms)
+            verification = self._verify(headers, body, secrets)
+        if self.replay_protection and (verification is None or verification.ok):
+            replayed = self._replayed(headers, verification)
+            verification = verification if replayed is None else replayed
         index = self._count
         provisional = ReceivedRequest(
             index, self.clock(), method, target, version, tuple(headers), body, verification, 0, client
         )
         if verification is not None and not verification.ok and self.reject_invalid:
-            status = 401
+            status = 409 if verification.code == "replayed" else 401
             payload = json.dumps({"received": False, "verified": False, "reason": verification.reason}).encode()
             ctype = "application/json"
         else:
@@ -384,6 +413,34 @@ class Receiver:
             await asyncio.sleep(self.delay_ms / 1000)
         await self._write(writer, status, payload, ctype, keep_alive)
         return keep_alive
+
+    def _verify(self, headers: list[tuple[str, str]], body: bytes, secrets: list[str]) -> Verification:
+        now = self.clock()
+        if self.timestamp_unit == "ms" and self.reject_future:
+            return verify(headers, body, secrets, now_ms=now, tolerance_ms=self.tolerance_ms)
+        return _buggy_verify(headers, body, secrets, now, self.tolerance_ms, self.timestamp_unit, self.reject_future)
+
+    def _replayed(self, headers: list[tuple[str, str]], verification: Verification | None) -> Verification | None:
+        """A Verification saying "replayed" if this timestamp+signature was accepted before;
+        otherwise remember it (until it would fall out of the window anyway) and return None."""
+        sig, ts = _lookup(headers, SIGNATURE_HEADER), _lookup(headers, TIMESTAMP_HEADER)
+        if not sig or not ts:
+            return None
+        now = self.clock()
+        while self._seen and next(iter(self._seen.values())) < now:
+            self._seen.popitem(last=False)
+        key = (ts.strip(), sig.strip().lower())
+        if key in self._seen:
+            v = verification
+            return Verification(
+                False, "replayed", "replayed request: this timestamp and signature were already accepted",
+                v.timestamp_ms if v else None, v.skew_ms if v else None,
+            )
+        window = self.tolerance_ms if self.tolerance_ms is not None else float("inf")
+        self._seen[key] = now + 2 * window  # a future-dated request stays valid until now + 2 windows
+        while len(self._seen) > self._requests.maxlen:  # type: ignore[operator]
+            self._seen.popitem(last=False)
+        return None
 
     async def _read_body(self, reader: asyncio.StreamReader, lower: dict[str, str]) -> bytes:
         if "chunked" in lower.get("transfer-encoding", "").lower():
@@ -427,6 +484,47 @@ class Receiver:
             head = [h for h in head if not h.startswith("content-length")]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (b"" if no_body else payload))
         await writer.drain()
+
+
+def _lookup(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _buggy_verify(
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    secrets: Sequence[str],
+    now: int,
+    tolerance_ms: int | None,
+    unit: str,
+    reject_future: bool,
+) -> Verification:
+    """What a receiver with a timestamp bug checks: the header read as ``unit`` ("s": as
+    seconds), and with ``reject_future=False`` only "too old" rejected. The signature check
+    itself is correct (raw body, constant time, hex case-insensitive)."""
+    sig, ts_raw = _lookup(headers, SIGNATURE_HEADER), _lookup(headers, TIMESTAMP_HEADER)
+    if not sig or not sig.strip():
+        return Verification(False, "missing_signature", f"missing header {SIGNATURE_HEADER}")
+    if not ts_raw or not ts_raw.strip():
+        return Verification(False, "missing_timestamp", f"missing header {TIMESTAMP_HEADER}")
+    ts_text = ts_raw.strip()
+    if not (ts_text.isascii() and ts_text.isdigit()):
+        return Verification(False, "bad_timestamp", f"{TIMESTAMP_HEADER} is not a whole number")
+    ts_ms = int(ts_text) * (1000 if unit == "s" else 1)
+    skew = now - ts_ms
+    if tolerance_ms is not None and (skew > tolerance_ms or (reject_future and -skew > tolerance_ms)):
+        where = "old" if skew > 0 else "in the future"
+        return Verification(
+            False, "outside_tolerance", f"timestamp is {abs(skew)} ms {where} (read as {unit})", ts_ms, skew
+        )
+    given = sig.strip().lower().encode("ascii", "replace")
+    for index, secret in enumerate(secrets):
+        if hmac.compare_digest(compute_signature(secret, ts_text, body).encode("ascii"), given):
+            return Verification(True, "ok", "signature valid", ts_ms, skew, index)
+    return Verification(False, "no_match", "no signature matched", ts_ms, skew)
 
 
 def serve_forever(receiver: Receiver, *, stop: threading.Event | None = None) -> None:

@@ -15,14 +15,13 @@ import json
 import os
 import secrets as _secrets
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from . import signing
+from ._ids import new_uuid4
 from .delivery import DeliveryConfig, Outcome, Sender, deliver, make_client, request_headers
 from .errors import NotFoundError, OverrideError, StoreError, ValidationError
 from .events import EventType, build_payload, event_types, get_event_type, parse_override
@@ -301,7 +300,7 @@ class Simulator:
         longer subscribed -> "Event type not registered" (400). ``sign_with="previous"`` signs
         with the webhook's previous secret (rehearse a rotation).
         """
-        sim_id = str(uuid.uuid4())
+        sim_id = new_uuid4()
         try:
             return self._send(preview, sim_id, sign_with)
         except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
@@ -376,7 +375,7 @@ class Simulator:
         returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
         hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
         the row to an earlier one and ``label`` prefixes its detail."""
-        sim_id = str(uuid.uuid4())
+        sim_id = new_uuid4()
         try:
             wh = self._target(preview, sim_id, replay_of)
             if isinstance(wh, SimulationResult):

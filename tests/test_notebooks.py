@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 SANITIZE = NOTEBOOK_DIR / "nbval_sanitize.cfg"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = {"explorer.ipynb", "history.ipynb", "verify.ipynb"}
+EXPECTED = {"conformance.ipynb", "explorer.ipynb", "history.ipynb", "verify.ipynb"}
 IGNORE_MARKERS = ("NBVAL_IGNORE_OUTPUT", "nbval-ignore-output", "NBVAL_SKIP", "nbval-skip")
 ALL_EVENTS = ["desktop.app_tracking.captured", "desktop.screenshot_tracking.captured", "desktop.activity_tracking.captured"]
 
