@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._rawhttp import RawRequestView
 from .errors import ValidationError
 from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -32,7 +33,7 @@ SECRET_VARIABLE = "WEBHOOK_SECRET"
 
 
 @dataclass(frozen=True)
-class Capture:
+class Capture(RawRequestView):
     """One captured request. ``body`` is exact bytes; ``notes`` say what parsing had to assume."""
 
     headers: tuple[tuple[str, str], ...]
@@ -42,26 +43,6 @@ class Capture:
     source: str = "http"  # http | json | curl
     notes: tuple[str, ...] = ()
     response: dict[str, Any] | None = None  # {"status": ..., "body": ...} when the capture had one
-
-    def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
-
-    @property
-    def payload(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def event_type(self) -> str | None:
-        data = self.payload
-        event = data.get("event") if isinstance(data, dict) else None
-        return event if isinstance(event, str) else None
 
     def __repr__(self) -> str:
         return f"Capture({self.source}, {self.method} {self.url or '-'}, {len(self.headers)} headers, {len(self.body)} bytes)"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from ._rawhttp import RawRequestView
 from .signing import (
     DEFAULT_TOLERANCE_MS,
     SIGNATURE_HEADER,
@@ -48,7 +49,7 @@ STATS_PATH = "/_simlib/stats"  # GET: counters as JSON (not recorded as a reques
 
 
 @dataclass(frozen=True)
-class ReceivedRequest:
+class ReceivedRequest(RawRequestView):
     """One request as the receiver saw it."""
 
     index: int
@@ -62,28 +63,9 @@ class ReceivedRequest:
     status: int  # what the receiver answered
     client: str
 
-    def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
-
     @property
     def verified(self) -> bool | None:
         return None if self.verification is None else self.verification.ok
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def event_type(self) -> str | None:
-        data = self.json
-        return data.get("event") if isinstance(data, dict) else None
 
     def __repr__(self) -> str:
         v = "unverified" if self.verification is None else self.verification.code
