@@ -16,13 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## JupyterLab on the explorer (the main job)
+# JupyterLab refuses to start as root without --allow-root (containers and CI machines run as root).
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LAB_ARGS ?=
+
+## JupyterLab on the explorer (the main job); open the URL it prints
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/explorer.ipynb
+	$(BIN)/jupyter lab notebooks/explorer.ipynb --ip 127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
 
 ## The explorer as a code-free app for support staff
 voila: $(STAMP)
-	$(BIN)/voila notebooks/explorer.ipynb
+	$(BIN)/voila notebooks/explorer.ipynb --Voila.ip=127.0.0.1 $(LAB_ARGS)
 
 ## Headless: local receiver + demo webhook + one send per event type
 demo: $(STAMP)

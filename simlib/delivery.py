@@ -23,6 +23,7 @@ import httpx
 
 from ._version import __version__
 from ._deadline import Deadline
+from .errors import ValidationError
 from .netpolicy import AddressPolicy, BlockedAddress, Resolver, get_policy, resolve
 from .records import NETWORK_ERROR
 
@@ -78,15 +79,26 @@ class DeliveryConfig:
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-        if not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 0:
-            raise ValueError("max_response_bytes must be a whole number >= 0")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValidationError(name, f"must be a positive number of seconds, not {value!r}")
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 0:
+            raise ValidationError("max_response_bytes", "must be a whole number >= 0")
         if self.signature_encoding not in ("hex", "base64"):
-            raise ValueError("signature_encoding must be 'hex' or 'base64'")
+            raise ValidationError("signature_encoding", "must be 'hex' or 'base64'")
         if self.timestamp_unit not in ("ms", "s"):
-            raise ValueError("timestamp_unit must be 'ms' or 's'")
-        get_policy(self.address_policy)
+            raise ValidationError("timestamp_unit", "must be 'ms' or 's'")
+        if self.ca_bundle is not None:
+            if not os.path.isfile(self.ca_bundle):
+                raise ValidationError("ca_bundle", f"no such file: {self.ca_bundle}")
+            try:
+                ssl.create_default_context(cafile=self.ca_bundle)
+            except (ssl.SSLError, ValueError, OSError) as exc:
+                raise ValidationError("ca_bundle", f"{self.ca_bundle} is not a PEM file of CA certificates ({exc})") from None
+        try:
+            get_policy(self.address_policy)
+        except ValueError as exc:
+            source = " (from SIMLIB_ADDRESS_POLICY)" if self.address_policy == os.environ.get("SIMLIB_ADDRESS_POLICY") else ""
+            raise ValidationError("address_policy", f"{exc}{source}") from None
 
     def with_(self, **changes: Any) -> DeliveryConfig:
         return replace(self, **changes)
@@ -110,13 +122,14 @@ class Outcome:
     detail: str = ""
 
 
-def _verify_arg(config: DeliveryConfig) -> bool | ssl.SSLContext:
+def _ssl_context(config: DeliveryConfig) -> ssl.SSLContext | bool:
+    """TLS settings: verification on (the system's CAs, or SSL_CERT_FILE with trust_env), plus
+    ``ca_bundle``; or off (``verify_tls=False``)."""
     if not config.verify_tls:
         return False
     if config.ca_bundle:
-        ctx = ssl.create_default_context(cafile=config.ca_bundle)
-        return ctx
-    return True
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    return httpx.create_ssl_context(verify=True, trust_env=config.trust_env)
 
 
 def _timeout(config: DeliveryConfig, remaining: float | None = None) -> httpx.Timeout:
@@ -150,7 +163,7 @@ class Sender:
         self.config = config
         self.max_connections = max_connections
         self.asynchronous = asynchronous
-        self._transports: dict[str | None, Any] = {}
+        self._transports: dict[tuple[str | None, bool], list[Any]] = {}
 
     def proxy_for(self, url: str) -> str | None:
         """The explicit proxy, else (only with ``trust_env``) the environment's proxy for ``url``."""
@@ -166,16 +179,24 @@ class Sender:
         return urllib.request.getproxies().get(u.scheme)
 
     def transport_for(self, url: str) -> Any:
+        """The transport for ``url`` (made on first use; see :meth:`prepare`)."""
         proxy = self.proxy_for(url)
-        shards = self._transports.get(proxy)
+        # Plain-http targets need no TLS context: building one loads the CA store (tens of ms).
+        tls = url[:6].lower() == "https:" or (proxy or "").lower().startswith("https:")
+        key = (proxy, tls)
+        shards = self._transports.get(key)
         if shards is None:
-            shards = self._transports[proxy] = self._make_shards(proxy)
+            shards = self._transports[key] = self._make_shards(proxy, tls)
         if len(shards) == 1:
             return shards[0]
         self._next = (getattr(self, "_next", -1) + 1) % len(shards)
         return shards[self._next]
 
-    def _make_shards(self, proxy: str | None) -> list[Any]:
+    def prepare(self, url: str) -> None:
+        """Make the transports for ``url`` now, so no send's latency includes their setup."""
+        self.transport_for(url)
+
+    def _make_shards(self, proxy: str | None, tls: bool) -> list[Any]:
         # httpcore's async pool matches queued requests to connections in O(requests x
         # connections) on every change, which makes 32 concurrent requests on one pool several
         # times slower than on sixteen pools of two (measured: bench_burst.py). Sync senders
@@ -184,14 +205,9 @@ class Sender:
         count = -(-self.max_connections // per) if self.asynchronous else 1
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         cls = httpx.AsyncHTTPTransport if self.asynchronous else httpx.HTTPTransport
+        verify = _ssl_context(self.config) if tls else False  # one context, shared by the shards
         shards = [
-            cls(
-                verify=_verify_arg(self.config),
-                trust_env=self.config.trust_env,
-                proxy=proxy,
-                limits=limits,
-                socket_options=_SOCKET_OPTIONS,
-            )
+            cls(verify=verify, trust_env=False, proxy=proxy, limits=limits, socket_options=_SOCKET_OPTIONS)
             for _ in range(count)
         ]
         if not self.asynchronous:
@@ -308,7 +324,9 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
             for n, target in enumerate(candidates):
                 remaining = deadline_at - time.perf_counter()
                 try:
-                    response = transport.handle_request(_request(target, body, headers, _timeout(config, remaining)))
+                    request = _request(target, body, headers, _timeout(config, remaining))
+                    sent_at = time.perf_counter()  # latency: the round trip of the call itself
+                    response = transport.handle_request(request)
                     try:
                         chunks, truncated, overrun = [], False, False
                         size = 0
@@ -321,7 +339,7 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
                             if time.perf_counter() > deadline_at:
                                 overrun = True
                                 break
-                        latency = (time.perf_counter() - start) * 1000
+                        latency = (time.perf_counter() - sent_at) * 1000
                     finally:
                         response.close()  # stop reading at the cap; the connection is released
                     return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
@@ -369,7 +387,10 @@ async def deliver_async(
 
     async def one(target: _Target) -> None:
         nonlocal response
-        resp = await client.transport_for(url).handle_async_request(_request(target, body, headers, _timeout(config)))
+        transport = client.transport_for(url)
+        request = _request(target, body, headers, _timeout(config))
+        sent_at = time.perf_counter()  # latency: the round trip of the call itself
+        resp = await transport.handle_async_request(request)
         response = resp
         try:
             chunks: list[bytes] = []
@@ -381,7 +402,7 @@ async def deliver_async(
                 if size > config.max_response_bytes:
                     truncated = True
                     break
-            box["data"] = (b"".join(chunks), truncated, (time.perf_counter() - start) * 1000)
+            box["data"] = (b"".join(chunks), truncated, (time.perf_counter() - sent_at) * 1000)
         finally:
             await resp.aclose()
 

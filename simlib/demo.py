@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from .errors import NotFoundError, SimlibError
 from .events import event_names
-from .receiver import Receiver
+from .receiver import DEFAULT_PATH, Receiver
 from .records import Webhook
 from .simulator import Simulator
 
@@ -20,15 +20,29 @@ DEMO_WEBHOOK_ID = "demo"
 DEMO_WEBHOOK_NAME = "Demo receiver (local)"
 
 
+def is_demo_webhook(wh: Webhook) -> bool:
+    """Whether ``wh`` is a demo webhook simlib made (its name, and a local receiver URL)."""
+    return wh.name == DEMO_WEBHOOK_NAME and wh.url.startswith("http://127.0.0.1:") and wh.url.endswith(DEFAULT_PATH)
+
+
 def ensure_demo_webhook(sim: Simulator, url: str) -> Webhook:
-    """Create the demo webhook (id ``demo``, every event) or point the existing one at ``url``."""
-    try:
-        wh = sim.get_webhook(DEMO_WEBHOOK_ID)
-    except NotFoundError:
-        return sim.create_webhook(DEMO_WEBHOOK_NAME, url, event_names(), id=DEMO_WEBHOOK_ID)
-    if wh.url != url:
-        wh = sim.update_webhook(wh, url=url)
-    return wh
+    """Create the demo webhook (id ``demo``, every event) or point the existing one at ``url``.
+
+    A user's own webhook that happens to be called ``demo`` is never touched: the demo webhook
+    then gets the id ``demo-2`` (or the next free one).
+    """
+    for n in range(1, 100):
+        wid = DEMO_WEBHOOK_ID if n == 1 else f"{DEMO_WEBHOOK_ID}-{n}"
+        try:
+            wh = sim.get_webhook(wid)
+        except NotFoundError:
+            return sim.create_webhook(DEMO_WEBHOOK_NAME, url, event_names(), id=wid)
+        if not is_demo_webhook(wh):
+            continue
+        if wh.url != url:
+            wh = sim.update_webhook(wh, url=url)
+        return wh
+    raise SimlibError("no free id for the demo webhook (demo, demo-2 … demo-99 are all taken)")
 
 
 def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: object) -> tuple[Receiver, Webhook]:
@@ -39,17 +53,17 @@ def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: object) -> 
     """
     receiver = Receiver(port=port, **receiver_options).start()  # type: ignore[arg-type]
     wh = ensure_demo_webhook(sim, receiver.url)
-    receiver.secrets = demo_secrets(sim)
+    receiver.secrets = demo_secrets(sim, wh.id)
     return receiver, wh
 
 
-def demo_secrets(sim: Simulator) -> Callable[[], list[str]]:
-    """The demo webhook's valid secrets, read at each request: after ``rotate_secret`` the
-    receiver accepts the new secret and, during the grace period, the previous one."""
+def demo_secrets(sim: Simulator, webhook_id: str = DEMO_WEBHOOK_ID) -> Callable[[], list[str]]:
+    """A webhook's valid secrets, read at each request: after ``rotate_secret`` the receiver
+    accepts the new secret and, during the grace period, the previous one."""
 
     def current() -> list[str]:
         try:
-            return [s.reveal() for s in sim.valid_secrets(DEMO_WEBHOOK_ID)]
+            return [s.reveal() for s in sim.valid_secrets(webhook_id)]
         except SimlibError:
             return []
 

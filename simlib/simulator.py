@@ -315,8 +315,31 @@ class Simulator:
         seed: int | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> SimulationResult:
-        """Preview and send in one call."""
-        return self.send(self.preview(webhook, event_type, overrides=overrides, seed=seed, options=options))
+        """Preview and send in one call. A webhook that does not exist, or a store that cannot be
+        used, gives the Trackpilots error as a result (not an exception), as :meth:`send` does."""
+        try:
+            preview = self.preview(webhook, event_type, overrides=overrides, seed=seed, options=options)
+        except NotFoundError:
+            return self.unsent_result(webhook, event_type, WEBHOOK_NOT_FOUND, f"no webhook with id {_wid(webhook)!r}")
+        except StoreError as exc:
+            return self.unsent_result(webhook, event_type, SERVICE_UNAVAILABLE, str(exc))
+        return self.send(preview)
+
+    def unsent_result(self, webhook: Webhook | str, event_type: str, error: str, detail: str) -> SimulationResult:
+        """The result of a simulation that could not even be built (its webhook is gone, or the
+        store cannot be read): the Trackpilots ``error``, nothing sent, recorded if the store can."""
+        wid = _wid(webhook)
+        stub = Preview(
+            webhook_id=wid,
+            webhook_name=webhook.name if isinstance(webhook, Webhook) else "",
+            url=webhook.url if isinstance(webhook, Webhook) else "",
+            event_type=event_type,
+            body=b"",
+            seed=0,
+            created_ms=signing.now_ms(),
+            event_id="",
+        )
+        return self._error_result(stub, new_uuid4(), error, detail)
 
     def _target(self, preview: Preview, sim_id: str, replay_of: int | None = None) -> Webhook | SimulationResult:
         """The webhook re-read at send time, or the recorded error result when it cannot be used."""

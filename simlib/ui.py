@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Explorer",
     "highlight_json",
+    "in_voila",
     "parse_overrides_text",
     "render_burst",
     "render_history",
@@ -838,6 +839,7 @@ class Explorer:
         self._form_mode = None
         self._editing = None
         self.form_message.value = ""
+        self.form_secret.value = ""  # never leave a secret in widget state (it syncs to the page)
         _show(self.form_box, False)
         if not self._webhooks:  # the empty state always offers the form
             self._open_form("create")
@@ -1022,6 +1024,7 @@ class Explorer:
         self.last_error = None
         self._form_mode = self._editing = None
         self.form_message.value = ""
+        self.form_secret.value = ""  # never leave a secret in widget state (it syncs to the page)
         self.notice.value = _notice(done, GREEN)
         self._refresh_webhooks(select=wh.id)
 
@@ -1073,6 +1076,14 @@ def _url_warning(url: str) -> str:
         f'<div style="color:{AMBER};margin:2px 0 2px 114px">⚠ {html.escape(check.message)}. '
         "Fine for local testing; production needs a public HTTPS URL.</div>"
     )
+
+
+def in_voila() -> bool:
+    """True inside a Voilà app's kernel (Voilà sets ``VOILA_KERNEL_ID``): notebook cells that
+    act on the user's behalf, such as a scripted send, skip themselves there."""
+    import os
+
+    return bool(os.environ.get("VOILA_KERNEL_ID"))
 
 
 def _walk(widget: w.Widget) -> Iterable[w.Widget]:

@@ -133,6 +133,12 @@ def validate_events(value: object) -> tuple[str, ...]:
 
 def validate_secret(value: object) -> str:
     """A caller-given secret is used as-is (no stripping, no decoding); it must be usable."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("secret", "is not valid UTF-8 text") from None
+        raise ValidationError("secret", "must be text (str), not bytes")
     if not isinstance(value, str):
         raise ValidationError("secret", "must be text")
     if not value:
