@@ -24,7 +24,7 @@ import httpx
 from ._version import __version__
 from ._deadline import Deadline
 from .errors import ValidationError
-from .netpolicy import AddressPolicy, BlockedAddress, Resolver, get_policy, resolve
+from .netpolicy import AddressPolicy, BlockedAddress, ResolveTimeout, Resolver, get_policy, resolve
 from .records import NETWORK_ERROR
 
 __all__ = ["DeliveryConfig", "Outcome", "deliver", "deliver_async", "make_client", "make_async_client"]
@@ -296,7 +296,7 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     default_port = 443 if u.scheme == "https" else 80
     port = u.port or default_port
     policy = get_policy(config.address_policy)
-    addresses = resolve(host, port, config.resolver)
+    addresses = resolve(host, port, config.resolver, timeout=config.deadline)
     policy.check(host, addresses)
     if proxied or not addresses:
         return [_Target(url, {}, {})]  # the proxy resolves; literal addresses were checked
@@ -579,6 +579,8 @@ def explain_exception(exc: BaseException, url: str, config: DeliveryConfig) -> s
     root = _root(exc)
     if isinstance(exc, BlockedAddress):
         return f"{exc} (nothing was sent)"
+    if isinstance(exc, ResolveTimeout):
+        return str(exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timeout: could not connect to {host}:{port} within {min(config.connect_timeout, config.deadline):g} s"
     if isinstance(exc, httpx.ReadTimeout):

@@ -23,6 +23,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "ALWAYS_DENIED",
@@ -175,11 +176,38 @@ def system_resolver(host: str, port: int) -> list[str]:
     return seen
 
 
-def resolve(host: str, port: int, resolver: Resolver | None = None) -> list[str]:
-    """Addresses for ``host``: the literal itself, or what the resolver answers."""
+class ResolveTimeout(TimeoutError):
+    """The resolver did not answer in time."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        self.host = host
+        self.seconds = seconds
+        super().__init__(f"timeout: the DNS lookup of {host!r} did not finish within {seconds:g} s")
+
+
+_POOL: Any = None
+
+
+def resolve(host: str, port: int, resolver: Resolver | None = None, *, timeout: float | None = None) -> list[str]:
+    """Addresses for ``host``: the literal itself, or what the resolver answers (within
+    ``timeout`` seconds: ``getaddrinfo`` has no timeout of its own, so it runs on a worker)."""
     bare = host.strip("[]")
     try:
         return [str(ipaddress.ip_address(bare))]
     except ValueError:
         pass
-    return list((resolver or system_resolver)(bare, port))
+    lookup = resolver or system_resolver
+    if timeout is None:
+        return list(lookup(bare, port))
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="simlib-dns")
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    future = _POOL.submit(lookup, bare, port)
+    try:
+        return list(future.result(timeout=max(timeout, 0.001)))
+    except FutureTimeout:
+        raise ResolveTimeout(bare, timeout) from None

@@ -156,3 +156,15 @@ def test_dns_failure_reason(tmp_path):
 
     r = _send(tmp_path, "https://receiver.invalid/hook", resolver=resolver)
     assert r.detail == "DNS: could not resolve host 'receiver.invalid' (Name or service not known)"
+
+
+def test_a_resolver_that_hangs_stops_at_the_deadline(tmp_path):
+    # getaddrinfo has no timeout of its own; a resolver that never answers (injected: no DNS
+    # server may be contacted from the tests) must not hold the send past the deadline.
+    def resolver(host, port):
+        time.sleep(10)
+        return ["127.0.0.1"]
+
+    r = _send(tmp_path, "http://slow-dns.test/hook", resolver=resolver)
+    assert r.error == "Network error"
+    assert r.detail.startswith("timeout: the DNS lookup of 'slow-dns.test' did not finish within")
