@@ -2,7 +2,9 @@
 
 Exit codes: 0 success (for ``send``: Delivered); 1 ``send`` Failed (the endpoint answered non-2xx
 or could not be reached); 2 a simulation error (Webhook not found, Event type not registered,
-Service unavailable, Simulation failed) or bad input. Errors are one line on stderr.
+Service unavailable, Simulation failed) or bad input. Errors are one line on stderr. Ctrl-C exits
+130. When the reader of stdout goes away (``simlib history | head``) the rest of the output is
+dropped silently: the command's own exit code if it had finished, else 1.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .validation import production_check
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class CLIError(Exception):
@@ -287,13 +290,34 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    code: int | None = None
     try:
-        return _dispatch(args, out, err)
+        code = _dispatch(args, out, err)
+        out.flush()  # a reader that went away (``simlib ... | head``) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _discard_output(out)
+        return EXIT_FAILED if code is None else code
     except (SimlibError, CLIError, OSError) as exc:
         print(f"simlib: error: {exc}", file=err)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _discard_output(out: TextIO) -> None:
+    """The reader of ``out`` closed the pipe: send what is still buffered (and the interpreter's
+    flush at exit) to /dev/null instead of printing a BrokenPipeError (as the Python docs advise
+    for SIGPIPE)."""
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a StringIO, say)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _simulator(args: argparse.Namespace) -> Any:
@@ -462,19 +486,18 @@ def _exit_code(r: SimulationResult) -> int:
 
 
 def _send(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
-    from .errors import NotFoundError
+    from .errors import NotFoundError, StoreError
+    from .records import SERVICE_UNAVAILABLE, WEBHOOK_NOT_FOUND
 
     try:
         p = _build_preview(sim, args)
     except NotFoundError:
-        # Same answer as Trackpilots gives for a deleted webhook: a simulation error.
-        payload = {"error": "Webhook not found", "error_status": 404, "webhook_id": args.id}
-        if args.json:
-            _dump(payload, out)
-        else:
-            out.write(f"Webhook not found (404): no webhook with id {args.id!r}\n")
-        return EXIT_ERROR
-    r = sim.send(p, sign_with="previous" if args.sign_with_previous else "current")
+        # Same answer as Trackpilots gives for a deleted webhook: a simulation error, recorded.
+        r = sim.unsent_result(args.id, args.event, WEBHOOK_NOT_FOUND, f"no webhook with id {args.id!r}")
+    except StoreError as exc:
+        r = sim.unsent_result(args.id, args.event, SERVICE_UNAVAILABLE, str(exc))
+    else:
+        r = sim.send(p, sign_with="previous" if args.sign_with_previous else "current")
     if args.json:
         _dump(r.to_dict(), out)
     else:
@@ -490,7 +513,7 @@ def _print_result(r: SimulationResult, out: TextIO) -> None:
         head += f"  [{r.error}" + (f" ({r.error_status})" if r.error_status else "") + "]"
     out.write(head + "\n")
     out.write(f"{'detail':<10} {r.detail}\n")
-    out.write(f"{'webhook':<10} {r.webhook_id} — {r.webhook_name} — {r.url}\n")
+    out.write(f"{'webhook':<10} {' — '.join(x for x in (r.webhook_id, r.webhook_name, r.url) if x)}\n")
     out.write(f"{'event':<10} {r.event_type}\n")
     for k in ("x-webhook-signature", "x-webhook-timestamp"):
         if k in r.request_headers:
@@ -523,7 +546,8 @@ def _history(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
         out.write(frame.to_json(orient="records", date_format="iso", date_unit="ms", indent=2) + "\n")
     else:
         if frame.empty:
-            out.write("no history yet: simlib send ID EVENT, or simlib demo\n")
+            filtered = any(getattr(args, k) is not None for k in ("limit", "webhook", "event", "result", "since", "until"))
+            out.write("no matching history rows\n" if filtered else "no history yet: simlib send ID EVENT, or simlib demo\n")
             return EXIT_OK
         rows = []
         for rec in frame.itertuples(index=False):
@@ -540,16 +564,21 @@ def _history(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
 def _receive(args: argparse.Namespace, out: TextIO) -> int:
     from .receiver import Receiver, serve_forever
 
-    secrets = list(args.secret)
-    if not secrets and os.environ.get("SIMLIB_RECEIVER_SECRETS"):
-        secrets = os.environ["SIMLIB_RECEIVER_SECRETS"].split("\n")
+    fixed = list(args.secret)
+    if not fixed and os.environ.get("SIMLIB_RECEIVER_SECRETS"):
+        fixed = os.environ["SIMLIB_RECEIVER_SECRETS"].split("\n")
+    secrets: Any = fixed
     if args.webhook:
+        from .demo import demo_secrets
+
         sim = _simulator(args)
-        try:
-            secrets += [s.reveal() for s in sim.valid_secrets(args.webhook)]
-        finally:
-            sim.close()
-    if not secrets and not args.no_verify:
+        sim.get_webhook(args.webhook)  # an unknown id is an error now, not a silent "verify nothing"
+        webhook_secrets = demo_secrets(sim, args.webhook)
+
+        def secrets() -> list[str]:  # read per request: a rotation is seen at once
+            return fixed + webhook_secrets()
+
+    if not fixed and not args.webhook and not args.no_verify:
         raise CLIError("give --secret S (or --webhook ID) to verify signatures, or --no-verify to accept everything")
 
     def show(req: Any) -> None:
@@ -602,10 +631,25 @@ def _burst(sim: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.concurrency < 1:
         raise ValidationError("concurrency", "must be at least 1")
     progress = False if (args.no_progress or args.json) else True
-    burst = sim.send_many(
-        args.id, args.event, args.n, concurrency=args.concurrency, rate=args.rate,
-        repeat_payload=args.repeat_payload, overrides=args.set, seed=args.seed, progress=progress,
-    )
+    try:
+        before: int | None = sim.store.history_count()
+    except SimlibError:  # send_many reports an unusable store as a result per attempt
+        before = None
+    try:
+        burst = sim.send_many(
+            args.id, args.event, args.n, concurrency=args.concurrency, rate=args.rate,
+            repeat_payload=args.repeat_payload, overrides=args.set, seed=args.seed, progress=progress,
+        )
+    except KeyboardInterrupt:
+        # send_many flushes its pending batch on the way out: what is in history now is kept.
+        try:
+            recorded = f"{sim.store.history_count() - before} attempts" if before is not None else ""
+        except SimlibError:
+            recorded = ""
+        recorded = recorded or "an unknown number of attempts (the store cannot be read)"
+        err.write(f"simlib: interrupted: {recorded} recorded in history before the interruption\n")
+        err.flush()
+        return EXIT_INTERRUPTED
     summary = burst.summary.iloc[0].to_dict()
     if args.json:
         _dump({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}, out)

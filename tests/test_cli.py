@@ -473,3 +473,123 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.startswith("simlib ")
+
+
+# -- empty filters, Ctrl-C during a burst, a closed stdout pipe ----------------------------------------
+
+
+def test_history_filters_matching_nothing_say_so(three_sends):
+    for argv in (["--limit", "0"], ["--result", "Failed"], ["--event", SHOT, "--result", "Failed"]):
+        code, out, err = run("history", *argv)
+        assert (code, out, err) == (0, "no matching history rows\n", ""), argv
+
+
+def test_empty_history_with_a_filter(home):
+    assert run("history", "--limit", "0")[1] == "no matching history rows\n"
+    assert "no history yet" in run("history")[1]
+
+
+def _history_count(home: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "simlib.sqlite3")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
+    import signal
+    import time
+
+    from simlib.receiver import ReceiverProcess
+
+    with ReceiverProcess(delay_ms=50, verify_signatures=False) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert run("send", wid, APP)[0] == 0  # a row from before the burst is not counted
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", "5000", "-c", "4", "--no-progress"],
+            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _history_count(home) < 101 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running = proc.poll() is None and _history_count(home) > 1
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    if not running:
+        pytest.skip("the burst was not mid-way when Ctrl-C could be sent")
+    assert proc.returncode == 130, err
+    assert out == ""
+    m = re.fullmatch(r"simlib: interrupted: (\d+) attempts recorded in history before the interruption", one_line_error(err))
+    assert m, err
+    recorded = int(m.group(1))
+    assert recorded == _history_count(home) - 1
+    assert 100 <= recorded < 5000
+
+
+class _ClosedPipe(io.StringIO):
+    """stdout whose reader went away: on write, or only when flushed (buffered output)."""
+
+    def __init__(self, on: str) -> None:
+        super().__init__()
+        self.on = on
+
+    def write(self, s: str) -> int:
+        if self.on == "write":
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(s)
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_closed_stdout_pipe_is_not_an_error(home):
+    err = io.StringIO()
+    assert main(["events"], stdout=_ClosedPipe("flush"), stderr=err) == 0  # it had finished: its own code
+    assert main(["events"], stdout=_ClosedPipe("write"), stderr=err) == 1  # cut short
+    with Receiver() as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert main(["send", wid, APP], stdout=_ClosedPipe("flush"), stderr=err) == 0
+    assert main(["send", wid, APP], stdout=_ClosedPipe("flush"), stderr=err) == 1  # Failed: receiver gone
+    assert err.getvalue() == ""
+
+
+def test_closed_stdout_pipe_subprocess(home):
+    """``simlib ... | head``: no "Broken pipe" error, no "Exception ignored" at exit."""
+    with Receiver() as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert run("burst", wid, APP, "-n", "80", "--no-progress")[0] == 0
+    assert len(run("history", "--format", "json")[1]) > 64 * 1024  # more than a pipe holds
+    env = _env(home)
+    del env["PYTHONUNBUFFERED"]  # stdout buffered, as usual when piped
+    for argv, expected in ((["events"], 0), (["history", "--format", "json"], 1), (["history"], None)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simlib", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        proc.stdout.close()  # the reader is gone before anything was written
+        err = proc.stderr.read()
+        proc.stderr.close()
+        code = proc.wait(timeout=60)
+        assert err == "", argv
+        if expected is not None:
+            assert code == expected, argv
+        assert code in (0, 1), argv
+    # A reader that stops half way (``| head -c 100``).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simlib", "history", "--format", "json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.read(100).startswith("[")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert err == ""

@@ -215,3 +215,87 @@ def test_receive_output_does_not_show_the_secret(tmp_path, sim):
     rest, err = proc.communicate(timeout=10)
     assert second.rstrip().endswith("(verified)")
     assert_no_secret(first + second + rest + err, where="receive output")
+
+
+def test_support_commands_do_not_show_the_secret(tmp_path, monkeypatch):
+    """check, probe, explain --webhook, replay, import, curl (no --reveal-secret), burst, history
+    exports and ``receive --webhook``: the secret is used by every one of them, shown by none."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SIMLIB_HOME", str(home))
+    outputs: list[tuple[list[str], str]] = []
+
+    def cli(*argv: str) -> str:
+        code, out, err = run(*argv)
+        assert code in (0, 1), (argv, err)
+        outputs.append((list(argv), out + err))
+        return out
+
+    with Receiver(SECRET) as rx:
+        wid = json.loads(cli("webhooks", "add", "--name", "S", "--url", rx.url, "--secret", SECRET, "--event", ACT,
+                             "--event", APP, "--json"))["id"]
+        sent = json.loads(cli("send", wid, ACT, "--json"))
+        row = str(json.loads(cli("history", "--format", "json"))[-1]["id"])
+        headers = tmp_path / "headers.txt"
+        headers.write_text("".join(f"{k}: {v}\n" for k, v in sent["request_headers"].items()))
+        body = tmp_path / "body.json"
+        body.write_bytes(sent["payload"].encode("utf-8"))
+        tampered = tmp_path / "tampered.json"
+        tampered.write_bytes(sent["payload"].encode("utf-8") + b"\n")  # what an editor might add
+        capture = tmp_path / "capture.http"
+        capture.write_bytes(
+            b"POST /webhooks/trackpilots HTTP/1.1\r\n"
+            + headers.read_text().replace("\n", "\r\n").encode("latin-1")
+            + b"\r\n"
+            + body.read_bytes()
+        )
+
+        cli("check", wid)
+        cli("check", wid, "--json")
+        cli("probe", wid, "--max-requests", "16")
+        cli("probe", wid, "--max-requests", "16", "--json")
+        cli("explain", "--headers", str(headers), "--body", str(body), "--webhook", wid)
+        cli("explain", "--headers", str(headers), "--body", str(body), "--webhook", wid, "--json")
+        cli("explain", "--headers", str(headers), "--body", str(tampered), "--webhook", wid)  # not valid
+        cli("explain", "--headers", str(headers), "--body", str(tampered))  # every webhook's secret tried
+        cli("replay", row)
+        cli("replay", row, "--json")
+        cli("replay", row, "--original-timestamp")
+        cli("import", str(capture), "--webhook", wid)
+        cli("import", str(capture), "--webhook", wid, "--json")
+        cli("curl", row)
+        cli("curl", row, "--exact")
+        cli("curl", row, "--httpx")
+        cli("curl", "--preview", wid, ACT)
+        cli("burst", wid, APP, "-n", "5", "--no-progress")
+        cli("burst", wid, APP, "-n", "5", "--json")
+        assert rx.requests[0].verification.ok  # really signed with the secret
+    cli("history")
+    cli("history", "--format", "csv")
+    cli("history", "--format", "json")
+    assert len(outputs) == 25
+    for argv, text in outputs:
+        assert text, argv
+        assert_no_secret(text, where=" ".join(argv))
+    assert "$WEBHOOK_SECRET" in dict((" ".join(a), t) for a, t in outputs)[f"curl {row}"]  # signed when it runs
+
+    # receive --webhook ID: verifies with the webhook's secret, never prints it.
+    port = free_port()
+    env = dict(os.environ, SIMLIB_HOME=str(home), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simlib", "receive", "--port", str(port), "--webhook", wid],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("listening on "), proc.stderr.read() if proc.poll() is not None else first
+        url = first.split()[2]
+        run("webhooks", "update", wid, "--url", url)
+        code, out, err = run("send", wid, ACT)
+        assert code == 0, out + err
+        second = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    rest, err = proc.communicate(timeout=10)
+    assert second.rstrip().endswith("(verified)")  # it really verified with the secret
+    assert_no_secret(first + second + rest + err, where="receive --webhook output")
