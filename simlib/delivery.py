@@ -178,9 +178,11 @@ class Sender:
             return None
         return urllib.request.getproxies().get(u.scheme)
 
-    def transport_for(self, url: str) -> Any:
-        """The transport for ``url`` (made on first use; see :meth:`prepare`)."""
-        proxy = self.proxy_for(url)
+    def transport_for(self, url: str, proxy: str | None | object = ...) -> Any:
+        """The transport for ``url`` (made on first use); pass ``proxy`` when already looked up."""
+        if proxy is ...:
+            proxy = self.proxy_for(url)
+        assert proxy is None or isinstance(proxy, str)
         # Plain-http targets need no TLS context: building one loads the CA store (tens of ms).
         tls = url[:6].lower() == "https:" or (proxy or "").lower().startswith("https:")
         key = (proxy, tls)
@@ -191,10 +193,6 @@ class Sender:
             return shards[0]
         self._next = (getattr(self, "_next", -1) + 1) % len(shards)
         return shards[self._next]
-
-    def prepare(self, url: str) -> None:
-        """Make the transports for ``url`` now, so no send's latency includes their setup."""
-        self.transport_for(url)
 
     def _make_shards(self, proxy: str | None, tls: bool) -> list[Any]:
         # httpcore's async pool matches queued requests to connections in O(requests x
@@ -319,8 +317,9 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
     # The total deadline covers every phase (connect, TLS, headers, body): see _deadline.
     with Deadline(config.deadline) as guard:
         try:
-            transport = client.transport_for(url)
-            candidates = targets(url, config, proxied=client.proxy_for(url) is not None)
+            proxy = client.proxy_for(url)
+            transport = client.transport_for(url, proxy)
+            candidates = targets(url, config, proxied=proxy is not None)
             for n, target in enumerate(candidates):
                 remaining = deadline_at - time.perf_counter()
                 try:
@@ -364,10 +363,11 @@ async def deliver_async(
     start = time.perf_counter()
     response: httpx.Response | None = None
     box: dict[str, Any] = {}
+    proxy = client.proxy_for(url)  # looked up once per send
 
     async def attempt() -> None:
         nonlocal response
-        proxied = client.proxy_for(url) is not None
+        proxied = proxy is not None
         try:
             import ipaddress
 
@@ -387,7 +387,7 @@ async def deliver_async(
 
     async def one(target: _Target) -> None:
         nonlocal response
-        transport = client.transport_for(url)
+        transport = client.transport_for(url, proxy)
         request = _request(target, body, headers, _timeout(config))
         sent_at = time.perf_counter()  # latency: the round trip of the call itself
         resp = await transport.handle_async_request(request)
