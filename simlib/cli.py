@@ -569,14 +569,14 @@ def _receive(args: argparse.Namespace, out: TextIO) -> int:
         fixed = os.environ["SIMLIB_RECEIVER_SECRETS"].split("\n")
     secrets: Any = fixed
     if args.webhook:
-        from .demo import demo_secrets
+        from .demo import webhook_secrets
 
         sim = _simulator(args)
         sim.get_webhook(args.webhook)  # an unknown id is an error now, not a silent "verify nothing"
-        webhook_secrets = demo_secrets(sim, args.webhook)
+        of_webhook = webhook_secrets(sim, args.webhook)
 
         def secrets() -> list[str]:  # read per request: a rotation is seen at once
-            return fixed + webhook_secrets()
+            return fixed + of_webhook()
 
     if not fixed and not args.webhook and not args.no_verify:
         raise CLIError("give --secret S (or --webhook ID) to verify signatures, or --no-verify to accept everything")

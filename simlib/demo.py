@@ -53,17 +53,29 @@ def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: object) -> 
     """
     receiver = Receiver(port=port, **receiver_options).start()  # type: ignore[arg-type]
     wh = ensure_demo_webhook(sim, receiver.url)
-    receiver.secrets = demo_secrets(sim, wh.id)
+    receiver.secrets = webhook_secrets(sim, wh.id)
     return receiver, wh
 
 
-def demo_secrets(sim: Simulator, webhook_id: str = DEMO_WEBHOOK_ID) -> Callable[[], list[str]]:
+def webhook_secrets(sim: Simulator, webhook_id: str = DEMO_WEBHOOK_ID) -> Callable[[], list[str]]:
     """A webhook's valid secrets, read at each request: after ``rotate_secret`` the receiver
     accepts the new secret and, during the grace period, the previous one."""
+    return receiver_secrets(sim, lambda wh: wh.id == webhook_id)
+
+
+def local_webhook_secrets(sim: Simulator, receiver: Receiver) -> Callable[[], list[str]]:
+    """The valid secrets of every webhook aimed at ``receiver``, read at each request (webhooks
+    created, edited or rotated later are verified too)."""
+    base = receiver.base_url + "/"
+    return receiver_secrets(sim, lambda wh: wh.url.startswith(base))
+
+
+def receiver_secrets(sim: Simulator, select: Callable[[Webhook], bool]) -> Callable[[], list[str]]:
+    """A ``Receiver.secrets`` provider: the valid secrets of the webhooks ``select`` picks."""
 
     def current() -> list[str]:
         try:
-            return [s.reveal() for s in sim.valid_secrets(webhook_id)]
+            return [s.reveal() for wh in sim.list_webhooks() if select(wh) for s in sim.valid_secrets(wh)]
         except SimlibError:
             return []
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as w
 
-from .demo import DEMO_WEBHOOK_ID, start_demo
+from .demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo
 from .errors import OverrideError, SimlibError
 from .events import EventOption, event_types, parse_override
 from .records import (
@@ -850,23 +850,8 @@ class Explorer:
         The secrets are looked up on each request, so webhooks created, edited or rotated later
         (from the form, say) are verified too, not only the demo webhook.
         """
-        rx = self.receiver
-        if rx is None:
-            return
-        sim, base = self.simulator, rx.base_url + "/"
-
-        def secrets() -> list[str]:
-            try:
-                return [
-                    secret.reveal()
-                    for hook in sim.list_webhooks()
-                    if hook.url.startswith(base)
-                    for secret in sim.valid_secrets(hook)
-                ]
-            except SimlibError:
-                return []
-
-        rx.secrets = secrets
+        if self.receiver is not None:
+            self.receiver.secrets = local_webhook_secrets(self.simulator, self.receiver)
 
     # -- handlers ------------------------------------------------------------------------------
 
