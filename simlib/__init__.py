@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__ as __version__
-from .delivery import DeliveryConfig as DeliveryConfig
-from .errors import (
+from simlib._version import __version__ as __version__
+from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
+from simlib.errors import (
     NotFoundError as NotFoundError,
     OverrideError as OverrideError,
     SimlibError as SimlibError,
@@ -19,51 +19,51 @@ from .errors import (
     UnknownEventError as UnknownEventError,
     ValidationError as ValidationError,
 )
-from .events import (
+from simlib.core.events import (
     EventType as EventType,
     event_types as event_types,
     register_event as register_event,
 )
-from .records import (
+from simlib.records import (
     Preview as Preview,
     Secret as Secret,
     SimulationResult as SimulationResult,
     Webhook as Webhook,
 )
-from .signing import (
+from simlib.core.signing import (
     Verification as Verification,
     compute_signature as compute_signature,
     sign as sign,
     verify as verify,
 )
-from .simulator import Simulator as Simulator
-from .store import Store as Store
-from .validation import (
+from simlib.simulator import Simulator as Simulator
+from simlib.core.store.sqlite import Store as Store
+from simlib.core.validation import (
     ProductionCheck as ProductionCheck,
     production_check as production_check,
 )
 
 if TYPE_CHECKING:
-    from .capture import Capture, parse_capture
-    from .conformance import ProbeResult, check_receiver, probe_tolerance
-    from .explain import Explanation, explain_signature
-    from .receiver import ReceivedRequest, Receiver
-    from .snippets import snippet
-    from .ui import Explorer
+    from simlib.toolkit.capture import Capture, parse_capture
+    from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
+    from simlib.toolkit.explain import Explanation, explain_signature
+    from simlib.receiver import ReceivedRequest, Receiver
+    from simlib.toolkit.snippets import snippet
+    from simlib.ui import Explorer
 
 _LAZY = {
     "Receiver": ("simlib.receiver", "Receiver"),
     "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
     "Explorer": ("simlib.ui", "Explorer"),
     "start_demo": ("simlib.demo", "start_demo"),
-    "Capture": ("simlib.capture", "Capture"),
-    "parse_capture": ("simlib.capture", "parse_capture"),
-    "ProbeResult": ("simlib.conformance", "ProbeResult"),
-    "check_receiver": ("simlib.conformance", "check_receiver"),
-    "probe_tolerance": ("simlib.conformance", "probe_tolerance"),
-    "Explanation": ("simlib.explain", "Explanation"),
-    "explain_signature": ("simlib.explain", "explain_signature"),
-    "snippet": ("simlib.snippets", "snippet"),
+    "Capture": ("simlib.toolkit.capture", "Capture"),
+    "parse_capture": ("simlib.toolkit.capture", "parse_capture"),
+    "ProbeResult": ("simlib.toolkit.conformance", "ProbeResult"),
+    "check_receiver": ("simlib.toolkit.conformance", "check_receiver"),
+    "probe_tolerance": ("simlib.toolkit.conformance", "probe_tolerance"),
+    "Explanation": ("simlib.toolkit.explain", "Explanation"),
+    "explain_signature": ("simlib.toolkit.explain", "explain_signature"),
+    "snippet": ("simlib.toolkit.snippets", "snippet"),
 }
 
 __all__ = sorted(

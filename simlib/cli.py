@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import __version__
-from .delivery import DeliveryConfig
-from .errors import SimlibError
-from .records import NETWORK_ERROR, SimulationResult, Webhook
-from .validation import production_check
+from simlib._version import __version__
+from simlib.core.delivery.http import DeliveryConfig
+from simlib.errors import SimlibError
+from simlib.records import NETWORK_ERROR, SimulationResult, Webhook
+from simlib.core.validation import production_check
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -321,7 +321,7 @@ def _discard_output(out: TextIO) -> None:
 
 
 def _simulator(args: argparse.Namespace) -> Any:
-    from .simulator import Simulator
+    from simlib.simulator import Simulator
 
     changes: dict[str, Any] = {}
     for flag, key in (
@@ -486,8 +486,8 @@ def _exit_code(r: SimulationResult) -> int:
 
 
 def _send(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
-    from .errors import NotFoundError, StoreError
-    from .records import SERVICE_UNAVAILABLE, WEBHOOK_NOT_FOUND
+    from simlib.errors import NotFoundError, StoreError
+    from simlib.records import SERVICE_UNAVAILABLE, WEBHOOK_NOT_FOUND
 
     try:
         p = _build_preview(sim, args)
@@ -526,7 +526,7 @@ def _print_result(r: SimulationResult, out: TextIO) -> None:
 
 
 def _history(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
-    from .simulator import export_frame
+    from simlib.core.store.export import export_frame
 
     fmt = "json" if args.json else args.format
     frame = sim.history(
@@ -562,14 +562,14 @@ def _history(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _receive(args: argparse.Namespace, out: TextIO) -> int:
-    from .receiver import Receiver, serve_forever
+    from simlib.receiver import Receiver, serve_forever
 
     fixed = list(args.secret)
     if not fixed and os.environ.get("SIMLIB_RECEIVER_SECRETS"):
         fixed = os.environ["SIMLIB_RECEIVER_SECRETS"].split("\n")
     secrets: Any = fixed
     if args.webhook:
-        from .demo import webhook_secrets
+        from simlib.demo import webhook_secrets
 
         sim = _simulator(args)
         sim.get_webhook(args.webhook)  # an unknown id is an error now, not a silent "verify nothing"
@@ -624,7 +624,7 @@ def _receive(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _burst(sim: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .errors import ValidationError
+    from simlib.errors import ValidationError
 
     if args.n < 1:
         raise ValidationError("n", "must be at least 1")
@@ -664,7 +664,7 @@ def _burst(sim: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _demo(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
-    from .demo import start_demo
+    from simlib.demo import start_demo
 
     receiver, wh = start_demo(sim)
     results = []
@@ -756,7 +756,7 @@ def _probe(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
 def _explain(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
-    from .capture import parse_headers
+    from simlib.toolkit.capture import parse_headers
 
     headers = parse_headers(Path(args.headers).read_bytes())
     body = Path(args.body).read_bytes()
@@ -835,7 +835,7 @@ def _curl(sim: Any, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _snippets(args: argparse.Namespace, out: TextIO) -> int:
-    from .snippets import FILENAMES, LANGUAGES
+    from simlib.toolkit.snippets import FILENAMES, LANGUAGES
 
     if args.lang:
         out.write(LANGUAGES[args.lang])

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import NotFoundError, SimlibError
-from .events import event_names
-from .receiver import DEFAULT_PATH, Receiver
-from .records import Webhook
-from .simulator import Simulator
+from simlib.errors import NotFoundError, SimlibError
+from simlib.core.events import event_names
+from simlib.receiver import DEFAULT_PATH, Receiver
+from simlib.records import Webhook
+from simlib.simulator import Simulator
 
 __all__ = ["DEMO_WEBHOOK_ID", "DEMO_WEBHOOK_NAME", "ensure_demo_webhook", "start_demo"]
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from ._rawhttp import RawRequestView
-from .signing import (
+from simlib.core.rawhttp import RawRequestView
+from simlib.core.signing import (
     DEFAULT_TOLERANCE_MS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -5,25 +5,48 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final, Literal
 
-__all__ = ["Preview", "Secret", "SimulationResult", "Webhook", "mask_secret"]
+__all__ = [
+    "DELIVERED",
+    "ERROR_STATUS",
+    "EVENT_NOT_REGISTERED",
+    "FAILED",
+    "NETWORK_ERROR",
+    "SERVICE_UNAVAILABLE",
+    "SIMULATION_FAILED",
+    "WEBHOOK_NOT_FOUND",
+    "Preview",
+    "Result",
+    "Secret",
+    "SimulationError",
+    "SimulationResult",
+    "Webhook",
+    "mask_secret",
+]
 
-# The Trackpilots simulation error table (spec §8.6): error -> status of the simulation request.
-WEBHOOK_NOT_FOUND = "Webhook not found"
-EVENT_NOT_REGISTERED = "Event type not registered"
-SERVICE_UNAVAILABLE = "Service unavailable"
-NETWORK_ERROR = "Network error"
-SIMULATION_FAILED = "Simulation failed"
-ERROR_STATUS = {
+#: The result of an attempt: Delivered iff the endpoint answered 2xx.
+Result = Literal["Delivered", "Failed"]
+#: The Trackpilots simulation errors (spec §8.6).
+SimulationError = Literal[
+    "Webhook not found", "Event type not registered", "Service unavailable", "Network error", "Simulation failed"
+]
+
+WEBHOOK_NOT_FOUND: Final = "Webhook not found"
+EVENT_NOT_REGISTERED: Final = "Event type not registered"
+SERVICE_UNAVAILABLE: Final = "Service unavailable"
+NETWORK_ERROR: Final = "Network error"
+SIMULATION_FAILED: Final = "Simulation failed"
+#: The Trackpilots simulation error table: error -> status of the simulation request (or None).
+ERROR_STATUS: Final[dict[str, int | None]] = {
     WEBHOOK_NOT_FOUND: 404,
     EVENT_NOT_REGISTERED: 400,
     SERVICE_UNAVAILABLE: 503,
     NETWORK_ERROR: None,
     SIMULATION_FAILED: None,
 }
-DELIVERED = "Delivered"
-FAILED = "Failed"
+DELIVERED: Final = "Delivered"
+FAILED: Final = "Failed"
 
 
 def mask_secret(value: str) -> str:
@@ -137,7 +160,6 @@ class Preview:
     event_type: str
     body: bytes = field(repr=False)
     seed: int
-    created_ms: int
     event_id: str
     options: tuple[tuple[str, Any], ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()

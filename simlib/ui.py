@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as w
 
-from .demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo
-from .errors import OverrideError, SimlibError
-from .events import EventOption, event_types, parse_override
-from .records import (
+from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo
+from simlib.errors import OverrideError, SimlibError
+from simlib.core.events import EventOption, event_types, parse_override
+from simlib.records import (
     DELIVERED,
     EVENT_NOT_REGISTERED,
     NETWORK_ERROR,
@@ -47,14 +47,14 @@ from .records import (
     SimulationResult,
     Webhook,
 )
-from .simulator import Simulator
-from .validation import production_check
+from simlib.simulator import Simulator
+from simlib.core.validation import production_check
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .burst import BurstResult
-    from .receiver import Receiver
+    from simlib.core.burst import BurstResult
+    from simlib.receiver import Receiver
 
 __all__ = [
     "Explorer",

@@ -11,10 +11,8 @@ from simlib.demo import start_demo
 from simlib.receiver import Receiver
 from simlib.records import Webhook
 
-APP = "desktop.app_tracking.captured"
-SHOT = "desktop.screenshot_tracking.captured"
-ACT = "desktop.activity_tracking.captured"
-ALL_EVENTS = [APP, SHOT, ACT]
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT  # noqa: F401 - re-exported for fixtures
+
 
 
 @pytest.fixture

@@ -231,15 +231,6 @@ def reset() -> Behaviour:
     return run
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 where nothing listens (bound and released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -23,7 +23,7 @@ import pytest
 from nbval.plugin import get_sanitize_patterns
 
 from simlib import Simulator, sign
-from simlib.signing import now_ms
+from simlib.core.signing import now_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"

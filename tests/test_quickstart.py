@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,10 @@ import pytest
 
 from simlib import Simulator, sign
 from simlib.receiver import Receiver
-from simlib.signing import now_ms
+from simlib.core.signing import now_ms
 
-from .conftest import ACT, ALL_EVENTS, APP
-from .servers import free_port
+from tests.helpers import ACT, ALL_EVENTS, APP
+from tests.helpers import free_port
 
 SECRET = "receiver-test-secret-0123456789"
 BODY = b'{"event":"desktop.activity_tracking.captured","data":{"activity":{"workMode":true}},"simulation":true}'

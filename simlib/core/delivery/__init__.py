@@ -1,0 +1,12 @@
+"""Delivery: the address policy, the total deadline, and the HTTP senders.
+
+- :mod:`.netpolicy`  which addresses may be contacted; resolve once, check every address
+- :mod:`.deadline`   one watchdog thread that enforces a total deadline over every phase
+- :mod:`.netstream`  the socket wrapper that lets the deadline interrupt a blocked read
+- :mod:`.http`       ``DeliveryConfig``, ``Outcome`` and the httpx sender (single sends, bursts)
+"""
+
+from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
+from simlib.core.delivery.http import Outcome as Outcome
+
+__all__ = ["DeliveryConfig", "Outcome"]

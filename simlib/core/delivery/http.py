@@ -1,0 +1,635 @@
+"""One HTTP attempt: POST the exact bytes, time it, capture the answer, classify failures.
+
+Safe-delivery rules (PRACTICE.md §4): one attempt, no retries; redirects are never followed
+(a 3xx is a failure that shows its Location); explicit connect/read/write timeouts plus a total
+deadline; TLS verified by default; environment proxies ignored by default; the response body is
+read as a stream and capped (decompression included), then decoded safely.
+
+This module knows httpx; nothing above it does.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import os
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from simlib._version import __version__
+from simlib.core.delivery.deadline import Deadline
+from simlib.errors import ValidationError
+from simlib.core.delivery.netpolicy import AddressPolicy, BlockedAddress, ResolveTimeout, Resolver, get_policy, resolve
+from simlib.core.signing import sign
+from simlib.records import NETWORK_ERROR, Secret
+
+__all__ = [
+    "DeliveryConfig",
+    "Outcome",
+    "deliver",
+    "deliver_async",
+    "make_async_client",
+    "make_client",
+    "request_headers",
+    "signed_headers",
+]
+
+MAX_HEADER_VALUE = 1_000
+MAX_HEADERS = 100
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How a send talks to the endpoint.
+
+    ======================  =========  ==========================================================
+    setting                 default    meaning
+    ======================  =========  ==========================================================
+    connect_timeout         5.0 s      TCP + TLS connect
+    read_timeout            15.0 s     longest wait between two received chunks
+    write_timeout           15.0 s     longest wait while sending the body
+    deadline                30.0 s     total for the whole attempt (a dripping endpoint ends here)
+    max_response_bytes      20 000     response body kept; the rest is not read
+    verify_tls              True       verify certificates; False is recorded in the detail
+    ca_bundle               None       a PEM file of extra CAs to trust (e.g. a local test CA)
+    proxy                   None       an explicit proxy URL; environment proxies are ignored
+    trust_env               False      honour HTTP(S)_PROXY / SSL_CERT_FILE from the environment
+    user_agent              simlib/V   the User-Agent header
+    signature_encoding      "hex"      digest encoding of x-webhook-signature ("hex"/"base64")
+    timestamp_unit          "ms"       unit of x-webhook-timestamp ("ms" as Trackpilots; "s")
+    address_policy          "local"    which addresses may be contacted ("local", "strict", or an
+                                       AddressPolicy; default from $SIMLIB_ADDRESS_POLICY); see
+                                       simlib.core.delivery.netpolicy
+    resolver                None       host -> addresses function (default: the system resolver)
+    ======================  =========  ==========================================================
+    """
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    write_timeout: float = 15.0
+    deadline: float = 30.0
+    max_response_bytes: int = 20_000
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    proxy: str | None = None
+    trust_env: bool = False
+    user_agent: str = f"simlib/{__version__}"
+    signature_encoding: str = "hex"
+    timestamp_unit: str = "ms"
+    address_policy: str | AddressPolicy = field(
+        default_factory=lambda: os.environ.get("SIMLIB_ADDRESS_POLICY", "local")
+    )
+    resolver: Resolver | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValidationError(name, f"must be a positive number of seconds, not {value!r}")
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 0:
+            raise ValidationError("max_response_bytes", "must be a whole number >= 0")
+        if self.signature_encoding not in ("hex", "base64"):
+            raise ValidationError("signature_encoding", "must be 'hex' or 'base64'")
+        if self.timestamp_unit not in ("ms", "s"):
+            raise ValidationError("timestamp_unit", "must be 'ms' or 's'")
+        if self.ca_bundle is not None:
+            if not os.path.isfile(self.ca_bundle):
+                raise ValidationError("ca_bundle", f"no such file: {self.ca_bundle}")
+            try:
+                ssl.create_default_context(cafile=self.ca_bundle)
+            except (ssl.SSLError, ValueError, OSError) as exc:
+                raise ValidationError("ca_bundle", f"{self.ca_bundle} is not a PEM file of CA certificates ({exc})") from None
+        try:
+            get_policy(self.address_policy)
+        except ValueError as exc:
+            source = " (from SIMLIB_ADDRESS_POLICY)" if self.address_policy == os.environ.get("SIMLIB_ADDRESS_POLICY") else ""
+            raise ValidationError("address_policy", f"{exc}{source}") from None
+
+    def with_(self, **changes: Any) -> DeliveryConfig:
+        return replace(self, **changes)
+
+    @property
+    def client_key(self) -> tuple[Any, ...]:
+        """Settings that need a different HTTP client (the rest are per request)."""
+        return (self.verify_tls, self.ca_bundle, self.proxy, self.trust_env)
+
+
+@dataclass
+class Outcome:
+    """What the endpoint did (or why it could not be reached)."""
+
+    http_status: int | None = None
+    latency_ms: float | None = None
+    response_body: str = ""
+    response_truncated: bool = False
+    response_headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # NETWORK_ERROR or None
+    detail: str = ""
+
+
+def _ssl_context(config: DeliveryConfig) -> ssl.SSLContext | bool:
+    """TLS settings: verification on (the system's CAs, or SSL_CERT_FILE with trust_env), plus
+    ``ca_bundle``; or off (``verify_tls=False``)."""
+    if not config.verify_tls:
+        return False
+    if config.ca_bundle:
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    return httpx.create_ssl_context(verify=True, trust_env=config.trust_env)
+
+
+def _timeout(config: DeliveryConfig, remaining: float | None = None) -> httpx.Timeout:
+    cap = config.deadline if remaining is None else max(remaining, 0.001)
+    return httpx.Timeout(
+        connect=min(config.connect_timeout, cap),
+        read=min(config.read_timeout, cap),
+        write=min(config.write_timeout, cap),
+        pool=min(config.connect_timeout, cap),
+    )
+
+
+# httpx writes the request head and body in two writes; without TCP_NODELAY the body waits for
+# the ACK of the head (Nagle + delayed ACK), which adds about a millisecond on loopback.
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+ASYNC_SHARD_CONNECTIONS = 2
+
+
+class Sender:
+    """The HTTP side of sends with one set of connection settings: httpx transports, reused.
+
+    Sends go straight to an ``httpx.HTTPTransport`` (public httpx API) rather than through an
+    ``httpx.Client``: a webhook sender needs none of the client's extras (cookies that would
+    leak from one send into the next, redirect handling, auth, event hooks), and skipping them
+    saves about a quarter of the per-request cost. One transport per proxy in use.
+    """
+
+    def __init__(self, config: DeliveryConfig, *, max_connections: int = 10, asynchronous: bool = False) -> None:
+        self.config = config
+        self.max_connections = max_connections
+        self.asynchronous = asynchronous
+        self._transports: dict[tuple[str | None, bool], list[Any]] = {}
+
+    def proxy_for(self, url: str) -> str | None:
+        """The explicit proxy, else (only with ``trust_env``) the environment's proxy for ``url``."""
+        if self.config.proxy:
+            return self.config.proxy
+        if not self.config.trust_env:
+            return None
+        import urllib.request
+
+        u = httpx.URL(url)
+        if urllib.request.proxy_bypass(u.host):
+            return None
+        return urllib.request.getproxies().get(u.scheme)
+
+    def transport_for(self, url: str, proxy: str | None | object = ...) -> Any:
+        """The transport for ``url`` (made on first use); pass ``proxy`` when already looked up."""
+        if proxy is ...:
+            proxy = self.proxy_for(url)
+        assert proxy is None or isinstance(proxy, str)
+        # Plain-http targets need no TLS context: building one loads the CA store (tens of ms).
+        tls = url[:6].lower() == "https:" or (proxy or "").lower().startswith("https:")
+        key = (proxy, tls)
+        shards = self._transports.get(key)
+        if shards is None:
+            shards = self._transports[key] = self._make_shards(proxy, tls)
+        if len(shards) == 1:
+            return shards[0]
+        self._next = (getattr(self, "_next", -1) + 1) % len(shards)
+        return shards[self._next]
+
+    def _make_shards(self, proxy: str | None, tls: bool) -> list[Any]:
+        # httpcore's async pool matches queued requests to connections in O(requests x
+        # connections) on every change, which makes 32 concurrent requests on one pool several
+        # times slower than on sixteen pools of two (measured: bench_burst.py). Sync senders
+        # send one request at a time, so they keep one pool.
+        per = min(self.max_connections, ASYNC_SHARD_CONNECTIONS) if self.asynchronous else self.max_connections
+        count = -(-self.max_connections // per) if self.asynchronous else 1
+        limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+        cls = httpx.AsyncHTTPTransport if self.asynchronous else httpx.HTTPTransport
+        verify = _ssl_context(self.config) if tls else False  # one context, shared by the shards
+        shards = [
+            cls(verify=verify, trust_env=False, proxy=proxy, limits=limits, socket_options=_SOCKET_OPTIONS)
+            for _ in range(count)
+        ]
+        if not self.asynchronous:
+            from simlib.core.delivery.netstream import install as install_deadline
+
+            install_deadline(shards[0])
+        return shards
+
+    def close(self) -> None:
+        for shards in self._transports.values():
+            for transport in shards:
+                transport.close()
+        self._transports.clear()
+
+    async def aclose(self) -> None:
+        for shards in self._transports.values():
+            for transport in shards:
+                await transport.aclose()
+        self._transports.clear()
+
+    async def __aenter__(self) -> Sender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def make_client(config: DeliveryConfig) -> Sender:
+    """The sender for one set of connection settings; reuse it across sends."""
+    return Sender(config)
+
+
+def make_async_client(config: DeliveryConfig, *, max_connections: int = 100) -> Sender:
+    """The asynchronous sender (burst mode), with up to ``max_connections`` connections."""
+    return Sender(config, max_connections=max_connections, asynchronous=True)
+
+
+def _request(target: _Target, body: bytes, headers: dict[str, str], timeout: httpx.Timeout) -> httpx.Request:
+    return httpx.Request(
+        "POST",
+        target.url,
+        content=body,
+        headers={**headers, **target.headers} if target.headers else headers,
+        extensions={"timeout": timeout.as_dict(), **target.extensions},
+    )
+
+
+def request_headers(signed: dict[str, str], config: DeliveryConfig) -> dict[str, str]:
+    """The headers sent: the three signed-delivery headers plus the User-Agent."""
+    headers = dict(signed)
+    headers["user-agent"] = config.user_agent
+    return headers
+
+
+def signed_headers(secret: Secret, body: bytes, ts_ms: int, config: DeliveryConfig) -> dict[str, str]:
+    """The headers of one attempt, signed at ``ts_ms`` with ``secret`` the way ``config`` says."""
+    return request_headers(
+        sign(secret.reveal(), body, ts_ms, encoding=config.signature_encoding, timestamp_unit=config.timestamp_unit),
+        config,
+    )
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str  # the URL actually requested (host replaced by a checked address)
+    headers: dict[str, str]  # Host header to keep the original name
+    extensions: dict[str, Any]  # sni_hostname for TLS
+
+
+_LITERAL_TARGETS: dict[tuple[Any, ...], list[_Target]] = {}
+
+
+def targets(url: str, config: DeliveryConfig, *, proxied: bool = False) -> list[_Target]:
+    """Resolve once, check every address against the policy, and pin the connection to them.
+
+    Raises ``socket.gaierror`` (DNS) or :class:`~simlib.core.delivery.netpolicy.BlockedAddress`. A URL whose
+    host is an IP address needs no resolving, so its checked targets are remembered.
+    """
+    key = (url, config.address_policy, proxied)
+    cached = _LITERAL_TARGETS.get(key)
+    if cached is not None:
+        return cached
+    out = _targets(url, config, proxied)
+    if len(out) == 1 and out[0].url == url:  # the host was an address literal
+        if len(_LITERAL_TARGETS) > 1024:
+            _LITERAL_TARGETS.clear()
+        _LITERAL_TARGETS[key] = out
+    return out
+
+
+def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
+    u = httpx.URL(url)
+    host = u.host
+    default_port = 443 if u.scheme == "https" else 80
+    port = u.port or default_port
+    policy = get_policy(config.address_policy)
+    addresses = resolve(host, port, config.resolver, timeout=config.deadline)
+    policy.check(host, addresses)
+    if proxied or not addresses:
+        return [_Target(url, {}, {})]  # the proxy resolves; literal addresses were checked
+    out = []
+    for address in addresses:
+        if address == host.strip("[]"):
+            out.append(_Target(url, {}, {}))
+            continue
+        host_header = host if u.port in (None, default_port) else f"{host}:{u.port}"
+        ext = {"sni_hostname": host} if u.scheme == "https" else {}
+        out.append(_Target(str(u.copy_with(host=address)), {"host": host_header}, ext))
+    return out
+
+
+def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig) -> Outcome:
+    """POST ``body`` once. Never raises for anything the endpoint or network does."""
+    start = time.perf_counter()
+    deadline_at = start + config.deadline
+    response: httpx.Response | None = None
+    # The total deadline covers every phase (connect, TLS, headers, body): see _deadline.
+    with Deadline(config.deadline) as guard:
+        try:
+            proxy = client.proxy_for(url)
+            transport = client.transport_for(url, proxy)
+            candidates = targets(url, config, proxied=proxy is not None)
+            for n, target in enumerate(candidates):
+                remaining = deadline_at - time.perf_counter()
+                try:
+                    request = _request(target, body, headers, _timeout(config, remaining))
+                    sent_at = time.perf_counter()  # latency: the round trip of the call itself
+                    response = transport.handle_request(request)
+                    try:
+                        chunks, truncated, overrun = [], False, False
+                        size = 0
+                        for chunk in response.iter_bytes():
+                            chunks.append(chunk)
+                            size += len(chunk)
+                            if size > config.max_response_bytes:
+                                truncated = True
+                                break
+                            if time.perf_counter() > deadline_at:
+                                overrun = True
+                                break
+                        latency = (time.perf_counter() - sent_at) * 1000
+                    finally:
+                        response.close()  # stop reading at the cap; the connection is released
+                    return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+                except httpx.ConnectError:
+                    if n == len(candidates) - 1 or guard.expired:
+                        raise  # every checked address refused: report the last failure
+            raise AssertionError("unreachable")  # pragma: no cover
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+            # A per-phase timeout clipped to what was left of the deadline is the deadline too.
+            clipped = isinstance(exc, httpx.TimeoutException) and time.perf_counter() >= deadline_at - 0.05
+            if guard.expired or clipped:
+                return _deadline_outcome(start, config, response)
+            return _failure(exc, url, start, config, response)
+
+
+async def deliver_async(
+    client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig
+) -> Outcome:
+    """The same as :func:`deliver` on an asynchronous sender (burst mode)."""
+    import asyncio
+
+    start = time.perf_counter()
+    response: httpx.Response | None = None
+    box: dict[str, Any] = {}
+    proxy = client.proxy_for(url)  # looked up once per send
+
+    async def attempt() -> None:
+        nonlocal response
+        proxied = proxy is not None
+        try:
+            import ipaddress
+
+            ipaddress.ip_address(httpx.URL(url).host)
+            candidates = targets(url, config, proxied=proxied)
+        except ValueError:  # a host name: resolve off the event loop
+            candidates = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(targets, url, config, proxied=proxied)
+            )
+        for n, target in enumerate(candidates):
+            try:
+                await one(target)
+                return
+            except httpx.ConnectError:
+                if n == len(candidates) - 1:
+                    raise
+
+    async def one(target: _Target) -> None:
+        nonlocal response
+        transport = client.transport_for(url, proxy)
+        request = _request(target, body, headers, _timeout(config))
+        sent_at = time.perf_counter()  # latency: the round trip of the call itself
+        resp = await transport.handle_async_request(request)
+        response = resp
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            truncated = False
+            async for chunk in resp.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > config.max_response_bytes:
+                    truncated = True
+                    break
+            box["data"] = (b"".join(chunks), truncated, (time.perf_counter() - sent_at) * 1000)
+        finally:
+            await resp.aclose()
+
+    try:
+        await asyncio.wait_for(attempt(), timeout=config.deadline)
+    except asyncio.TimeoutError:
+        return _deadline_outcome(start, config, response)
+    except Exception as exc:  # noqa: BLE001
+        return _failure(exc, url, start, config, response)
+    data, truncated, latency = box["data"]
+    assert response is not None
+    return _finish(response, data, truncated, False, latency, config)
+
+
+def _finish(
+    response: httpx.Response, data: bytes, truncated: bool, overrun: bool, latency: float, config: DeliveryConfig
+) -> Outcome:
+    if truncated:
+        data = data[: config.max_response_bytes]
+    headers = _headers(response)
+    if overrun:
+        out = _deadline_outcome(None, config, response)
+        out.latency_ms = latency
+        out.response_body = decode_body(data, response.headers.get("content-type"), truncated=True)
+        out.response_truncated = True
+        return out
+    return Outcome(
+        http_status=response.status_code,
+        latency_ms=latency,
+        response_body=decode_body(data, response.headers.get("content-type"), truncated=truncated),
+        response_truncated=truncated,
+        response_headers=headers,
+        detail=status_detail(response.status_code, response.reason_phrase, headers, truncated, config),
+    )
+
+
+def _deadline_outcome(start: float | None, config: DeliveryConfig, response: httpx.Response | None) -> Outcome:
+    if response is not None:
+        detail = (
+            f"timeout: the total deadline of {config.deadline:g} s passed while reading the response "
+            f"body (status {response.status_code} had arrived)"
+        )
+        return Outcome(
+            http_status=response.status_code,
+            latency_ms=None,
+            response_headers=_headers(response),
+            error=NETWORK_ERROR,
+            detail=detail,
+        )
+    return Outcome(
+        error=NETWORK_ERROR,
+        detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
+    )
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in response.headers.multi_items():
+        k = key.lower()
+        if len(out) >= MAX_HEADERS and k not in out:
+            continue
+        value = value[:MAX_HEADER_VALUE]
+        out[k] = f"{out[k]}, {value}" if k in out else value
+    return out
+
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def status_detail(
+    status: int, reason: str, headers: dict[str, str], truncated: bool, config: DeliveryConfig
+) -> str:
+    """One readable line for an HTTP answer."""
+    text = f"{status} {reason}".strip()
+    if 200 <= status < 300:
+        text = f"Delivered: {text}"
+    elif 300 <= status < 400:
+        loc = headers.get("location")
+        text += f": redirect to {loc} not followed" if loc else ": redirect not followed"
+        text += " (a webhook endpoint must answer 2xx itself)"
+    elif status == 410:
+        text += ": the endpoint says it is gone"
+    elif status == 429:
+        ra = headers.get("retry-after")
+        text += ": the endpoint is throttling" + (f" (Retry-After: {ra})" if ra else "")
+    elif status in (502, 504):
+        text += ": a gateway in front of the endpoint failed or timed out"
+    elif status >= 400:
+        text += ": the endpoint answered with an error"
+    else:
+        text += ": not a final success status"
+    if truncated:
+        text += f"; response body cut at {config.max_response_bytes} bytes"
+    if not config.verify_tls:
+        text += "; TLS verification was OFF"
+    return text
+
+
+def decode_body(data: bytes, content_type: str | None, *, truncated: bool = False) -> str:
+    """Text of a response body: its charset, else UTF-8; bad bytes replaced; binary summarised."""
+    if not data:
+        return ""
+    charset = "utf-8"
+    if content_type:
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip().strip('"')
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    if b"\x00" in data[:1024] or _mostly_binary(data[:1024]):
+        kind = (content_type or "unknown type").split(";")[0]
+        more = "+" if truncated else ""
+        return f"<binary response: {len(data)}{more} bytes of {kind}; starts {data[:16].hex(' ')}>"
+    decoder = codecs.getincrementaldecoder(charset)(errors="replace")
+    return decoder.decode(data, final=not truncated)
+
+
+def _mostly_binary(sample: bytes) -> bool:
+    if not sample:
+        return False
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return controls / len(sample) > 0.1
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The operating-system error behind an httpx exception (its causes, then its contexts),
+    or the deepest cause when there is none."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    os_errors = [i for i in chain if isinstance(i, OSError) and not isinstance(i, httpx.HTTPError)]
+    for item in os_errors:  # the most specific first: anyio wraps ConnectionRefusedError in OSError
+        if type(item) is not OSError or item.errno is not None:
+            return item
+    if os_errors:
+        return os_errors[0]
+    deepest = exc
+    while deepest.__cause__ is not None and deepest.__cause__ is not deepest:
+        deepest = deepest.__cause__
+    return deepest
+
+
+def _failure(
+    exc: BaseException, url: str, start: float, config: DeliveryConfig, response: httpx.Response | None
+) -> Outcome:
+    detail = explain_exception(exc, url, config)
+    if response is not None and isinstance(exc, httpx.DecodingError):
+        # The endpoint answered; only its body could not be decompressed.
+        headers = _headers(response)
+        return Outcome(
+            http_status=response.status_code,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            response_body=f"<{detail}>",
+            response_headers=headers,
+            detail=status_detail(response.status_code, response.reason_phrase, headers, False, config),
+        )
+    out = Outcome(error=NETWORK_ERROR, detail=detail)
+    if response is not None:
+        out.http_status = response.status_code
+        out.response_headers = _headers(response)
+    return out
+
+
+def explain_exception(exc: BaseException, url: str, config: DeliveryConfig) -> str:
+    """A one-line, specific reason for a failed attempt (DNS, refused, timeout phase, TLS)."""
+    u = httpx.URL(url)
+    host = u.host
+    port = u.port or (443 if u.scheme == "https" else 80)
+    root = _root(exc)
+    if isinstance(exc, BlockedAddress):
+        return f"{exc} (nothing was sent)"
+    if isinstance(exc, ResolveTimeout):
+        return str(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timeout: could not connect to {host}:{port} within {min(config.connect_timeout, config.deadline):g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return (
+            f"timeout: connected, but no response within the read timeout of "
+            f"{min(config.read_timeout, config.deadline):g} s"
+        )
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"timeout: could not send the body within {min(config.write_timeout, config.deadline):g} s"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timeout: no free connection in the pool"
+    if isinstance(root, socket.gaierror) or (
+        isinstance(exc, httpx.ConnectError) and "name or service not known" in str(exc).lower()
+    ):
+        return f"DNS: could not resolve host {host!r} ({getattr(root, 'strerror', None) or root})"
+    if isinstance(root, ssl.SSLCertVerificationError):
+        return f"TLS: certificate verification failed for {host}: {root.verify_message or root.reason}"
+    if isinstance(root, ssl.SSLError):
+        return f"TLS: handshake with {host}:{port} failed: {root.reason or root}"
+    if isinstance(root, ConnectionRefusedError):
+        return f"connection refused by {host}:{port} (nothing is listening there)"
+    if isinstance(root, ConnectionResetError):
+        return f"connection reset by {host}:{port} before a complete response"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the endpoint closed the connection or broke HTTP: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect to {host}:{port}: {root}"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return f"connection error talking to {host}:{port}: {root}"
+    if isinstance(exc, httpx.ProxyError):
+        return f"proxy error: {exc}"
+    if isinstance(exc, httpx.DecodingError):
+        return f"could not decode the response body: {exc}"
+    return f"{type(exc).__name__}: {exc}"

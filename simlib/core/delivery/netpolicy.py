@@ -1,0 +1,213 @@
+"""Address policy: which IP addresses a simulation may be sent to.
+
+The host is resolved **once**; every resolved address is checked against an explicit table (not
+``ipaddress``'s ``is_private``/``is_global`` flags, which changed between Python patch releases,
+CVE-2024-4032); the connection then goes to a checked address, so DNS rebinding between the check
+and the connect cannot happen. IPv4-mapped (``::ffff:a.b.c.d``), 6to4 (``2002::/16``), NAT64
+(``64:ff9b::/96``) and Teredo forms are unwrapped and their IPv4 address is checked too.
+
+Two built-in policies:
+
+``local`` (default)
+    For a test tool on your own machine: loopback and private ranges are allowed (your receiver
+    is there), but link-local (including the cloud metadata endpoints), ``0.0.0.0/8``, multicast,
+    broadcast, documentation and reserved ranges are always refused.
+``strict``
+    What Trackpilots itself enforces, for shared deployments (a Voilà or JupyterHub server): only
+    publicly routable addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ALWAYS_DENIED",
+    "AddressPolicy",
+    "BlockedAddress",
+    "LOCAL",
+    "NON_PUBLIC",
+    "STRICT",
+    "get_policy",
+    "resolve",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def _nets(*items: tuple[str, str]) -> tuple[tuple[Network, str], ...]:
+    return tuple((ipaddress.ip_network(cidr), why) for cidr, why in items)
+
+
+#: Refused by every built-in policy: never a webhook receiver, often an attack target.
+ALWAYS_DENIED = _nets(
+    ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
+    ("169.254.0.0/16", "link-local (includes the cloud metadata service 169.254.169.254)"),
+    ("100.100.100.200/32", "a cloud metadata service (Alibaba)"),
+    ("192.0.0.0/29", "IETF protocol assignments"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1)"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2)"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved (includes broadcast 255.255.255.255)"),
+    ("::/128", "the unspecified address"),
+    ("fe80::/10", "IPv6 link-local"),
+    ("fd00:ec2::254/128", "the cloud metadata service (AWS IPv6)"),
+    ("ff00::/8", "IPv6 multicast"),
+    ("100::/64", "IPv6 discard-only"),
+    ("2001:db8::/32", "IPv6 documentation"),
+    ("2001:10::/28", "IPv6 ORCHID (reserved)"),
+    ("fec0::/10", "IPv6 site-local (deprecated)"),
+)
+
+#: Also refused by the strict policy: everything not publicly routable.
+NON_PUBLIC = _nets(
+    ("127.0.0.0/8", "loopback"),
+    ("10.0.0.0/8", "private (10.0.0.0/8)"),
+    ("172.16.0.0/12", "private (172.16.0.0/12)"),
+    ("192.168.0.0/16", "private (192.168.0.0/16)"),
+    ("100.64.0.0/10", "carrier-grade NAT (100.64.0.0/10)"),
+    ("198.18.0.0/15", "benchmarking (198.18.0.0/15)"),
+    ("192.0.0.0/24", "IETF protocol assignments"),
+    ("::1/128", "IPv6 loopback"),
+    ("fc00::/7", "IPv6 unique-local"),
+    ("64:ff9b:1::/48", "local-use NAT64"),
+)
+
+
+class BlockedAddress(Exception):
+    """The URL's host is, or resolves to, an address the policy refuses."""
+
+    def __init__(self, host: str, address: str, why: str, policy: str) -> None:
+        self.host = host
+        self.address = address
+        self.why = why
+        self.policy = policy
+        shown = address if host.strip("[]") == address else f"{host} resolves to {address}, which"
+        super().__init__(f"blocked address: {shown} is {why}; refused by the {policy!r} address policy")
+
+
+def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses hidden inside an IPv6 address (mapped, 6to4, NAT64, Teredo)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    out: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        out.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out.extend(ip.teredo)
+    as_int = int(ip)
+    for prefix in (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")):
+        if ip in prefix:
+            out.append(ipaddress.IPv4Address(as_int & 0xFFFFFFFF))
+    # IPv4-compatible (deprecated ::a.b.c.d)
+    if as_int >> 32 == 0 and as_int > 1:
+        out.append(ipaddress.IPv4Address(as_int))
+    return out
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """A named table of refused networks, with optional allow-list exceptions."""
+
+    name: str
+    deny: tuple[tuple[Network, str], ...]
+    allow: tuple[Network, ...] = field(default=())
+
+    def reason(self, address: str | IPAddress) -> str | None:
+        """Why ``address`` is refused, or None when it is allowed."""
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+            ip = ipaddress.IPv6Address(str(ip).split("%")[0])
+        candidates: list[IPAddress] = [ip, *embedded_ipv4(ip)]
+        for cand in candidates:
+            if any(cand.version == n.version and cand in n for n in self.allow):
+                continue
+            for net, why in self.deny:
+                if cand.version == net.version and cand in net:
+                    if cand is not ip:
+                        return f"{why} (embedded as {cand} in {ip})"
+                    return why
+        return None
+
+    def check(self, host: str, addresses: Iterable[str]) -> None:
+        """Raise BlockedAddress if any of ``addresses`` is refused."""
+        for addr in addresses:
+            why = self.reason(addr)
+            if why is not None:
+                raise BlockedAddress(host, addr, why, self.name)
+
+    def allowing(self, *cidrs: str) -> AddressPolicy:
+        """A copy that also allows ``cidrs`` (e.g. a lab network you really want to reach)."""
+        extra = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+        return AddressPolicy(self.name + "+allow", self.deny, self.allow + extra)
+
+
+LOCAL = AddressPolicy("local", ALWAYS_DENIED)
+STRICT = AddressPolicy("strict", ALWAYS_DENIED + NON_PUBLIC)
+_POLICIES = {"local": LOCAL, "strict": STRICT}
+
+
+def get_policy(policy: str | AddressPolicy) -> AddressPolicy:
+    if isinstance(policy, AddressPolicy):
+        return policy
+    try:
+        return _POLICIES[policy]
+    except KeyError:
+        raise ValueError(f"unknown address policy {policy!r}: use 'local' or 'strict'") from None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for ``host`` (IPv4 and IPv6), in its order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: list[str] = []
+    for info in infos:
+        addr = str(info[4][0])
+        if addr not in seen:
+            seen.append(addr)
+    return seen
+
+
+class ResolveTimeout(TimeoutError):
+    """The resolver did not answer in time."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        self.host = host
+        self.seconds = seconds
+        super().__init__(f"timeout: the DNS lookup of {host!r} did not finish within {seconds:g} s")
+
+
+_POOL: Any = None
+
+
+def resolve(host: str, port: int, resolver: Resolver | None = None, *, timeout: float | None = None) -> list[str]:
+    """Addresses for ``host``: the literal itself, or what the resolver answers (within
+    ``timeout`` seconds: ``getaddrinfo`` has no timeout of its own, so it runs on a worker)."""
+    bare = host.strip("[]")
+    try:
+        return [str(ipaddress.ip_address(bare))]
+    except ValueError:
+        pass
+    lookup = resolver or system_resolver
+    if timeout is None:
+        return list(lookup(bare, port))
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="simlib-dns")
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    future = _POOL.submit(lookup, bare, port)
+    try:
+        return list(future.result(timeout=max(timeout, 0.001)))
+    except FutureTimeout:
+        raise ResolveTimeout(bare, timeout) from None

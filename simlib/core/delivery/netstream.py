@@ -1,0 +1,84 @@
+"""The network-backend half of :mod:`simlib.core.delivery.deadline` (imports httpcore, so it loads only
+when the first HTTP client is made, keeping ``import simlib`` light)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import httpcore
+
+from simlib.core.delivery.deadline import _local
+
+__all__ = ["DeadlineBackend", "install"]
+
+
+def _track(stream: _Stream) -> None:
+    dl = getattr(_local, "deadline", None)
+    if dl is not None:
+        dl.stream = stream
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        _track(self)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _track(self)
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> _Stream:
+        _track(self)
+        wrapped = _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        _track(wrapped)
+        return wrapped
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def shutdown(self) -> None:
+        sock = self._inner.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            try:
+                # The plain socket method, also for an SSLSocket: only the file descriptor is
+                # shut down; the TLS state stays with the thread that is using it.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's synchronous backend, with streams the deadline can interrupt."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None) -> _Stream:
+        stream = _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        _track(stream)
+        return stream
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> _Stream:
+        stream = _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+        _track(stream)
+        return stream
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def install(transport: Any) -> bool:
+    """Make ``transport`` (an httpx.HTTPTransport) use the deadline-aware backend; False if it
+    is not the standard one (then only httpx's per-phase timeouts apply)."""
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        return False
+    pool._network_backend = DeadlineBackend()
+    return True

@@ -1,0 +1,512 @@
+"""The engine: webhooks, preview, send, send_exact, send_many and history, over the stages.
+
+    engine = Engine()                                   # the per-user store
+    wh = engine.create_webhook("Staging", "https://example.com/hooks", ["desktop.app_tracking.captured"])
+    p = engine.preview(wh, "desktop.app_tracking.captured", overrides={"data.0.tracking.app.name": "Slack"})
+    r = engine.send(p)                                  # never raises for delivery; always recorded
+
+Each stage lives in its own module and is called here in the order the bytes travel:
+:mod:`~simlib.core.payload` (preview) -> :mod:`~simlib.core.signing` (sign) ->
+:mod:`~simlib.core.delivery` (deliver) -> :mod:`~simlib.core.classify` (classify) ->
+:mod:`~simlib.core.store` (record). :class:`simlib.Simulator` adds the toolkit verbs on top.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from simlib.core import signing
+from simlib.core.classify import make_history_row, result_from_row
+from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_client, signed_headers
+from simlib.core.events import EventType, event_types
+from simlib.core.ids import new_uuid4
+from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
+from simlib.core.store.export import export_frame
+from simlib.core.store.sqlite import Store
+from simlib.core.validation import (
+    generate_secret,
+    new_webhook_id,
+    validate_events,
+    validate_name,
+    validate_secret,
+    validate_url,
+    validate_webhook_id,
+)
+from simlib.errors import NotFoundError, StoreError, ValidationError
+from simlib.records import (
+    EVENT_NOT_REGISTERED,
+    SERVICE_UNAVAILABLE,
+    SIMULATION_FAILED,
+    WEBHOOK_NOT_FOUND,
+    Preview,
+    Secret,
+    SimulationError,
+    SimulationResult,
+    Webhook,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simlib.core.burst import BurstResult
+
+__all__ = ["DEFAULT_ROTATION_GRACE_S", "Engine", "HeadersFor", "SignWith", "Target", "to_ms"]
+
+DEFAULT_ROTATION_GRACE_S = 24 * 3600
+
+#: Which of the webhook's secrets a send signs with.
+SignWith = Literal["current", "previous"]
+#: ``headers_for(webhook, now_ms) -> headers``: the exact headers of a :meth:`Engine.send_exact`.
+HeadersFor = Callable[[Webhook, int], dict[str, str]]
+#: The webhook re-read at send time, or the simulation error (and its detail) that stops the send.
+Target = Webhook | tuple[SimulationError, str, Webhook | None]
+
+
+def to_ms(value: datetime | str | int | float | Any | None) -> int | None:
+    """Epoch ms from a datetime (naive = UTC), an ISO string, a pandas Timestamp or a number."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValidationError("time", f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError("time", f"not an ISO 8601 time: {value!r}") from None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp() * 1000)
+    raise ValidationError("time", f"not a time: {value!r}")
+
+
+def webhook_id_of(webhook: Webhook | str) -> str:
+    """The id of a Webhook or of an id string; a ValidationError on ``webhook`` otherwise."""
+    if isinstance(webhook, Webhook):
+        return webhook.id
+    if not isinstance(webhook, str) or not webhook:
+        raise ValidationError("webhook", f"expected a webhook id, not {webhook!r}")
+    return webhook
+
+
+class Engine:
+    """Configure webhooks, preview and send simulations, and read the history.
+
+    ``store``: a :class:`Store`, a file path, or None for the default location.
+    ``delivery``: a :class:`DeliveryConfig` (timeouts, TLS, response cap ...).
+    ``clock``: a function returning epoch milliseconds (tests and notebooks inject one).
+    """
+
+    def __init__(
+        self,
+        store: Store | str | os.PathLike[str] | None = None,
+        *,
+        delivery: DeliveryConfig | None = None,
+        clock: Callable[[], int] | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        busy_timeout: float | None = None,
+    ) -> None:
+        if isinstance(store, Store):
+            self.store = store
+        elif busy_timeout is None:
+            self.store = Store(store)
+        else:
+            self.store = Store(store, busy_timeout=busy_timeout)
+        self.delivery = delivery or DeliveryConfig()
+        self._clock = clock or signing.now_ms
+        self.max_payload_bytes = max_payload_bytes
+        self._clients: dict[tuple[Any, ...], Sender] = {}
+        self._clients_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(store={str(self.store.path)!r})"
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        self.store.close()
+
+    def now_ms(self) -> int:
+        """The engine's clock (epoch milliseconds)."""
+        return self._clock()
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: Sequence[str] | str,
+        *,
+        secret: str | None = None,
+        id: str | None = None,
+    ) -> Webhook:
+        """Create a webhook; refuses bad input with a ValidationError naming the field."""
+        now = self._clock()
+        wh = Webhook(
+            id=validate_webhook_id(id) if id is not None else new_webhook_id(),
+            name=validate_name(name),
+            url=validate_url(url),
+            events=validate_events(events),
+            secret=Secret(validate_secret(secret) if secret is not None else generate_secret()),
+            created_ms=now,
+            updated_ms=now,
+        )
+        self.store.insert_webhook(wh)
+        return wh
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self.store.list_webhooks()
+
+    def get_webhook(self, webhook: Webhook | str) -> Webhook:
+        return self.store.get_webhook(webhook_id_of(webhook))
+
+    def update_webhook(
+        self,
+        webhook: Webhook | str,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        events: Sequence[str] | str | None = None,
+        secret: str | None = None,
+    ) -> Webhook:
+        """Change any of name, URL, events, secret; validated like create."""
+        current = self.get_webhook(webhook)
+        changes: dict[str, Any] = {"updated_ms": self._clock()}
+        if name is not None:
+            changes["name"] = validate_name(name)
+        if url is not None:
+            changes["url"] = validate_url(url)
+        if events is not None:
+            changes["events"] = validate_events(events)
+        if secret is not None:
+            changes["secret"] = Secret(validate_secret(secret))
+            changes["previous_secret"] = None
+            changes["previous_secret_expires_ms"] = None
+        updated = replace(current, **changes)
+        self.store.replace_webhook(updated)
+        return updated
+
+    def rotate_secret(
+        self, webhook: Webhook | str, *, new_secret: str | None = None, grace_seconds: float = DEFAULT_ROTATION_GRACE_S
+    ) -> Webhook:
+        """Give the webhook a new secret; the old one stays valid for ``grace_seconds``."""
+        if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) or not grace_seconds >= 0:
+            raise ValidationError("grace_seconds", f"must be a number of seconds >= 0, not {grace_seconds!r}")
+        current = self.get_webhook(webhook)
+        now = self._clock()
+        updated = replace(
+            current,
+            secret=Secret(validate_secret(new_secret) if new_secret is not None else generate_secret()),
+            previous_secret=current.secret,
+            previous_secret_expires_ms=now + int(grace_seconds * 1000),
+            updated_ms=now,
+        )
+        self.store.replace_webhook(updated)
+        return updated
+
+    def delete_webhook(self, webhook: Webhook | str) -> None:
+        self.store.delete_webhook(webhook_id_of(webhook))
+
+    def valid_secrets(self, webhook: Webhook | str) -> list[Secret]:
+        """The secrets a receiver should accept now: current, and previous within its grace period."""
+        wh = webhook if isinstance(webhook, Webhook) else self.get_webhook(webhook)
+        out = [wh.secret]
+        if wh.previous_secret is not None and (wh.previous_secret_expires_ms or 0) > self._clock():
+            out.append(wh.previous_secret)
+        return out
+
+    # -- events ------------------------------------------------------------------------------
+
+    @staticmethod
+    def events() -> list[EventType]:
+        return event_types()
+
+    # -- preview and send ---------------------------------------------------------------------
+
+    def preview(
+        self,
+        webhook: Webhook | str,
+        event_type: str,
+        *,
+        overrides: Overrides = None,
+        seed: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Preview:
+        """Build and serialise the payload once. ``Preview.body`` is what :meth:`send` POSTs.
+
+        ``seed`` makes the payload reproducible (one is drawn and kept when left out);
+        ``overrides`` set existing fields by dotted path; ``options`` are the event type's
+        knobs (e.g. ``{"work_mode": False}``).
+        """
+        wh = webhook if isinstance(webhook, Webhook) else self.get_webhook(webhook)
+        return build_preview(
+            wh,
+            event_type,
+            seed=_secrets.randbits(48) if seed is None else seed,
+            now_ms=self._clock(),
+            overrides=overrides,
+            options=options,
+            max_bytes=self.max_payload_bytes,
+        )
+
+    def send(self, preview: Preview, *, sign_with: SignWith = "current") -> SimulationResult:
+        """Deliver exactly ``preview.body``, signed now. Never raises for anything the endpoint
+        or the store does; the attempt is recorded.
+
+        The webhook is read again first: deleted -> "Webhook not found" (404); the event no
+        longer subscribed -> "Event type not registered" (400). ``sign_with="previous"`` signs
+        with the webhook's previous secret (rehearse a rotation). Invalid arguments (not a
+        Preview, an unknown ``sign_with``) raise a ValidationError and are not recorded.
+        """
+        if not isinstance(preview, Preview):
+            raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
+        if sign_with not in ("current", "previous"):
+            raise ValidationError("sign_with", f"must be 'current' or 'previous', not {sign_with!r}")
+
+        def headers_for(wh: Webhook, ts: int) -> dict[str, str]:
+            secret = wh.secret if sign_with == "current" else wh.previous_secret
+            assert secret is not None  # checked by requires_previous below
+            return signed_headers(secret, preview.body, ts, self.delivery)
+
+        return self.send_exact(preview, headers_for, requires_previous=sign_with == "previous")
+
+    def simulate(
+        self,
+        webhook: Webhook | str,
+        event_type: str,
+        *,
+        overrides: Overrides = None,
+        seed: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> SimulationResult:
+        """Preview and send in one call. A webhook that does not exist, or a store that cannot be
+        used, gives the Trackpilots error as a result (not an exception), as :meth:`send` does."""
+        try:
+            preview = self.preview(webhook, event_type, overrides=overrides, seed=seed, options=options)
+        except NotFoundError:
+            return self.unsent_result(
+                webhook, event_type, WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id_of(webhook)!r}"
+            )
+        except StoreError as exc:
+            return self.unsent_result(webhook, event_type, SERVICE_UNAVAILABLE, str(exc))
+        return self.send(preview)
+
+    def unsent_result(
+        self, webhook: Webhook | str, event_type: str, error: SimulationError, detail: str
+    ) -> SimulationResult:
+        """The result of a simulation that could not even be built (its webhook is gone, or the
+        store cannot be read): the Trackpilots ``error``, nothing sent, recorded if the store can."""
+        stub = Preview(
+            webhook_id=webhook_id_of(webhook),
+            webhook_name=webhook.name if isinstance(webhook, Webhook) else "",
+            url=webhook.url if isinstance(webhook, Webhook) else "",
+            event_type=event_type,
+            body=b"",
+            seed=0,
+            event_id="",
+        )
+        return self.record_failure(stub, error, detail)
+
+    def check_target(self, webhook_id: str, event_type: str) -> Target:
+        """The webhook as it is now, read inside a write transaction (a store that could not
+        record the attempt answers "Service unavailable" before anything is sent), or the
+        simulation error that stops the send: deleted, or the event no longer subscribed."""
+        try:
+            wh = self.store.get_webhook(webhook_id, writable=True)
+        except NotFoundError:
+            return (WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected", None)
+        except StoreError as exc:
+            return (SERVICE_UNAVAILABLE, str(exc), None)
+        if event_type not in wh.events:
+            return (
+                EVENT_NOT_REGISTERED,
+                f"{event_type} is not among the events webhook {wh.id} subscribes to ({', '.join(wh.events)})",
+                wh,
+            )
+        return wh
+
+    def send_exact(
+        self,
+        preview: Preview,
+        headers_for: HeadersFor,
+        *,
+        replay_of: int | None = None,
+        label: str = "",
+        requires_previous: bool = False,
+    ) -> SimulationResult:
+        """POST exactly ``preview.body`` with exactly the headers ``headers_for(webhook, now_ms)``
+        returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
+        hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
+        the row to an earlier one and ``label`` prefixes its detail."""
+        sim_id = new_uuid4()
+        try:
+            target = self.check_target(preview.webhook_id, preview.event_type)
+            if not isinstance(target, Webhook):
+                error, detail, known = target
+                return self.record_failure(
+                    preview, error, detail, webhook=known, replay_of=replay_of, simulation_id=sim_id
+                )
+            wh = target
+            if requires_previous and wh.previous_secret is None:
+                return self.record_failure(
+                    preview, SIMULATION_FAILED, "the webhook has no previous secret to sign with",
+                    webhook=wh, simulation_id=sim_id,
+                )
+            config = self.delivery
+            ts = self._clock()
+            headers = headers_for(wh, ts)
+            outcome = deliver(self.client_for(config), wh.url, preview.body, headers, config)
+            if label:
+                outcome.detail = f"{label}: {outcome.detail}"
+            return self.record(preview, sim_id, wh, headers, ts, outcome, replay_of=replay_of)
+        except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
+            return self.record_failure(
+                preview, SIMULATION_FAILED, f"unexpected error: {type(exc).__name__}: {exc}",
+                replay_of=replay_of, simulation_id=sim_id,
+            )
+
+    def client_for(self, config: DeliveryConfig) -> Sender:
+        """The reused synchronous sender for ``config``'s connection settings."""
+        key = config.client_key
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = make_client(config)
+            return client
+
+    def record(
+        self,
+        preview: Preview,
+        sim_id: str,
+        wh: Webhook | None,
+        headers: dict[str, str],
+        sent_at_ms: int,
+        outcome: Outcome,
+        *,
+        replay_of: int | None = None,
+    ) -> SimulationResult:
+        """Append the attempt to history, then return its result (``recorded=False``, with the
+        reason in its detail, when the store could not take it)."""
+        row = make_history_row(preview, sim_id, wh, headers, sent_at_ms, outcome, replay_of=replay_of)
+        try:
+            history_id = self.store.append(row)
+        except StoreError as exc:
+            note = "" if row.error == SERVICE_UNAVAILABLE else f": {exc}"
+            return result_from_row(row, preview, recorded=False, note=f" (not recorded in history{note})")
+        return result_from_row(row, preview, history_id=history_id)
+
+    def record_failure(
+        self,
+        preview: Preview,
+        error: SimulationError,
+        detail: str,
+        *,
+        webhook: Webhook | None = None,
+        replay_of: int | None = None,
+        simulation_id: str | None = None,
+    ) -> SimulationResult:
+        """Record a simulation that ended in one of the Trackpilots errors (nothing was sent)."""
+        try:
+            now = self._clock()
+        except Exception:  # noqa: BLE001 - a broken injected clock must not escape either
+            now = signing.now_ms()
+        outcome = Outcome(error=error, detail=detail)
+        return self.record(
+            preview, simulation_id or new_uuid4(), webhook, {}, now, outcome, replay_of=replay_of
+        )
+
+    # -- burst mode ---------------------------------------------------------------------------
+
+    def send_many(
+        self,
+        webhook: Webhook | str,
+        event_type: str,
+        n: int,
+        *,
+        concurrency: int = 10,
+        rate: float | None = None,
+        repeat_payload: bool = False,
+        overrides: Overrides = None,
+        options: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: Any = True,
+        preview: Preview | None = None,
+    ) -> BurstResult:
+        """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
+        second); every attempt is recorded. See :mod:`simlib.core.burst`."""
+        from simlib.core.burst import send_many
+
+        return send_many(
+            self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
+            overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
+        )
+
+    async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:
+        """:meth:`send_many` for code already running in an event loop (``await``)."""
+        from simlib.core.burst import send_many_async
+
+        return await send_many_async(self, webhook, event_type, n, **kwargs)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def history(
+        self,
+        *,
+        webhook: Webhook | str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since: datetime | str | int | None = None,
+        until: datetime | str | int | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Every attempt, oldest first, as a typed DataFrame.
+
+        Filters: ``webhook`` (id, Webhook or list of ids), ``event_type``, ``result``
+        ("Delivered", "Failed", or a simulation error such as "Network error"), ``since`` /
+        ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N).
+        """
+        if isinstance(webhook, Webhook):
+            webhook = webhook.id
+        return self.store.history_frame(
+            webhook=webhook,
+            event_type=event_type,
+            result=result,
+            since_ms=to_ms(since),
+            until_ms=to_ms(until),
+            limit=limit,
+        )
+
+    def history_count(self) -> int:
+        """How many attempts the history holds."""
+        return self.store.history_count()
+
+    def history_row(self, history_id: int) -> dict[str, Any]:
+        """One attempt with its exact request body as bytes."""
+        return self.store.history_row(history_id)
+
+    def export_history(self, path: str | os.PathLike[str], format: str | None = None, **filters: Any) -> Path:
+        """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix."""
+        out = Path(path)
+        fmt = (format or out.suffix.lstrip(".")).lower()
+        frame = self.history(**filters)
+        return export_frame(frame, out, fmt)

@@ -1,0 +1,341 @@
+"""The event catalogue: event types, their payload builders, and payload overrides.
+
+Adding an event type is one registration::
+
+    from simlib.core.events import register_event
+
+    @register_event("desktop.example.captured", "One line saying when it fires.")
+    def build_example(ctx):
+        return ctx.envelope("desktop.example.captured", data=[{"exampleId": ctx.uuid()}])
+
+Builders are deterministic: the same seed and clock give the same payload. They return
+the event as it would be sent live; :func:`build_payload` adds the top-level
+``"simulation": true`` and applies overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from simlib.core.ids import uuid4_from_int
+from simlib.errors import OverrideError, UnknownEventError, ValidationError
+
+__all__ = [
+    "BuildContext",
+    "EventOption",
+    "EventType",
+    "apply_overrides",
+    "build_payload",
+    "event_names",
+    "event_types",
+    "get_event_type",
+    "parse_override",
+    "register_event",
+    "unregister_event",
+]
+
+SIMULATION_FLAG = "simulation"
+
+
+@dataclass(frozen=True)
+class EventOption:
+    """A caller-chosen knob of an event type (e.g. ``work_mode`` for the activity event)."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One registered event type."""
+
+    name: str
+    description: str
+    builder: Callable[[BuildContext], dict[str, Any]] = field(repr=False)
+    options: tuple[EventOption, ...] = ()
+
+    def option(self, name: str) -> EventOption:
+        for opt in self.options:
+            if opt.name == name:
+                return opt
+        known = ", ".join(o.name for o in self.options) or "none"
+        raise ValidationError("options", f"{self.name} has no option {name!r} (options: {known})")
+
+
+_REGISTRY: dict[str, EventType] = {}
+
+
+def register_event(
+    name: str, description: str, *, options: Iterable[EventOption] = ()
+) -> Callable[[Callable[[BuildContext], dict[str, Any]]], Callable[[BuildContext], dict[str, Any]]]:
+    """Decorator registering ``builder`` as the payload builder of event type ``name``."""
+    if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", name):
+        raise ValidationError("event", f"event names are dotted lower-case words, not {name!r}")
+
+    def deco(builder: Callable[[BuildContext], dict[str, Any]]) -> Callable[[BuildContext], dict[str, Any]]:
+        _REGISTRY[name] = EventType(name, description, builder, tuple(options))
+        return builder
+
+    return deco
+
+
+def unregister_event(name: str) -> None:
+    """Remove an event type (for tests and plugins)."""
+    _REGISTRY.pop(name, None)
+
+
+def event_types() -> list[EventType]:
+    """Every registered event type, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def event_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_event_type(name: str) -> EventType:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownEventError(name, event_names()) from None
+
+
+class BuildContext:
+    """What a builder may use: a seeded random source, the clock, and the caller's options."""
+
+    def __init__(self, seed: int, now_ms: int, options: Mapping[str, Any] | None = None) -> None:
+        self.seed = seed
+        self.now_ms = now_ms
+        self.rng = random.Random(seed)
+        self.options = dict(options or {})
+
+    def uuid(self) -> str:
+        """A version-4 UUID drawn from the seeded source (same value as ``uuid.UUID(int=..., version=4)``)."""
+        return uuid4_from_int(self.rng.getrandbits(128))
+
+    def choice(self, seq: list[Any]) -> Any:
+        return self.rng.choice(seq)
+
+    def iso(self, ms: int) -> str:
+        """Epoch ms as the ISO 8601 form Trackpilots uses (``2026-01-28T09:13:21.771Z``)."""
+        t = time.gmtime(ms // 1000)
+        return (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
+            f"{ms % 1000:03d}Z"
+        )
+
+    def ids(self) -> dict[str, Any]:
+        """The organisation/team/user block every record carries."""
+        return {
+            "organisation": {"organisationId": self.org_id()},
+            "team": {"teamId": self.uuid()},
+            "user": {"userId": self.uuid()},
+        }
+
+    def org_id(self) -> str:
+        return self.uuid()
+
+    def envelope(self, event: str, data: Any) -> dict[str, Any]:
+        """The five envelope fields in the documented order; ``timestamp`` is the event time."""
+        return {
+            "event": event,
+            "version": "v1",
+            "agent": "desktop-agent",
+            "timestamp": self.now_ms,
+            "data": data,
+        }
+
+
+# --- realistic values -------------------------------------------------------------------
+
+_APPS: list[dict[str, str]] = [
+    {"name": "Google Chrome", "type": "website", "category": "Development", "domain": "github.com",
+     "fullUrl": "https://github.com/trackpilots/desktop-agent/pulls", "productivityStatus": "productive"},
+    {"name": "Slack", "type": "application", "category": "Communication", "domain": "slack.com",
+     "fullUrl": "https://app.slack.com/client", "productivityStatus": "productive"},
+    {"name": "Visual Studio Code", "type": "application", "category": "Development",
+     "domain": "code.visualstudio.com", "fullUrl": "https://code.visualstudio.com",
+     "productivityStatus": "productive"},
+    {"name": "Brave Browser", "type": "application", "category": "Unknown Category",
+     "domain": "dev.trackpilots.com", "fullUrl": "https://dev.trackpilots.com",
+     "productivityStatus": "productive"},
+    {"name": "Microsoft Edge", "type": "website", "category": "Entertainment", "domain": "youtube.com",
+     "fullUrl": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "productivityStatus": "unproductive"},
+    {"name": "Firefox", "type": "website", "category": "Unknown Category", "domain": "news.ycombinator.com",
+     "fullUrl": "https://news.ycombinator.com/", "productivityStatus": "neutral"},
+    {"name": "Zoom", "type": "application", "category": "Communication", "domain": "zoom.us",
+     "fullUrl": "https://zoom.us", "productivityStatus": "neutral"},
+    {"name": "Figma", "type": "website", "category": "Design", "domain": "figma.com",
+     "fullUrl": "https://www.figma.com/files/recents-and-sharing", "productivityStatus": "productive"},
+]
+_OS = ["windows", "macos", "linux"]
+_WORK_TYPES = ["hybrid", "remote", "office"]
+
+#: What simulated screenshots carry instead of an image (spec §8.4, open question 11):
+#: the Node.js rendering of a JPEG Buffer, as in the API reference example.
+IMAGE_PLACEHOLDER_PREFIX = "<Buffer ff d8 ff e0 00 10 4a 46 49 46 00 01 01 00 00 01 00 01 00 00"
+
+
+def _app(ctx: BuildContext) -> dict[str, str]:
+    a = dict(ctx.choice(_APPS))
+    return {
+        "name": a["name"],
+        "type": a["type"],
+        "category": a["category"],
+        "iconUrl": f"https://{a['domain']}/favicon.ico",
+        "domain": a["domain"],
+        "fullUrl": a["fullUrl"],
+        "productivityStatus": a["productivityStatus"],
+    }
+
+
+@register_event(
+    "desktop.app_tracking.captured",
+    "An application or website was used on an employee's desktop (app, time spent, context).",
+)
+def build_app_tracking(ctx: BuildContext) -> dict[str, Any]:
+    end_ms = ctx.now_ms - ctx.rng.randint(200, 5_000)
+    start_ms = end_ms - ctx.rng.randint(5_000, 900_000)
+    record = ctx.ids()
+    record["tracking"] = {
+        "trackingId": ctx.uuid(),
+        "app": _app(ctx),
+        "time": {
+            "startDate": ctx.iso(start_ms),
+            "endDate": ctx.iso(end_ms),
+            "durationInSeconds": (end_ms - start_ms) // 1000,
+        },
+        "trackingMode": "online",
+        "operatingSystem": ctx.choice(_OS),
+    }
+    return ctx.envelope("desktop.app_tracking.captured", [record])
+
+
+@register_event(
+    "desktop.screenshot_tracking.captured",
+    "A screenshot was taken on an employee's desktop (metadata plus a placeholder image).",
+)
+def build_screenshot_tracking(ctx: BuildContext) -> dict[str, Any]:
+    captured_ms = ctx.now_ms - ctx.rng.randint(200, 60_000)
+    more = ctx.rng.randint(30_000, 90_000)
+    record = ctx.ids()
+    record["screenshot"] = {
+        "screenshotId": ctx.uuid(),
+        "imageBuffer": f"{IMAGE_PLACEHOLDER_PREFIX} ... {more} more bytes>",
+        "app": _app(ctx),
+        "time": {"capturedAt": ctx.iso(captured_ms)},
+        "operatingSystem": ctx.choice(_OS),
+        "workType": ctx.choice(_WORK_TYPES),
+        "isIdle": ctx.rng.random() < 0.2,
+    }
+    return ctx.envelope("desktop.screenshot_tracking.captured", [record])
+
+
+@register_event(
+    "desktop.activity_tracking.captured",
+    "An employee switched between Work Mode (workMode true) and Privacy Mode (workMode false).",
+    options=[EventOption("work_mode", bool, True, "true = Work Mode (tracking on), false = Privacy Mode")],
+)
+def build_activity_tracking(ctx: BuildContext) -> dict[str, Any]:
+    work_mode = ctx.options.get("work_mode", True)
+    if not isinstance(work_mode, bool):
+        raise ValidationError("work_mode", f"must be true or false, not {work_mode!r}")
+    data = ctx.ids()
+    data["activity"] = {"workMode": work_mode}
+    return ctx.envelope("desktop.activity_tracking.captured", data)
+
+
+# --- overrides ----------------------------------------------------------------------------
+
+_LOOKS_JSON = re.compile(r"^\s*([\[{\"]|-?\d|true$|false$|null$)")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``path=value`` as typed on the command line or in the explorer.
+
+    The value is JSON (``false``, ``12``, ``"x"``, ``{"a": 1}``). A bare word that is not
+    JSON (``Slack``, ``hello world``) is taken as a string; a value that starts like JSON
+    but is not valid JSON (``{oops``) is refused.
+    """
+    if not isinstance(text, str) or "=" not in text:
+        raise OverrideError(str(text), "expected path=value")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise OverrideError(text, "empty path before '='")
+    return path, parse_value(path, raw)
+
+
+def parse_value(path: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        if _LOOKS_JSON.match(raw):
+            raise OverrideError(path, f"value is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        return raw
+
+
+def apply_overrides(payload: dict[str, Any], overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Set existing fields by dotted path (``data.0.tracking.app.name``); returns ``payload``.
+
+    Only paths that exist can be set: a typo is an error naming the path, never a new key.
+    """
+    items = overrides.items() if isinstance(overrides, Mapping) else overrides
+    for path, value in items:
+        if not isinstance(path, str) or not path.strip():
+            raise OverrideError(str(path), "empty path")
+        parts = path.strip().split(".")
+        if parts[0] == SIMULATION_FLAG and len(parts) == 1:
+            raise OverrideError(path, "the simulation flag is always true for simulations")
+        node: Any = payload
+        walked: list[str] = []
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(walked) or "the payload"
+            if isinstance(node, dict):
+                if part not in node:
+                    keys = ", ".join(map(str, node)) or "no keys"
+                    raise OverrideError(path, f"no field {part!r} in {where} (has: {keys})")
+                if last:
+                    node[part] = value
+                else:
+                    node = node[part]
+            elif isinstance(node, list):
+                if not re.fullmatch(r"\d+", part) or int(part) >= len(node):
+                    raise OverrideError(path, f"{where} is a list of {len(node)}; {part!r} is not an index in it")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            else:
+                raise OverrideError(path, f"{where} is a {type(node).__name__}, it has no field {part!r}")
+            walked.append(part)
+    return payload
+
+
+def build_payload(
+    event_type: str,
+    *,
+    seed: int,
+    now_ms: int,
+    options: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Build a simulation payload: the event as sent live, plus top-level ``"simulation": true``."""
+    et = get_event_type(event_type)
+    opts = dict(options or {})
+    for name in opts:
+        et.option(name)  # unknown option -> ValidationError
+    payload = et.builder(BuildContext(seed, now_ms, opts))
+    payload[SIMULATION_FLAG] = True
+    if overrides:
+        apply_overrides(payload, overrides)
+    return payload

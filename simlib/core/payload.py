@@ -1,0 +1,101 @@
+"""Stage 1 of a send: build the payload, serialise it once, check its size -> :class:`Preview`.
+
+The bytes made here are the bytes that are previewed, signed, sent and recorded (the
+"Preview = what is sent" contract). Pure: the clock and the seed come in as arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from simlib.core.events import build_payload, get_event_type, parse_override
+from simlib.errors import OverrideError, ValidationError
+from simlib.records import Preview, Webhook
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "Overrides",
+    "build_preview",
+    "check_size",
+    "event_id_for",
+    "normalise_overrides",
+    "serialize",
+]
+
+#: The largest body a preview may have (bytes); ``Simulator(max_payload_bytes=...)`` changes it.
+DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
+
+#: Overrides as callers give them: a mapping, ``"path=value"`` strings, or (path, value) pairs.
+Overrides = Mapping[str, Any] | Iterable[str] | Iterable[tuple[str, Any]] | None
+
+
+def serialize(payload: Any) -> bytes:
+    """Compact JSON, UTF-8, non-ASCII kept as is (as Node's ``JSON.stringify`` sends it)."""
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
+    return text.encode("utf-8")
+
+
+def event_id_for(body: bytes) -> str:
+    """The event id of a body: ``evt_`` + 20 hex digits of its SHA-256 (stable for equal bytes)."""
+    return "evt_" + hashlib.sha256(body).hexdigest()[:20]
+
+
+def check_size(body: bytes, max_bytes: int) -> None:
+    """Refuse a body over ``max_bytes`` with a ValidationError on ``payload``."""
+    if len(body) > max_bytes:
+        raise ValidationError("payload", f"{len(body)} bytes is over the limit of {max_bytes} bytes")
+
+
+def normalise_overrides(overrides: Overrides) -> tuple[tuple[str, Any], ...]:
+    """Overrides in any accepted form -> a tuple of (dotted path, value) pairs."""
+    if not overrides:
+        return ()
+    if isinstance(overrides, Mapping):
+        return tuple((str(k), v) for k, v in overrides.items())
+    out: list[tuple[str, Any]] = []
+    for item in overrides:
+        if isinstance(item, str):
+            out.append(parse_override(item))
+        elif isinstance(item, tuple) and len(item) == 2:
+            out.append((str(item[0]), item[1]))
+        else:
+            raise OverrideError(str(item), "expected 'path=value' or a (path, value) pair")
+    return tuple(out)
+
+
+def build_preview(
+    webhook: Webhook,
+    event_type: str,
+    *,
+    seed: int,
+    now_ms: int,
+    overrides: Overrides = None,
+    options: Mapping[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> Preview:
+    """The payload of ``event_type`` for ``webhook``, built from ``seed`` at ``now_ms``,
+    serialised once and size-checked."""
+    get_event_type(event_type)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValidationError("seed", f"must be a whole number >= 0, not {seed!r}")
+    ov = normalise_overrides(overrides)
+    opts = dict(options or {})
+    body = serialize(build_payload(event_type, seed=seed, now_ms=now_ms, options=opts, overrides=ov))
+    check_size(body, max_bytes)
+    return Preview(
+        webhook_id=webhook.id,
+        webhook_name=webhook.name,
+        url=webhook.url,
+        event_type=event_type,
+        body=body,
+        seed=seed,
+        event_id=event_id_for(body),
+        options=tuple(sorted(opts.items())),
+        overrides=ov,
+    )

@@ -1,0 +1,475 @@
+"""Captured deliveries in, reproducible requests out.
+
+- :func:`parse_capture` reads a request a customer captured: raw HTTP text (request line,
+  headers, blank line, body), a JSON file with ``headers`` and ``body`` (simlib's own history
+  and ``send --json`` records work too), or a ``curl`` command (as "Copy as cURL" gives it).
+- :func:`to_curl` and :func:`to_httpx` write a runnable ``curl`` command (bash + openssl) or a
+  Python ``httpx`` snippet that reproduce a signed request: re-signed with a fresh timestamp
+  when run (the secret read from ``$WEBHOOK_SECRET`` unless it is revealed on purpose), or, with
+  ``headers=``, the recorded headers byte for byte.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simlib.core.rawhttp import RawRequestView
+from simlib.errors import ValidationError
+from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+__all__ = ["Capture", "parse_capture", "parse_headers", "to_curl", "to_httpx"]
+
+SECRET_VARIABLE = "WEBHOOK_SECRET"
+
+
+@dataclass(frozen=True)
+class Capture(RawRequestView):
+    """One captured request. ``body`` is exact bytes; ``notes`` say what parsing had to assume."""
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    method: str = "POST"
+    url: str | None = None
+    source: str = "http"  # http | json | curl
+    notes: tuple[str, ...] = ()
+    response: dict[str, Any] | None = None  # {"status": ..., "body": ...} when the capture had one
+
+    def __repr__(self) -> str:
+        return f"Capture({self.source}, {self.method} {self.url or '-'}, {len(self.headers)} headers, {len(self.body)} bytes)"
+
+
+def parse_capture(source: bytes | str | os.PathLike[str], *, base_dir: str | os.PathLike[str] | None = None) -> Capture:
+    """Read a captured request from a file path (``Path``) or from its content (``bytes``/``str``).
+
+    The format is recognised from the content: ``curl ...``, a JSON object, else raw HTTP.
+    Raises :class:`~simlib.errors.ValidationError` (field ``capture``) when it cannot be read.
+    """
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError("capture", f"cannot read {path}: {exc.strerror or exc}") from None
+        base_dir = base_dir if base_dir is not None else path.parent
+    else:
+        data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+    head = data.lstrip()
+    if not head:
+        raise ValidationError("capture", "is empty")
+    if _looks_like_curl(head):
+        return _parse_curl(head.decode("utf-8", "surrogateescape"), Path(base_dir or "."))
+    if head[:1] in (b"{", b"["):
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            pass
+        else:
+            return _parse_json(obj)
+    return _parse_http(data)
+
+
+def parse_headers(source: bytes | str | Mapping[str, str] | Iterable[Any]) -> list[tuple[str, str]]:
+    """Headers from a JSON object, a JSON list of pairs, or ``Name: value`` lines (a request
+    line such as ``POST /hook HTTP/1.1`` and blank lines are skipped)."""
+    if isinstance(source, Mapping):
+        return [(str(k), str(v)) for k, v in source.items()]
+    if isinstance(source, bytes):
+        source = source.decode("utf-8", "replace")
+    if isinstance(source, str):
+        text = source.strip()
+        if text[:1] in ("{", "["):
+            try:
+                return parse_headers(json.loads(text))
+            except ValueError:
+                pass
+        out: list[tuple[str, str]] = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() and out:
+                break  # the blank line after the headers: a body may follow
+            if not line.strip() or re.match(r"^[A-Z]+ \S+ HTTP/\d", line):
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip() or " " in name.strip():
+                raise ValidationError("headers", f"line {n} is not 'Name: value': {line[:60]!r}")
+            out.append((name.strip(), value.strip()))
+        return out
+    pairs = []
+    for item in source:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise ValidationError("headers", f"expected [name, value] pairs, got {item!r}")
+        pairs.append((str(item[0]), str(item[1])))
+    return pairs
+
+
+# -- raw HTTP --------------------------------------------------------------------------------------
+
+
+def _parse_http(data: bytes) -> Capture:
+    cut = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
+    if cut:
+        i, n = min(cut)
+        head, body = data[:i], data[i + n :]
+    else:
+        head, body = data, b""
+    lines = head.decode("latin-1").splitlines()
+    method, url, notes = "POST", None, []
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    m = re.match(r"^([A-Z]+) (\S+) HTTP/\d(\.\d)?$", lines[0].strip()) if lines else None
+    if m:
+        method, target = m.group(1), m.group(2)
+        lines = lines[1:]
+    else:
+        target = None
+    headers = parse_headers("\n".join(lines))
+    if not headers:
+        raise ValidationError("capture", "no headers found: expected raw HTTP, a JSON object or a curl command")
+    lower = {k.lower(): v for k, v in headers}
+    if "chunked" in lower.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+        notes.append("chunked body decoded")
+    elif "content-length" in lower and lower["content-length"].isdigit():
+        length = int(lower["content-length"])
+        if len(body) > length:
+            extra = body[length:]
+            body = body[:length]
+            what = "white space" if not extra.strip() else "bytes"
+            notes.append(f"{len(extra)} {what} after Content-Length ({length}) dropped")
+        elif len(body) < length:
+            notes.append(f"body is {len(body)} bytes, shorter than Content-Length ({length}): truncated capture?")
+    if target is not None:
+        if target.startswith(("http://", "https://")):
+            url = target
+        elif "host" in lower:
+            url = f"https://{lower['host']}{target}"
+    return Capture(tuple(headers), body, method, url, "http", tuple(notes))
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise ValidationError("capture", "chunked body ends without a last chunk")
+        size_text = data[pos:end].split(b";")[0].strip()
+        try:
+            size = int(size_text or b"x", 16)
+        except ValueError:
+            raise ValidationError("capture", f"bad chunk size {size_text[:20]!r}") from None
+        if size == 0:
+            return b"".join(out)
+        start = end + 1
+        out.append(data[start : start + size])
+        pos = start + size
+        pos += 2 if data[pos : pos + 2] == b"\r\n" else 1
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def _parse_json(obj: Any) -> Capture:
+    if isinstance(obj, list):
+        if len(obj) != 1:
+            raise ValidationError("capture", f"a JSON list of {len(obj)} requests: keep the one to import")
+        obj = obj[0]
+    if not isinstance(obj, dict):
+        raise ValidationError("capture", "a JSON capture is an object with 'headers' and 'body'")
+    notes: list[str] = []
+    raw_headers = obj.get("headers", obj.get("request_headers"))
+    if raw_headers is None:
+        raise ValidationError("capture", "the JSON object has no 'headers' (or 'request_headers')")
+    if isinstance(raw_headers, str):
+        try:
+            raw_headers = json.loads(raw_headers)
+        except ValueError:
+            pass
+    headers = parse_headers(raw_headers)
+    if "body_base64" in obj:
+        try:
+            body = base64.b64decode(obj["body_base64"], validate=True)
+        except (ValueError, TypeError):
+            raise ValidationError("capture", "'body_base64' is not valid base64") from None
+    else:
+        raw = obj.get("body", obj.get("payload"))
+        if raw is None:
+            raise ValidationError("capture", "the JSON object has no 'body' (or 'body_base64', 'payload')")
+        if isinstance(raw, str):
+            body = raw.encode("utf-8")
+        else:
+            body = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            notes.append("'body' is parsed JSON, serialised compactly here: the original bytes may have differed")
+    response = obj.get("response")
+    if response is None and ("http_status" in obj or "response_body" in obj):
+        response = {"status": obj.get("http_status"), "body": obj.get("response_body")}
+    method = str(obj.get("method") or "POST").upper()
+    url = obj.get("url")
+    return Capture(tuple(headers), body, method, url if isinstance(url, str) else None, "json", tuple(notes),
+                   response if isinstance(response, dict) else None)
+
+
+# -- curl ------------------------------------------------------------------------------------------
+
+_DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-ascii"}
+_SKIP_VALUE = {
+    "-o", "--output", "-m", "--max-time", "--connect-timeout", "-w", "--write-out", "--retry", "--cacert",
+    "--cert", "--key", "-x", "--proxy", "-u", "--user", "-b", "--cookie", "-c", "--cookie-jar", "-e",
+    "--referer", "--resolve", "--interface", "-r", "--range", "--limit-rate", "--max-redirs",
+}
+_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "e": "\x1b",
+            "f": "\f", "v": "\v", "?": "?"}
+
+
+def _ansi_c(text: str) -> str:
+    """Rewrite bash ``$'...'`` strings (Chrome's "Copy as cURL" uses them) as plain quoting.
+    ``\\xHH`` are bytes: kept as surrogate escapes so that the body encodes back to them."""
+
+    def one(m: re.Match[str]) -> str:
+        def esc(e: re.Match[str]) -> str:
+            s = e.group(1)
+            if s[0] == "x":
+                return chr(0xDC00 + int(s[1:], 16)) if int(s[1:], 16) >= 0x80 else chr(int(s[1:], 16))
+            if s[0] in "uU":
+                return chr(int(s[1:], 16))
+            if s[0] in "01234567":
+                v = int(s, 8) & 0xFF
+                return chr(0xDC00 + v) if v >= 0x80 else chr(v)
+            return _ESCAPES.get(s, "\\" + s)
+
+        value = re.sub(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|.)", esc, m.group(1), flags=re.S)
+        return shlex.quote(value)
+
+    return _ANSI_C.sub(one, text)
+
+
+def _looks_like_curl(data: bytes) -> bool:
+    """``curl ...`` (or ``$ curl``), possibly after comment lines and ``NAME='value'`` assignments
+    (as ``simlib curl --exact`` writes them)."""
+    lines = [ln for ln in data.splitlines() if ln.strip() and not ln.lstrip().startswith(b"#")]
+    if not lines:
+        return False
+    first = lines[0].lstrip()
+    if re.match(rb"(\$\s+)?curl(\s|\\|$)", first):
+        return True
+    return bool(re.match(rb"([A-Za-z_]\w*=|printf\s)", first)) and re.search(rb"(^|\|)\s*curl\s", data, re.M) is not None
+
+
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _parse_curl(text: str, base_dir: Path) -> Capture:
+    text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    text = re.sub(r"\\\r?\n", " ", text)
+    try:
+        tokens = shlex.split(_ansi_c(text))
+    except ValueError as exc:
+        raise ValidationError("capture", f"cannot read the curl command: {exc}") from None
+    if "curl" not in tokens:
+        raise ValidationError("capture", "no curl command found")
+    at = tokens.index("curl")
+    before, tokens = tokens[:at], tokens[at + 1 :]
+    # Shell variables set before the command (NAME=value) and a body piped in with printf.
+    variables = dict(t.split("=", 1) for t in before if re.match(r"^[A-Za-z_]\w*=", t))
+
+    def expand(token: str) -> str:  # only variables assigned above; anything else stays as written
+        return _VAR.sub(lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), token)
+
+    stdin: bytes | None = None
+    if "printf" in before:
+        piped = before[before.index("printf") + 1 :]
+        if len(piped) >= 2 and piped[0] == "%s":
+            stdin = expand(piped[1]).encode("utf-8", "surrogateescape")
+    tokens = [expand(t) for t in tokens]
+    headers: list[tuple[str, str]] = []
+    data: list[bytes] = []
+    method: str | None = None
+    url: str | None = None
+    notes: list[str] = []
+    i = 0
+
+    def value() -> str:
+        nonlocal i
+        if i + 1 >= len(tokens):
+            raise ValidationError("capture", f"curl option {tokens[i]} has no value")
+        i += 1
+        return tokens[i]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        opt, attached = tok, None
+        if re.match(r"^-[HdXAmoexurbcw].", tok) and not tok.startswith("--"):
+            opt, attached = tok[:2], tok[2:]
+        val = (lambda: attached) if attached is not None else value
+        if opt in ("-H", "--header"):
+            name, sep, v = val().partition(":")
+            if sep and name.strip():
+                headers.append((name.strip(), v.strip()))
+        elif opt in _DATA:
+            raw = val()
+            if raw == "@-":
+                if stdin is None:
+                    raise ValidationError("capture", "the curl command reads its body from stdin (@-): save the body to a file")
+                data.append(stdin)
+            elif raw.startswith("@"):
+                path = base_dir / raw[1:]
+                try:
+                    content = path.read_bytes()
+                except OSError as exc:
+                    raise ValidationError("capture", f"cannot read the body file {path}: {exc.strerror or exc}") from None
+                if opt != "--data-binary":
+                    content = content.replace(b"\r", b"").replace(b"\n", b"")
+                data.append(content)
+            else:
+                data.append(raw.encode("utf-8", "surrogateescape"))
+        elif opt in ("-X", "--request"):
+            method = val().upper()
+        elif opt == "--url":
+            url = val()
+        elif opt in ("-A", "--user-agent"):
+            headers.append(("User-Agent", val()))
+        elif opt in ("-F", "--form"):
+            raise ValidationError("capture", "multipart (-F) bodies are not webhook deliveries")
+        elif opt in _SKIP_VALUE:
+            val()
+        elif tok.startswith("-"):
+            pass  # flags such as -s, -i, --compressed
+        elif url is None:
+            url = tok
+        else:
+            notes.append(f"ignored extra argument {tok[:40]!r}")
+        i += 1
+    if not headers and not data:
+        raise ValidationError("capture", "the curl command has no headers and no body")
+    return Capture(tuple(headers), b"&".join(data), method or ("POST" if data else "GET"), url, "curl", tuple(notes))
+
+
+# -- curl / httpx out ------------------------------------------------------------------------------
+
+
+def _body_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body", "is not UTF-8 text: it cannot be written into a command") from None
+
+
+def to_curl(
+    url: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    secret: str | None = None,
+    encoding: str = "hex",
+    timestamp_unit: str = "ms",
+    user_agent: str | None = None,
+    comment: str = "",
+) -> str:
+    """A bash script (curl + openssl) that POSTs ``body`` to ``url``.
+
+    Without ``headers``: signed when it runs, with ``$WEBHOOK_SECRET`` (or ``secret`` written
+    in, when given on purpose). With ``headers``: exactly those headers (a recorded request,
+    its original timestamp and signature; no secret needed).
+    """
+    q = shlex.quote
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines.append(f"BODY={q(_body_text(body))}")
+    if headers is not None:
+        hs = [f"-H {q(f'{k}: {v}')}" for k, v in headers.items()]
+    else:
+        if secret is None:
+            lines.append(f'{SECRET_VARIABLE}="${{{SECRET_VARIABLE}:?export {SECRET_VARIABLE}=<the webhook secret> first}}"')
+        else:
+            lines.append(f"{SECRET_VARIABLE}={q(secret)}  # revealed on purpose: do not paste this into a ticket")
+        lines.append('TS="$(date +%s)000"' if timestamp_unit == "ms" else 'TS="$(date +%s)"')
+        digest = (
+            f'openssl dgst -sha256 -hmac "${SECRET_VARIABLE}" -r | cut -d" " -f1'
+            if encoding == "hex"
+            else f'openssl dgst -sha256 -hmac "${SECRET_VARIABLE}" -binary | base64'
+        )
+        lines.append(f"SIG=\"$(printf '%s.%s' \"$TS\" \"$BODY\" | {digest})\"")
+        hs = [
+            f"-H {q('content-type: application/json')}",
+            f'-H "{TIMESTAMP_HEADER}: $TS"',
+            f'-H "{SIGNATURE_HEADER}: $SIG"',
+        ]
+        if user_agent:
+            hs.append(f"-H {q(f'user-agent: {user_agent}')}")
+    parts = ["printf '%s' \"$BODY\" | curl -sS -i -X POST " + q(url), *hs, "--data-binary @-"]
+    lines.append(" \\\n  ".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def to_httpx(
+    url: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    secret: str | None = None,
+    encoding: str = "hex",
+    timestamp_unit: str = "ms",
+    user_agent: str | None = None,
+    comment: str = "",
+) -> str:
+    """The same request as :func:`to_curl`, as a Python snippet using ``httpx``."""
+    text = _body_text(body)
+    lines = [f"# {line}" for line in comment.splitlines()]
+    if headers is not None:
+        lines += [
+            "import httpx",
+            "",
+            f"URL = {url!r}",
+            f"BODY = {text!r}.encode(\"utf-8\")  # the exact bytes",
+            f"HEADERS = {dict(headers)!r}",
+            "",
+            "response = httpx.post(URL, content=BODY, headers=HEADERS)",
+            "print(response.status_code, response.text)",
+        ]
+        return "\n".join(lines) + "\n"
+    secret_line = (
+        f'WEBHOOK_SECRET = os.environ["{SECRET_VARIABLE}"]  # the webhook secret'
+        if secret is None
+        else f"WEBHOOK_SECRET = {secret!r}  # revealed on purpose: do not paste this into a ticket"
+    )
+    ts_expr = "time.time_ns() // 1_000_000" if timestamp_unit == "ms" else "time.time_ns() // 1_000_000_000"
+    digest = (
+        "mac.hexdigest()" if encoding == "hex" else 'base64.b64encode(mac.digest()).decode("ascii")'
+    )
+    extra = f',\n        "user-agent": {user_agent!r}' if user_agent else ""
+    lines += ["import base64"] if encoding != "hex" else []
+    lines += [
+        "import hashlib",
+        "import hmac",
+        "import os",
+        "import time",
+        "",
+        "import httpx",
+        "",
+        secret_line,
+        f"URL = {url!r}",
+        f"BODY = {text!r}.encode(\"utf-8\")  # the exact bytes: sign and send these",
+        "",
+        f"timestamp = str({ts_expr})",
+        'mac = hmac.new(WEBHOOK_SECRET.encode("utf-8"), timestamp.encode("ascii") + b"." + BODY, hashlib.sha256)',
+        f"signature = {digest}",
+        "response = httpx.post(",
+        "    URL,",
+        "    content=BODY,",
+        "    headers={",
+        '        "content-type": "application/json",',
+        f'        "{TIMESTAMP_HEADER}": timestamp,',
+        f'        "{SIGNATURE_HEADER}": signature{extra},',
+        "    },",
+        ")",
+        "print(response.status_code, response.text)",
+    ]
+    return "\n".join(lines) + "\n"

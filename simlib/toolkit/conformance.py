@@ -1,0 +1,465 @@
+"""Receiver conformance: a negative-test matrix and a timestamp-tolerance probe.
+
+    sim.check_receiver("wh_1")      # DataFrame: variant, sent, expected, observed_status, verdict, ...
+    sim.probe_tolerance("wh_1")     # ProbeResult: past_ms, future_ms, flags, frame
+
+Every request is a real simulation (``"simulation": true`` body, a fresh payload per request)
+sent through :meth:`Engine.send_exact <simlib.core.engine.Engine.send_exact>`, so each one is recorded in the history with a detail
+that names it (``check wrong-secret: 401 Unauthorized ...``). The matrix always signs the way
+Trackpilots documents it (lowercase hex, milliseconds), whatever the DeliveryConfig says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as _secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from simlib.core.delivery.http import request_headers
+from simlib.errors import ValidationError
+from simlib.records import Preview, SimulationResult, Webhook
+from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simlib.core.engine import Engine
+
+__all__ = ["CHECK_COLUMNS", "VARIANTS", "ProbeResult", "check_receiver", "probe_tolerance"]
+
+CHECK_COLUMNS = ["variant", "sent", "expected", "observed_status", "verdict", "explanation", "history_id"]
+PASS, FAIL, NOTE = "PASS", "FAIL", "NOTE"
+
+HeadersFor = Callable[[Webhook, int], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the matrix. ``expect``: accept (2xx), reject (4xx), accept_note (2xx, a
+    rejection is only a note) or replay (refusal expected, acceptance is a note)."""
+
+    name: str
+    sent: str
+    expect: str
+    expected: str
+    wrong: str  # the explanation when the endpoint does what it must not
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("valid", "correctly signed, timestamp now (ms)", "accept", "2xx",
+            "your endpoint rejected a correctly signed request"),
+    Variant("wrong-secret", "signed with a different secret", "reject", "reject (401)",
+            "your endpoint accepted a signature made with another secret — it does not verify signatures"),
+    Variant("signature-of-other-body", "signature computed over a different body", "reject", "reject (401)",
+            "your endpoint accepted a signature of a different body — it does not verify the body it received"),
+    Variant("body-one-byte-changed", "one byte of the body changed after signing", "reject", "reject (401)",
+            "your endpoint accepted a body that was modified after signing — it does not verify signatures"),
+    Variant("body-reserialised", "body re-serialised with spaces after signing", "reject", "reject (401)",
+            "your endpoint accepted a re-serialised body — it verifies a re-serialisation of the parsed JSON "
+            "(or nothing), not the raw bytes"),
+    Variant("signature-uppercase", "signature in upper-case hex", "accept_note", "2xx (hex is case-insensitive)",
+            "your endpoint compares hex case-sensitively — Trackpilots sends lower case today, but compare "
+            "case-insensitively"),
+    Variant("header-names-title-case", "X-Webhook-Signature / X-Webhook-Timestamp spelling", "accept", "2xx",
+            "your endpoint rejected Title-Case header names — it looks headers up case-sensitively (the docs "
+            "spell them both ways; HTTP header names are case-insensitive)"),
+    Variant("missing-signature", "no x-webhook-signature header", "reject", "reject (401)",
+            "your endpoint accepted a request without a signature — it does not require one"),
+    Variant("missing-timestamp", "no x-webhook-timestamp header", "reject", "reject (401)",
+            "your endpoint accepted a request without a timestamp — it cannot have verified the signed string"),
+    Variant("timestamp-in-seconds", "validly signed, x-webhook-timestamp in seconds", "reject", "reject (401)",
+            "your endpoint accepted a timestamp in seconds"),
+    Variant("timestamp-too-old", "validly signed, timestamp 2 × tolerance in the past", "reject", "reject (401)",
+            "your endpoint accepted a stale timestamp"),
+    Variant("timestamp-in-future", "validly signed, timestamp 2 × tolerance in the future", "reject", "reject (401)",
+            "your endpoint accepted a timestamp far in the future"),
+    Variant("replayed", "the valid request sent again, byte for byte", "replay", "reject (409), or 2xx if de-duplicated",
+            "your endpoint accepted the exact same request twice — fine if it de-duplicates, otherwise a captured "
+            "request can be replayed within the tolerance window"),
+)
+
+
+def _headers(secret: str, body: bytes, ts: int, config: Any, **kw: Any) -> dict[str, str]:
+    return request_headers(sign(secret, body, ts, **kw), config)
+
+
+def _one_byte_changed(body: bytes) -> bytes:
+    """Bump the last digit of the envelope ``timestamp`` (stays valid JSON and UTF-8)."""
+    m = re.search(rb'"timestamp":(\d+)', body)
+    if m is None:  # pragma: no cover - every event has an envelope timestamp
+        return body[:-1] + (b" " if body[-1:] != b" " else b"\n")
+    pos = m.end(1) - 1
+    digit = (body[pos] - 0x30 + 1) % 10
+    return body[:pos] + bytes([0x30 + digit]) + body[pos + 1 :]
+
+
+def _default_event(wh: Webhook, event_type: str | None) -> str:
+    if event_type is not None:
+        return event_type
+    activity = "desktop.activity_tracking.captured"
+    return activity if activity in wh.events else wh.events[0]
+
+
+def _build(variant: str, p: Preview, other: Preview, tolerance_ms: int, config: Any) -> tuple[bytes, HeadersFor]:
+    """The body sent and the headers for one variant (the secret is read at send time)."""
+    body = p.body
+    if variant == "wrong-secret":
+        bogus = "wrong-" + _secrets.token_urlsafe(24)
+        return body, lambda wh, ts: _headers(bogus, body, ts, config)
+    if variant == "signature-of-other-body":
+        return body, lambda wh, ts: _headers(wh.secret.reveal(), other.body, ts, config)
+    if variant == "body-one-byte-changed":
+        return _one_byte_changed(body), lambda wh, ts: _headers(wh.secret.reveal(), body, ts, config)
+    if variant == "body-reserialised":
+        spaced = json.dumps(json.loads(body)).encode("utf-8")  # what json.dumps(request.json()) gives
+        return spaced, lambda wh, ts: _headers(wh.secret.reveal(), body, ts, config)
+    if variant == "signature-uppercase":
+
+        def upper(wh: Webhook, ts: int) -> dict[str, str]:
+            h = _headers(wh.secret.reveal(), body, ts, config)
+            h[SIGNATURE_HEADER] = h[SIGNATURE_HEADER].upper()
+            return h
+
+        return body, upper
+    if variant == "header-names-title-case":
+
+        def title(wh: Webhook, ts: int) -> dict[str, str]:
+            h = _headers(wh.secret.reveal(), body, ts, config)
+            return {"-".join(w.capitalize() for w in k.split("-")): v for k, v in h.items()}
+
+        return body, title
+    if variant in ("missing-signature", "missing-timestamp"):
+        drop = SIGNATURE_HEADER if variant == "missing-signature" else TIMESTAMP_HEADER
+
+        def without(wh: Webhook, ts: int) -> dict[str, str]:
+            h = _headers(wh.secret.reveal(), body, ts, config)
+            del h[drop]
+            return h
+
+        return body, without
+    if variant == "timestamp-in-seconds":
+        return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts, config, timestamp_unit="s")
+    if variant == "timestamp-too-old":
+        return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts - 2 * tolerance_ms, config)
+    if variant == "timestamp-in-future":
+        return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts + 2 * tolerance_ms, config)
+    return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts, config)  # valid
+
+
+def check_receiver(
+    sim: Engine,
+    webhook: Webhook | str,
+    *,
+    event_type: str | None = None,
+    seed: int | None = None,
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+) -> pd.DataFrame:
+    """Send one valid simulation and every deliberately broken variant (:data:`VARIANTS`) to
+    the webhook's endpoint and judge each answer as a correct receiver must give it.
+
+    Returns a DataFrame with ``variant, sent, expected, observed_status, verdict (PASS / FAIL /
+    NOTE), explanation, history_id``. ``tolerance_ms`` is the window the stale and future
+    variants step outside (twice over); ``seed`` makes the payloads reproducible.
+    """
+    import pandas as pd
+
+    if tolerance_ms <= 0:
+        raise ValidationError("tolerance_ms", "must be a positive number of milliseconds")
+    wh = sim.get_webhook(webhook)
+    event = _default_event(wh, event_type)
+    base = _secrets.randbits(31) if seed is None else seed
+    config = sim.delivery
+    results: dict[str, SimulationResult] = {}
+    valid_preview: Preview | None = None
+    for i, variant in enumerate(VARIANTS):
+        if variant.name == "replayed":  # the valid request again: same bytes, same headers
+            first, again = results["valid"], dict(results["valid"].request_headers)
+            results[variant.name] = sim.send_exact(
+                valid_preview, lambda w, ts: dict(again), replay_of=first.history_id, label="check replayed"
+            )
+            continue
+        p = sim.preview(wh, event, seed=base + i)
+        valid_preview = valid_preview or p
+        other = sim.preview(wh, event, seed=base + 1000 + i) if variant.name == "signature-of-other-body" else p
+        body, headers_for = _build(variant.name, p, other, tolerance_ms, config)
+        results[variant.name] = sim.send_exact(replace(p, body=body), headers_for, label=f"check {variant.name}")
+
+    valid_ok = _delivered(results["valid"])
+    rows = []
+    for variant in VARIANTS:
+        r = results[variant.name]
+        verdict, why = _judge(variant, r, valid_ok, results, tolerance_ms)
+        rows.append([variant.name, variant.sent, variant.expected, r.http_status, verdict, why, r.history_id])
+    frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    frame["observed_status"] = frame["observed_status"].astype("Int64")
+    frame["history_id"] = frame["history_id"].astype("Int64")
+    return frame
+
+
+def _delivered(r: SimulationResult) -> bool:
+    return r.delivered
+
+
+def _no_answer(r: SimulationResult) -> str:
+    if r.error and r.http_status is None:
+        return f"no HTTP answer ({r.error}): {r.detail}"
+    return ""
+
+
+def _judge(
+    v: Variant, r: SimulationResult, valid_ok: bool, results: dict[str, SimulationResult], tolerance_ms: int
+) -> tuple[str, str]:
+    status = r.http_status
+    accepted = _delivered(r)
+    if v.expect in ("accept", "accept_note"):
+        if accepted:
+            if v.expect == "accept_note":
+                return PASS, "accepted: hex is compared case-insensitively"
+            return PASS, f"accepted ({status}) as it must be"
+        if _no_answer(r):
+            return FAIL, _no_answer(r)
+        if v.expect == "accept_note":
+            return NOTE, f"rejected ({status}): {v.wrong}"
+        why = f"{v.wrong} (status {status})"
+        if v.name == "valid":
+            if _delivered(results["timestamp-in-seconds"]):
+                why += " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
+            else:
+                why += " — check its secret, that it verifies the raw body bytes and reads the timestamp in ms"
+        return FAIL, why
+    if v.expect == "replay":
+        if accepted:
+            return NOTE, v.wrong
+        if _no_answer(r):
+            return NOTE, _no_answer(r)
+        if status is not None and 400 <= status < 500 and valid_ok:
+            return PASS, f"refused the replay ({status}): replay protection"
+        return NOTE, f"answered {status}" + ("" if valid_ok else ", but the valid request was refused too")
+    # expect == "reject"
+    if accepted:
+        return FAIL, v.wrong + _context(v.name, results, tolerance_ms)
+    if _no_answer(r):
+        return NOTE, _no_answer(r)
+    if not valid_ok:
+        return NOTE, f"rejected ({status}), but so was the valid request — this proves nothing"
+    if status is not None and 400 <= status < 500:
+        return PASS, f"rejected ({status}) as it must be"
+    return NOTE, f"rejected with status {status}: answer 4xx (e.g. 401) — a 5xx or 3xx looks like an outage"
+
+
+def _context(name: str, results: dict[str, SimulationResult], tolerance_ms: int) -> str:
+    """The cause behind a wrongly accepted timestamp variant, from the other variants."""
+    old_ok = _delivered(results["timestamp-too-old"])
+    seconds = tolerance_ms * 2 // 1000
+    if name == "timestamp-in-seconds":
+        if old_ok:
+            return " — it does not check the timestamp at all"
+        return " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
+    if name == "timestamp-too-old":
+        return f" ({seconds} s old) — no replay window, or one wider than {seconds} s (measure it with probe_tolerance)"
+    if name == "timestamp-in-future":
+        if not old_ok:
+            return f" ({seconds} s ahead) — its window is one-sided: it only rejects timestamps that are too old"
+        return f" ({seconds} s ahead) — it does not check the timestamp at all"
+    return ""
+
+
+# -- tolerance probe ------------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeResult:
+    """How far in the past and the future the receiver still accepts a timestamp.
+
+    ``past_ms`` / ``future_ms``: the estimated edge (midway between the largest offset accepted
+    and the smallest refused), or None when no edge was found up to ``max_ms`` (or the receiver
+    refused even a fresh request). ``flags`` lists what looks wrong, one line each.
+    """
+
+    fresh_status: int | None
+    accepts_fresh: bool
+    accepts_seconds: bool
+    past_ms: int | None
+    future_ms: int | None
+    past: tuple[int | None, int | None]  # (largest accepted offset, smallest refused offset), ms
+    future: tuple[int | None, int | None]
+    max_ms: int
+    resolution_ms: int
+    requests: int
+    flags: list[str] = field(default_factory=list)
+    history_ids: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per direction: accepted_up_to_ms, refused_from_ms, edge_ms."""
+        import pandas as pd
+
+        rows = []
+        for direction, (acc, ref), edge in (("past", self.past, self.past_ms), ("future", self.future, self.future_ms)):
+            rows.append([direction, acc, ref, edge])
+        frame = pd.DataFrame(rows, columns=["direction", "accepted_up_to_ms", "refused_from_ms", "edge_ms"])
+        for col in ("accepted_up_to_ms", "refused_from_ms", "edge_ms"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
+
+    def summary(self) -> str:
+        """A few readable lines: both edges, the flags, the request count."""
+        lines = []
+        for direction, (acc, ref), edge in (("past", self.past, self.past_ms), ("future", self.future, self.future_ms)):
+            word = "old" if direction == "past" else "ahead"
+            if not self.accepts_fresh:
+                lines.append(f"{direction:<7} not measured (a fresh request was refused)")
+            elif edge is None:
+                lines.append(f"{direction:<7} no limit found: accepted {_human(acc)} {word}")
+            else:
+                lines.append(
+                    f"{direction:<7} edge ≈ {edge} ms: accepted {_human(acc)} {word}, refused {_human(ref)} {word}"
+                )
+        lines += [f"flag    {f}" for f in self.flags] or ["flags   none"]
+        lines.append(f"requests {self.requests}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _human(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 2 * 3_600_000:
+        return f"{ms / 1000:g} s"
+    if ms < 2 * 86_400_000:
+        return f"{ms / 3_600_000:.3g} h"
+    return f"{ms / 86_400_000:.3g} days"
+
+
+def probe_tolerance(
+    sim: Engine,
+    webhook: Webhook | str,
+    *,
+    event_type: str | None = None,
+    max_ms: int = 7 * 86_400_000,
+    resolution_ms: int = 1000,
+    max_requests: int = 64,
+    seed: int | None = None,
+) -> ProbeResult:
+    """Find, by bisection, how old and how far ahead a correctly signed timestamp may be.
+
+    Offsets are tried on a grid of ``resolution_ms`` shifted by half a step (499.5 s, 500.5 s,
+    ...), so a round tolerance such as 300 s never coincides with a probe and network latency
+    below half a step cannot change the answer. One fresh request and one with the timestamp in
+    seconds come first; then each direction costs about log2(max_ms / resolution_ms) + 1
+    requests, and never more than ``max_requests`` in all. Every request is recorded.
+    """
+    if resolution_ms < 2 or max_ms < resolution_ms:
+        raise ValidationError("resolution_ms", "needs 2 <= resolution_ms <= max_ms")
+    if max_requests < 4:
+        raise ValidationError("max_requests", "needs at least 4 requests")
+    wh = sim.get_webhook(webhook)
+    event = _default_event(wh, event_type)
+    base = _secrets.randbits(31) if seed is None else seed
+    config = sim.delivery
+    sent: list[SimulationResult] = []
+
+    def attempt(offset_ms: int, label: str, unit: str = "ms") -> bool:
+        p = sim.preview(wh, event, seed=base + len(sent))
+        r = sim.send_exact(
+            p,
+            lambda w, ts: _headers(w.secret.reveal(), p.body, ts - offset_ms, config, timestamp_unit=unit),
+            label=f"probe {label}",
+        )
+        sent.append(r)
+        return _delivered(r)
+
+    fresh = attempt(0, "fresh timestamp")
+    fresh_status = sent[-1].http_status
+    seconds = attempt(0, "timestamp in seconds", unit="s")
+    flags: list[str] = []
+    if seconds:
+        flags.append("accepts x-webhook-timestamp in seconds: it reads the header as seconds (Trackpilots sends ms)")
+    if not fresh:
+        flags.insert(0, f"refused a fresh, correctly signed request (status {fresh_status}): nothing to measure")
+        return ProbeResult(fresh_status, False, seconds, None, None, (None, None), (None, None), max_ms, resolution_ms,
+                           len(sent), flags, [r.history_id for r in sent if r.history_id is not None])
+
+    half = resolution_ms // 2
+    top = (max_ms - half) // resolution_ms  # the last grid index whose offset fits in max_ms
+
+    def grid(n: int) -> int:
+        return 0 if n < 0 else n * resolution_ms + half
+
+    budget_left = max_requests - len(sent)
+    edges: dict[str, tuple[int | None, int | None]] = {}
+    exhausted = False
+    for direction, sign_ in (("past", 1), ("future", -1)):
+        share = budget_left // 2 if direction == "past" else budget_left
+        used = 0
+
+        def ok(n: int) -> bool:
+            word = "old" if sign_ > 0 else "ahead"
+            return attempt(sign_ * grid(n), f"timestamp {_human(grid(n))} {word}")
+
+        used += 1
+        if ok(top):
+            edges[direction] = (grid(top), None)
+        else:
+            lo, hi = -1, top
+            while hi - lo > 1 and used < share:
+                mid = (lo + hi) // 2
+                used += 1
+                if ok(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            if hi - lo > 1:
+                exhausted = True
+            edges[direction] = (grid(lo), grid(hi))
+        budget_left -= used
+
+    def estimate(acc: int | None, ref: int | None) -> int | None:
+        return None if ref is None or acc is None else (acc + ref) // 2
+
+    past_ms = estimate(*edges["past"])
+    future_ms = estimate(*edges["future"])
+    flags += _probe_flags(edges, past_ms, future_ms, max_ms, resolution_ms)
+    if exhausted:
+        flags.append(f"stopped after {max_requests} requests: an edge is only known to lie in the range shown")
+    return ProbeResult(
+        fresh_status, True, seconds, past_ms, future_ms, edges["past"], edges["future"], max_ms, resolution_ms,
+        len(sent), flags, [r.history_id for r in sent if r.history_id is not None],
+    )
+
+
+def _probe_flags(
+    edges: dict[str, tuple[int | None, int | None]], past: int | None, future: int | None, max_ms: int, res: int
+) -> list[str]:
+    flags = []
+    limit = _human(max_ms)
+    if past is None and future is None:
+        flags.append(f"no timestamp window at all (nothing refused up to {limit} either way): requests can be replayed")
+    elif future is None:
+        flags.append(f"one-sided window: only too-old timestamps are refused; accepted {limit} in the future")
+    elif past is None:
+        flags.append(f"one-sided window: only future timestamps are refused; accepted {limit} old")
+    for name, edge in (("past", past), ("future", future)):
+        if edge is not None and edge < 1000:
+            flags.append(
+                f"{name} window under a second (≈ {edge} ms): a tolerance in seconds compared with milliseconds "
+                "(e.g. 300 instead of 300000)?"
+            )
+        elif edge is not None and edge > 3_600_000:
+            flags.append(
+                f"{name} window of {_human(edge)}: a tolerance in milliseconds applied to seconds "
+                "(300000 read as seconds is 3.5 days)?"
+            )
+    if past is not None and future is not None and abs(past - future) > 2 * res + max(past, future) // 10:
+        flags.append(
+            f"asymmetric window: {past} ms back, {future} ms ahead (different limits, or the receiver's clock is "
+            f"about {abs(past - future) // 2} ms {'behind' if past > future else 'ahead'})"
+        )
+    return flags

@@ -1,0 +1,388 @@
+"""Explain a signature mismatch: valid, or the most likely reason it is not.
+
+    ex = explain_signature(headers, body, "the-secret-from-the-reseller")
+    print(ex)              # verdict, cause, the signed string (truncated), expected vs received
+    ex.cause               # "valid", "body_reserialised", "wrong_secret", ...
+
+Given the raw headers and the raw body (as pasted from a receiver's logs) and the secret(s) the
+receiver verifies with, each likely cause is tried in turn: the request as is; the signature
+header's format; whitespace and encoding changes of the body; a re-serialised body; the
+timestamp unit (or the payload's own ``timestamp``); white space around the secret; the secrets
+of other configured webhooks. The first that makes the signature match is the answer. Secrets
+are never part of the output: a match names the webhook, not its secret.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature, now_ms, signed_message
+
+if TYPE_CHECKING:
+    from simlib.core.engine import Engine
+    from simlib.records import Webhook
+
+__all__ = ["CAUSES", "Explanation", "explain_signature"]
+
+#: cause -> what it means, one line each.
+CAUSES = {
+    "valid": "the signature is valid and the timestamp is within the tolerance",
+    "missing_signature": f"there is no {SIGNATURE_HEADER} header",
+    "missing_timestamp": f"there is no {TIMESTAMP_HEADER} header",
+    "bad_timestamp": f"{TIMESTAMP_HEADER} is not a whole number",
+    "no_secret": "no secret to check with",
+    "signature_format": "the signature matches once the header's format is normalised",
+    "body_whitespace": "the body gained or lost white space (e.g. a trailing newline) after signing",
+    "body_encoding": "the body's characters were re-encoded after signing",
+    "body_reserialised": "the body was parsed and re-serialised after signing",
+    "timestamp_unit": "the timestamp is in seconds where milliseconds are signed (or the reverse)",
+    "payload_timestamp": "the signature was made over the payload's timestamp, not the header's",
+    "stale_timestamp": "the signature is valid but the timestamp is outside the tolerance",
+    "secret_whitespace": "the secret has white space around it",
+    "other_webhook_secret": "the request was signed with another configured webhook's secret",
+    "wrong_secret": "no secret tried makes the signature match",
+}
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The verdict on one request. ``valid`` is True only for cause ``valid``."""
+
+    valid: bool
+    cause: str
+    summary: str
+    hint: str
+    signed_string: str  # truncated, for display
+    expected_signature: str | None  # with the (first) secret given, over the bytes as received
+    received_signature: str | None
+    checks: tuple[tuple[str, str], ...] = ()
+    matched_webhook: str | None = None
+    timestamp_ms: int | None = None
+    skew_ms: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "cause": self.cause,
+            "summary": self.summary,
+            "hint": self.hint,
+            "signed_string": self.signed_string,
+            "expected_signature": self.expected_signature,
+            "received_signature": self.received_signature,
+            "matched_webhook": self.matched_webhook,
+            "timestamp_ms": self.timestamp_ms,
+            "skew_ms": self.skew_ms,
+            "checks": [{"check": c, "result": r} for c, r in self.checks],
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"verdict   {'VALID' if self.valid else 'INVALID'} ({self.cause})",
+            f"why       {self.summary}",
+        ]
+        if self.hint:
+            lines.append(f"what now  {self.hint}")
+        lines.append(f"signed    {self.signed_string}")
+        lines.append(f"expected  {self.expected_signature or '-'}")
+        lines.append(f"received  {self.received_signature or '-'}")
+        for check, result in self.checks:
+            lines.append(f"check     {check}: {result}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in items:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _display(ts: str, body: bytes, limit: int = 96) -> str:
+    message = signed_message(ts, body) if ts.isascii() else ts.encode() + b"." + body
+    text = message.decode("utf-8", "backslashreplace").replace("\n", "\\n").replace("\r", "\\r")
+    if len(text) > limit:
+        return f"{text[:limit]}… ({len(message)} bytes)"
+    return f"{text} ({len(message)} bytes)"
+
+
+def _matches(secret: str, ts: str, body: bytes, received: str) -> bool:
+    """Hex (case-insensitive) or base64 digest of ``ts.body`` under ``secret`` equals ``received``."""
+    if not ts.isascii():
+        return False
+    mac = hmac.new(secret.encode("utf-8"), signed_message(ts, body), hashlib.sha256)
+    for candidate in (mac.hexdigest(), base64.b64encode(mac.digest()).decode("ascii")):
+        if hmac.compare_digest(candidate.encode(), received.encode("utf-8", "replace")):
+            return True
+    return False
+
+
+def _normalised(signature: str) -> str:
+    s = signature.strip()
+    for prefix in ("sha256=", "v1=", "v1,"):
+        if s.lower().startswith(prefix):
+            s = s[len(prefix) :]
+    s = s.strip()
+    return s.lower() if all(c in "0123456789abcdefABCDEF" for c in s) else s
+
+
+def _body_variants(body: bytes) -> list[tuple[str, str, bytes]]:
+    """(cause, description, bytes) for white-space and encoding changes a body commonly suffers."""
+    out = []
+    if body.rstrip(b"\r\n") != body:
+        out.append(("body_whitespace", "a trailing newline was added to the body after signing", body.rstrip(b"\r\n")))
+    if body.strip() != body.rstrip(b"\r\n"):
+        out.append(("body_whitespace", "white space was added around the body after signing", body.strip()))
+    if b"\r\n" in body:
+        out.append(("body_whitespace", "line endings were converted to CRLF after signing", body.replace(b"\r\n", b"\n")))
+    if body.startswith(b"\xef\xbb\xbf"):
+        out.append(("body_encoding", "a UTF-8 byte-order mark was added to the body", body[3:]))
+    try:
+        original = body.decode("utf-8").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        pass
+    else:
+        if original != body:
+            out.append(("body_encoding", "the body's UTF-8 was read as Latin-1 and encoded again (mojibake)", original))
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        out.append(("body_encoding", "the body was converted from UTF-8 to Latin-1", body.decode("latin-1").encode("utf-8")))
+    return out
+
+
+def _reserialised(body: bytes) -> list[tuple[str, bytes]]:
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return []
+    forms = [
+        ("compact JSON (JSON.stringify style)", json.dumps(obj, separators=(",", ":"), ensure_ascii=False)),
+        ("compact JSON with \\u escapes", json.dumps(obj, separators=(",", ":"))),
+        ("JSON with spaces", json.dumps(obj, ensure_ascii=False)),
+        ("JSON with sorted keys", json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)),
+    ]
+    out = []
+    for label, text in forms:
+        data = text.encode("utf-8")
+        if data != body and all(data != d for _, d in out):
+            out.append((label, data))
+    return out
+
+
+def explain_signature(
+    headers: Headers,
+    body: bytes,
+    secrets: str | Sequence[str] = (),
+    *,
+    known: Mapping[str, Sequence[str]] | None = None,
+    given_label: str = "the secret you gave",
+    now_ms: int | None = None,
+    tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+) -> Explanation:
+    """Say whether ``headers`` + ``body`` carry a valid Trackpilots signature under ``secrets``
+    and, if not, the most likely cause.
+
+    ``known`` maps webhook ids to their secrets (the configured webhooks): they are tried when
+    the given secrets do not match, and a match names the webhook (never the secret).
+    ``now_ms`` pins the clock for the tolerance check.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    given = [secrets] if isinstance(secrets, str) else list(secrets)
+    user_secret = bool(given)
+    known = dict(known or {})
+    checks: list[tuple[str, str]] = []
+    received = _header(headers, SIGNATURE_HEADER)
+    ts_raw = _header(headers, TIMESTAMP_HEADER)
+    ts = (ts_raw or "").strip()
+    signed = _display(ts, body)
+    expected = compute_signature(given[0], ts, body) if given and ts.isascii() else None
+
+    def result(cause: str, summary: str, hint: str = "", *, valid: bool = False, webhook: str | None = None,
+               ts_ms: int | None = None, skew: int | None = None) -> Explanation:
+        return Explanation(valid, cause, summary, hint, signed, expected, received, tuple(checks), webhook, ts_ms, skew)
+
+    if received is None or not received.strip():
+        return result("missing_signature", f"there is no {SIGNATURE_HEADER} header",
+                      "the header was dropped on the way (a proxy?) or the request did not come from Trackpilots")
+    if not ts:
+        return result("missing_timestamp", f"there is no {TIMESTAMP_HEADER} header",
+                      "every Trackpilots delivery carries it; a proxy may have dropped it")
+    if not (ts.isascii() and ts.isdigit()):
+        return result("bad_timestamp", f"{TIMESTAMP_HEADER} is not a whole number: {ts[:40]!r}")
+    if not given and not known:
+        return result("no_secret", "no secret to check with", "give the webhook's secret or its id")
+
+    others = {wid: list(s) for wid, s in known.items() if not set(s) & set(given)}
+    if not given:  # no secret given: which configured webhook signed it?
+        for wid, secrets_ in known.items():
+            if any(_matches(s, ts, body, received.strip()) for s in secrets_):
+                given, given_label = list(secrets_), f"webhook {wid}'s secret"
+                expected = compute_signature(given[0], ts, body)
+                others.pop(wid, None)
+                checks.append(("configured webhooks", f"signed with webhook {wid}'s secret"))
+                break
+        else:  # none signed it as is: look for the usual causes with every configured secret
+            expected = None
+            given = [s for secrets_ in known.values() for s in secrets_]
+            given_label, others = "any configured webhook's secret", {}
+            checks.append(("configured webhooks", f"none of the {len(known)} signed the bytes as received"))
+
+    ts_ms = int(ts)
+    current = now_ms if now_ms is not None else _now()
+    skew = current - ts_ms
+
+    def verdict_for_valid_signature(prefix: str, cause_if_ok: str = "valid") -> Explanation:
+        if len(ts) <= 10:
+            return result("timestamp_unit",
+                          f"{prefix}, but {TIMESTAMP_HEADER} {ts} is in seconds ({len(ts)} digits); Trackpilots sends ms",
+                          "whatever produced this request signs seconds: Trackpilots itself sends 13-digit milliseconds",
+                          ts_ms=ts_ms * 1000, skew=current - ts_ms * 1000)
+        if tolerance_ms is not None and abs(skew) > tolerance_ms:
+            where = "old" if skew > 0 else "in the future"
+            return result("stale_timestamp",
+                          f"{prefix}, but the timestamp is {abs(skew)} ms {where} (outside ±{tolerance_ms} ms)",
+                          "expected for a request copied from old logs; otherwise it was delayed or replayed, or a "
+                          "clock is wrong",
+                          ts_ms=ts_ms, skew=skew)
+        if cause_if_ok != "valid":
+            return result(cause_if_ok, prefix, ts_ms=ts_ms, skew=skew)
+        return result("valid", f"{prefix} and the timestamp is {abs(skew)} ms {'old' if skew >= 0 else 'ahead'}",
+                      "if your receiver still refuses it: it must verify the raw body bytes (before any JSON parsing) "
+                      "and compare the timestamp in milliseconds, not with time() in seconds",
+                      valid=True, ts_ms=ts_ms, skew=skew)
+
+    sig = received.strip()
+    # As verify() and a correct receiver do: white space around the header ignored, hex case-insensitive.
+    exact = [s for s in given if compute_signature(s, ts, body) == sig.lower()]
+    if exact:
+        checks.append(("bytes as received", f"match with {given_label}"))
+        return verdict_for_valid_signature(f"the signature is valid for {given_label}")
+    checks.append(("bytes as received", f"no match with {given_label}" if given else "no secret given"))
+
+    norm = _normalised(sig)
+    if any(_matches(s, ts, body, norm) for s in given):
+        base64_ = not all(c in "0123456789abcdef" for c in norm)
+        checks.append(("signature header normalised", "match"))
+        return result("signature_format",
+                      "the signature matches " + ("as a base64 digest" if base64_ else "once its prefix is removed")
+                      + ": Trackpilots sends a bare lowercase hex digest",
+                      "whatever produced or logged this header changed its format; verify the bare hex digest")
+    checks.append(("signature header normalised", "no match"))
+
+    for cause, description, variant in _body_variants(body):
+        if any(_matches(s, ts, variant, norm) for s in given):
+            checks.append((description, "match"))
+            return result(cause, f"the signature matches the body without this change: {description}",
+                          "verify the exact bytes Trackpilots sent, before any framework, proxy or editor touches them")
+        checks.append((description, "no match"))
+
+    for label, variant in _reserialised(body):
+        if any(_matches(s, ts, variant, norm) for s in given):
+            checks.append((f"body as {label}", "match"))
+            return result("body_reserialised",
+                          f"the signature matches the body re-serialised as {label}: the body you have was "
+                          "re-formatted after it was signed (parsed and serialised again, or pretty-printed in logs)",
+                          "verify the raw request bytes before parsing the JSON (express.raw, request.get_data())")
+        checks.append((f"body as {label}", "no match"))
+
+    alt_ts = [ts[:-3]] if len(ts) == 13 else [ts + "000"] if len(ts) == 10 else []
+    for t in alt_ts:
+        if any(_matches(s, t, body, norm) for s in given):
+            unit = "seconds" if len(t) == 10 else "milliseconds"
+            checks.append((f"timestamp in {unit}", "match"))
+            return result("timestamp_unit",
+                          f"the signature matches with the timestamp in {unit} ({t}): the header was converted "
+                          "between units after signing",
+                          "sign and verify the header's exact text; Trackpilots sends milliseconds")
+        checks.append((f"timestamp as {t}", "no match"))
+    payload_ts = _payload_timestamp(body)
+    if payload_ts is not None and payload_ts != ts:
+        if any(_matches(s, payload_ts, body, norm) for s in given):
+            checks.append(("payload timestamp instead of the header", "match"))
+            return result("payload_timestamp",
+                          "the signature matches when the payload's \"timestamp\" (event time) is used instead of "
+                          f"the {TIMESTAMP_HEADER} header (send time)",
+                          f"sign and verify with the {TIMESTAMP_HEADER} header value")
+        checks.append(("payload timestamp instead of the header", "no match"))
+
+    trimmed = [s.strip() for s in given if s.strip() != s]
+    if trimmed:
+        if any(_matches(s, ts, body, norm) for s in trimmed):
+            checks.append(("secret without surrounding white space", "match"))
+            return result("secret_whitespace",
+                          f"the signature matches {given_label} without its leading/trailing white space",
+                          "strip the secret when you load it (a copy-paste slip or a newline from a file)")
+        checks.append(("secret without surrounding white space", "no match"))
+
+    for wid, secrets_ in others.items():
+        if any(_matches(s, ts, body, norm) for s in secrets_):
+            checks.append(("other configured webhooks", f"match: webhook {wid}"))
+            return result("other_webhook_secret",
+                          f"the request was signed with the secret of webhook {wid}, not with {given_label}",
+                          "the receiver verifies with the wrong webhook's secret (or the request went to the wrong URL)",
+                          webhook=wid)
+    if others:
+        checks.append(("other configured webhooks", f"no match with any of {len(others)}"))
+    in_use = [wid for wid, secrets_ in known.items() if set(secrets_) & set(given)]
+    if user_secret and known:
+        checks.append((
+            f"is {given_label} configured?",
+            f"yes: webhook {', '.join(in_use)}" if in_use else f"no: it is not the secret of any of the {len(known)} webhooks",
+        ))
+    summary = f"no signature matched with {given_label}"
+    if others:
+        n = len(others)
+        summary += f" nor with the secret of any of {n} other configured webhook{'s' if n != 1 else ''}"
+    return result("wrong_secret", summary + ": the secret is most likely wrong",
+                  "rotated, copied from another webhook or environment, or truncated? (if the secret is right, "
+                  "the body or timestamp was changed in a way not recognised here)")
+
+
+def _payload_timestamp(body: bytes) -> str | None:
+    try:
+        value = json.loads(body).get("timestamp")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_now = now_ms
+
+
+def explain_with_engine(
+    engine: Engine,
+    headers: Any,
+    body: bytes,
+    *,
+    secret: str | None = None,
+    webhook: Webhook | str | None = None,
+    tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+) -> Explanation:
+    """:func:`explain_signature` with the engine's webhooks: checked with ``secret`` or with
+    ``webhook``'s valid secrets, and every configured webhook's secrets tried (never shown)."""
+    known = {wh.id: [s.reveal() for s in engine.valid_secrets(wh)] for wh in engine.list_webhooks()}
+    given: list[str] = []
+    label = "the secret you gave"
+    if webhook is not None:
+        wh = engine.get_webhook(webhook)
+        given, label = [s.reveal() for s in engine.valid_secrets(wh)], f"webhook {wh.id}'s secret"
+    elif secret is not None:
+        given = [secret]
+    return explain_signature(
+        headers, body, given, known=known, given_label=label, now_ms=engine.now_ms(), tolerance_ms=tolerance_ms
+    )

@@ -1,0 +1,254 @@
+"""Replay a history row or a captured delivery, and compare the answers.
+
+    rr = sim.replay(12)                                # the same bytes, re-signed now
+    rr = sim.replay(12, original_timestamp=True)       # original timestamp + signature: tests replay protection
+    rr = sim.replay(12, overrides={"data.activity.workMode": False})   # edit, then replay
+    rr.diff                                            # DataFrame: field x (original, replay, same)
+
+    imp = sim.import_delivery(Path("capture.txt"), "wh_1")   # a customer's capture, re-signed and sent
+    imp.explanation                                    # was the captured signature valid for wh_1?
+    imp.compare                                        # captured response / as captured / re-signed
+
+Every send goes through :meth:`Engine.send_exact <simlib.core.engine.Engine.send_exact>`: the webhook is re-read (its current URL
+and secret are used), nothing raises, and the new row links to the one it repeats
+(``replay_of``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from simlib.core.delivery.http import signed_headers
+from simlib.core.events import apply_overrides
+from simlib.core.payload import Overrides, check_size, event_id_for, normalise_overrides, serialize
+from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from simlib.errors import ValidationError
+from simlib.records import Preview, SimulationResult, Webhook
+from simlib.toolkit.capture import Capture, parse_capture
+from simlib.toolkit.explain import Explanation, explain_with_engine
+
+if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
+    from simlib.core.engine import Engine
+
+__all__ = ["ImportResult", "ReplayResult", "compare_answers", "import_delivery", "replay"]
+
+# Transport and proxy headers of a capture that must not be sent again.
+DROP_HEADERS = {
+    "host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+    "expect", "accept-encoding", "proxy-connection", "proxy-authorization", "forwarded", "via",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip",
+}
+_LABEL = re.compile(r"^(?:check|probe|import) [^:]*: ")
+DIFF_FIELDS = [
+    "result", "http_status", "error", "detail", "response_content_type", "response_body",
+    "x-webhook-timestamp", "x-webhook-signature", "request_body",
+]
+
+
+def _view(result: str | None, status: Any, error: Any, detail: str | None, response_headers: Mapping[str, str] | None,
+          response_body: str | None, request_headers: Mapping[str, str] | None, body: bytes | None) -> dict[str, str]:
+    def text(value: Any) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        s = str(value)
+        return s if len(s) <= 200 else s[:200] + "…"
+
+    rh = {k.lower(): v for k, v in (request_headers or {}).items()}
+    return {
+        "result": text(result),
+        "http_status": text(status),
+        "error": text(error),
+        "detail": text(_LABEL.sub("", detail) if detail else None),
+        "response_content_type": text((response_headers or {}).get("content-type")),
+        "response_body": text(response_body),
+        TIMESTAMP_HEADER: text(rh.get(TIMESTAMP_HEADER)),
+        SIGNATURE_HEADER: text(rh.get(SIGNATURE_HEADER)),
+        "request_body": "-" if body is None else f"{len(body)} bytes",
+    }
+
+
+def _row_view(row: Mapping[str, Any]) -> dict[str, str]:
+    return _view(row["result"], row["http_status"], row["error"], row["detail"], row["response_headers"],
+                 row["response_body"], row["request_headers"], row["request_body"])
+
+
+def _result_view(r: SimulationResult) -> dict[str, str]:
+    return _view(r.result, r.http_status, r.error, r.detail, r.response_headers, r.response_body,
+                 r.request_headers, r.payload.encode("utf-8"))
+
+
+def compare_answers(columns: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
+    """Side by side views (``{label: view}``) as a DataFrame indexed by field, plus ``same``
+    (every column equal). Request fields are shown too, so a changed body or signature is seen."""
+    import pandas as pd
+
+    frame = pd.DataFrame({label: [view.get(f, "-") for f in DIFF_FIELDS] for label, view in columns.items()},
+                         index=pd.Index(DIFF_FIELDS, name="field"))
+    frame["same"] = frame.nunique(axis=1) == 1
+    return frame
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A replay: the row it repeats, the new result (recorded with ``replay_of``), and a diff."""
+
+    original_id: int
+    original: dict[str, Any]
+    result: SimulationResult
+    mode: str  # "re-signed" or "original timestamp and signature"
+    edited: bool
+
+    @property
+    def diff(self) -> pd.DataFrame:
+        """Field by field: the original attempt, the replay, and whether they are the same."""
+        return compare_answers({"original": _row_view(self.original), "replay": _result_view(self.result)})
+
+    def __repr__(self) -> str:
+        edited = ", edited" if self.edited else ""
+        return f"ReplayResult(of #{self.original_id}, {self.mode}{edited}: {self.result!r})"
+
+
+def replay(
+    sim: Engine,
+    history_id: int,
+    *,
+    original_timestamp: bool = False,
+    overrides: Overrides = None,
+) -> ReplayResult:
+    """Resend history row ``history_id`` to its webhook (its current URL).
+
+    Default: exactly the original bytes, re-signed with a fresh timestamp and the webhook's
+    current secret. ``original_timestamp=True``: the recorded headers as they were (original
+    timestamp and signature), to test a receiver's replay protection. ``overrides`` edit the
+    payload first (dotted paths, as for previews); the edited body is re-signed.
+    """
+    row = sim.history_row(history_id)
+    body: bytes = row["request_body"]
+    ov = normalise_overrides(overrides)
+    if ov:
+        if original_timestamp:
+            raise ValidationError(
+                "original_timestamp", "overrides change the body, so the original signature cannot match: drop one"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise ValidationError("overrides", f"history row {history_id} has no JSON body to edit") from None
+        body = serialize(apply_overrides(payload, ov))
+        check_size(body, sim.max_payload_bytes)
+    recorded = dict(row["request_headers"])
+    if original_timestamp and not any(k.lower() == SIGNATURE_HEADER for k in recorded):
+        raise ValidationError(
+            "original_timestamp", f"history row {history_id} has no recorded signature (nothing was sent): replay it re-signed"
+        )
+    _utf8(body)
+    preview = Preview(
+        webhook_id=row["webhook_id"],
+        webhook_name=row["webhook_name"],
+        url=row["url"],
+        event_type=row["event_type"],
+        body=body,
+        seed=0,
+        event_id=row["event_id"] if body == row["request_body"] else event_id_for(body),
+    )
+    if original_timestamp:
+        result = sim.send_exact(preview, lambda wh, ts: dict(recorded), replay_of=history_id)
+    else:
+        result = sim.send_exact(
+            preview, lambda wh, ts: signed_headers(wh.secret, body, ts, sim.delivery), replay_of=history_id
+        )
+    mode = "original timestamp and signature" if original_timestamp else "re-signed"
+    return ReplayResult(int(history_id), row, result, mode, bool(ov))
+
+
+def _utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body", "is not UTF-8: a Trackpilots delivery is UTF-8 JSON") from None
+
+
+# -- import a captured delivery ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """A captured delivery sent again: as captured (original timestamp and signature) and
+    re-signed with the chosen webhook's secret; ``explanation`` checks the captured signature
+    against that webhook's secrets."""
+
+    capture: Capture
+    webhook_id: str
+    explanation: Explanation
+    as_captured: SimulationResult | None
+    resigned: SimulationResult
+
+    @property
+    def compare(self) -> pd.DataFrame:
+        """Field by field: the captured response (when the capture had one), the answer to the
+        capture sent as it was, and the answer to the re-signed request."""
+        columns: dict[str, Mapping[str, str]] = {}
+        if self.capture.response is not None:
+            resp = self.capture.response
+            columns["captured"] = _view(None, resp.get("status"), None, None, None, resp.get("body"),
+                                        dict(self.capture.headers), self.capture.body)
+        if self.as_captured is not None:
+            columns["as captured"] = _result_view(self.as_captured)
+        columns["re-signed"] = _result_view(self.resigned)
+        return compare_answers(columns)
+
+    def __repr__(self) -> str:
+        return f"ImportResult({self.capture!r} -> {self.webhook_id}: {self.explanation.cause}, re-signed {self.resigned!r})"
+
+
+def _merge(base: Iterable[tuple[str, str]], override: Mapping[str, str]) -> dict[str, str]:
+    """``base`` headers with ``override`` replacing same-named ones (names compared case-insensitively)."""
+    names = {k.lower() for k in override}
+    out = {k: v for k, v in base if k.lower() not in names}
+    out.update(override)
+    return out
+
+
+def import_delivery(
+    sim: Engine,
+    source: Capture | bytes | str | os.PathLike[str],
+    webhook: Any,
+    *,
+    send_as_captured: bool = True,
+) -> ImportResult:
+    """Load a captured request (see :func:`~simlib.toolkit.capture.parse_capture`), send it to
+    ``webhook`` as captured (when it has a signature; ``send_as_captured=False`` skips that)
+    and re-signed with the webhook's secret, and compare the answers. Both attempts are
+    recorded; the re-signed row links to the as-captured one."""
+    cap = source if isinstance(source, Capture) else parse_capture(source)
+    wh = sim.get_webhook(webhook)
+    event = cap.event_type
+    if event is None:
+        raise ValidationError("capture", 'the body is not a Trackpilots event (no "event" field in a JSON object)')
+    _utf8(cap.body)
+    check_size(cap.body, sim.max_payload_bytes)
+    explanation = explain_with_engine(sim, list(cap.headers), cap.body, webhook=wh.id)
+    preview = Preview(wh.id, wh.name, wh.url, event, cap.body, seed=0, event_id=event_id_for(cap.body))
+    forwarded = [(k, v) for k, v in cap.headers if k.lower() not in DROP_HEADERS]
+    as_captured = None
+    if send_as_captured and cap.header(SIGNATURE_HEADER) and cap.header(TIMESTAMP_HEADER):
+        as_captured = sim.send_exact(preview, lambda w, ts: dict(forwarded), label="import as captured")
+
+    def resigned_headers(w: Webhook, ts: int) -> dict[str, str]:
+        signed = signed_headers(w.secret, cap.body, ts, sim.delivery)
+        if cap.header("user-agent"):
+            signed.pop("user-agent", None)  # keep the captured sender's User-Agent
+        return _merge(forwarded, signed)
+
+    resigned = sim.send_exact(
+        preview, resigned_headers, replay_of=as_captured.history_id if as_captured else None, label="import re-signed"
+    )
+    return ImportResult(cap, wh.id, explanation, as_captured, resigned)

@@ -1,0 +1,595 @@
+"""The command line, end to end, in a temporary SIMLIB_HOME: in-process through
+``simlib.cli.main(argv, stdout=..., stderr=...)`` and as ``python -m simlib`` subprocesses."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+import simlib.core.signing
+from simlib import Simulator
+from simlib.cli import main
+from simlib.receiver import Receiver
+
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
+from tests.helpers import free_port
+
+SECRET = "cli-test-secret-0123456789abcdef"
+CLOCK_MS = 1_769_592_774_119
+SEND_KEYS = {
+    "simulation_id",
+    "webhook_id",
+    "webhook_name",
+    "url",
+    "event_type",
+    "result",
+    "http_status",
+    "latency_ms",
+    "error",
+    "error_detail",
+    "request_headers",
+    "payload",
+    "response_body",
+    "response_truncated",
+    "sent_at",
+}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "simlib-home"
+    monkeypatch.setenv("SIMLIB_HOME", str(h))
+    return h
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_json(*argv: str):
+    code, out, err = run(*argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def add_webhook(url: str, *events: str, name: str = "CLI hook", secret: str = SECRET) -> dict:
+    args = ["webhooks", "add", "--name", name, "--url", url, "--secret", secret]
+    for e in events or ALL_EVENTS:
+        args += ["--event", e]
+    return run_json(*args)
+
+
+def one_line_error(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def test_webhooks_add_list_show_update_delete(home):
+    added = add_webhook("https://example.com/hooks", APP, SHOT)
+    wid = added["id"]
+    assert re.fullmatch(r"wh_[a-z0-9]{6}", wid)
+    assert added["name"] == "CLI hook" and added["url"] == "https://example.com/hooks"
+    assert added["events"] == [APP, SHOT]
+    assert added["secret"] != SECRET and added["secret"].startswith("****")
+    assert (home / "simlib.sqlite3").is_file()
+
+    listed = run_json("webhooks", "list")
+    assert [w["id"] for w in listed] == [wid]
+    assert listed[0]["secret"] == added["secret"]
+
+    shown = run_json("webhooks", "show", wid)
+    assert shown == added
+    code, out, _ = run("webhooks", "show", wid)
+    assert code == 0
+    assert re.search(rf"^id\s+{wid}$", out, re.M) and "CLI hook" in out
+
+    updated = run_json("webhooks", "update", wid, "--name", "Renamed", "--event", ACT, "--url", "https://example.org/h")
+    assert (updated["name"], updated["events"], updated["url"]) == ("Renamed", [ACT], "https://example.org/h")
+    assert run_json("webhooks", "show", wid)["name"] == "Renamed"
+
+    assert run_json("webhooks", "delete", wid) == {"deleted": wid}
+    assert run_json("webhooks", "list") == []
+    code, out, err = run("webhooks", "show", wid)
+    assert code == 2 and out == ""
+    assert wid in one_line_error(err)
+
+
+def test_webhooks_table_output_and_production_warning(home):
+    code, out, err = run("webhooks", "add", "--name", "Local", "--url", "http://127.0.0.1:8787/x", "--event", APP)
+    assert code == 0
+    assert "warning" in out and "not HTTPS" in out
+    code, out, err = run("webhooks", "add", "--name", "Local2", "--url", "http://127.0.0.1:8787/y", "--event", APP, "--json")
+    assert code == 0
+    json.loads(out)  # stdout stays one JSON document
+    assert "not HTTPS" in one_line_error(err)
+    code, out, _ = run("webhooks", "list")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["ID", "NAME", "URL", "EVENTS", "SECRET"]
+    assert len(out.splitlines()) == 3
+
+
+def test_webhooks_show_reveal_secret(home):
+    wid = add_webhook("https://example.com/h")["id"]
+    assert run_json("webhooks", "show", wid, "--reveal-secret")["secret"] == SECRET
+    code, out, _ = run("webhooks", "show", wid, "--reveal-secret")
+    assert code == 0 and SECRET in out
+
+
+def test_events(home):
+    listed = run_json("events")
+    assert [e["name"] for e in listed][:3] == ALL_EVENTS
+    assert all(e["description"] for e in listed)
+    activity = next(e for e in listed if e["name"] == ACT)
+    assert activity["options"][0]["name"] == "work_mode"
+    code, out, _ = run("events")
+    assert code == 0
+    for name in ALL_EVENTS:
+        assert name in out
+
+
+# -- preview ------------------------------------------------------------------------------------
+
+
+def test_preview_prints_the_exact_body(home, monkeypatch):
+    wid = add_webhook("https://example.com/h")["id"]
+    monkeypatch.setattr(simlib.core.signing, "now_ms", lambda: CLOCK_MS)  # the CLI's clock
+    code, out, _ = run("preview", wid, APP, "--seed", "11", "--set", "data.0.tracking.app.name=Zoë 東京")
+    assert code == 0
+    with Simulator(home / "simlib.sqlite3", clock=lambda: CLOCK_MS) as s:
+        expected = s.preview(wid, APP, seed=11, overrides=["data.0.tracking.app.name=Zoë 東京"])
+    assert out == expected.text + "\n"
+    assert out.encode("utf-8") == expected.body + b"\n"
+    assert json.loads(out)["data"][0]["tracking"]["app"]["name"] == "Zoë 東京"
+
+    code, pretty, _ = run("preview", wid, APP, "--seed", "11", "--set", "data.0.tracking.app.name=Zoë 東京", "--pretty")
+    assert code == 0 and "\n  " in pretty
+    as_json = run_json("preview", wid, APP, "--seed", "11", "--set", "data.0.tracking.app.name=Zoë 東京")
+    assert as_json["payload"] == expected.text
+    assert as_json["bytes"] == len(expected.body)
+    assert as_json["seed"] == 11
+
+
+def test_preview_work_mode_flag(home):
+    wid = add_webhook("https://example.com/h")["id"]
+    code, out, _ = run("preview", wid, ACT, "--work-mode", "false")
+    assert code == 0
+    assert json.loads(out)["data"]["activity"] == {"workMode": False}
+
+
+# -- send -----------------------------------------------------------------------------------------
+
+
+def test_send_json_delivered_exit_0(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url)["id"]
+        code, out, err = run("send", wid, APP, "--seed", "3", "--set", "data.0.tracking.app.name=Zoë 🚀", "--json")
+        req = rx.wait_for(1)[0]
+    assert code == 0, err
+    doc = json.loads(out)
+    assert SEND_KEYS <= set(doc)
+    assert doc["result"] == "Delivered"
+    assert doc["http_status"] == 200
+    assert doc["webhook_id"] == wid and doc["webhook_name"] == "CLI hook" and doc["url"] == rx.url
+    assert doc["event_type"] == APP
+    assert doc["error"] is None and doc["error_detail"] is None
+    assert isinstance(doc["latency_ms"], float)
+    assert doc["payload"].encode("utf-8") == req.body
+    assert "Zoë 🚀" in doc["payload"]
+    assert doc["request_headers"]["x-webhook-signature"] == req.header("x-webhook-signature")
+    assert re.fullmatch(r"\d{13}", doc["request_headers"]["x-webhook-timestamp"])
+    assert json.loads(doc["response_body"])["verified"] is True
+    assert doc["response_truncated"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["sent_at"])
+    assert req.verification.ok
+
+
+def test_send_failed_exit_1(home):
+    with Receiver(SECRET, status=500) as rx:
+        wid = add_webhook(rx.url)["id"]
+        code, out, _ = run("send", wid, SHOT, "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["result"] == "Failed" and doc["http_status"] == 500 and doc["error"] is None
+
+
+def test_send_network_error_exit_1(home):
+    wid = add_webhook(f"http://127.0.0.1:{free_port()}/x")["id"]
+    code, out, _ = run("send", wid, APP, "--json", "--deadline", "2")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["error"] == "Network error"
+    assert doc["http_status"] is None and doc["latency_ms"] is None
+    assert "refused" in doc["error_detail"]
+
+
+def test_send_simulation_errors_exit_2(home):
+    wid = add_webhook("https://example.com/h", APP)["id"]
+    code, out, _ = run("send", wid, SHOT, "--json")
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["error"] == "Event type not registered" and doc["error_status"] == 400
+    code, out, _ = run("send", "wh_nosuch", APP, "--json")
+    assert code == 2
+    assert json.loads(out)["error"] == "Webhook not found"
+    code, out, _ = run("send", "wh_nosuch", APP)
+    assert code == 2 and "Webhook not found" in out
+
+
+def test_send_text_output(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url)["id"]
+        code, out, _ = run("send", wid, ACT)
+    assert code == 0
+    assert out.splitlines()[0].startswith("Delivered  status 200")
+    assert "x-webhook-signature:" in out and "x-webhook-timestamp:" in out
+
+
+# -- history --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_sends(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url)["id"]
+        ids = []
+        for event in ALL_EVENTS:
+            code, out, _ = run("send", wid, event, "--json")
+            assert code == 0
+            ids.append(json.loads(out)["simulation_id"])
+    return wid, ids
+
+
+def test_history_formats_and_limit(three_sends):
+    wid, ids = three_sends
+    code, table, _ = run("history")
+    assert code == 0
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["ID", "SENT", "(UTC)"]
+    assert len(lines) == 4
+    assert all("Delivered" in line for line in lines[1:])
+
+    code, csv_text, _ = run("history", "--format", "csv")
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(csv_text))
+    assert frame["simulation_id"].tolist() == ids
+    assert frame["http_status"].tolist() == [200, 200, 200]
+
+    code, json_text, _ = run("history", "--format", "json")
+    assert code == 0
+    assert [r["simulation_id"] for r in json.loads(json_text)] == ids
+    assert [r["simulation_id"] for r in run_json("history")] == ids
+
+    code, limited, _ = run("history", "--format", "json", "--limit", "1")
+    assert [r["simulation_id"] for r in json.loads(limited)] == ids[-1:]
+    code, limited_table, _ = run("history", "--limit", "2")
+    assert len(limited_table.splitlines()) == 3
+
+
+def test_history_filters_and_output_file(three_sends, tmp_path):
+    wid, ids = three_sends
+    rows = run_json("history", "--event", SHOT)
+    assert [r["simulation_id"] for r in rows] == [ids[1]]
+    assert run_json("history", "--result", "Failed") == []
+    out_file = tmp_path / "h.csv"
+    code, out, _ = run("history", "--output", str(out_file))
+    assert code == 0 and "wrote 3 rows" in out
+    assert pd.read_csv(out_file)["simulation_id"].tolist() == ids
+
+
+def test_empty_history(home):
+    code, out, _ = run("history")
+    assert code == 0 and "no history yet" in out
+    assert run_json("history") == []
+
+
+# -- demo ------------------------------------------------------------------------------------------
+
+
+def test_demo_in_process(home):
+    code, out, err = run("demo")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("desktop.")]
+    assert len(rows) == 3
+    assert all(line.split()[1] == "Delivered" and line.split()[2] == "200" for line in rows)
+    assert all(line.split()[-1] == "yes" for line in rows)  # signature verified
+    assert "3 of 3 delivered" in out
+    # Reused, not duplicated, on a second run.
+    assert run("demo")[0] == 0
+    assert [w["id"] for w in run_json("webhooks", "list")] == ["demo"]
+    assert len(run_json("history")) == 6
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["SIMLIB_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def test_demo_subprocess_on_a_fresh_home(tmp_path):
+    home = tmp_path / "fresh-home"
+    proc = subprocess.run(
+        [sys.executable, "-m", "simlib", "demo"], env=_env(home), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("desktop.")]
+    assert [line.split()[1] for line in rows] == ["Delivered"] * 3
+    assert proc.stderr == ""
+    assert (home / "simlib.sqlite3").is_file()
+
+
+def test_subprocess_bad_input_and_help(tmp_path):
+    env = _env(tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, "-m", "simlib", "webhooks", "add", "--name", "x", "--url", "ftp://x", "--event", APP],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert one_line_error(proc.stderr).startswith("simlib: error: url:")
+    proc = subprocess.run([sys.executable, "-m", "simlib", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: simlib")
+
+
+def test_receive_subprocess(home):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simlib", "receive", "--port", str(port), "--secret", SECRET],
+        env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.strip() == f"listening on http://127.0.0.1:{port}/webhooks/trackpilots (Ctrl-C to stop)"
+        url = first.split()[2]
+        wid = add_webhook(url)["id"]
+        code, out, _ = run("send", wid, APP, "--json")
+        assert code == 0
+        size = len(json.loads(out)["payload"].encode("utf-8"))
+        line = proc.stdout.readline().strip()
+        assert line == f"POST /webhooks/trackpilots {APP} {size} bytes -> 200 (verified)"
+        # A wrongly signed request is rejected and reported on the same output.
+        resp = httpx.post(url, content=b"{}", headers={"x-webhook-signature": "0" * 64, "x-webhook-timestamp": "1769592774119"})
+        assert resp.status_code == 401
+        line = proc.stdout.readline().strip()
+        assert line.startswith("POST /webhooks/trackpilots - 2 bytes -> 401 (REJECTED: ")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_receive_needs_a_secret(home):
+    code, out, err = run("receive", "--port", str(free_port()))
+    assert code == 2
+    assert "--secret" in one_line_error(err)
+
+
+# -- bad input and help -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["webhooks", "add", "--name", " ", "--url", "https://e.com/x", "--event", APP], "name:"),
+        (["webhooks", "add", "--name", "x", "--url", "/relative", "--event", APP], "url:"),
+        (["webhooks", "add", "--name", "x", "--url", "https://e.com/x", "--event", "nope.nope"], "events:"),
+        (["webhooks", "add", "--name", "x", "--url", "https://e.com/x", "--event", APP, "--secret", "short"], "secret:"),
+        (["webhooks", "update", "wh_nosuch", "--name", "y"], "not found"),
+        (["webhooks", "delete", "wh_nosuch"], "not found"),
+        (["preview", "wh_nosuch", APP], "not found"),
+        (["history", "--since", "yesterday-ish"], "time"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_non_zero(home, argv, says):
+    code, out, err = run(*argv)
+    assert code == 2
+    assert out == ""
+    line = one_line_error(err)
+    assert line.startswith("simlib: error:")
+    assert says in line
+
+
+def test_bad_override_and_unknown_event(home):
+    wid = add_webhook("https://example.com/h")["id"]
+    code, _, err = run("preview", wid, APP, "--set", "data.0.nope=1")
+    assert code == 2 and "data.0.nope" in one_line_error(err)
+    code, _, err = run("preview", wid, APP, "--set", "data.0.tracking.app.name={oops")
+    assert code == 2 and "JSON" in one_line_error(err)
+    code, _, err = run("preview", wid, "desktop.nope.captured")
+    assert code == 2 and "desktop.nope.captured" in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["send", "x", APP, "--seed", "-1"],
+        ["history", "--format", "xml"],
+        ["receive", "--port", "70000", "--secret", "s"],
+        ["webhooks", "add", "--name", "x"],
+        ["nosuchcommand"],
+        [],
+    ],
+)
+def test_argument_errors_print_one_line_and_exit_2(home, capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line_error(captured.err).startswith("simlib")
+
+
+HELP_COMMANDS = [
+    [],
+    ["webhooks"],
+    ["webhooks", "add"],
+    ["webhooks", "list"],
+    ["webhooks", "show"],
+    ["webhooks", "update"],
+    ["webhooks", "rotate-secret"],
+    ["webhooks", "delete"],
+    ["events"],
+    ["preview"],
+    ["send"],
+    ["history"],
+    ["receive"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "simlib")
+def test_help_works_for_every_command(home, capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: simlib" + "".join(" " + c for c in command))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("simlib ")
+
+
+# -- empty filters, Ctrl-C during a burst, a closed stdout pipe ----------------------------------------
+
+
+def test_history_filters_matching_nothing_say_so(three_sends):
+    for argv in (["--limit", "0"], ["--result", "Failed"], ["--event", SHOT, "--result", "Failed"]):
+        code, out, err = run("history", *argv)
+        assert (code, out, err) == (0, "no matching history rows\n", ""), argv
+
+
+def test_empty_history_with_a_filter(home):
+    assert run("history", "--limit", "0")[1] == "no matching history rows\n"
+    assert "no history yet" in run("history")[1]
+
+
+def _history_count(home: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "simlib.sqlite3")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
+    import signal
+    import time
+
+    from simlib.receiver import ReceiverProcess
+
+    with ReceiverProcess(delay_ms=50, verify_signatures=False) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert run("send", wid, APP)[0] == 0  # a row from before the burst is not counted
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", "5000", "-c", "4", "--no-progress"],
+            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _history_count(home) < 101 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running = proc.poll() is None and _history_count(home) > 1
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    if not running:
+        pytest.skip("the burst was not mid-way when Ctrl-C could be sent")
+    assert proc.returncode == 130, err
+    assert out == ""
+    m = re.fullmatch(r"simlib: interrupted: (\d+) attempts recorded in history before the interruption", one_line_error(err))
+    assert m, err
+    recorded = int(m.group(1))
+    assert recorded == _history_count(home) - 1
+    assert 100 <= recorded < 5000
+
+
+class _ClosedPipe(io.StringIO):
+    """stdout whose reader went away: on write, or only when flushed (buffered output)."""
+
+    def __init__(self, on: str) -> None:
+        super().__init__()
+        self.on = on
+
+    def write(self, s: str) -> int:
+        if self.on == "write":
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(s)
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_closed_stdout_pipe_is_not_an_error(home):
+    err = io.StringIO()
+    assert main(["events"], stdout=_ClosedPipe("flush"), stderr=err) == 0  # it had finished: its own code
+    assert main(["events"], stdout=_ClosedPipe("write"), stderr=err) == 1  # cut short
+    with Receiver() as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert main(["send", wid, APP], stdout=_ClosedPipe("flush"), stderr=err) == 0
+    assert main(["send", wid, APP], stdout=_ClosedPipe("flush"), stderr=err) == 1  # Failed: receiver gone
+    assert err.getvalue() == ""
+
+
+def test_closed_stdout_pipe_subprocess(home):
+    """``simlib ... | head``: no "Broken pipe" error, no "Exception ignored" at exit."""
+    with Receiver() as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert run("burst", wid, APP, "-n", "80", "--no-progress")[0] == 0
+    assert len(run("history", "--format", "json")[1]) > 64 * 1024  # more than a pipe holds
+    env = _env(home)
+    del env["PYTHONUNBUFFERED"]  # stdout buffered, as usual when piped
+    for argv, expected in ((["events"], 0), (["history", "--format", "json"], 1), (["history"], None)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simlib", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        proc.stdout.close()  # the reader is gone before anything was written
+        err = proc.stderr.read()
+        proc.stderr.close()
+        code = proc.wait(timeout=60)
+        assert err == "", argv
+        if expected is not None:
+            assert code == expected, argv
+        assert code in (0, 1), argv
+    # A reader that stops half way (``| head -c 100``).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simlib", "history", "--format", "json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.read(100).startswith("[")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert err == ""

@@ -1,0 +1,142 @@
+"""Behaviours a review found missing: each test names what a user would have hit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import ipywidgets
+import pytest
+
+from simlib import DeliveryConfig, Simulator, ValidationError
+from simlib.cli import main
+from simlib.demo import DEMO_WEBHOOK_ID, start_demo
+from simlib.receiver import Receiver
+
+from tests.helpers import APP
+from tests.helpers import free_port
+
+
+def test_first_send_latency_excludes_client_setup(tmp_path):
+    # The first send of a Simulator builds its HTTP transport; that is not the endpoint's latency.
+    with Receiver() as rx, Simulator(tmp_path / "s.db") as sim:
+        wh = sim.create_webhook("lat", rx.url, [APP])
+        first = sim.simulate(wh, APP)
+        later = [sim.simulate(wh, APP).latency_ms for _ in range(5)]
+    assert first.delivered
+    assert first.latency_ms < max(later) * 5 + 20, (first.latency_ms, later)
+
+
+def test_invalid_address_policy_env_is_a_clear_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("SIMLIB_HOME", str(tmp_path))
+    monkeypatch.setenv("SIMLIB_ADDRESS_POLICY", "lenient")
+    with pytest.raises(ValidationError, match="address_policy: unknown address policy 'lenient'"):
+        DeliveryConfig()
+    assert main(["send", "x", APP]) == 2
+    err = capsys.readouterr().err
+    assert "SIMLIB_ADDRESS_POLICY" in err and err.count("\n") == 1
+
+
+def test_ca_bundle_mistakes_are_named(tmp_path):
+    with pytest.raises(ValidationError, match="ca_bundle: no such file"):
+        DeliveryConfig(ca_bundle=str(tmp_path / "missing.pem"))
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ValidationError, match="is not a PEM file"):
+        DeliveryConfig(ca_bundle=str(junk))
+
+
+def test_simulate_with_an_unusable_store_is_service_unavailable(tmp_path):
+    path = tmp_path / "s.db"
+    path.write_bytes(b"garbage" * 500)
+    with Simulator(path) as sim:
+        r = sim.simulate("any", APP)
+    assert r.error == "Service unavailable" and r.error_status == 503 and not r.recorded
+
+
+def test_simulate_unknown_webhook_is_recorded_webhook_not_found(tmp_path):
+    with Simulator(tmp_path / "s.db") as sim:
+        r = sim.simulate("wh_gone", APP)
+        assert r.error == "Webhook not found" and r.error_status == 404 and r.recorded
+        assert sim.history().iloc[-1]["error"] == "Webhook not found"
+
+
+def test_cli_send_unknown_webhook_json_has_the_full_result_shape(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SIMLIB_HOME", str(tmp_path))
+    assert main(["send", "wh_gone", APP, "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    for key in ("simulation_id", "webhook_id", "webhook_name", "url", "event_type", "result", "http_status",
+                "latency_ms", "error", "error_detail", "request_headers", "payload", "response_body",
+                "response_truncated", "sent_at"):
+        assert key in out
+    assert out["error"] == "Webhook not found" and out["webhook_id"] == "wh_gone"
+
+
+def test_demo_never_takes_over_a_users_webhook_called_demo(tmp_path):
+    with Simulator(tmp_path / "s.db") as sim:
+        mine = sim.create_webhook("Staging", "https://staging.example.com/hooks", [APP], id=DEMO_WEBHOOK_ID)
+        rx, wh = start_demo(sim)
+        try:
+            assert wh.id == "demo-2"
+            assert sim.get_webhook(DEMO_WEBHOOK_ID).url == mine.url
+            assert sim.simulate(wh, APP).delivered
+        finally:
+            rx.stop()
+        rx2, again = start_demo(sim)  # the next run reuses demo-2
+        rx2.stop()
+        assert again.id == "demo-2"
+
+
+def test_explorer_form_forgets_the_secret(tmp_path):
+    from simlib.ui import Explorer
+
+    with Simulator(tmp_path / "s.db") as sim:
+        ex = Explorer(sim, seed=1)
+        try:
+            ex.form_name.value = "x"
+            ex.form_url.value = "http://127.0.0.1:9/hook"
+            ex.form_secret.value = "a-secret-typed-into-the-form"
+            ex.form_submit.click()
+            assert sim.list_webhooks() and ex.form_secret.value == ""
+            assert "a-secret-typed-into-the-form" not in json.dumps(ex.form_secret.get_state())
+            ex._open_form("create")
+            ex.form_secret.value = "another-secret-value"
+            ex.form_cancel.click()
+            assert ex.form_secret.value == ""
+        finally:
+            ex.close()
+            ipywidgets.Widget.close_all()
+
+
+def test_receive_webhook_sees_a_rotation_without_restarting(tmp_path):
+    import os
+
+    env = {**os.environ, "SIMLIB_HOME": str(tmp_path)}
+    with Simulator(tmp_path / "simlib.sqlite3") as sim:
+        port = free_port()
+        wh = sim.create_webhook("rot", f"http://127.0.0.1:{port}/webhooks/trackpilots", [APP], id="rot")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simlib", "receive", "--port", str(port), "--webhook", "rot", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        try:
+            assert proc.stdout.readline().startswith("listening on")
+            assert sim.simulate(wh, APP).delivered
+            sim.rotate_secret(wh, grace_seconds=600)
+            assert sim.simulate(wh, APP).delivered  # new secret accepted without a restart
+            old = sim.send(sim.preview(wh, APP), sign_with="previous")
+            assert old.delivered  # the previous one too, during the grace period
+            lines = [json.loads(proc.stdout.readline()) for _ in range(3)]
+            assert [line["verified"] for line in lines] == [True, True, True]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_bytes_secrets_are_refused_with_the_documented_message(tmp_path):
+    with Simulator(tmp_path / "s.db") as sim:
+        with pytest.raises(ValidationError, match="secret: is not valid UTF-8 text"):
+            sim.create_webhook("x", "http://127.0.0.1:9/", [APP], secret=b"\xff\xfe-not-utf8-secret")
+        with pytest.raises(ValidationError, match="must be text"):
+            sim.create_webhook("x", "http://127.0.0.1:9/", [APP], secret=b"valid-but-bytes-secret")

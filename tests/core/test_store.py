@@ -1,0 +1,284 @@
+"""The embedded SQLite store: location, WAL, permissions, versions, corruption; history filters,
+insertion order and exports (PRACTICE.md §5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from simlib import Simulator, StoreUnavailable, StoreVersionError
+from simlib.receiver import Receiver
+from simlib.core.store.sqlite import HISTORY_COLUMNS, Store
+
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
+from tests.helpers import free_port
+
+T0 = 1_769_000_000_000
+
+
+# -- file, location, mode ------------------------------------------------------------------------
+
+
+def test_journal_mode_is_wal_on_a_real_file(store_path):
+    with Simulator(store_path) as s:
+        s.list_webhooks()
+        assert s.store.journal_mode == "wal"
+    conn = sqlite3.connect(store_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    finally:
+        conn.close()
+
+
+def test_store_file_is_owner_only(tmp_path):
+    path = tmp_path / "new" / "dir" / "store.sqlite3"
+    with Simulator(path) as s:
+        s.create_webhook("Secretive", "https://example.com/x", [APP])
+        # The WAL holds the secret too while the store is open.
+        wal = path.parent / (path.name + "-wal")
+        assert wal.exists()
+        assert stat.S_IMODE(os.stat(wal).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+def test_simlib_home_sets_the_default_location(tmp_path, monkeypatch):
+    home = tmp_path / "simlib-home"
+    monkeypatch.setenv("SIMLIB_HOME", str(home))
+    with Simulator() as s:
+        assert s.store.path == home / "simlib.sqlite3"
+        wh = s.create_webhook("In home", "https://example.com/x", [APP])
+    assert (home / "simlib.sqlite3").is_file()
+    store = Store(home / "simlib.sqlite3")
+    try:
+        assert [w.id for w in store.list_webhooks()] == [wh.id]
+    finally:
+        store.close()
+
+
+def test_explicit_path_beats_simlib_home(tmp_path, monkeypatch):
+    home = tmp_path / "env-home"
+    explicit = tmp_path / "explicit.sqlite3"
+    monkeypatch.setenv("SIMLIB_HOME", str(home))
+    with Simulator(explicit) as s:
+        assert s.store.path == explicit
+        s.create_webhook("Explicit", "https://example.com/x", [APP])
+    assert explicit.is_file()
+    assert not (home / "simlib.sqlite3").exists()
+
+
+def test_newer_schema_version_is_refused(store_path):
+    with Simulator(store_path) as s:
+        s.create_webhook("Old", "https://example.com/x", [APP])
+    conn = sqlite3.connect(store_path)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with Simulator(store_path) as s:
+        with pytest.raises(StoreVersionError) as exc:
+            s.list_webhooks()
+    assert "99" in str(exc.value) and "newer" in str(exc.value)
+
+
+def test_corrupt_file_is_store_unavailable_with_a_readable_message(store_path):
+    store_path.write_bytes(b"this is not a database, just some bytes\x00\x01\x02" * 200)
+    with Simulator(store_path) as s:
+        with pytest.raises(StoreUnavailable) as exc:
+            s.list_webhooks()
+    message = str(exc.value)
+    assert str(store_path) in message
+    assert "not a simlib store" in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_send_on_an_unusable_store_is_service_unavailable(store_path):
+    with Receiver() as rx, Simulator(store_path) as s:
+        p = s.preview(s.create_webhook("W", rx.url, [APP]), APP)
+    store_path.write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (store_path.parent / (store_path.name + suffix)).unlink(missing_ok=True)
+    with Simulator(store_path) as s:
+        r = s.send(p)
+    assert r.result == "Failed"
+    assert r.error == "Service unavailable"
+    assert r.error_status == 503
+    assert r.recorded is False
+
+
+# -- history -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clocked(store_path):
+    now = [T0]
+    s = Simulator(store_path, clock=lambda: now[0])
+    yield s, now
+    s.close()
+
+
+@pytest.fixture
+def four_attempts(clocked):
+    """Delivered (A, APP), Failed 500 (B, SHOT), Network error (C, ACT), Webhook not found (D, APP)."""
+    s, now = clocked
+    with Receiver() as ok, Receiver(status=500) as bad:
+        a = s.create_webhook("A", ok.url, ALL_EVENTS)
+        b = s.create_webhook("B", bad.url, ALL_EVENTS)
+        c = s.create_webhook("C", f"http://127.0.0.1:{free_port()}/x", ALL_EVENTS)
+        d = s.create_webhook("D", ok.url, ALL_EVENTS)
+        results = []
+        for i, (wh, event) in enumerate([(a, APP), (b, SHOT), (c, ACT)]):
+            now[0] = T0 + i * 1000
+            results.append(s.simulate(wh, event))
+        now[0] = T0 + 3000
+        p = s.preview(d, APP)
+        s.delete_webhook(d)
+        results.append(s.send(p))
+    assert [r.error for r in results] == [None, None, "Network error", "Webhook not found"]
+    return s, (a, b, c, d), results
+
+
+def ids(frame: pd.DataFrame) -> list[str]:
+    return frame["webhook_id"].tolist()
+
+
+def test_history_columns_and_dtypes(four_attempts):
+    s, hooks, results = four_attempts
+    frame = s.history()
+    assert list(frame.columns) == HISTORY_COLUMNS
+    assert len(frame) == 4
+    assert isinstance(frame["sent_at"].dtype, pd.DatetimeTZDtype) and str(frame["sent_at"].dt.tz) == "UTC"
+    assert str(frame["http_status"].dtype) == "Int64"
+    assert str(frame["error_status"].dtype) == "Int64"
+    assert frame["latency_ms"].dtype == "float64"
+    assert frame["sent_at"].tolist() == [pd.Timestamp(T0 + i * 1000, unit="ms", tz="UTC") for i in range(4)]
+    assert frame["http_status"].tolist()[:2] == [200, 500]
+    assert frame["http_status"].isna().tolist() == [False, False, True, True]
+    assert frame["latency_ms"].isna().tolist() == [False, False, True, True]
+    assert frame["signature"].tolist()[0] == results[0].signature
+    assert frame["signature_timestamp"].tolist()[0] == str(T0)
+
+
+def test_history_filter_by_webhook(four_attempts):
+    s, (a, b, c, d), _ = four_attempts
+    assert ids(s.history(webhook=a.id)) == [a.id]
+    assert ids(s.history(webhook=a)) == [a.id]
+    assert ids(s.history(webhook=[a.id, c.id])) == [a.id, c.id]
+    assert ids(s.history(webhook=d.id)) == [d.id]  # deleted webhooks keep their history
+    assert s.history(webhook="wh_nosuch").empty
+
+
+def test_history_filter_by_event_type(four_attempts):
+    s, (a, b, c, d), _ = four_attempts
+    assert ids(s.history(event_type=SHOT)) == [b.id]
+    assert ids(s.history(event_type=APP)) == [a.id, d.id]
+    assert ids(s.history(event_type=[SHOT, ACT])) == [b.id, c.id]
+
+
+def test_history_filter_by_result_and_error_name(four_attempts):
+    s, (a, b, c, d), _ = four_attempts
+    assert ids(s.history(result="Delivered")) == [a.id]
+    assert ids(s.history(result="Failed")) == [b.id, c.id, d.id]
+    assert ids(s.history(result="Network error")) == [c.id]
+    assert ids(s.history(result="Webhook not found")) == [d.id]
+    assert ids(s.history(result=["Delivered", "Network error"])) == [a.id, c.id]
+    assert s.history(result="Service unavailable").empty
+
+
+def test_history_filter_by_time(four_attempts):
+    s, (a, b, c, d), _ = four_attempts
+    assert ids(s.history(since=T0 + 1000)) == [b.id, c.id, d.id]
+    assert ids(s.history(until=T0 + 1000)) == [a.id, b.id]
+    assert ids(s.history(since=T0 + 1000, until=T0 + 2000)) == [b.id, c.id]
+    since_dt = datetime.fromtimestamp((T0 + 2000) / 1000, tz=timezone.utc)
+    assert ids(s.history(since=since_dt)) == [c.id, d.id]
+    assert ids(s.history(since=since_dt.isoformat().replace("+00:00", "Z"))) == [c.id, d.id]
+    assert ids(s.history(until=pd.Timestamp(T0, unit="ms", tz="UTC"))) == [a.id]
+
+
+def test_history_limit_keeps_the_newest_in_order(four_attempts):
+    s, (a, b, c, d), _ = four_attempts
+    assert ids(s.history(limit=2)) == [c.id, d.id]
+    assert ids(s.history(limit=10)) == [a.id, b.id, c.id, d.id]
+    assert s.history(limit=0).empty
+    assert ids(s.history(result="Failed", limit=1)) == [d.id]
+
+
+def test_history_is_in_insertion_order_when_the_clock_goes_backwards(clocked):
+    s, now = clocked
+    with Receiver() as rx:
+        wh = s.create_webhook("Clock", rx.url, ALL_EVENTS)
+        sent = []
+        for t in (T0 + 5000, T0 + 1000, T0 + 3000, T0 - 60_000):
+            now[0] = t
+            sent.append(s.simulate(wh, APP).simulation_id)
+    frame = s.history()
+    assert frame["simulation_id"].tolist() == sent
+    assert frame["sent_at"].tolist() == [pd.Timestamp(t, unit="ms", tz="UTC") for t in (T0 + 5000, T0 + 1000, T0 + 3000, T0 - 60_000)]
+    assert frame["id"].is_monotonic_increasing
+    assert s.history(limit=2)["simulation_id"].tolist() == sent[2:]
+
+
+def test_history_row_has_the_exact_body_and_headers(four_attempts):
+    s, _, results = four_attempts
+    row = s.history_row(results[0].history_id)
+    assert row["request_body"] == results[0].payload.encode("utf-8")
+    assert row["request_headers"]["x-webhook-signature"] == results[0].signature
+    assert row["response_truncated"] is False
+
+
+# -- export -----------------------------------------------------------------------------------------------
+
+
+def test_export_csv_round_trips(four_attempts, tmp_path):
+    s, _, results = four_attempts
+    frame = s.history()
+    out = s.export_history(tmp_path / "history.csv")
+    back = pd.read_csv(out, dtype={"http_status": "Int64", "error_status": "Int64"})
+    assert list(back.columns) == HISTORY_COLUMNS
+    assert back["simulation_id"].tolist() == frame["simulation_id"].tolist()
+    assert back["payload"].tolist() == frame["payload"].tolist()
+    assert back["http_status"].tolist()[:2] == [200, 500] and back["http_status"].isna().sum() == 2
+    assert pd.to_datetime(back["sent_at"], utc=True).tolist() == frame["sent_at"].tolist()
+    assert back["latency_ms"].tolist()[:2] == pytest.approx(frame["latency_ms"].tolist()[:2])
+
+
+def test_export_json_round_trips(four_attempts, tmp_path):
+    s, _, _ = four_attempts
+    frame = s.history()
+    out = s.export_history(tmp_path / "history.json")
+    records = json.loads(out.read_text(encoding="utf-8"))
+    assert len(records) == 4
+    assert [r["simulation_id"] for r in records] == frame["simulation_id"].tolist()
+    assert [r["payload"] for r in records] == frame["payload"].tolist()
+    assert [r["http_status"] for r in records] == [200, 500, None, None]
+    assert [r["error"] for r in records] == [None, None, "Network error", "Webhook not found"]
+    assert [pd.Timestamp(r["sent_at"]) for r in records] == frame["sent_at"].tolist()
+
+
+def test_export_parquet_round_trips(four_attempts, tmp_path):
+    pytest.importorskip("pyarrow")
+    s, _, _ = four_attempts
+    frame = s.history()
+    out = s.export_history(tmp_path / "history.parquet")
+    back = pd.read_parquet(out)
+    assert list(back.columns) == HISTORY_COLUMNS
+    assert str(back["http_status"].dtype) == "Int64"
+    assert str(back["sent_at"].dt.tz) == "UTC"
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
+def test_export_with_filters_and_unknown_format(four_attempts, tmp_path):
+    from simlib import ValidationError
+
+    s, (a, *_), _ = four_attempts
+    out = s.export_history(tmp_path / "delivered.csv", result="Delivered")
+    assert pd.read_csv(out)["webhook_id"].tolist() == [a.id]
+    with pytest.raises(ValidationError) as exc:
+        s.export_history(tmp_path / "history.xlsx")
+    assert exc.value.field == "format"
