@@ -59,10 +59,10 @@ def main() -> None:
         async def sharded_async() -> float:
             # The same sharding simlib uses (pools of two connections), without simlib's work:
             # shows how much of the ratio is httpcore's pool, not simlib.
-            from simlib.core.delivery.http import DeliveryConfig, make_async_client
+            from simlib.core.delivery.http import DeliveryConfig, make_async_sender
 
             requests = [sign(SECRET, sample.body, sim.now_ms()) for _ in range(N)]
-            sender = make_async_client(DeliveryConfig(), max_connections=CONCURRENCY)
+            sender = make_async_sender(DeliveryConfig(), max_connections=CONCURRENCY)
             async with sender:
                 sem = asyncio.Semaphore(CONCURRENCY)
 

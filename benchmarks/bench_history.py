@@ -11,8 +11,8 @@ import pandas as pd
 from _common import machine, median, temp_store, timed, verdict
 
 from simlib import Simulator, sign
-from simlib.core.delivery.http import Outcome
 from simlib.core.classify import make_history_row
+from simlib.core.delivery.http import Outcome
 
 EVENT = "desktop.app_tracking.captured"
 TARGET_ROWS = 100_000

@@ -9,45 +9,77 @@ from typing import TYPE_CHECKING, Any
 
 from simlib._version import __version__ as __version__
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
-from simlib.errors import (
-    NotFoundError as NotFoundError,
-    OverrideError as OverrideError,
-    SimlibError as SimlibError,
-    StoreError as StoreError,
-    StoreUnavailable as StoreUnavailable,
-    StoreVersionError as StoreVersionError,
-    UnknownEventError as UnknownEventError,
-    ValidationError as ValidationError,
-)
 from simlib.core.events import (
     EventType as EventType,
-    event_types as event_types,
-    register_event as register_event,
 )
-from simlib.records import (
-    Preview as Preview,
-    Secret as Secret,
-    SimulationResult as SimulationResult,
-    Webhook as Webhook,
+from simlib.core.events import (
+    event_types as event_types,
+)
+from simlib.core.events import (
+    register_event as register_event,
 )
 from simlib.core.signing import (
     Verification as Verification,
+)
+from simlib.core.signing import (
     compute_signature as compute_signature,
+)
+from simlib.core.signing import (
     sign as sign,
+)
+from simlib.core.signing import (
     verify as verify,
 )
-from simlib.simulator import Simulator as Simulator
 from simlib.core.store.sqlite import Store as Store
 from simlib.core.validation import (
     ProductionCheck as ProductionCheck,
+)
+from simlib.core.validation import (
     production_check as production_check,
 )
+from simlib.errors import (
+    NotFoundError as NotFoundError,
+)
+from simlib.errors import (
+    OverrideError as OverrideError,
+)
+from simlib.errors import (
+    SimlibError as SimlibError,
+)
+from simlib.errors import (
+    StoreError as StoreError,
+)
+from simlib.errors import (
+    StoreUnavailable as StoreUnavailable,
+)
+from simlib.errors import (
+    StoreVersionError as StoreVersionError,
+)
+from simlib.errors import (
+    UnknownEventError as UnknownEventError,
+)
+from simlib.errors import (
+    ValidationError as ValidationError,
+)
+from simlib.records import (
+    Preview as Preview,
+)
+from simlib.records import (
+    Secret as Secret,
+)
+from simlib.records import (
+    SimulationResult as SimulationResult,
+)
+from simlib.records import (
+    Webhook as Webhook,
+)
+from simlib.simulator import Simulator as Simulator
 
 if TYPE_CHECKING:
+    from simlib.receiver import ReceivedRequest, Receiver
     from simlib.toolkit.capture import Capture, parse_capture
     from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
     from simlib.toolkit.explain import Explanation, explain_signature
-    from simlib.receiver import ReceivedRequest, Receiver
     from simlib.toolkit.snippets import snippet
     from simlib.ui import Explorer
 
@@ -66,47 +98,45 @@ _LAZY = {
     "snippet": ("simlib.toolkit.snippets", "snippet"),
 }
 
-__all__ = sorted(
-    [
-        "Capture",
-        "DeliveryConfig",
-        "EventType",
-        "Explanation",
-        "Explorer",
-        "NotFoundError",
-        "OverrideError",
-        "Preview",
-        "ProbeResult",
-        "ProductionCheck",
-        "ReceivedRequest",
-        "Receiver",
-        "Secret",
-        "SimlibError",
-        "SimulationResult",
-        "Simulator",
-        "Store",
-        "StoreError",
-        "StoreUnavailable",
-        "StoreVersionError",
-        "UnknownEventError",
-        "ValidationError",
-        "Verification",
-        "Webhook",
-        "__version__",
-        "check_receiver",
-        "compute_signature",
-        "event_types",
-        "explain_signature",
-        "parse_capture",
-        "probe_tolerance",
-        "production_check",
-        "register_event",
-        "sign",
-        "snippet",
-        "start_demo",
-        "verify",
-    ]
-)
+__all__ = [
+    "Capture",
+    "DeliveryConfig",
+    "EventType",
+    "Explanation",
+    "Explorer",
+    "NotFoundError",
+    "OverrideError",
+    "Preview",
+    "ProbeResult",
+    "ProductionCheck",
+    "ReceivedRequest",
+    "Receiver",
+    "Secret",
+    "SimlibError",
+    "SimulationResult",
+    "Simulator",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreVersionError",
+    "UnknownEventError",
+    "ValidationError",
+    "Verification",
+    "Webhook",
+    "__version__",
+    "check_receiver",
+    "compute_signature",
+    "event_types",
+    "explain_signature",
+    "parse_capture",
+    "probe_tolerance",
+    "production_check",
+    "register_event",
+    "sign",
+    "snippet",
+    "start_demo",
+    "verify",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 from simlib._version import __version__
 from simlib.core.delivery.http import DeliveryConfig
+from simlib.core.validation import production_check
 from simlib.errors import SimlibError
 from simlib.records import NETWORK_ERROR, SimulationResult, Webhook
-from simlib.core.validation import production_check
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from simlib.errors import NotFoundError, SimlibError
 from simlib.core.events import event_names
+from simlib.errors import NotFoundError, SimlibError
 from simlib.receiver import DEFAULT_PATH, Receiver
 from simlib.records import Webhook
 from simlib.simulator import Simulator

@@ -217,7 +217,7 @@ class Receiver:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+            except (TimeoutError, Exception):  # noqa: BLE001
                 pass
 
     def stop(self) -> None:
@@ -571,8 +571,9 @@ class ReceiverProcess:
     def stats(self) -> dict[str, Any]:
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{STATS_PATH}", timeout=5) as resp:  # noqa: S310
-            return json.loads(resp.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{STATS_PATH}", timeout=5) as resp:
+            stats: dict[str, Any] = json.loads(resp.read())
+            return stats
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as w
 
+from simlib.core.events import EventOption, event_types, parse_override
+from simlib.core.validation import production_check
 from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo
 from simlib.errors import OverrideError, SimlibError
-from simlib.core.events import EventOption, event_types, parse_override
 from simlib.records import (
     DELIVERED,
     EVENT_NOT_REGISTERED,
@@ -48,7 +49,6 @@ from simlib.records import (
     Webhook,
 )
 from simlib.simulator import Simulator
-from simlib.core.validation import production_check
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,9 +10,7 @@ from simlib import Simulator
 from simlib.demo import start_demo
 from simlib.receiver import Receiver
 from simlib.records import Webhook
-
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT  # noqa: F401 - re-exported for fixtures
-
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ class RawServer:
         while not self.stopped.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

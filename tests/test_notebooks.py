@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tomllib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -99,7 +99,7 @@ def test_sanitize_file_parses_into_one_pair_per_regex_line():
     [
         ("sig " + sign("s3cret-value", b"{}", 1_769_591_601_771)["x-webhook-signature"], "sig <HMAC_HEX>"),
         (f"id {uuid.uuid4()}", "id <UUID>"),
-        (f"at {datetime.now(timezone.utc).isoformat()}", "at <TIME>"),
+        (f"at {datetime.now(UTC).isoformat()}", "at <TIME>"),
         ("at 2026-01-28T09:13:21.771Z.", "at <TIME>."),
         ("sent 2026-01-28 09:00:00+00:00", "sent <TIME>"),
         (f"x-webhook-timestamp: {now_ms()}", "x-webhook-timestamp: <EPOCH_MS>"),

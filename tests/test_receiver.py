@@ -11,11 +11,9 @@ import httpx
 import pytest
 
 from simlib import Simulator, sign
-from simlib.receiver import Receiver
 from simlib.core.signing import now_ms
-
-from tests.helpers import ACT, ALL_EVENTS, APP
-from tests.helpers import free_port
+from simlib.receiver import Receiver
+from tests.helpers import ACT, ALL_EVENTS, APP, free_port
 
 SECRET = "receiver-test-secret-0123456789"
 BODY = b'{"event":"desktop.activity_tracking.captured","data":{"activity":{"workMode":true}},"simulation":true}'

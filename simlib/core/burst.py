@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simlib.core.classify import make_history_row, result_from_row
-from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_client, signed_headers
+from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
 from simlib.core.ids import new_uuid4
 from simlib.core.store.sqlite import HistoryRow, Store
 from simlib.errors import StoreError, ValidationError
@@ -77,7 +77,8 @@ class BurstResult:
     def summary(self) -> pd.DataFrame:
         if self._summary is None:
             self._summary = summarize(self.results, self.elapsed_s)
-        return self._summary
+        summary: pd.DataFrame = self._summary
+        return summary
 
     def frame(self) -> pd.DataFrame:
         """One row per attempt (result, status, latency, error, detail)."""
@@ -156,7 +157,7 @@ class _Recorder:
             for index, _ in batch:
                 self.failed[index] = str(exc)
             return
-        for (index, _), hid in zip(batch, ids):
+        for (index, _), hid in zip(batch, ids, strict=True):
             self.ids[index] = hid
         self.acknowledged += len(ids)
 
@@ -220,7 +221,7 @@ async def send_many_async(
     rows: list[HistoryRow | None] = [None] * n
     previews: list[Preview | None] = [None] * n
     sem = asyncio.Semaphore(concurrency)
-    client = make_async_client(config, max_connections=concurrency)
+    client = make_async_sender(config, max_connections=concurrency)
 
     async def one(i: int) -> None:
         if rate is not None:
@@ -284,7 +285,8 @@ def send_many(sim: BurstHost, *args: Any, **kwargs: Any) -> BurstResult:
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["result"]
+    result: BurstResult = box["result"]
+    return result
 
 
 def _progress(n: int, progress: bool | Callable[[int, int], None]) -> Callable[..., None]:

@@ -18,13 +18,13 @@ import secrets as _secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from simlib.core import signing
 from simlib.core.classify import make_history_row, result_from_row
-from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_client, signed_headers
+from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
@@ -86,7 +86,7 @@ def to_ms(value: datetime | str | int | float | Any | None) -> int | None:
         value = value.to_pydatetime()
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return int(value.timestamp() * 1000)
     raise ValidationError("time", f"not a time: {value!r}")
 
@@ -391,7 +391,7 @@ class Engine:
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = make_client(config)
+                client = self._clients[key] = make_sender(config)
             return client
 
     def record(

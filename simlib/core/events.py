@@ -277,7 +277,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def parse_value(path: str, raw: str) -> Any:
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         if _LOOKS_JSON.match(raw):
             raise OverrideError(path, f"value is not valid JSON ({exc.msg} at column {exc.colno})") from None
         return raw

@@ -26,6 +26,8 @@ CONTENT_TYPE = "application/json"
 DEFAULT_TOLERANCE_MS = 300_000
 
 Encoding = Literal["hex", "base64"]
+#: The unit of ``x-webhook-timestamp``: milliseconds (Trackpilots) or seconds (a common receiver bug).
+TimestampUnit = Literal["ms", "s"]
 
 __all__ = [
     "CONTENT_TYPE",
@@ -83,7 +85,7 @@ def sign(
     timestamp_ms: int,
     *,
     encoding: Encoding = "hex",
-    timestamp_unit: Literal["ms", "s"] = "ms",
+    timestamp_unit: TimestampUnit = "ms",
 ) -> dict[str, str]:
     """The three delivery headers for ``body`` sent at ``timestamp_ms``.
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from simlib.errors import UnknownEventError, ValidationError
 from simlib.core.events import event_names
+from simlib.errors import UnknownEventError, ValidationError
 
 __all__ = [
     "MAX_NAME_LENGTH",

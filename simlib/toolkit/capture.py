@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from simlib.core.rawhttp import RawRequestView
-from simlib.errors import ValidationError
 from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from simlib.errors import ValidationError
 
 __all__ = ["Capture", "parse_capture", "parse_headers", "to_curl", "to_httpx"]
 
@@ -156,7 +156,8 @@ def _parse_http(data: bytes) -> Capture:
 
 
 def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
@@ -309,7 +310,7 @@ def _parse_curl(text: str, base_dir: Path) -> Capture:
         opt, attached = tok, None
         if re.match(r"^-[HdXAmoexurbcw].", tok) and not tok.startswith("--"):
             opt, attached = tok[:2], tok[2:]
-        val = (lambda: attached) if attached is not None else value
+        val = (lambda a=attached: a) if attached is not None else value
         if opt in ("-H", "--header"):
             name, sep, v = val().partition(":")
             if sep and name.strip():

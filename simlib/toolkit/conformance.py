@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from simlib.core.delivery.http import request_headers
+from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from simlib.errors import ValidationError
 from simlib.records import Preview, SimulationResult, Webhook
-from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,8 +177,13 @@ def check_receiver(
     for i, variant in enumerate(VARIANTS):
         if variant.name == "replayed":  # the valid request again: same bytes, same headers
             first, again = results["valid"], dict(results["valid"].request_headers)
+            assert valid_preview is not None  # "valid" comes first in VARIANTS
+
+            def same_headers(w: Webhook, ts: int, again: dict[str, str] = again) -> dict[str, str]:
+                return dict(again)
+
             results[variant.name] = sim.send_exact(
-                valid_preview, lambda w, ts: dict(again), replay_of=first.history_id, label="check replayed"
+                valid_preview, same_headers, replay_of=first.history_id, label="check replayed"
             )
             continue
         p = sim.preview(wh, event, seed=base + i)
@@ -400,7 +405,7 @@ def probe_tolerance(
         share = budget_left // 2 if direction == "past" else budget_left
         used = 0
 
-        def ok(n: int) -> bool:
+        def ok(n: int, sign_: int = sign_) -> bool:
             word = "old" if sign_ > 0 else "ahead"
             return attempt(sign_ * grid(n), f"timestamp {_human(grid(n))} {word}")
 

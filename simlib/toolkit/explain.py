@@ -24,7 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature, now_ms, signed_message
+from simlib.core.signing import (
+    DEFAULT_TOLERANCE_MS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    compute_signature,
+    now_ms,
+    signed_message,
+)
 
 if TYPE_CHECKING:
     from simlib.core.engine import Engine
@@ -175,7 +182,7 @@ def _reserialised(body: bytes) -> list[tuple[str, bytes]]:
         ("JSON with spaces", json.dumps(obj, ensure_ascii=False)),
         ("JSON with sorted keys", json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)),
     ]
-    out = []
+    out: list[tuple[str, bytes]] = []
     for label, text in forms:
         data = text.encode("utf-8")
         if data != body and all(data != d for _, d in out):

@@ -19,9 +19,7 @@ import simlib.core.signing
 from simlib import Simulator
 from simlib.cli import main
 from simlib.receiver import Receiver
-
-from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
-from tests.helpers import free_port
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
 
 SECRET = "cli-test-secret-0123456789abcdef"
 CLOCK_MS = 1_769_592_774_119

@@ -19,7 +19,6 @@ import pytest
 
 from simlib import DeliveryConfig, Simulator, StoreUnavailable, StoreVersionError, ValidationError
 from simlib.cli import main
-
 from tests.helpers import ACT, APP
 from tests.servers import RawServer, answer
 

@@ -11,7 +11,6 @@ import pytest
 from simlib import Simulator
 from simlib.cli import main
 from simlib.receiver import Receiver, ReceiverProcess
-
 from tests.helpers import ACT, APP
 
 

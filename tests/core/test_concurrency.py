@@ -23,7 +23,6 @@ import pytest
 
 from simlib import Simulator
 from simlib.receiver import Receiver, ReceiverProcess
-
 from tests.helpers import APP
 
 SENDER = textwrap.dedent(

@@ -16,9 +16,7 @@ import pytest
 
 from simlib import DeliveryConfig, Simulator, verify
 from simlib.receiver import Receiver
-
-from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
-from tests.helpers import free_port
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
 from tests.servers import RawServer, answer, big_body, drip, never_answer, redirect, reset
 
 SECRET = "delivery-test-secret-0123456789"

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
 import simlib
 from simlib import DeliveryConfig, Simulator, ValidationError, verify
 from simlib.receiver import Receiver
-
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 from tests.servers import RawServer, answer
 
@@ -61,7 +60,7 @@ def test_result_fields(sim, rx):
     wh = sim.create_webhook("S", rx.url, ALL_EVENTS, secret=SECRET)
     r = sim.simulate(wh, APP)
     assert r.delivered is True
-    assert r.sent_at.tzinfo == timezone.utc
+    assert r.sent_at.tzinfo == UTC
     assert abs(r.sent_at.timestamp() * 1000 - r.sent_at_ms) < 1
     assert r.signature == r.request_headers["x-webhook-signature"]
     assert r.timestamp == r.request_headers["x-webhook-timestamp"] == str(r.sent_at_ms)

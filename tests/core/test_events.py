@@ -12,7 +12,6 @@ import pytest
 from simlib import OverrideError, Simulator, UnknownEventError, ValidationError, event_types, register_event
 from simlib.core.events import build_payload, parse_override, unregister_event
 from simlib.receiver import Receiver
-
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 
 CLOCK_MS = 1_769_592_774_119

@@ -10,9 +10,7 @@ import time
 import pytest
 
 from simlib import DeliveryConfig, Simulator
-
-from tests.helpers import APP
-from tests.helpers import free_port
+from tests.helpers import APP, free_port
 from tests.servers import RawServer, answer, read_request
 
 DEADLINE = 2.0

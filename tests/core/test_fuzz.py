@@ -12,7 +12,6 @@ from simlib import ValidationError
 from simlib.core.events import apply_overrides, build_payload, parse_override
 from simlib.core.signing import sign, verify
 from simlib.core.validation import production_check, validate_url
-
 from tests.helpers import ALL_EVENTS
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,6 @@ import pytest
 
 from simlib import DeliveryConfig, Simulator
 from simlib.core.delivery.netpolicy import LOCAL, STRICT, AddressPolicy, BlockedAddress, embedded_ipv4, get_policy
-
 from tests.helpers import APP
 
 ALWAYS_BLOCKED = [

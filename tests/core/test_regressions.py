@@ -13,9 +13,7 @@ from simlib import DeliveryConfig, Simulator, ValidationError
 from simlib.cli import main
 from simlib.demo import DEMO_WEBHOOK_ID, start_demo
 from simlib.receiver import Receiver
-
-from tests.helpers import APP
-from tests.helpers import free_port
+from tests.helpers import APP, free_port
 
 
 def test_first_send_latency_excludes_client_setup(tmp_path):

@@ -8,7 +8,6 @@ import re
 from simlib import Simulator, verify
 from simlib.cli import main
 from simlib.demo import start_demo
-
 from tests.helpers import APP
 
 

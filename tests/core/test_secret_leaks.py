@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from simlib import Simulator, ValidationError
-
 from tests.helpers import APP
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))

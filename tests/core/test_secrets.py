@@ -15,9 +15,7 @@ import pytest
 
 from simlib.cli import main
 from simlib.receiver import Receiver
-
-from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
-from tests.helpers import free_port
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
 
 SECRET = "Sentinel-Secret-Value-7f3a9c1e5b2d4086"
 

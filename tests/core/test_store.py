@@ -7,17 +7,15 @@ import json
 import os
 import sqlite3
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 
 from simlib import Simulator, StoreUnavailable, StoreVersionError
-from simlib.receiver import Receiver
 from simlib.core.store.sqlite import HISTORY_COLUMNS, Store
-
-from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
-from tests.helpers import free_port
+from simlib.receiver import Receiver
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
 
 T0 = 1_769_000_000_000
 
@@ -195,7 +193,7 @@ def test_history_filter_by_time(four_attempts):
     assert ids(s.history(since=T0 + 1000)) == [b.id, c.id, d.id]
     assert ids(s.history(until=T0 + 1000)) == [a.id, b.id]
     assert ids(s.history(since=T0 + 1000, until=T0 + 2000)) == [b.id, c.id]
-    since_dt = datetime.fromtimestamp((T0 + 2000) / 1000, tz=timezone.utc)
+    since_dt = datetime.fromtimestamp((T0 + 2000) / 1000, tz=UTC)
     assert ids(s.history(since=since_dt)) == [c.id, d.id]
     assert ids(s.history(since=since_dt.isoformat().replace("+00:00", "Z"))) == [c.id, d.id]
     assert ids(s.history(until=pd.Timestamp(T0, unit="ms", tz="UTC"))) == [a.id]

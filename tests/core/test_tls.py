@@ -16,12 +16,11 @@ import pytest
 import trustme
 
 from simlib import DeliveryConfig, Simulator
-
 from tests.helpers import APP
 
 
 class _Ack(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
         body = b'{"ok": true}'
         self.send_response(200)
@@ -84,7 +83,7 @@ def test_trusting_the_ca_bundle_delivers(tmp_path, ca, https_server):
 
 
 def test_expired_certificate_is_refused(tmp_path, ca, https_server):
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
     url = https_server(ca.issue_cert("127.0.0.1", not_before=past - dt.timedelta(days=60), not_after=past))
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from simlib import NotFoundError, Simulator, ValidationError, production_check
-
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 
 URL = "https://example.com/webhooks/trackpilots"

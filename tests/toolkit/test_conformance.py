@@ -13,13 +13,11 @@ import pytest
 
 from simlib import Simulator, sign
 from simlib.cli import main
-from simlib.toolkit.conformance import CHECK_COLUMNS, VARIANTS, check_receiver
+from simlib.core.signing import now_ms
 from simlib.errors import NotFoundError, ValidationError
 from simlib.receiver import Receiver
-from simlib.core.signing import now_ms
-
-from tests.helpers import ACT, ALL_EVENTS, APP
-from tests.helpers import free_port
+from simlib.toolkit.conformance import CHECK_COLUMNS, VARIANTS, check_receiver
+from tests.helpers import ACT, ALL_EVENTS, APP, free_port
 
 SECRET = "conformance-secret-0123456789"
 BODY = b'{"event":"desktop.activity_tracking.captured","simulation":true}'

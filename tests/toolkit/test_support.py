@@ -18,10 +18,9 @@ import pytest
 
 from simlib import DeliveryConfig, Simulator, parse_capture, sign, snippet
 from simlib.cli import main
+from simlib.core.signing import now_ms
 from simlib.errors import NotFoundError, ValidationError
 from simlib.receiver import Receiver
-from simlib.core.signing import now_ms
-
 from tests.helpers import ACT, ALL_EVENTS, APP
 
 SECRET = "support-secret-0123456789abcdef"

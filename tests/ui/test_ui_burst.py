@@ -11,8 +11,8 @@ import pytest
 from simlib import Simulator
 from simlib.receiver import Receiver
 from simlib.ui import Explorer
-
 from tests.helpers import ACT, APP
+
 from .test_ui import text_of
 
 

@@ -23,9 +23,9 @@ import httpx
 
 from simlib._version import __version__
 from simlib.core.delivery.deadline import Deadline
+from simlib.core.delivery.netpolicy import AddressPolicy, BlockedAddress, Resolver, ResolveTimeout, get_policy, resolve
+from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
-from simlib.core.delivery.netpolicy import AddressPolicy, BlockedAddress, ResolveTimeout, Resolver, get_policy, resolve
-from simlib.core.signing import sign
 from simlib.records import NETWORK_ERROR, Secret
 
 __all__ = [
@@ -33,8 +33,8 @@ __all__ = [
     "Outcome",
     "deliver",
     "deliver_async",
-    "make_async_client",
-    "make_client",
+    "make_async_sender",
+    "make_sender",
     "request_headers",
     "signed_headers",
 ]
@@ -79,8 +79,8 @@ class DeliveryConfig:
     proxy: str | None = None
     trust_env: bool = False
     user_agent: str = f"simlib/{__version__}"
-    signature_encoding: str = "hex"
-    timestamp_unit: str = "ms"
+    signature_encoding: Encoding = "hex"
+    timestamp_unit: TimestampUnit = "ms"
     address_policy: str | AddressPolicy = field(
         default_factory=lambda: os.environ.get("SIMLIB_ADDRESS_POLICY", "local")
     )
@@ -243,12 +243,12 @@ class Sender:
         await self.aclose()
 
 
-def make_client(config: DeliveryConfig) -> Sender:
+def make_sender(config: DeliveryConfig) -> Sender:
     """The sender for one set of connection settings; reuse it across sends."""
     return Sender(config)
 
 
-def make_async_client(config: DeliveryConfig, *, max_connections: int = 100) -> Sender:
+def make_async_sender(config: DeliveryConfig, *, max_connections: int = 100) -> Sender:
     """The asynchronous sender (burst mode), with up to ``max_connections`` connections."""
     return Sender(config, max_connections=max_connections, asynchronous=True)
 
@@ -426,7 +426,7 @@ async def deliver_async(
 
     try:
         await asyncio.wait_for(attempt(), timeout=config.deadline)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return _deadline_outcome(start, config, response)
     except Exception as exc:  # noqa: BLE001
         return _failure(exc, url, start, config, response)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from simlib.errors import ValidationError
 
@@ -19,9 +19,10 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "json", "parquet")
 def export_format(value: str) -> ExportFormat:
     """``value`` as an export format, or a ValidationError on ``format``."""
     fmt = value.lower().lstrip(".")
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationError("format", f"unknown export format {fmt!r}: use csv, json or parquet")
-    return cast(ExportFormat, fmt)
+    for known in EXPORT_FORMATS:
+        if fmt == known:
+            return known
+    raise ValidationError("format", f"unknown export format {fmt!r}: use csv, json or parquet")
 
 
 def export_frame(frame: pd.DataFrame, out: Path, fmt: str) -> Path:
