@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lab voila demo test notebooks bench clean
+.PHONY: install lab voila demo lint test notebooks bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook,test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook,test,lint]'
 	$(BIN)/python -m compileall -q simlib
 	touch $(STAMP)
 
@@ -32,8 +32,13 @@ voila: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/simlib demo
 
-## The whole test suite: pytest, nbval (strict) over the notebooks, browser tests if chromium exists
-test: $(STAMP)
+## Static checks: ruff over the code and tests, mypy (strict on core/, toolkit/, records, errors, simulator)
+lint: $(STAMP)
+	$(BIN)/ruff check simlib tests benchmarks scripts conftest.py
+	$(BIN)/mypy
+
+## The whole test suite: lint, then pytest, nbval (strict) over the notebooks, browser tests if chromium exists
+test: lint
 	$(BIN)/python -m pytest
 
 ## Re-execute the notebooks in place, the way CI runs them
