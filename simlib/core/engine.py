@@ -91,6 +91,12 @@ def to_ms(value: datetime | str | int | float | Any | None) -> int | None:
     raise ValidationError("time", f"not a time: {value!r}")
 
 
+def check_sign_with(sign_with: object) -> None:
+    """Refuse a ``sign_with`` other than "current" or "previous" (a ValidationError)."""
+    if sign_with not in ("current", "previous"):
+        raise ValidationError("sign_with", f"must be 'current' or 'previous', not {sign_with!r}")
+
+
 def webhook_id_of(webhook: Webhook | str) -> str:
     """The id of a Webhook or of an id string; a ValidationError on ``webhook`` otherwise."""
     if isinstance(webhook, Webhook):
@@ -280,8 +286,7 @@ class Engine:
         """
         if not isinstance(preview, Preview):
             raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
-        if sign_with not in ("current", "previous"):
-            raise ValidationError("sign_with", f"must be 'current' or 'previous', not {sign_with!r}")
+        check_sign_with(sign_with)
 
         def headers_for(wh: Webhook, ts: int) -> dict[str, str]:
             secret = wh.secret if sign_with == "current" else wh.previous_secret
@@ -298,9 +303,11 @@ class Engine:
         overrides: Overrides = None,
         seed: int | None = None,
         options: Mapping[str, Any] | None = None,
+        sign_with: SignWith = "current",
     ) -> SimulationResult:
         """Preview and send in one call. A webhook that does not exist, or a store that cannot be
         used, gives the Trackpilots error as a result (not an exception), as :meth:`send` does."""
+        check_sign_with(sign_with)  # a caller's mistake raises before anything is recorded
         try:
             preview = self.preview(webhook, event_type, overrides=overrides, seed=seed, options=options)
         except NotFoundError:
@@ -309,7 +316,7 @@ class Engine:
             )
         except StoreError as exc:
             return self.unsent_result(webhook, event_type, SERVICE_UNAVAILABLE, str(exc))
-        return self.send(preview)
+        return self.send(preview, sign_with=sign_with)
 
     def unsent_result(
         self, webhook: Webhook | str, event_type: str, error: SimulationError, detail: str
