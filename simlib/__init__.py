@@ -3,9 +3,7 @@
 Importing simlib is cheap: pandas, ipywidgets and the receiver load only when used.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of simlib
 
 from simlib._version import __version__ as __version__
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
@@ -75,13 +73,14 @@ from simlib.records import (
 )
 from simlib.simulator import Simulator as Simulator
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from simlib.receiver import ReceivedRequest, Receiver
     from simlib.toolkit.capture import Capture, parse_capture
     from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
     from simlib.toolkit.explain import Explanation, explain_signature
     from simlib.toolkit.snippets import snippet
-    from simlib.ui import Explorer
+    # Not Explorer: simlib.ui imports simlib (only its exported names), so naming simlib.ui here,
+    # even for type checkers, would close an import cycle. simlib.Explorer is typed Any.
 
 _LAZY = {
     "Receiver": ("simlib.receiver", "Receiver"),
@@ -139,7 +138,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
         import importlib
 

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from simlib.core.delivery.netstream import _Stream
-
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "Interruptible", "track"]
 
 _local = threading.local()
 _POLL = 0.1
@@ -58,13 +55,27 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+class Interruptible(Protocol):
+    """A network stream whose blocked read or write ends when it is shut down."""
+
+    def shutdown(self) -> None: ...
+
+
+def track(stream: Interruptible) -> None:
+    """Note that the current thread's request is using ``stream`` (the network backend of
+    :mod:`simlib.core.delivery.netstream` calls this on every socket operation)."""
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.stream = stream
+
+
 class Deadline:
     """``with Deadline(seconds) as d:`` around one request on the current thread."""
 
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
         self.expired = False
-        self.stream: _Stream | None = None
+        self.stream: Interruptible | None = None
 
     def remaining(self) -> float:
         return self.at - time.monotonic()

@@ -8,15 +8,9 @@ from typing import Any
 
 import httpcore
 
-from simlib.core.delivery.deadline import _local
+from simlib.core.delivery.deadline import track
 
 __all__ = ["DeadlineBackend", "install"]
-
-
-def _track(stream: _Stream) -> None:
-    dl = getattr(_local, "deadline", None)
-    if dl is not None:
-        dl.stream = stream
 
 
 class _Stream(httpcore.NetworkStream):
@@ -24,20 +18,20 @@ class _Stream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        _track(self)
+        track(self)
         return self._inner.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        _track(self)
+        track(self)
         self._inner.write(buffer, timeout)
 
     def close(self) -> None:
         self._inner.close()
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> _Stream:
-        _track(self)
+        track(self)
         wrapped = _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-        _track(wrapped)
+        track(wrapped)
         return wrapped
 
     def get_extra_info(self, info: str) -> Any:
@@ -62,12 +56,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None) -> _Stream:
         stream = _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-        _track(stream)
+        track(stream)
         return stream
 
     def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> _Stream:
         stream = _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
-        _track(stream)
+        track(stream)
         return stream
 
     def sleep(self, seconds: float) -> None:
