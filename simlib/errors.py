@@ -1,19 +1,26 @@
-"""Exceptions raised by simlib.
+"""Exceptions raised by simlib: one root, :class:`SimlibError`.
 
-The tree::
+The tree; ``[...]`` names a built-in exception the class also derives from (``except
+ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout)::
 
     SimlibError
-    ├── ValidationError        bad input for a named field (webhook form, CLI flag)
-    │   └── OverrideError      a payload override names a path that does not exist or a bad value
-    ├── NotFoundError          no webhook / history row with that id
-    ├── UnknownEventError      an event type that is not in the catalogue
-    └── StoreError             the SQLite store cannot be used
-        ├── StoreUnavailable   locked past the busy timeout, unreadable, read-only
-        └── StoreVersionError  the store was written by a newer simlib
+    ├── ValidationError [ValueError]    bad input for a named field (webhook form, CLI flag, argument)
+    │   ├── OverrideError               a payload override names a path that does not exist or a bad value
+    │   └── UnknownEventError           an event type that is not in the catalogue
+    ├── NotFoundError [LookupError]     no webhook / history row with that id
+    ├── StoreError                      the store cannot be used
+    │   ├── StoreUnavailable            locked past the busy timeout, unreadable, read-only
+    │   └── StoreVersionError           the store was written by a newer simlib
+    ├── BlockedAddress                  simlib.netpolicy: the address policy refuses the endpoint's address
+    └── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
 
-``Simulator.send`` never raises any of these: a send always ends as a
-:class:`~simlib.records.SimulationResult`. They reach callers of the
-configuration API (create/update/delete a webhook, preview, history).
+A test walks the classes and compares them with this drawing, both ways.
+
+A send never raises for what the endpoint, the network or the store does: it ends as a
+:class:`~simlib.records.SimulationResult` (``BlockedAddress`` and ``ResolveTimeout`` become its
+"Network error"). A mistake of the caller -- an unknown ``sign_with``, a concurrency below 1 --
+raises a :class:`ValidationError` at once and is not recorded. The other errors reach callers of
+the configuration API (create/update/delete a webhook, preview, history).
 """
 
 from __future__ import annotations

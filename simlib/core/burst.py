@@ -16,6 +16,7 @@ script and inside Jupyter (where an event loop is already running, it runs on a 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -182,12 +183,17 @@ async def send_many_async(
     ``preview``: start from this already-built payload (its overrides, options and seed; with
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
     """
+    # The caller's mistakes raise here, before anything is previewed, sent or recorded.
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValidationError("n", f"must be a whole number >= 1, not {n!r}")
-    if not isinstance(concurrency, int) or concurrency < 1:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ValidationError("concurrency", f"must be a whole number >= 1, not {concurrency!r}")
-    if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
-        raise ValidationError("rate", f"must be a positive number of sends per second, not {rate!r}")
+    if rate is not None and (
+        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0
+    ):
+        raise ValidationError("rate", f"must be a positive, finite number of sends per second, not {rate!r}")
+    if preview is not None and not isinstance(preview, Preview):
+        raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
     wid = webhook.id if isinstance(webhook, Webhook) else webhook
     target: Webhook | str = wid
     if preview is not None:

@@ -152,14 +152,35 @@ def test_progress_callback(target):
     assert seen[-1] == (7, 7) and len(seen) == 7
 
 
-def test_bad_arguments_are_validation_errors(target):
+@pytest.mark.parametrize(
+    "n, kwargs",
+    [
+        (0, {}),
+        (-1, {}),
+        (True, {}),
+        (2.0, {}),
+        (5, {"concurrency": 0}),
+        (5, {"concurrency": -1}),
+        (5, {"concurrency": True}),
+        (5, {"concurrency": 2.5}),
+        (5, {"rate": 0}),
+        (5, {"rate": -1}),
+        (5, {"rate": float("nan")}),
+        (5, {"rate": float("inf")}),
+        (5, {"rate": True}),
+        (5, {"rate": "10"}),
+        (5, {"preview": "not a preview"}),
+    ],
+)
+def test_bad_arguments_raise_at_once_and_nothing_is_sent_or_recorded(target, n, kwargs):
     from simlib import ValidationError
 
-    sim, wh, _ = target
-    for kwargs in ({"n": 0}, {"n": 5, "concurrency": 0}, {"n": 5, "rate": -1}):
-        n = kwargs.pop("n")
-        with pytest.raises(ValidationError):
-            sim.send_many(wh, APP, n, progress=False, **kwargs)
+    sim, wh, rx = target
+    field = next(iter(kwargs), "n")
+    with pytest.raises(ValidationError) as info:
+        sim.send_many(wh, APP, n, progress=False, **kwargs)
+    assert info.value.field == field
+    assert sim.history_count() == 0 and rx.count == 0
 
 
 def test_cli_burst(tmp_path, monkeypatch, capsys):

@@ -146,6 +146,15 @@ def test_sign_with_previous_without_a_rotation_is_simulation_failed(sim, rx):
     assert rx.count == 0
 
 
+@pytest.mark.parametrize("sign_with", ["bogus", "Current", None, 1])
+def test_an_unknown_sign_with_raises_and_is_not_recorded(sim, rx, sign_with):
+    wh = sim.create_webhook("Bogus", rx.url, ALL_EVENTS, secret=SECRET)
+    with pytest.raises(ValidationError) as info:
+        sim.send(sim.preview(wh, APP), sign_with=sign_with)
+    assert info.value.field == "sign_with"
+    assert sim.history_count() == 0 and rx.count == 0
+
+
 def test_payload_over_the_size_limit_is_refused(store_path):
     with Simulator(store_path, max_payload_bytes=2_000) as s:
         wh = s.create_webhook("Big", "https://example.com/x", ALL_EVENTS)

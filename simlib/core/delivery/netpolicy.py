@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simlib.errors import SimlibError
+
 __all__ = [
     "ALWAYS_DENIED",
     "AddressPolicy",
@@ -81,7 +83,7 @@ NON_PUBLIC = _nets(
 )
 
 
-class BlockedAddress(Exception):
+class BlockedAddress(SimlibError):
     """The URL's host is, or resolves to, an address the policy refuses."""
 
     def __init__(self, host: str, address: str, why: str, policy: str) -> None:
@@ -176,7 +178,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     return seen
 
 
-class ResolveTimeout(TimeoutError):
+class ResolveTimeout(SimlibError, TimeoutError):
     """The resolver did not answer in time."""
 
     def __init__(self, host: str, seconds: float) -> None:
