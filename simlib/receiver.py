@@ -36,6 +36,7 @@ from simlib.core.signing import (
     TIMESTAMP_HEADER,
     Verification,
     compute_signature,
+    header_value,
     now_ms,
     verify,
 )
@@ -405,7 +406,7 @@ class Receiver:
     def _replayed(self, headers: list[tuple[str, str]], verification: Verification | None) -> Verification | None:
         """A Verification saying "replayed" if this timestamp+signature was accepted before;
         otherwise remember it (until it would fall out of the window anyway) and return None."""
-        sig, ts = _lookup(headers, SIGNATURE_HEADER), _lookup(headers, TIMESTAMP_HEADER)
+        sig, ts = header_value(headers, SIGNATURE_HEADER), header_value(headers, TIMESTAMP_HEADER)
         if not sig or not ts:
             return None
         now = self.clock()
@@ -468,13 +469,6 @@ class Receiver:
         await writer.drain()
 
 
-def _lookup(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _buggy_verify(
     headers: Sequence[tuple[str, str]],
     body: bytes,
@@ -487,7 +481,7 @@ def _buggy_verify(
     """What a receiver with a timestamp bug checks: the header read as ``unit`` ("s": as
     seconds), and with ``reject_future=False`` only "too old" rejected. The signature check
     itself is correct (raw body, constant time, hex case-insensitive)."""
-    sig, ts_raw = _lookup(headers, SIGNATURE_HEADER), _lookup(headers, TIMESTAMP_HEADER)
+    sig, ts_raw = header_value(headers, SIGNATURE_HEADER), header_value(headers, TIMESTAMP_HEADER)
     if not sig or not sig.strip():
         return Verification(False, "missing_signature", f"missing header {SIGNATURE_HEADER}")
     if not ts_raw or not ts_raw.strip():

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from simlib.core.signing import header_value
+
 
 class RawRequestView:
     """Mixin for records with ``headers`` (name, value pairs as sent) and ``body`` (bytes)."""
@@ -16,11 +18,7 @@ class RawRequestView:
 
     def header(self, name: str) -> str | None:
         """The first header called ``name``, compared case-insensitively."""
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return header_value(self.headers, name)
 
     @property
     def json(self) -> Any:

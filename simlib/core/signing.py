@@ -26,16 +26,20 @@ CONTENT_TYPE = "application/json"
 DEFAULT_TOLERANCE_MS = 300_000
 
 Encoding = Literal["hex", "base64"]
+#: Request headers: a mapping (``dict``, ``httpx.Headers``) or (name, value) pairs as received.
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 #: The unit of ``x-webhook-timestamp``: milliseconds (Trackpilots) or seconds (a common receiver bug).
 TimestampUnit = Literal["ms", "s"]
 
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_TOLERANCE_MS",
+    "Headers",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "Verification",
     "compute_signature",
+    "header_value",
     "now_ms",
     "sign",
     "signed_message",
@@ -122,17 +126,23 @@ class Verification:
         return self.ok
 
 
-def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
+def header_value(headers: Headers, name: str) -> str | None:
+    """The value of the first header called ``name``, compared case-insensitively, or None.
+
+    The one header lookup of simlib (signing, the receiver, captures, explanations, replays).
+    Names and values given as bytes are read as latin-1, as HTTP/1.1 carries them.
+    """
+    wanted = name.lower()
     items = headers.items() if isinstance(headers, Mapping) else headers
     for key, value in items:
         k = key.decode("latin-1") if isinstance(key, bytes) else key
-        if k.lower() == name:
+        if k.lower() == wanted:
             return value.decode("latin-1") if isinstance(value, bytes) else value
     return None
 
 
 def verify(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    headers: Headers,
     body: bytes,
     secrets: str | bytes | Sequence[str | bytes],
     *,
@@ -157,10 +167,10 @@ def verify(
     if not candidates:
         return Verification(False, "no_secret", "no secret to verify with")
 
-    sig = _header(headers, SIGNATURE_HEADER)
+    sig = header_value(headers, SIGNATURE_HEADER)
     if sig is None or not sig.strip():
         return Verification(False, "missing_signature", f"missing header {SIGNATURE_HEADER}")
-    ts_raw = _header(headers, TIMESTAMP_HEADER)
+    ts_raw = header_value(headers, TIMESTAMP_HEADER)
     if ts_raw is None or not ts_raw.strip():
         return Verification(False, "missing_timestamp", f"missing header {TIMESTAMP_HEADER}")
     ts_text = ts_raw.strip()

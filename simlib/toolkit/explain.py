@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,9 @@ from simlib.core.signing import (
     DEFAULT_TOLERANCE_MS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    Headers,
     compute_signature,
+    header_value,
     now_ms,
     signed_message,
 )
@@ -57,8 +59,6 @@ CAUSES = {
     "other_webhook_secret": "the request was signed with another configured webhook's secret",
     "wrong_secret": "no secret tried makes the signature match",
 }
-
-Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,6 @@ class Explanation:
 
     def __str__(self) -> str:
         return self.to_text()
-
-
-def _header(headers: Headers, name: str) -> str | None:
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    for key, value in items:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _display(ts: str, body: bytes, limit: int = 96) -> str:
@@ -213,8 +205,8 @@ def explain_signature(
     user_secret = bool(given)
     known = dict(known or {})
     checks: list[tuple[str, str]] = []
-    received = _header(headers, SIGNATURE_HEADER)
-    ts_raw = _header(headers, TIMESTAMP_HEADER)
+    received = header_value(headers, SIGNATURE_HEADER)
+    ts_raw = header_value(headers, TIMESTAMP_HEADER)
     ts = (ts_raw or "").strip()
     signed = _display(ts, body)
     expected = compute_signature(given[0], ts, body) if given and ts.isascii() else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from simlib.core.delivery.http import signed_headers
 from simlib.core.events import apply_overrides
 from simlib.core.payload import Overrides, check_size, event_id_for, normalise_overrides, serialize
-from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, header_value
 from simlib.errors import ValidationError
 from simlib.records import Preview, SimulationResult, Webhook
 from simlib.toolkit.capture import Capture, parse_capture
@@ -145,7 +145,7 @@ def replay(
         body = serialize(apply_overrides(payload, ov))
         check_size(body, sim.max_payload_bytes)
     recorded = dict(row["request_headers"])
-    if original_timestamp and not any(k.lower() == SIGNATURE_HEADER for k in recorded):
+    if original_timestamp and header_value(recorded, SIGNATURE_HEADER) is None:
         raise ValidationError(
             "original_timestamp", f"history row {history_id} has no recorded signature (nothing was sent): replay it re-signed"
         )

@@ -218,6 +218,36 @@ def test_verify_header_names_are_case_insensitive():
         assert v.ok, (headers, v.reason)
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Webhook-Signature": "abc", "content-type": "application/json"},
+        [("content-type", "application/json"), ("X-WEBHOOK-SIGNATURE", "abc"), ("x-webhook-signature", "later")],
+        [(b"x-Webhook-Signature", b"abc")],
+        ((k, v) for k, v in [("X-Webhook-Signature", "abc")]),
+    ],
+    ids=["mapping", "pairs, first wins", "bytes", "iterator"],
+)
+def test_header_value_is_the_first_header_of_that_name_in_any_case(headers):
+    assert signing.header_value(headers, "x-Webhook-signature") == "abc"
+
+
+def test_header_value_of_a_missing_header_is_none():
+    assert signing.header_value({"x-webhook-timestamp": "1"}, "x-webhook-signature") is None
+    assert signing.header_value([], "x-webhook-signature") is None
+
+
+def test_received_and_captured_requests_look_headers_up_with_header_value():
+    from simlib.core.rawhttp import RawRequestView
+    from simlib.receiver import ReceivedRequest
+    from simlib.toolkit.capture import Capture
+
+    assert issubclass(ReceivedRequest, RawRequestView) and issubclass(Capture, RawRequestView)
+    view = RawRequestView()
+    view.headers = (("Content-Type", "a"), ("X-Webhook-Timestamp", "1"), ("x-webhook-timestamp", "2"))
+    assert view.header("x-WEBHOOK-timestamp") == signing.header_value(view.headers, "x-webhook-timestamp") == "1"
+
+
 def test_verify_accepts_upper_case_hex_and_surrounding_space():
     h = signed()
     h["x-webhook-signature"] = "  " + h["x-webhook-signature"].upper() + " "
