@@ -504,33 +504,39 @@ def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
 
     from simlib.receiver import ReceiverProcess
 
-    with ReceiverProcess(delay_ms=50, verify_signatures=False) as rx:
+    # A slow receiver (4 at a time, 200 ms each: 20 sends a second) makes the 5,000-send burst
+    # last minutes, so it is surely mid-way when Ctrl-C arrives; a burst that is not is a failure.
+    n, wanted = 5000, 21
+    with ReceiverProcess(delay_ms=200, verify_signatures=False) as rx:
         wid = add_webhook(rx.url, APP)["id"]
         assert run("send", wid, APP)[0] == 0  # a row from before the burst is not counted
         proc = subprocess.Popen(
-            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", "5000", "-c", "4", "--no-progress"],
+            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", str(n), "-c", "4", "--no-progress"],
             env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
             deadline = time.monotonic() + 60
-            while _history_count(home) < 101 and proc.poll() is None and time.monotonic() < deadline:
+            while _history_count(home) < wanted and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            running = proc.poll() is None and _history_count(home) > 1
+            before = _history_count(home)
+            if proc.poll() is not None or before < wanted:
+                proc.kill()
+                err = proc.communicate()[1]
+                pytest.fail(f"the burst was not mid-way ({before - 1} rows recorded, exit {proc.returncode}): {err}")
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    if not running:
-        pytest.skip("the burst was not mid-way when Ctrl-C could be sent")
+        received = rx.stats()["requests"]
     assert proc.returncode == 130, err
     assert out == ""
     m = re.fullmatch(r"simlib: interrupted: (\d+) attempts recorded in history before the interruption", one_line_error(err))
     assert m, err
     recorded = int(m.group(1))
     assert recorded == _history_count(home) - 1
-    assert 100 <= recorded < 5000
+    assert wanted - 1 <= recorded < n and received < n
 
 
 class _ClosedPipe(io.StringIO):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import ipywidgets
 import pytest
@@ -15,15 +16,38 @@ from simlib.demo import DEMO_WEBHOOK_ID, start_demo
 from simlib.receiver import Receiver
 from tests.helpers import APP, free_port
 
+ENDPOINT_DELAY_S = 0.2  # the receiver waits this long before answering: the round trip
+RESOLVE_DELAY_S = 0.6  # inside deliver(), before the request: resolving the host
+CLOCK_DELAY_S = 0.3  # around deliver(): preview, re-reading the webhook, signing, recording
 
-def test_first_send_latency_excludes_client_setup(tmp_path):
-    # The first send of a Simulator builds its HTTP transport; that is not the endpoint's latency.
-    with Receiver() as rx, Simulator(tmp_path / "s.db") as sim:
-        wh = sim.create_webhook("lat", rx.url, [APP])
-        first = sim.simulate(wh, APP)
-        later = [sim.simulate(wh, APP).latency_ms for _ in range(5)]
-    assert first.delivered
-    assert first.latency_ms < max(later) * 5 + 20, (first.latency_ms, later)
+
+def test_latency_is_the_round_trip_only_from_the_first_send_on(tmp_path):
+    # The first send builds the HTTP transport; every send resolves the host, reads the clock to
+    # sign and records. None of that is the endpoint's latency: only the POST and its answer are.
+    clock_calls = []
+
+    def slow_clock() -> int:
+        clock_calls.append(time.perf_counter())
+        time.sleep(CLOCK_DELAY_S)
+        return int(time.time() * 1000)
+
+    def slow_resolver(host: str, port: int) -> list[str]:
+        time.sleep(RESOLVE_DELAY_S)
+        return ["127.0.0.1"]
+
+    config = DeliveryConfig(resolver=slow_resolver)
+    with Receiver(delay_ms=ENDPOINT_DELAY_S * 1000) as rx, Simulator(tmp_path / "s.db", delivery=config, clock=slow_clock) as sim:
+        wh = sim.create_webhook("lat", rx.url.replace("127.0.0.1", "latency.test"), [APP])
+        results, took = [], []
+        for _ in range(2):
+            start = time.perf_counter()
+            results.append(sim.simulate(wh, APP))
+            took.append(time.perf_counter() - start)
+    assert [r.result for r in results] == ["Delivered", "Delivered"], [r.detail for r in results]
+    assert len(clock_calls) >= 4  # the slow parts really ran around each send...
+    assert min(took) >= ENDPOINT_DELAY_S + RESOLVE_DELAY_S + 2 * CLOCK_DELAY_S
+    for r in results:  # ...and none of them is in the latency
+        assert ENDPOINT_DELAY_S * 1000 <= r.latency_ms < (ENDPOINT_DELAY_S + 0.8 * CLOCK_DELAY_S) * 1000, r.latency_ms
 
 
 def test_invalid_address_policy_env_is_a_clear_error(monkeypatch, capsys, tmp_path):
