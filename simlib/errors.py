@@ -12,7 +12,8 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     │   ├── StoreUnavailable            locked past the busy timeout, unreadable, read-only
     │   └── StoreVersionError           the store was written by a newer simlib
     ├── BlockedAddress                  simlib.netpolicy: the address policy refuses the endpoint's address
-    └── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
+    ├── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
+    └── CLIError                        simlib.cli: a combination of flags that cannot work (exit 2)
 
 A test walks the classes and compares them with this drawing, both ways.
 

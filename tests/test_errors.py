@@ -14,15 +14,13 @@ import simlib
 import simlib.errors
 from simlib.errors import SimlibError
 
-#: ``python -m simlib`` runs the CLI when imported; it defines nothing.
-NOT_IMPORTED = {"simlib.__main__"}
-
 #: One line of the drawing: the connector prefix, the class name, optional ``[Base, ...]``.
 LINE = re.compile(r"^(?P<prefix>(?:[│ ] {3})*(?:[├└]── )?)(?P<name>[A-Z]\w*)(?: \[(?P<bases>[\w, ]+)\])?(?:\s|$)")
 
 
 def simlib_modules() -> list[object]:
-    names = [m.name for m in pkgutil.walk_packages(simlib.__path__, "simlib.") if m.name not in NOT_IMPORTED]
+    # ``__main__`` modules (``python -m simlib``) run the CLI when imported; they define nothing.
+    names = [m.name for m in pkgutil.walk_packages(simlib.__path__, "simlib.") if not m.name.endswith("__main__")]
     return [simlib, *(importlib.import_module(name) for name in sorted(names))]
 
 
