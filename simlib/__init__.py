@@ -75,6 +75,16 @@ from simlib.simulator import Simulator as Simulator
 
 if _typing.TYPE_CHECKING:
     from simlib.receiver import ReceivedRequest, Receiver
+    from simlib.toolkit.analysis import (
+        STATUS_PALETTE,
+        HandClock,
+        answered_attempts,
+        latency_percentiles,
+        outcome_colours,
+        outcome_mix,
+        status_colour,
+        success_rates,
+    )
     from simlib.toolkit.capture import Capture, parse_capture
     from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
     from simlib.toolkit.explain import Explanation, explain_signature
@@ -95,6 +105,14 @@ _LAZY = {
     "Explanation": ("simlib.toolkit.explain", "Explanation"),
     "explain_signature": ("simlib.toolkit.explain", "explain_signature"),
     "snippet": ("simlib.toolkit.snippets", "snippet"),
+    "HandClock": ("simlib.toolkit.analysis", "HandClock"),
+    "STATUS_PALETTE": ("simlib.toolkit.analysis", "STATUS_PALETTE"),
+    "answered_attempts": ("simlib.toolkit.analysis", "answered_attempts"),
+    "latency_percentiles": ("simlib.toolkit.analysis", "latency_percentiles"),
+    "outcome_colours": ("simlib.toolkit.analysis", "outcome_colours"),
+    "outcome_mix": ("simlib.toolkit.analysis", "outcome_mix"),
+    "status_colour": ("simlib.toolkit.analysis", "status_colour"),
+    "success_rates": ("simlib.toolkit.analysis", "success_rates"),
 }
 
 __all__ = [
@@ -103,6 +121,7 @@ __all__ = [
     "EventType",
     "Explanation",
     "Explorer",
+    "HandClock",
     "NotFoundError",
     "OverrideError",
     "Preview",
@@ -110,6 +129,7 @@ __all__ = [
     "ProductionCheck",
     "ReceivedRequest",
     "Receiver",
+    "STATUS_PALETTE",
     "Secret",
     "SimlibError",
     "SimulationResult",
@@ -123,10 +143,14 @@ __all__ = [
     "Verification",
     "Webhook",
     "__version__",
+    "answered_attempts",
     "check_receiver",
     "compute_signature",
     "event_types",
     "explain_signature",
+    "latency_percentiles",
+    "outcome_colours",
+    "outcome_mix",
     "parse_capture",
     "probe_tolerance",
     "production_check",
@@ -134,6 +158,8 @@ __all__ = [
     "sign",
     "snippet",
     "start_demo",
+    "status_colour",
+    "success_rates",
     "verify",
 ]
 

@@ -1,8 +1,8 @@
 """The committed notebooks are what nbval strict mode can check: executed, portable, sanitized.
 
 nbval itself (pytest addopts) re-runs every notebook and compares its outputs; these tests check
-the preconditions that make that comparison mean something, and run the Node.js receiver shown
-in verify.ipynb against real sends.
+the preconditions that make that comparison mean something, and check that the receivers
+verify.ipynb shows are ``simlib.snippet`` output, and run the Node.js one against real sends.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
-from simlib import Simulator, sign
+from simlib import Simulator, sign, snippet
 from simlib.core.signing import now_ms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,19 +121,31 @@ def test_sanitize_leaves_stable_values_alone():
     assert sanitize(stable) == stable
 
 
-# --- the Node.js receiver shown in verify.ipynb ----------------------------------------------------
+# --- the receivers shown in verify.ipynb ------------------------------------------------------------
+
+VERIFY = NOTEBOOK_DIR / "verify.ipynb"
+
+
+def shown_receiver(lang: str) -> str:
+    """The receiver verify.ipynb shows for ``lang``: the saved output of its ``print(snippet(lang))`` cell."""
+    cells = [c for c in load(VERIFY).cells if c.cell_type == "code" and c.source.strip() == f'print(snippet("{lang}"))']
+    assert len(cells) == 1, f"verify.ipynb prints snippet({lang!r}) in exactly one cell"
+    return "".join(o.text for o in cells[0].outputs if o.output_type == "stream")
+
+
+@pytest.mark.parametrize("lang", ["python", "node"])
+def test_verify_notebook_shows_the_snippet_receivers_not_a_retyped_copy(lang):
+    assert shown_receiver(lang) == snippet(lang) + "\n"  # print() adds the newline
+    nb = load(VERIFY)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "BaseHTTPRequestHandler" not in code and "createHmac" not in code, "a receiver typed into a cell"
+    assert "```javascript" not in markdown and "```python" not in markdown, "a receiver typed into markdown"
+    assert 'write_text(snippet("python")' in code, "the Python receiver the notebook runs is the snippet"
 
 
 def node_receiver_source() -> str:
-    nb = load(NOTEBOOK_DIR / "verify.ipynb")
-    blocks = [
-        m.group(1)
-        for cell in nb.cells
-        if cell.cell_type == "markdown"
-        for m in re.finditer(r"```javascript\n(.*?)```", cell.source, re.S)
-    ]
-    assert len(blocks) == 1, "verify.ipynb shows exactly one Node.js receiver"
-    return blocks[0]
+    return shown_receiver("node")
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
