@@ -1,6 +1,14 @@
 """simlib: send real, signed Trackpilots webhook simulations and keep a history of them.
 
 Importing simlib is cheap: pandas, ipywidgets and the receiver load only when used.
+
+Besides the Simulator and its values, simlib exports what front ends (the explorer in
+:mod:`simlib.ui`, the CLI) need, so that they import nothing else: the results ``DELIVERED`` and
+``FAILED`` and the Trackpilots simulation errors (``WEBHOOK_NOT_FOUND``, ``EVENT_NOT_REGISTERED``,
+``SERVICE_UNAVAILABLE``, ``NETWORK_ERROR``, ``SIMULATION_FAILED``); an event type's options
+(``EventOption``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
+``send_many`` returns; and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
+webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifies with).
 """
 
 import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of simlib
@@ -8,10 +16,16 @@ import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of 
 from simlib._version import __version__ as __version__
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
 from simlib.core.events import (
+    EventOption as EventOption,
+)
+from simlib.core.events import (
     EventType as EventType,
 )
 from simlib.core.events import (
     event_types as event_types,
+)
+from simlib.core.events import (
+    parse_override as parse_override,
 )
 from simlib.core.events import (
     register_event as register_event,
@@ -28,6 +42,7 @@ from simlib.core.signing import (
 from simlib.core.signing import (
     verify as verify,
 )
+from simlib.core.store.export import export_frame as export_frame
 from simlib.core.store.sqlite import Store as Store
 from simlib.core.validation import (
     ProductionCheck as ProductionCheck,
@@ -60,6 +75,27 @@ from simlib.errors import (
     ValidationError as ValidationError,
 )
 from simlib.records import (
+    DELIVERED as DELIVERED,
+)
+from simlib.records import (
+    EVENT_NOT_REGISTERED as EVENT_NOT_REGISTERED,
+)
+from simlib.records import (
+    FAILED as FAILED,
+)
+from simlib.records import (
+    NETWORK_ERROR as NETWORK_ERROR,
+)
+from simlib.records import (
+    SERVICE_UNAVAILABLE as SERVICE_UNAVAILABLE,
+)
+from simlib.records import (
+    SIMULATION_FAILED as SIMULATION_FAILED,
+)
+from simlib.records import (
+    WEBHOOK_NOT_FOUND as WEBHOOK_NOT_FOUND,
+)
+from simlib.records import (
     Preview as Preview,
 )
 from simlib.records import (
@@ -74,7 +110,9 @@ from simlib.records import (
 from simlib.simulator import Simulator as Simulator
 
 if _typing.TYPE_CHECKING:
-    from simlib.receiver import ReceivedRequest, Receiver
+    from simlib.core.burst import BurstResult
+    from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
+    from simlib.receiver import ReceivedRequest, Receiver, serve_forever
     from simlib.toolkit.analysis import (
         STATUS_PALETTE,
         HandClock,
@@ -85,9 +123,10 @@ if _typing.TYPE_CHECKING:
         status_colour,
         success_rates,
     )
-    from simlib.toolkit.capture import Capture, parse_capture
+    from simlib.toolkit.capture import Capture, parse_capture, parse_headers
     from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
     from simlib.toolkit.explain import Explanation, explain_signature
+    from simlib.toolkit.snippets import FILENAMES as SNIPPET_FILENAMES
     from simlib.toolkit.snippets import snippet
     # Not Explorer: simlib.ui imports simlib (only its exported names), so naming simlib.ui here,
     # even for type checkers, would close an import cycle. simlib.Explorer is typed Any.
@@ -97,14 +136,21 @@ _LAZY = {
     "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
     "Explorer": ("simlib.ui", "Explorer"),
     "start_demo": ("simlib.demo", "start_demo"),
+    "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
+    "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
+    "BurstResult": ("simlib.core.burst", "BurstResult"),
+    "webhook_secrets": ("simlib.demo", "webhook_secrets"),
+    "serve_forever": ("simlib.receiver", "serve_forever"),
     "Capture": ("simlib.toolkit.capture", "Capture"),
     "parse_capture": ("simlib.toolkit.capture", "parse_capture"),
+    "parse_headers": ("simlib.toolkit.capture", "parse_headers"),
     "ProbeResult": ("simlib.toolkit.conformance", "ProbeResult"),
     "check_receiver": ("simlib.toolkit.conformance", "check_receiver"),
     "probe_tolerance": ("simlib.toolkit.conformance", "probe_tolerance"),
     "Explanation": ("simlib.toolkit.explain", "Explanation"),
     "explain_signature": ("simlib.toolkit.explain", "explain_signature"),
     "snippet": ("simlib.toolkit.snippets", "snippet"),
+    "SNIPPET_FILENAMES": ("simlib.toolkit.snippets", "FILENAMES"),
     "HandClock": ("simlib.toolkit.analysis", "HandClock"),
     "STATUS_PALETTE": ("simlib.toolkit.analysis", "STATUS_PALETTE"),
     "answered_attempts": ("simlib.toolkit.analysis", "answered_attempts"),
@@ -116,12 +162,19 @@ _LAZY = {
 }
 
 __all__ = [
+    "BurstResult",
     "Capture",
+    "DELIVERED",
+    "DEMO_WEBHOOK_ID",
     "DeliveryConfig",
+    "EVENT_NOT_REGISTERED",
+    "EventOption",
     "EventType",
     "Explanation",
     "Explorer",
+    "FAILED",
     "HandClock",
+    "NETWORK_ERROR",
     "NotFoundError",
     "OverrideError",
     "Preview",
@@ -129,6 +182,9 @@ __all__ = [
     "ProductionCheck",
     "ReceivedRequest",
     "Receiver",
+    "SERVICE_UNAVAILABLE",
+    "SIMULATION_FAILED",
+    "SNIPPET_FILENAMES",
     "STATUS_PALETTE",
     "Secret",
     "SimlibError",
@@ -141,6 +197,7 @@ __all__ = [
     "UnknownEventError",
     "ValidationError",
     "Verification",
+    "WEBHOOK_NOT_FOUND",
     "Webhook",
     "__version__",
     "answered_attempts",
@@ -148,19 +205,25 @@ __all__ = [
     "compute_signature",
     "event_types",
     "explain_signature",
+    "export_frame",
     "latency_percentiles",
+    "local_webhook_secrets",
     "outcome_colours",
     "outcome_mix",
     "parse_capture",
+    "parse_headers",
+    "parse_override",
     "probe_tolerance",
     "production_check",
     "register_event",
+    "serve_forever",
     "sign",
     "snippet",
     "start_demo",
     "status_colour",
     "success_rates",
     "verify",
+    "webhook_secrets",
 ]
 
 

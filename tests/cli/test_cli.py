@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -238,6 +239,52 @@ def test_send_text_output(home):
     assert "x-webhook-signature:" in out and "x-webhook-timestamp:" in out
 
 
+
+def _refuse_history_inserts(store: Path) -> None:
+    """Make the real store refuse to record an attempt (as a full disk would), from outside."""
+    conn = sqlite3.connect(store)
+    try:
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON history BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_send_that_cannot_be_recorded_says_so(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        _refuse_history_inserts(home / "simlib.sqlite3")
+        code, out, err = run("send", wid, APP)
+        assert rx.wait_for(1)[0].verification.ok  # it was delivered ...
+        code_json, out_json, _ = run("send", wid, APP, "--json")
+    assert (code, err) == (0, "")  # ... so the exit code is the delivery's
+    lines = out.splitlines()
+    assert lines[0].startswith("Delivered  status 200")
+    assert lines[-1] == "history    NOT recorded (store unavailable)"  # ... but the history does not hold it
+    assert code_json == 0 and json.loads(out_json)["recorded"] is False
+    assert _history_count(home) == 0
+
+
+def test_every_command_has_one_handler(home):
+    """One dispatch: each command (and each webhooks action) carries the function main calls."""
+    import argparse
+
+    from simlib.cli import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...]):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, parser
+        for action in subs:
+            for name, child in action.choices.items():
+                yield from leaves(child, (*path, name))
+
+    found = dict(leaves(build_parser(), ()))
+    assert len(found) == 20  # 14 commands + 6 webhooks actions
+    for path, parser in found.items():
+        assert callable(parser.get_default("handler")), path
+
+
 # -- history --------------------------------------------------------------------------------------
 
 
@@ -378,6 +425,40 @@ def test_receive_subprocess(home):
     proc.stderr.close()
 
 
+def test_receive_passes_the_switches(home, monkeypatch):
+    seen = {}
+
+    def serve_forever(rx):  # instead of blocking until Ctrl-C
+        seen.update(unit=rx.timestamp_unit, future=rx.reject_future, replay=rx.replay_protection, tol=rx.tolerance_ms)
+        rx.stop()
+
+    monkeypatch.setattr("simlib.cli.receive.serve_forever", serve_forever)
+    argv = ["receive", "--port", "0", "--secret", SECRET, "--timestamp-unit", "s", "--accept-future",
+            "--replay-protection", "--tolerance-ms", "1000", "--quiet"]
+    assert main(argv, stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    assert seen == {"unit": "s", "future": False, "replay": True, "tol": 1000}
+
+
+def test_receive_defaults_are_the_receivers(home, monkeypatch):
+    """Flags left out give what Receiver() would do by itself (but a fixed port to paste)."""
+    seen = {}
+
+    def serve_forever(rx):
+        seen.update(host=rx.host, status=rx.status, delay=rx.delay_ms, unit=rx.timestamp_unit, tol=rx.tolerance_ms,
+                    future=rx.reject_future, replay=rx.replay_protection)
+        rx.stop()
+
+    monkeypatch.setattr("simlib.cli.receive.serve_forever", serve_forever)
+    port = free_port()
+    out = io.StringIO()
+    assert main(["receive", "--port", str(port), "--secret", SECRET, "--quiet"], stdout=out, stderr=io.StringIO()) == 0
+    with Receiver(SECRET) as default:
+        assert seen == {"host": default.host, "status": default.status, "delay": default.delay_ms,
+                        "unit": default.timestamp_unit, "tol": default.tolerance_ms,
+                        "future": default.reject_future, "replay": default.replay_protection}
+    assert out.getvalue() == f"listening on http://127.0.0.1:{port}/webhooks/trackpilots (Ctrl-C to stop)\n"
+
+
 def test_receive_needs_a_secret(home):
     code, out, err = run("receive", "--port", str(free_port()))
     assert code == 2
@@ -488,8 +569,6 @@ def test_empty_history_with_a_filter(home):
 
 
 def _history_count(home: Path) -> int:
-    import sqlite3
-
     conn = sqlite3.connect(home / "simlib.sqlite3")
     try:
         return conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]

@@ -1,0 +1,156 @@
+"""``simlib receive`` (the embedded verifying receiver in the foreground) and ``simlib demo``
+(a local receiver, the demo webhook and one send per event type)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from simlib import Receiver, serve_forever, start_demo, webhook_secrets
+from simlib.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    AddCommand,
+    CLIError,
+    Context,
+    http_status,
+    library_default,
+    nonneg_int,
+    port,
+)
+from simlib.cli.output import dump, table
+
+if TYPE_CHECKING:
+    from simlib import ReceivedRequest
+
+#: The port ``simlib receive`` listens on without ``--port`` (a Receiver's own default, 0, picks
+#: a free one: right for tests and the explorer, not for a URL to paste into a webhook).
+RECEIVE_PORT = 8787
+#: Where ``simlib receive`` reads its secrets when no ``--secret`` is given (one per line).
+SECRETS_ENV = "SIMLIB_RECEIVER_SECRETS"
+
+
+def add_receive(add: AddCommand) -> None:
+    tolerance = library_default(Receiver, "tolerance_ms")
+    rc = add("receive", help="run the embedded receiver in the foreground")
+    rc.add_argument("--host", default=library_default(Receiver, "host"))
+    rc.add_argument("--port", type=port, default=RECEIVE_PORT)
+    rc.add_argument("--secret", action="append", default=[],
+                    help=f"verify with this secret (repeatable; or set {SECRETS_ENV}, one per line)")
+    rc.add_argument("--webhook", help="verify with this webhook's secrets")
+    rc.add_argument("--status", type=http_status, default=library_default(Receiver, "status"))
+    rc.add_argument("--delay-ms", type=nonneg_int, default=library_default(Receiver, "delay_ms"))
+    rc.add_argument("--body", help="response body (default: a JSON acknowledgement)")
+    rc.add_argument("--no-verify", action="store_true", help="accept everything (a sloppy receiver)")
+    rc.add_argument("--json", action="store_true", help="one JSON line per request")
+    rc.add_argument("--quiet", action="store_true", help="print only the listening line")
+    rc.add_argument("--tolerance-ms", type=nonneg_int, default=tolerance,
+                    help=f"timestamp window, both ways (default {tolerance})")
+    rc.add_argument("--timestamp-unit", choices=["ms", "s"], default=library_default(Receiver, "timestamp_unit"),
+                    help="'s' reads x-webhook-timestamp as seconds (a receiver bug, to rehearse it)")
+    rc.add_argument("--accept-future", action="store_true",
+                    help="one-sided window: refuse only too-old timestamps (a receiver bug, to rehearse it)")
+    rc.add_argument("--replay-protection", action="store_true", help="answer 409 to an exact replay inside the window")
+    rc.set_defaults(handler=receive)
+
+
+def add_demo(add: AddCommand) -> None:
+    dm = add("demo", help="local receiver + demo webhook + one send per event type")
+    dm.add_argument("--json", action="store_true")
+    dm.set_defaults(handler=demo)
+
+
+def receive(ctx: Context) -> int:
+    a, out = ctx.args, ctx.out
+    fixed = list(a.secret)
+    if not fixed and os.environ.get(SECRETS_ENV):
+        fixed = os.environ[SECRETS_ENV].split("\n")
+    secrets: list[str] | Callable[[], list[str]] = fixed
+    if a.webhook:
+        ctx.sim.get_webhook(a.webhook)  # an unknown id is an error now, not a silent "verify nothing"
+        of_webhook = webhook_secrets(ctx.sim, a.webhook)
+
+        def fixed_and_webhook() -> list[str]:  # read per request: a rotation is seen at once
+            return fixed + of_webhook()
+
+        secrets = fixed_and_webhook
+
+    if not fixed and not a.webhook and not a.no_verify:
+        raise CLIError("give --secret S (or --webhook ID) to verify signatures, or --no-verify to accept everything")
+
+    def show(req: ReceivedRequest) -> None:
+        v = req.verification
+        if a.json:
+            line = json.dumps(
+                {
+                    "index": req.index,
+                    "method": req.method,
+                    "path": req.path,
+                    "event": req.event_type,
+                    "bytes": len(req.body),
+                    "verified": None if v is None else v.ok,
+                    "reason": None if v is None else v.reason,
+                    "status": req.status,
+                }
+            )
+        else:
+            verdict = "unverified" if v is None else ("verified" if v.ok else f"REJECTED: {v.reason}")
+            line = f"{req.method} {req.path} {req.event_type or '-'} {len(req.body)} bytes -> {req.status} ({verdict})"
+        out.write(line + "\n")
+        out.flush()
+
+    rx = Receiver(
+        secrets,
+        host=a.host,
+        port=a.port,
+        status=a.status,
+        delay_ms=a.delay_ms,
+        body=a.body,
+        verify_signatures=not a.no_verify,
+        tolerance_ms=a.tolerance_ms,
+        timestamp_unit=a.timestamp_unit,
+        reject_future=not a.accept_future,
+        replay_protection=a.replay_protection,
+        on_request=None if a.quiet else show,
+    )
+    rx.start()
+    out.write(f"listening on {rx.url} (Ctrl-C to stop)\n")
+    out.flush()
+    serve_forever(rx)
+    return EXIT_OK
+
+
+def demo(ctx: Context) -> int:
+    sim, out = ctx.sim, ctx.out
+    receiver, wh = start_demo(sim)
+    results = []
+    try:
+        for event in wh.events:
+            results.append(sim.simulate(wh, event))
+        receiver.wait_for(len([r for r in results if r.http_status is not None]), timeout=5)
+        seen = {req.header("x-webhook-signature"): req for req in receiver.requests}
+    finally:
+        receiver.stop()
+    if ctx.args.json:
+        dump([r.to_dict() for r in results], out)
+    else:
+        out.write(f"embedded receiver: {receiver.url}  webhook: {wh.id} ({wh.name})\n")
+        rows = []
+        for r in results:
+            req = seen.get(r.signature)
+            verified = "-" if req is None or req.verification is None else ("yes" if req.verification.ok else "NO")
+            rows.append(
+                [
+                    r.event_type,
+                    r.result,
+                    str(r.http_status) if r.http_status is not None else "-",
+                    f"{r.latency_ms:.1f}" if r.latency_ms is not None else "-",
+                    verified,
+                ]
+            )
+        table(rows, ["EVENT", "RESULT", "STATUS", "MS", "SIGNATURE VERIFIED"], out)
+        ok = sum(r.delivered for r in results)
+        out.write(f"{ok} of {len(results)} delivered; see them with: simlib history\n")
+    return EXIT_OK if all(r.delivered for r in results) else EXIT_FAILED
