@@ -122,7 +122,7 @@ def test_explorer_form_forgets_the_secret(tmp_path):
             ex.form_submit.click()
             assert sim.list_webhooks() and ex.form_secret.value == ""
             assert "a-secret-typed-into-the-form" not in json.dumps(ex.form_secret.get_state())
-            ex._open_form("create")
+            ex.new_webhook.click()  # the create form, opened as a user opens it
             ex.form_secret.value = "another-secret-value"
             ex.form_cancel.click()
             assert ex.form_secret.value == ""

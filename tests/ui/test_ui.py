@@ -1,79 +1,38 @@
 """The explorer, driven headlessly like a user: set ``.value``, call ``.click()``, read ``HTML.value``.
 
-``Button.click()`` swallows handler exceptions (it only logs "Exception in callback" on the
-``traitlets`` logger), so an autouse fixture fails any test that logged one, and the explorer
-fixture fails a test whose explorer rendered an unexpected handler error.
+The fixtures (``make_explorer``, and the autouse check that no widget callback raised) are in
+``conftest.py``.
 """
 
 from __future__ import annotations
 
-import html
-import logging
+import ast
 import re
-import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import ipywidgets
 import pytest
 
+import simlib
 from simlib import Simulator, verify
 from simlib.errors import OverrideError, ValidationError
 from simlib.receiver import Receiver
-from simlib.ui import GREEN, ORANGE, RED, Explorer, highlight_json, parse_overrides_text, status_colour
+from simlib.ui import (
+    AMBER,
+    GREEN,
+    GREY,
+    ORANGE,
+    RED,
+    Explorer,
+    highlight_json,
+    parse_overrides_text,
+    status_colour,
+    theme,
+)
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
+from tests.ui.helpers import history_rows, text_of, visible
 
-APP = "desktop.app_tracking.captured"
-SHOT = "desktop.screenshot_tracking.captured"
-ACT = "desktop.activity_tracking.captured"
-ALL_EVENTS = [APP, SHOT, ACT]
-
-UI_SOURCE = Path(__file__).resolve().parents[2] / "simlib" / "ui.py"
-
-
-@pytest.fixture(autouse=True)
-def no_callback_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail the test if any widget callback raised (click() would hide it), then close widgets."""
-    caplog.set_level(logging.WARNING, logger="traitlets")
-    yield
-    crashed = [r.getMessage() for r in caplog.records if "Exception in callback" in r.getMessage()]
-    ipywidgets.Widget.close_all()
-    assert not crashed, f"a widget callback raised: {crashed}"
-
-
-@pytest.fixture
-def make_explorer() -> Iterator[Callable[..., Explorer]]:
-    """Build explorers; afterwards check none rendered an unexpected handler error, and close them."""
-    made: list[Explorer] = []
-
-    def make(sim: Simulator, *, demo: bool = False, **kwargs: object) -> Explorer:
-        explorer = (Explorer.with_demo if demo else Explorer)(sim, seed=kwargs.pop("seed", 11), **kwargs)  # type: ignore[arg-type]
-        made.append(explorer)
-        return explorer
-
-    yield make
-    for explorer in made:
-        notice = explorer.notice.value
-        explorer.close()
-        assert "Could not" not in notice, f"a handler failed: {text_of(notice)}"
-
-
-def text_of(value: str) -> str:
-    """The visible text of an HTML fragment."""
-    return html.unescape(re.sub(r"<[^>]+>", "", value))
-
-
-def visible(widget: ipywidgets.Widget) -> bool:
-    return widget.layout.display != "none"
-
-
-def history_rows(explorer: Explorer) -> int:
-    return explorer.history_table.value.count('class="simlib-history-row"')
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+UI_PACKAGE = Path(simlib.__file__).resolve().parent / "ui"
 
 
 # --- selection and preview -----------------------------------------------------------------------
@@ -293,7 +252,7 @@ def test_unsubscribed_event_shows_event_type_not_registered(sim, demo, make_expl
 
 
 def test_unreachable_url_shows_network_error(sim, make_explorer):
-    wh = sim.create_webhook("Gone", f"http://127.0.0.1:{closed_port()}/hooks", [APP])
+    wh = sim.create_webhook("Gone", f"http://127.0.0.1:{free_port()}/hooks", [APP])
     explorer = make_explorer(sim)
     explorer.select(wh)
 
@@ -562,16 +521,73 @@ def test_highlight_json_escapes_and_colours():
 
 def test_status_colour_by_class():
     assert [status_colour(s) for s in (200, 204, 302, 404, 429, 500, 503, None)] == [
-        GREEN, GREEN, "#9a6700", ORANGE, ORANGE, RED, RED, "#6e7781"
+        GREEN, GREEN, AMBER, ORANGE, ORANGE, RED, RED, GREY
     ]
+    assert len({GREEN, AMBER, ORANGE, RED, GREY}) == 5
 
 
-def test_ui_module_uses_only_the_simulator():
-    source = UI_SOURCE.read_text(encoding="utf-8")
-    for forbidden in ("import httpx", "import sqlite3", "import hmac", "from .delivery", "from .store", "from .signing"):
-        assert forbidden not in source
-    assert not re.search(r"with\s+(self\.)?\w*out\w*\s*:", source)  # no Output capture
-    assert ".capture(" not in source and "Output(" not in source
+def test_every_colour_is_a_jupyterlab_variable_defined_in_the_theme():
+    colours = {name: value for name, value in vars(theme).items() if name.isupper() and isinstance(value, str)}
+    colours.update({f"JSON_COLOURS[{k}]": v for k, v in theme.JSON_COLOURS.items()})
+    for name in ("GREEN", "AMBER", "ORANGE", "RED", "GREY", "TEXT", "MUTED", "BORDER", "PANEL", "CODE_BG"):
+        assert re.fullmatch(r"var\(--jp-[a-z0-9-]+, #[0-9a-f]{6}\)", colours[name]), (name, colours[name])
+    for kind, value in theme.JSON_COLOURS.items():
+        assert value.startswith("var(--jp-mirror-editor-"), kind
+    # the fallbacks are the status palette the history notebook's charts use
+    assert GREEN.endswith(f"{simlib.STATUS_PALETTE['2xx']})") and RED.endswith(f"{simlib.STATUS_PALETTE['5xx']})")
+    # no other module of the package spells a colour
+    for path in sorted(UI_PACKAGE.glob("*.py")):
+        if path.name != "theme.py":
+            source = path.read_text(encoding="utf-8")
+            assert not re.search(r"#[0-9a-fA-F]{3,8}\b|\brgba?\(|var\(--", source), path.name
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) for every import in ``path``, at any depth (inside functions and
+    ``if TYPE_CHECKING`` blocks too); relative imports resolved against simlib.ui."""
+    found: list[tuple[str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                module = ".".join(["simlib", "ui"][: 3 - node.level] + ([module] if module else []))
+            found.append((module, [alias.name for alias in node.names]))
+    return found
+
+
+def test_ui_package_uses_only_what_simlib_exports():
+    """Rule 3 for simlib/ui: httpx, sqlite3 and hmac never; from simlib only exported names;
+    no simlib submodule outside simlib.ui itself."""
+    files = sorted(UI_PACKAGE.glob("*.py"))
+    assert {p.name for p in files} >= {"__init__.py", "explorer.py", "theme.py", "render.py"}
+    for path in files:
+        for module, names in _imports(path):
+            top = module.split(".")[0]
+            assert top not in ("httpx", "sqlite3", "hmac"), f"{path.name} imports {module}"
+            if module == "simlib":
+                unexported = sorted(set(names) - set(simlib.__all__))
+                assert not unexported, f"{path.name} imports {unexported} which simlib does not export"
+            elif top == "simlib":
+                assert module.startswith("simlib.ui."), f"{path.name} imports the submodule {module}"
+    # no Output capture (always empty headless): panels are HTML widgets whose value is set
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"with\s+(self\.)?\w*out\w*\s*:", source), path.name
+        assert ".capture(" not in source and "Output(" not in source, path.name
+        assert ".store" not in source, f"{path.name} reaches past the Simulator into its store"
+
+
+def test_panels_stay_small():
+    """Rule 7: small panels; the explorer composes them. About 200 lines a class or module."""
+    for path in sorted(UI_PACKAGE.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 220, f"{path.name} has {source.count(chr(10))} lines"
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.ClassDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 200, f"{path.name}: class {node.name} has {length} lines"
 
 
 def test_reset_clears_inputs_and_result_but_keeps_the_selection(sim, demo, make_explorer):

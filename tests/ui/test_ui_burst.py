@@ -3,26 +3,13 @@ every attempt, and keeps Send disabled meanwhile."""
 
 from __future__ import annotations
 
-import logging
-
-import ipywidgets
 import pytest
 
 from simlib import Simulator
 from simlib.receiver import Receiver
 from simlib.ui import Explorer
 from tests.helpers import ACT, APP
-
-from .test_ui import text_of
-
-
-@pytest.fixture(autouse=True)
-def no_callback_errors(caplog):
-    caplog.set_level(logging.WARNING, logger="traitlets")
-    yield
-    crashed = [r.getMessage() for r in caplog.records if "Exception in callback" in r.getMessage()]
-    ipywidgets.Widget.close_all()
-    assert not crashed, crashed
+from tests.ui.helpers import text_of
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""What the panels of one explorer share, and the rule that no handler raises into the kernel.
+
+A :class:`Session` holds the simulator, the notice line at the top of the explorer, the last
+error and the *hold* that stops preview rebuilds while the explorer changes several widgets
+itself. :func:`guarded` wraps every widget handler: an exception is kept in
+``session.last_error`` and shown in the notice line, never raised (``Button.click`` would
+swallow it anyway, and the guide wants a readable reason, not a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import ipywidgets as w
+
+from simlib import SimlibError, Simulator
+from simlib.ui.blocks import notice
+from simlib.ui.theme import RED
+
+__all__ = ["Session", "describe_error", "guarded", "in_voila", "show", "walk"]
+
+
+class Session:
+    """The state every panel of one explorer shares."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.notice = w.HTML(value="")  # one line under the header: what a handler did or why it could not
+        self.last_error: BaseException | None = None
+        self.quiet = 0  # > 0 while the explorer itself changes several widgets at once
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Suppress preview rebuilds while the explorer changes several widgets itself."""
+        self.quiet += 1
+        try:
+            yield
+        finally:
+            self.quiet -= 1
+
+    def say(self, message: str, colour: str = RED) -> None:
+        self.notice.value = notice(message, colour)
+
+    def report(self, action: str, exc: BaseException) -> None:
+        """Keep ``exc`` as the last error and say what could not be done, and why."""
+        self.last_error = exc
+        try:
+            self.say(f"Could not {action}: {describe_error(exc)}")
+        except Exception:  # noqa: BLE001 - the last line of defence must not raise itself
+            pass
+
+
+def describe_error(exc: BaseException) -> str:
+    """simlib's own errors say what to fix; anything else is named by its type."""
+    if isinstance(exc, SimlibError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def show(widget: Any, visible: bool) -> None:
+    widget.layout.display = "" if visible else "none"
+
+
+def walk(widget: Any) -> Iterable[Any]:
+    """``widget`` and every widget inside it."""
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from walk(child)
+
+
+def in_voila() -> bool:
+    """True inside a Voilà app's kernel (Voilà sets ``VOILA_KERNEL_ID``): notebook cells that
+    act on the user's behalf, such as a scripted send, skip themselves there."""
+    return bool(os.environ.get("VOILA_KERNEL_ID"))
+
+
+class HasSession(Protocol):
+    session: Session
+
+
+S = TypeVar("S", bound=HasSession)
+P = ParamSpec("P")
+
+
+def guarded(action: str) -> Callable[[Callable[Concatenate[S, P], None]], Callable[Concatenate[S, P], None]]:
+    """Run a handler so that no exception escapes: it is kept in ``last_error`` and shown."""
+
+    def deco(method: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, P], None]:
+        @functools.wraps(method)
+        def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            try:
+                method(self, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the explorer shows errors, never tracebacks
+                self.session.report(action, exc)
+
+        return wrapper
+
+    return deco

@@ -1,0 +1,130 @@
+"""The Burst panel (load test): many sends of the selected event at a bounded concurrency, with
+the current options and overrides, on a worker thread so the kernel stays responsive."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import ipywidgets as w
+
+from simlib import Preview, Webhook
+from simlib.ui.base import Session, describe_error, guarded
+from simlib.ui.blocks import muted, notice, panel
+from simlib.ui.render import render_burst
+from simlib.ui.theme import LABEL_STYLE
+
+if TYPE_CHECKING:
+    from simlib import BurstResult
+
+__all__ = ["BurstPanel"]
+
+RUN_LABEL = "Run burst"
+RUNNING_LABEL = "Running…"
+
+
+class BurstPanel:
+    """``count`` sends at ``concurrency`` (and at most ``rate`` per second; 0 = as fast as
+    possible), each with a fresh payload unless ``repeat`` is ticked; every attempt is recorded.
+
+    ``target()`` gives what to send, ``(preview, webhook)``, or None when a burst may not start
+    (nothing to send, or a Send in flight). ``on_change()`` runs when a burst starts or ends,
+    ``on_done()`` after it ended (on the worker thread).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        target: Callable[[], tuple[Preview, Webhook] | None],
+        on_change: Callable[[], None],
+        on_done: Callable[[], None],
+    ) -> None:
+        self.session = session
+        self.target, self.on_change, self.on_done = target, on_change, on_done
+        self.last_burst: BurstResult | None = None
+        self._thread: threading.Thread | None = None
+        width = w.Layout(width="240px")
+        self.count = w.BoundedIntText(value=100, min=1, max=1_000_000, description="Sends", style=LABEL_STYLE, layout=width)
+        self.concurrency = w.BoundedIntText(
+            value=10, min=1, max=1000, description="Concurrency", style=LABEL_STYLE, layout=width
+        )
+        self.rate = w.BoundedFloatText(
+            value=0.0, min=0.0, max=100_000.0, description="Rate /s", style=LABEL_STYLE, layout=width
+        )
+        self.repeat = w.Checkbox(value=False, description="Repeat one payload (idempotency test)", indent=False)
+        self.run = w.Button(description=RUN_LABEL, icon="bolt", button_style="warning", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Progress", style=LABEL_STYLE)
+        self.result = w.HTML(value="")
+        self.box = w.VBox(
+            [
+                w.HTML(value=muted("Many sends of the selected event at a bounded concurrency (rate 0 = as fast as "
+                                   "possible), each with a fresh payload unless repeated; every attempt is recorded.")),
+                w.HBox([self.count, self.concurrency, self.rate]),
+                w.HBox([self.repeat, self.run]),
+                self.progress,
+                self.result,
+            ]
+        )
+        self.widget = w.Accordion(children=[self.box], titles=("Burst (load test)",), selected_index=None)
+        self.run.on_click(self._on_run_click)
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> BurstResult | None:
+        """Wait for the running burst, if any; the last burst's result (None if none ran)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.last_burst
+
+    def follow(self, *, can_start: bool) -> None:
+        """The Run button: disabled while a burst runs or when it ``can_start`` no burst."""
+        self.run.disabled = not can_start or self.running
+        self.run.description = RUNNING_LABEL if self.running else RUN_LABEL
+
+    @guarded("run the burst")
+    def _on_run_click(self, _button: w.Button | None = None) -> None:
+        picked = self.target()
+        if picked is None or self.running:
+            return
+        preview, wh = picked
+        n = int(self.count.value)
+        concurrency = int(self.concurrency.value)
+        rate = float(self.rate.value) or None
+        repeat = bool(self.repeat.value)
+        self.session.notice.value = ""
+        self.result.value = panel(muted(f"Sending {n} × {preview.event_type} to {wh.url} …"))
+        self.progress.max = n
+        self.progress.value = 0
+
+        def progress(done: int, total: int) -> None:
+            self.progress.value = done
+
+        def work() -> None:
+            # Runs on its own thread so the kernel stays responsive; widget updates travel as
+            # comm messages, which any thread may send.
+            try:
+                burst = self.session.simulator.send_many(
+                    wh.id, preview.event_type, n, concurrency=concurrency, rate=rate,
+                    repeat_payload=repeat, preview=preview, progress=progress,
+                )
+                self.last_burst = burst
+                self.result.value = render_burst(burst)
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the kernel
+                self.session.last_error = exc
+                self.result.value = panel(notice(f"Could not run the burst: {describe_error(exc)}"))
+            finally:
+                self._thread = None
+                try:
+                    self.on_done()
+                except Exception as exc:  # noqa: BLE001 - a worker thread has no one to raise to
+                    self.session.last_error = exc
+
+        self._thread = threading.Thread(target=work, name="simlib-explorer-burst", daemon=True)
+        self._thread.start()
+        self.on_change()

@@ -1,0 +1,184 @@
+"""The Explorer: the panels of :mod:`simlib.ui` composed into the Trackpilots Simulations page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, start_demo
+from simlib.ui.attributes import ExplorerAttributes
+from simlib.ui.base import Session, guarded, walk
+from simlib.ui.burst import BurstPanel
+from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
+from simlib.ui.history import DEFAULT_HISTORY_ROWS, HistoryPanel
+from simlib.ui.receiver import LocalReceiver
+from simlib.ui.result import ResultPanel
+from simlib.ui.theme import MUTED
+from simlib.ui.webhooks import WebhooksPanel
+
+if TYPE_CHECKING:
+    from simlib import Preview, Receiver, SimulationResult
+
+__all__ = ["HEADER_HTML", "Explorer"]
+
+# The first child of the displayed box, and so the start of its repr (nbval compares the first
+# 110 characters of it): fixed text, long enough that no port or id can appear that early.
+HEADER_HTML = (
+    '<div style="font-size:1.2em;font-weight:600;margin:2px 0">Trackpilots webhook simulations</div>'
+    f'<div style="color:{MUTED}">Pick a webhook and an event type, review the exact payload, then '
+    "press <b>Send Test Event</b>. Every attempt is signed for real and kept in the history below.</div>"
+)
+
+
+class Explorer(ExplorerAttributes):
+    """The simulations page as widgets over a :class:`~simlib.Simulator`.
+
+    ``Explorer(sim)`` shows the webhooks in ``sim``'s store; :meth:`with_demo` also starts the
+    embedded receiver and the demo webhook. ``seed`` fixes the first payload seed (a random one
+    when None); ``receiver`` is a running :class:`~simlib.Receiver` the "Use local receiver"
+    button reuses. Display the explorer (or ``explorer.widget``) in a notebook.
+
+    The panels are ``webhooks_panel`` (with its ``form_panel``), ``composer``, ``result_panel``,
+    ``history_panel`` and ``burst_panel``; they share one ``session``. Their widgets are also
+    attributes of the explorer (see :class:`~simlib.ui.attributes.ExplorerAttributes`).
+    """
+
+    def __init__(
+        self,
+        simulator: Simulator | None = None,
+        *,
+        seed: int | None = None,
+        receiver: Receiver | None = None,
+        clock: Callable[[], int] | None = None,
+        history_rows: int = DEFAULT_HISTORY_ROWS,
+    ) -> None:
+        self.simulator = simulator if simulator is not None else Simulator(clock=clock)
+        self.local = LocalReceiver(self.simulator, receiver)
+        self.last_result: SimulationResult | None = None
+        self._callbacks: list[Callable[[SimulationResult], None]] = []
+        self._in_flight = False
+        self.session = s = Session(self.simulator)
+        self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
+        self.webhooks_panel = WebhooksPanel(s, on_select=self.composer.set_webhook, start_receiver=self.local.ensure)
+        self.form_panel = self.webhooks_panel.form
+        self.result_panel = ResultPanel()
+        self.history_panel = HistoryPanel(self.simulator, history_rows)
+        self.burst_panel = BurstPanel(
+            s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
+        )
+        self.header = w.HTML(value=HEADER_HTML)
+        self._expose_widgets()
+        p, c, b = self.webhooks_panel, self.composer, self.burst_panel
+        self.widget = w.VBox(
+            [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table],
+            layout=w.Layout(width="100%"),
+        )
+        self.widget.add_class("simlib-explorer")
+        self.send.on_click(self._on_send_click)
+        self.refresh()
+
+    @classmethod
+    def with_demo(
+        cls,
+        simulator: Simulator | None = None,
+        *,
+        seed: int | None = None,
+        port: int = 0,
+        clock: Callable[[], int] | None = None,
+        history_rows: int = DEFAULT_HISTORY_ROWS,
+    ) -> Explorer:
+        """The embedded default: a local receiver on 127.0.0.1 and the demo webhook, selected.
+
+        With no configuration at all this is everything a first Send needs. The receiver stops
+        with :meth:`close` (or when the kernel exits).
+        """
+        sim = simulator if simulator is not None else Simulator(clock=clock)
+        receiver, wh = start_demo(sim, port=port)
+        explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)
+        explorer.local.adopt(receiver)
+        explorer.select(wh.id)
+        return explorer
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        selected = self.webhook.value or "none"
+        return f"Explorer(webhooks={len(self.webhooks)}, selected={selected!r}, event={self.event.value!r})"
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def select(self, webhook: Webhook | str, event: str | None = None) -> None:
+        """Select a webhook (and optionally one of its events), as a user would."""
+        wid = webhook.id if isinstance(webhook, Webhook) else webhook
+        if wid not in self.webhooks_panel.webhooks:
+            self.refresh()
+        self.webhook.value = wid
+        if event is not None:
+            self.event.value = event
+
+    def register_callback(self, callback: Callable[[SimulationResult], None]) -> None:
+        """Call ``callback(result)`` after every send from the explorer."""
+        self._callbacks.append(callback)
+
+    def refresh(self) -> None:
+        """Reload the webhooks from the store (keeping the selection if it still exists)."""
+        self.webhooks_panel.refresh()
+        self.history_panel.refresh()
+
+    def reset(self) -> None:
+        """Clear the options, overrides, result and errors; keep the webhook selection."""
+        with self.session.hold():
+            self.composer.reset()
+            self.notice.value = ""
+            self.session.last_error = None
+            self.last_result = None
+        self.result_panel.clear()
+        self.composer.rebuild()
+
+    def close(self) -> None:
+        """Stop the receiver this explorer started and close its widgets."""
+        self.local.stop()
+        for widget in walk(self.widget):
+            widget.close()
+
+    # -- between the panels --------------------------------------------------------------------
+
+    def _update_send_state(self) -> None:
+        ready = self.composer.current_preview is not None
+        self.send.disabled = self._in_flight or self.burst_panel.running or not ready
+        self.send.description = SENDING_LABEL if self._in_flight else SEND_LABEL
+        self.burst_panel.follow(can_start=ready and not self._in_flight)
+
+    def _burst_target(self) -> tuple[Preview, Webhook] | None:
+        preview, wh = self.composer.current_preview, self.webhooks_panel.selected
+        return None if preview is None or wh is None or self._in_flight else (preview, wh)
+
+    def _after_burst(self) -> None:
+        self._update_send_state()
+        self.history_panel.refresh()
+
+    @guarded("send the simulation")
+    def _on_send_click(self, _button: w.Button | None = None) -> None:
+        preview = self.composer.current_preview
+        if preview is None or self._in_flight or self.burst_panel.running:
+            return
+        self.notice.value = ""
+        self._in_flight = True
+        self._update_send_state()
+        self.result_panel.sending(preview)
+        try:
+            result = self.simulator.send(preview)  # never raises; bounded by the delivery deadline
+        finally:
+            self._in_flight = False
+            self._update_send_state()
+        self.last_result = result
+        self.result_panel.show(result)
+        self.history_panel.refresh()
+        if result.error in (WEBHOOK_NOT_FOUND, EVENT_NOT_REGISTERED):
+            self.webhooks_panel.refresh()  # the store changed under the selection: show it as it is now
+        for callback in self._callbacks:
+            callback(result)
+

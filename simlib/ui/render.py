@@ -1,0 +1,211 @@
+"""What the panels show, rendered: pure functions from a preview, a result, the history or a
+burst to an HTML string. No widgets and no state; built from :mod:`simlib.ui.blocks`."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from simlib import (
+    DELIVERED,
+    EVENT_NOT_REGISTERED,
+    NETWORK_ERROR,
+    SERVICE_UNAVAILABLE,
+    SIMULATION_FAILED,
+    WEBHOOK_NOT_FOUND,
+    Preview,
+    SimulationResult,
+)
+from simlib.ui.blocks import (
+    badge,
+    code_block,
+    header_cell,
+    highlight_json,
+    is_missing,
+    muted,
+    notice,
+    panel,
+    pretty_json,
+    row,
+    status_colour,
+    status_text,
+)
+from simlib.ui.theme import AMBER, GREEN, RED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simlib import BurstResult
+
+__all__ = [
+    "ERROR_MEANING",
+    "render_burst",
+    "render_history",
+    "render_nothing_sent",
+    "render_preview",
+    "render_preview_error",
+    "render_result",
+    "render_sending",
+]
+
+#: What each simulation error means, from the Trackpilots error reference.
+ERROR_MEANING = {
+    WEBHOOK_NOT_FOUND: "The webhook was deleted after selection.",
+    EVENT_NOT_REGISTERED: "The selected event is not in this webhook's subscribed events.",
+    SERVICE_UNAVAILABLE: "The simulation service is temporarily down: retry in a moment.",
+    NETWORK_ERROR: "Your endpoint is unreachable.",
+    SIMULATION_FAILED: "Unexpected error: check your endpoint logs.",
+}
+
+
+def render_preview(preview: Preview) -> str:
+    """The request payload preview: what, where, and exactly ``preview.body`` pretty-printed."""
+    info = f"<b>POST</b> <code>{html.escape(preview.url)}</code><br>" + muted(
+        f"{preview.event_type} · {preview.size} bytes · seed {preview.seed} · {preview.event_id}"
+    )
+    return f"<div>{info}</div>" + code_block(highlight_json(preview.pretty))
+
+
+def render_preview_error(message: str) -> str:
+    return panel(
+        '<div style="font-weight:600">Preview unavailable</div>'
+        + notice(message)
+        + muted("Fix the input above; Send is disabled until the payload can be built.")
+    )
+
+
+def render_result(result: SimulationResult) -> str:
+    """The simulation result panel: status, latency, verdict, headers, payload, response."""
+    if result.http_status is not None:
+        status_html = badge(status_text(result.http_status), status_colour(result.http_status))
+    else:
+        status_html = muted("none: no HTTP response from the endpoint")
+    latency = f"{result.latency_ms:.1f} ms" if result.latency_ms is not None else "-"
+    verdict = "✓ Delivered" if result.delivered else "✗ Failed"
+    rows = [
+        row("HTTP Status", status_html),
+        row("Latency", html.escape(latency)),
+        row("Result", f'<b style="color:{GREEN if result.delivered else RED}">{verdict}</b>'),
+    ]
+    if result.error:
+        code = f" ({result.error_status})" if result.error_status is not None else ""
+        meaning = ERROR_MEANING.get(result.error, "")
+        rows.append(
+            row(
+                "Simulation error",
+                f'<b style="color:{RED}">{html.escape(result.error + code)}</b> — {html.escape(result.detail)}'
+                + (f"<br>{muted(meaning)}" if meaning else ""),
+            )
+        )
+    elif result.detail:
+        rows.append(row("Detail", html.escape(result.detail)))
+    rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
+    rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
+    if result.request_headers:
+        headers = "<br>".join(
+            f"<code>{html.escape(name)}: {html.escape(result.request_headers.get(name, ''))}</code>"
+            for name in ("x-webhook-signature", "x-webhook-timestamp")
+        )
+    else:
+        headers = muted("not sent: the simulation stopped before delivery")
+    rows.append(row("Delivery Headers", headers))
+    if not result.recorded:
+        rows.append(row("History", notice("this attempt could not be recorded")))
+    payload_title = "Sent Payload" if result.request_headers else "Payload (not sent)"
+    payload = pretty_json(result.payload)
+    payload_html = highlight_json(payload) if payload is not None else html.escape(result.payload)
+    if result.http_status is not None:
+        response = pretty_json(result.response_body)
+        text = response if response is not None else result.response_body
+        response_html = code_block(highlight_json(text) if response is not None else html.escape(text) or muted("(empty body)"))
+        if result.response_truncated:
+            response_html += muted("The response was longer than the capture limit and was cut.")
+    else:
+        response_html = muted("no response")
+    return panel(
+        '<div style="font-weight:600;margin-bottom:4px">Simulation Result</div>'
+        f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
+        f"<details open><summary><b>{payload_title}</b></summary>{code_block(payload_html, max_height='260px')}</details>"
+        f"<details open><summary><b>Endpoint Response</b></summary>{response_html}</details>"
+    )
+
+
+def render_nothing_sent() -> str:
+    return panel('<div style="font-weight:600">Simulation Result</div>' + muted("Nothing sent yet: press Send Test Event."))
+
+
+def render_sending(preview: Preview) -> str:
+    return panel(muted(f"Sending {preview.event_type} to {preview.url} …"))
+
+
+def _timestamp(value: Any) -> str:
+    try:
+        return str(value.strftime("%Y-%m-%d %H:%M:%S"))
+    except (AttributeError, ValueError):
+        return "-"
+
+
+def render_history(frame: pd.DataFrame, total: int | None = None) -> str:
+    """The history as an HTML table, newest first, status coloured (``frame`` is oldest first)."""
+    if len(frame) == 0:
+        return panel('<div style="font-weight:600">History</div>' + muted("No simulations sent yet."))
+    head = "".join(
+        header_cell(h) for h in ("#", "Sent at (UTC)", "Webhook", "Event type", "Result", "HTTP Status", "Latency")
+    )
+    body: list[str] = []
+    newest_first: Iterable[Any] = frame.iloc[::-1].itertuples(index=False)
+    for rec in newest_first:
+        status = None if is_missing(rec.http_status) else int(rec.http_status)
+        status_html = f'<b style="color:{status_colour(status)}">{status}</b>' if status is not None else muted("-")
+        verdict = str(rec.result)
+        if isinstance(rec.error, str) and rec.error:
+            verdict += f" — {rec.error}"
+        verdict_colour = GREEN if rec.result == DELIVERED else RED
+        latency = "-" if is_missing(rec.latency_ms) else f"{float(rec.latency_ms):.1f} ms"
+        cells = (
+            html.escape(str(rec.id)),
+            html.escape(_timestamp(rec.sent_at)),
+            html.escape(str(rec.webhook_name)),
+            html.escape(str(rec.event_type)),
+            f'<span style="color:{verdict_colour}">{html.escape(verdict)}</span>',
+            status_html,
+            html.escape(latency),
+        )
+        body.append(
+            '<tr class="simlib-history-row">'
+            + "".join(f'<td style="padding:2px 10px 2px 0">{c}</td>' for c in cells)
+            + "</tr>"
+        )
+    shown = len(frame)
+    total = shown if total is None else total
+    footer = f"Newest {shown} of {total} attempts" if total > shown else f"{total} attempt{'s' * (total != 1)}"
+    footer += "; the full history is explorer.history (a DataFrame)."
+    return panel(
+        '<div style="font-weight:600;margin-bottom:4px">History</div>'
+        f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        + muted(footer)
+    )
+
+
+def render_burst(burst: BurstResult) -> str:
+    """The burst summary: counts, failures by reason, throughput, latency percentiles."""
+    summary = burst.summary.iloc[0]
+
+    def ms(key: str) -> str:
+        value = summary[key]
+        return "-" if is_missing(value) else f"{float(value):.1f} ms"
+
+    failed = int(summary["failed"])
+    reasons = html.escape(str(summary["failed_by_reason"])) if failed else ""
+    colour = GREEN if failed == 0 else (RED if int(summary["delivered"]) == 0 else AMBER)
+    lines = [
+        row("Sends", f'{int(summary["count"])} · <b style="color:{colour}">{int(summary["delivered"])} delivered</b>'
+            + (f" · {failed} failed ({reasons})" if failed else "")),
+        row("Throughput", f'{float(summary["throughput_per_s"]):.1f} sends/s over {float(summary["elapsed_s"]):.2f} s'),
+        row("Latency", f'p50 {ms("latency_p50_ms")} · p95 {ms("latency_p95_ms")} · '
+            f'p99 {ms("latency_p99_ms")} · max {ms("latency_max_ms")}'),
+    ]
+    if burst.stopped_early:
+        lines.append(row("Stopped", html.escape(burst.stopped_early)))
+    return panel('<div style="font-weight:600;margin-bottom:4px">Burst result</div>' + "".join(lines))
