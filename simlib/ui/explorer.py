@@ -70,9 +70,14 @@ class Explorer(ExplorerAttributes):
         )
         self.header = w.HTML(value=HEADER_HTML)
         self._expose_widgets()
+        # The workbench: one tab per tool panel (history, analysis, receiver check, explain, ...).
+        self.tools: dict[str, Any] = {}
+        self.workbench = w.Tab(layout=w.Layout(width="100%", display="none"))
+        self.workbench.add_class("simlib-workbench")
+        self._add_tools()
         p, c, b = self.webhooks_panel, self.composer, self.burst_panel
         self.widget = w.VBox(
-            [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table],
+            [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table, self.workbench],
             layout=w.Layout(width="100%"),
         )
         self.widget.add_class("simlib-explorer")
@@ -143,6 +148,18 @@ class Explorer(ExplorerAttributes):
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()
+
+    # -- the workbench -------------------------------------------------------------------------
+
+    def _add_tools(self) -> None:
+        """Build the workbench's tool panels, one line each, in tab order."""
+
+    def add_tool(self, title: str, panel: Any) -> None:
+        """Add ``panel`` (an object with a ``widget``) as the workbench tab ``title``."""
+        self.tools[title] = panel
+        self.workbench.children = (*self.workbench.children, panel.widget)
+        self.workbench.set_title(len(self.workbench.children) - 1, title)
+        self.workbench.layout.display = None
 
     # -- between the panels --------------------------------------------------------------------
 
