@@ -1,13 +1,25 @@
-"""Value objects: a masked secret, a webhook, a preview, and the result of one send."""
+"""Value objects: a masked secret, a webhook, a preview, the history record of one attempt
+(:class:`Attempt`) and the result of one send (:class:`SimulationResult`, an Attempt plus where
+it was recorded).
+
+:class:`Attempt` is the one definition of the history record: the store's columns and SQL, the
+dtypes of ``history()``, the CSV/JSON/Parquet exports, ``history_row()`` and
+``SimulationResult.to_dict()`` (the CLI's ``--json``) are all derived from its fields and their
+:func:`column` metadata (see :func:`record_fields` and :func:`record_view`).
+"""
 
 from __future__ import annotations
 
 import json
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from operator import attrgetter
+from typing import Any, Final, Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
+    "ALL_VIEWS",
     "DELIVERED",
     "ERROR_STATUS",
     "EVENT_NOT_REGISTERED",
@@ -16,13 +28,24 @@ __all__ = [
     "SERVICE_UNAVAILABLE",
     "SIMULATION_FAILED",
     "WEBHOOK_NOT_FOUND",
+    "Attempt",
+    "Column",
+    "Derivation",
+    "Derived",
+    "FieldSpec",
+    "Kind",
     "Preview",
     "Result",
     "Secret",
     "SimulationError",
     "SimulationResult",
+    "View",
+    "ViewItem",
     "Webhook",
+    "column",
     "mask_secret",
+    "record_fields",
+    "record_view",
 ]
 
 #: The result of an attempt: Delivered iff the endpoint answered 2xx.
@@ -166,7 +189,11 @@ class Preview:
 
     @property
     def payload(self) -> Any:
-        """The body parsed back to Python objects (a fresh copy each time)."""
+        """The body parsed back to Python objects (a fresh copy each time), usually a dict.
+
+        Not the same type as :attr:`Attempt.payload` / ``SimulationResult.payload``, which is the
+        exact body as *text* (what was sent and recorded); :attr:`text` is that text here.
+        """
         return json.loads(self.body)
 
     @property
@@ -190,38 +217,258 @@ class Preview:
         )
 
 
+# -- the history record -------------------------------------------------------------------------------
+# The metadata types are NamedTuples, not dataclasses: they are made at import, and a dataclass
+# costs ~0.3 ms to create (bench_import.py).
+
+#: How a field of the history record is stored and shown. Inferred from the field's annotation
+#: (``str`` or a ``Literal`` of strings -> text, ``int``, ``float``, ``bool``, ``dict`` -> json,
+#: ``bytes``) unless :func:`column` names one: ``time_ms`` is epoch milliseconds, stored as an
+#: integer and shown by ``history()`` as a UTC datetime. ``| None`` makes a field nullable.
+Kind = Literal["text", "int", "float", "bool", "json", "bytes", "time_ms"]
+#: Where the values of the record are shown: ``frame`` = ``history()`` and its CSV/JSON/Parquet
+#: exports; ``json`` = ``SimulationResult.to_dict()`` (the CLI's ``--json``); ``row`` =
+#: ``history_row()`` (the stored values, the request body as bytes).
+View = Literal["frame", "json", "row"]
+ALL_VIEWS: Final[frozenset[View]] = frozenset(("frame", "json", "row"))
+#: How a derived value is computed, on read, from its source field: ``lookup`` in a table (an
+#: error -> its status), a ``header`` of a header object, the UTF-8 ``text`` of bytes.
+Derivation = Literal["lookup", "header", "text"]
+_COLUMN_KEY: Final = "simlib.column"
+
+
+class Derived(NamedTuple):
+    """A value computed from a stored field when the record is read; never stored.
+
+    The store renders ``how`` as SQL (so ``history()`` computes it in the query), the record has it
+    as a property (``attr``, default ``name``), and :meth:`compute` is the reference both agree with.
+    Shown right after its source field unless ``frame_after`` / ``json_after`` name another entry.
+    """
+
+    name: str
+    kind: Kind
+    how: Derivation
+    nullable: bool = True
+    table: Mapping[str, int | None] | None = None
+    header: str | None = None
+    attr: str | None = None
+    views: frozenset[View] = ALL_VIEWS
+    frame_after: str | None = None
+    json_after: str | None = None
+
+    def compute(self, value: Any) -> Any:
+        """The derived value for the source field's ``value``."""
+        if value is None:
+            return None
+        if self.how == "lookup":
+            return (self.table or {}).get(value)
+        if self.how == "header":
+            return value.get(self.header)
+        return bytes(value).decode("utf-8")
+
+
+class Column(NamedTuple):
+    """The per-field metadata of the history record (set with :func:`column`)."""
+
+    kind: Kind | None = None
+    frame_name: str | None = None
+    views: frozenset[View] = ALL_VIEWS
+    frame_after: str | None = None
+    json_after: str | None = None
+    derived: tuple[Derived, ...] = ()
+
+
+def column(
+    *,
+    kind: Kind | None = None,
+    frame_name: str | None = None,
+    views: frozenset[View] = ALL_VIEWS,
+    frame_after: str | None = None,
+    json_after: str | None = None,
+    derived: tuple[Derived, ...] = (),
+) -> dict[str, Column]:
+    """Metadata for a field of the record: ``field(metadata=column(...))``.
+
+    ``kind``: when the annotation does not say it (``time_ms``); ``frame_name``: its name in
+    ``history()`` when it differs; ``views``: where it is shown (default everywhere);
+    ``frame_after`` / ``json_after``: the entry it follows there, when not the record's order;
+    ``derived``: values computed from it on read.
+    """
+    return {_COLUMN_KEY: Column(kind, frame_name, views, frame_after, json_after, derived)}
+
+
+class FieldSpec(NamedTuple):
+    """One stored field of the record, resolved: its name (the attribute and the storage column),
+    its kind, whether it may be None, and its metadata."""
+
+    name: str
+    kind: Kind
+    nullable: bool
+    column: Column
+
+
+class ViewItem(NamedTuple):
+    """One entry of a view: its ``key`` there, the record attribute ``attr`` that holds it, its kind,
+    the stored field it comes from, and the derivation when it is derived."""
+
+    key: str
+    attr: str
+    kind: Kind
+    nullable: bool
+    source: str
+    derived: Derived | None = None
+
+
+_KINDS: Final[dict[type, Kind]] = {bool: "bool", int: "int", float: "float", str: "text", bytes: "bytes", dict: "json"}
+
+
+def _kind_of(name: str, hint: Any) -> tuple[Kind, bool]:
+    nullable = False
+    if get_origin(hint) in (Union, types.UnionType):
+        rest = [a for a in get_args(hint) if a is not type(None)]
+        nullable = len(rest) < len(get_args(hint))
+        if len(rest) != 1:
+            raise TypeError(f"history record field {name!r}: one type or 'T | None', not {hint!r}")
+        hint = rest[0]
+    origin = get_origin(hint)
+    if origin is Literal and all(isinstance(a, str) for a in get_args(hint)):
+        return "text", nullable
+    base = origin if origin is not None else hint
+    if base in _KINDS:
+        return _KINDS[base], nullable
+    raise TypeError(f"history record field {name!r}: no column kind for {hint!r}; give column(kind=...)")
+
+
+_FIELDS: dict[type[Attempt], tuple[FieldSpec, ...]] = {}
+_VIEWS: dict[tuple[type[Attempt], View], tuple[ViewItem, ...]] = {}
+
+
+def record_fields(record: type[Attempt]) -> tuple[FieldSpec, ...]:
+    """The stored fields of a history record class, in order (computed once per class)."""
+    specs = _FIELDS.get(record)
+    if specs is None:
+        specs = _FIELDS[record] = _resolve_fields(record)
+    return specs
+
+
+def _resolve_fields(record: type[Attempt]) -> tuple[FieldSpec, ...]:
+    hints = get_type_hints(record)
+    specs: list[FieldSpec] = []
+    for f in fields(record):
+        col = f.metadata.get(_COLUMN_KEY, Column())
+        inferred, nullable = _kind_of(f.name, hints[f.name])
+        specs.append(FieldSpec(f.name, col.kind or inferred, nullable, col))
+    return tuple(specs)
+
+
+def record_view(record: type[Attempt], view: View) -> tuple[ViewItem, ...]:
+    """The entries ``view`` shows of a history record class, in order (computed once per class):
+    each stored field shown there, each derived value right after its source, then moved after
+    the entry named by ``frame_after`` / ``json_after``."""
+    items = _VIEWS.get((record, view))
+    if items is None:
+        items = _VIEWS[record, view] = _arrange_view(record, view)
+    return items
+
+
+def _arrange_view(record: type[Attempt], view: View) -> tuple[ViewItem, ...]:
+    items: list[ViewItem] = []
+    after: dict[str, str] = {}
+
+    def place(item: ViewItem, frame_after: str | None, json_after: str | None) -> None:
+        items.append(item)
+        anchor = frame_after if view == "frame" else json_after if view == "json" else None
+        if anchor is not None:
+            after[item.key] = anchor
+
+    for spec in record_fields(record):
+        col = spec.column
+        if view in col.views:
+            key = col.frame_name if view == "frame" and col.frame_name else spec.name
+            place(ViewItem(key, spec.name, spec.kind, spec.nullable, spec.name), col.frame_after, col.json_after)
+        for d in col.derived:
+            if view in d.views:
+                place(ViewItem(d.name, d.attr or d.name, d.kind, d.nullable, spec.name, d), d.frame_after, d.json_after)
+    keys = [item.key for item in items]
+    if len(set(keys)) != len(keys):
+        raise TypeError(f"history record {record.__name__}: duplicate {view} keys in {keys}")
+    ordered = [item for item in items if item.key not in after]
+    pending = [item for item in items if item.key in after]
+    while pending:
+        placed = [item for item in pending if any(o.key == after[item.key] for o in ordered)]
+        if not placed:
+            raise TypeError(f"history record {record.__name__}: {view} anchors {after} name no entry")
+        for item in placed:
+            anchor = next(i for i, o in enumerate(ordered) if o.key == after[item.key])
+            ordered.insert(anchor + 1, item)
+            pending.remove(item)
+    return tuple(ordered)
+
+
 @dataclass(frozen=True)
-class SimulationResult:
-    """What one Send did. Never raised, always returned (and recorded)."""
+class Attempt:
+    """The history record of one attempt, exactly as it is stored: **the one definition**.
+
+    The store's table (columns, types, NOT NULL), its INSERT and SELECT, the columns and dtypes of
+    ``history()`` and the exports, ``history_row()`` and ``SimulationResult.to_dict()`` all derive
+    from these fields (:func:`record_fields`, :func:`record_view`). To add a column, add a field
+    here (with a default, last) and one step to ``simlib.core.store.schema.MIGRATIONS``.
+
+    Derived values are not stored: ``error_status`` comes from :data:`ERROR_STATUS`, ``payload``
+    is the text of ``request_body``, ``signature`` / ``timestamp`` are the delivery headers.
+    ``request_body`` holds the exact bytes that were signed and sent.
+    """
 
     simulation_id: str
+    sent_at_ms: int = field(metadata=column(kind="time_ms", frame_name="sent_at", json_after="response_headers"))
     webhook_id: str
     webhook_name: str
     url: str
     event_type: str
-    event_id: str
-    result: str  # Delivered | Failed
+    result: Result
     http_status: int | None
     latency_ms: float | None
-    error: str | None  # one of the Trackpilots simulation errors, or None
-    error_status: int | None  # 404 / 400 / 503 for simulation errors that have one
+    error: SimulationError | None = field(
+        metadata=column(derived=(Derived("error_status", "int", "lookup", table=ERROR_STATUS),))
+    )
     detail: str  # one readable line: what happened
-    request_headers: dict[str, str]
-    payload: str  # the exact body sent, as text
+    event_id: str = field(metadata=column(json_after="event_type"))
+    request_headers: dict[str, str] = field(
+        metadata=column(
+            derived=(
+                Derived("signature", "text", "header", header="x-webhook-signature", views=frozenset(("frame",)),
+                        frame_after="detail"),
+                Derived("signature_timestamp", "text", "header", header="x-webhook-timestamp", attr="timestamp",
+                        views=frozenset(("frame",)), frame_after="signature"),
+            )
+        )
+    )
+    request_body: bytes = field(
+        repr=False,
+        metadata=column(
+            views=frozenset(("row",)),
+            derived=(Derived("payload", "text", "text", nullable=False, views=frozenset(("frame", "json"))),),
+        ),
+    )
+    response_headers: dict[str, str] = field(metadata=column(json_after="response_truncated"))
     response_body: str
     response_truncated: bool
-    response_headers: dict[str, str]
-    sent_at_ms: int
-    recorded: bool = True
-    history_id: int | None = None
+    replay_of: int | None = field(default=None, metadata=column(views=frozenset(("frame", "row"))))
+
+    @property
+    def error_status(self) -> int | None:
+        """The status of the simulation request for ``error`` (Trackpilots error table), or None."""
+        return ERROR_STATUS.get(self.error) if self.error is not None else None
+
+    @property
+    def payload(self) -> str:
+        """The exact body sent, as text (it is UTF-8). :attr:`Preview.payload` is the parsed
+        dict instead; ``request_body`` is these bytes."""
+        return self.request_body.decode("utf-8")
 
     @property
     def delivered(self) -> bool:
         return self.result == DELIVERED
-
-    @property
-    def error_detail(self) -> str | None:
-        return self.detail if self.error else None
 
     @property
     def sent_at(self) -> datetime:
@@ -235,9 +482,43 @@ class SimulationResult:
     def timestamp(self) -> str | None:
         return self.request_headers.get("x-webhook-timestamp")
 
+
+@dataclass(frozen=True)
+class SimulationResult(Attempt):
+    """What one Send did: its :class:`Attempt` (every field of the history record) plus
+    ``history_id``, the row it was recorded as (None when the store could not take it; the
+    reason is then appended to ``detail``). Never raised, always returned (and recorded).
+
+    ``payload`` is the exact body sent, as text; ``request_body`` the same bytes.
+    """
+
+    history_id: int | None = None
+
+    @classmethod
+    def of(cls, attempt: Attempt, *, history_id: int | None = None, note: str = "") -> SimulationResult:
+        """The result of ``attempt``, recorded as ``history_id``; ``note`` is appended to the detail."""
+        values: tuple[Any, ...] = _attempt_values(attempt)
+        if note:
+            values = (*values[:_DETAIL], values[_DETAIL] + note, *values[_DETAIL + 1 :])
+        # Positionally, in the record's field order (the fast path every send takes); history_id
+        # is the one field SimulationResult adds after them.
+        return cls(*(*values, history_id))
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the attempt is in the history (derived: it has a history id)."""
+        return self.history_id is not None
+
+    @property
+    def error_detail(self) -> str | None:
+        return self.detail if self.error else None
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; the shape of ``simlib send --json``."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        """JSON-ready; the shape of ``simlib send --json``: the record's ``json`` view, then
+        ``recorded``, ``history_id``, ``error_detail`` and ``sent_at`` (ISO 8601)."""
+        d = {key: getattr(self, attr) for key, attr in _JSON_KEYS}
+        d["recorded"] = self.history_id is not None
+        d["history_id"] = self.history_id
         d["error_detail"] = self.error_detail
         d["sent_at"] = _iso(self.sent_at_ms)
         return d
@@ -251,3 +532,8 @@ class SimulationResult:
             f"event_type={self.event_type!r}, webhook_id={self.webhook_id!r})"
         )
 
+
+_ATTEMPT_NAMES: Final = tuple(f.name for f in record_fields(Attempt))
+_attempt_values: Final = attrgetter(_ATTEMPT_NAMES[0], *_ATTEMPT_NAMES[1:])
+_DETAIL: Final = _ATTEMPT_NAMES.index("detail")
+_JSON_KEYS: Final = tuple((item.key, item.attr) for item in record_view(Attempt, "json"))

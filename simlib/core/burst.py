@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from simlib.core.classify import make_history_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
 from simlib.core.ids import new_uuid4
-from simlib.core.store.sqlite import HistoryRow, Store
+from simlib.core.store.sqlite import Store
 from simlib.errors import StoreError, ValidationError
-from simlib.records import SIMULATION_FAILED, Preview, SimulationError, SimulationResult, Webhook
+from simlib.records import SIMULATION_FAILED, Attempt, Preview, SimulationError, SimulationResult, Webhook
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,13 +136,13 @@ class _Recorder:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.pending: list[tuple[int, HistoryRow]] = []
+        self.pending: list[tuple[int, Attempt]] = []
         self.last_flush = time.monotonic()
         self.acknowledged = 0
         self.ids: dict[int, int] = {}
         self.failed: dict[int, str] = {}
 
-    def add(self, index: int, row: HistoryRow) -> None:
+    def add(self, index: int, row: Attempt) -> None:
         self.pending.append((index, row))
         if len(self.pending) >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -224,7 +224,7 @@ async def send_many_async(
     secret = wh.secret
     recorder = _Recorder(sim.store)
     bar = _progress(n, progress)
-    rows: list[HistoryRow | None] = [None] * n
+    rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n
     sem = asyncio.Semaphore(concurrency)
     client = make_async_sender(config, max_connections=concurrency)
@@ -265,9 +265,9 @@ async def send_many_async(
         if row is None or p is None:
             continue
         if i in recorder.failed:
-            out.append(result_from_row(row, p, recorded=False, note=f" (not recorded in history: {recorder.failed[i]})"))
+            out.append(result_from_row(row, note=f" (not recorded in history: {recorder.failed[i]})"))
         else:
-            out.append(result_from_row(row, p, history_id=recorder.ids.get(i)))
+            out.append(result_from_row(row, history_id=recorder.ids.get(i)))
     return BurstResult(out, elapsed, recorder.acknowledged, stopped)
 
 

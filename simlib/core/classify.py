@@ -1,4 +1,5 @@
-"""Stage 4 of a send: what the endpoint did -> the history record and the result.
+"""Stage 4 of a send: what the endpoint did -> the history record (:class:`~simlib.records.Attempt`)
+and the result.
 
 One rule decides the result everywhere: **Delivered iff the endpoint answered 2xx** (and the
 simulation itself did not fail). Simulation errors come from the Trackpilots error table
@@ -8,8 +9,7 @@ simulation itself did not fail). Simulation errors come from the Trackpilots err
 from __future__ import annotations
 
 from simlib.core.delivery.http import Outcome
-from simlib.core.store.sqlite import HistoryRow
-from simlib.records import DELIVERED, ERROR_STATUS, FAILED, Preview, SimulationResult, Webhook
+from simlib.records import DELIVERED, FAILED, Attempt, Preview, SimulationResult, Webhook
 
 __all__ = ["is_delivered", "make_history_row", "result_from_row"]
 
@@ -28,10 +28,9 @@ def make_history_row(
     outcome: Outcome,
     *,
     replay_of: int | None = None,
-) -> HistoryRow:
-    """The history row of one attempt."""
-    error = outcome.error
-    return HistoryRow(
+) -> Attempt:
+    """The history record of one attempt (what is stored; nothing derived)."""
+    return Attempt(
         simulation_id=sim_id,
         sent_at_ms=sent_at_ms,
         webhook_id=wh.id if wh else preview.webhook_id,
@@ -41,8 +40,7 @@ def make_history_row(
         result=DELIVERED if is_delivered(outcome) else FAILED,
         http_status=outcome.http_status,
         latency_ms=outcome.latency_ms,
-        error=error,
-        error_status=ERROR_STATUS.get(error) if error else None,
+        error=outcome.error,
         detail=outcome.detail,
         event_id=preview.event_id,
         request_headers=headers,
@@ -54,29 +52,7 @@ def make_history_row(
     )
 
 
-def result_from_row(
-    row: HistoryRow, preview: Preview, *, history_id: int | None = None, recorded: bool = True, note: str = ""
-) -> SimulationResult:
-    """The result a caller sees for a history row (``note`` is appended to the detail)."""
-    return SimulationResult(
-        simulation_id=row.simulation_id,
-        webhook_id=row.webhook_id,
-        webhook_name=row.webhook_name,
-        url=row.url,
-        event_type=row.event_type,
-        event_id=row.event_id,
-        result=row.result,
-        http_status=row.http_status,
-        latency_ms=row.latency_ms,
-        error=row.error,
-        error_status=row.error_status,
-        detail=row.detail + note,
-        request_headers=row.request_headers,
-        payload=preview.text,
-        response_body=row.response_body,
-        response_truncated=row.response_truncated,
-        response_headers=row.response_headers,
-        sent_at_ms=row.sent_at_ms,
-        recorded=recorded,
-        history_id=history_id,
-    )
+def result_from_row(row: Attempt, *, history_id: int | None = None, note: str = "") -> SimulationResult:
+    """The result a caller sees for a history record: recorded as ``history_id`` (None: not
+    recorded), ``note`` appended to the detail."""
+    return SimulationResult.of(row, history_id=history_id, note=note)

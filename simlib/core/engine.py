@@ -419,8 +419,8 @@ class Engine:
             history_id = self.store.append(row)
         except StoreError as exc:
             note = "" if row.error == SERVICE_UNAVAILABLE else f": {exc}"
-            return result_from_row(row, preview, recorded=False, note=f" (not recorded in history{note})")
-        return result_from_row(row, preview, history_id=history_id)
+            return result_from_row(row, note=f" (not recorded in history{note})")
+        return result_from_row(row, history_id=history_id)
 
     def record_failure(
         self,

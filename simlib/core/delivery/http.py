@@ -26,7 +26,7 @@ from simlib.core.delivery.deadline import Deadline
 from simlib.core.delivery.netpolicy import AddressPolicy, BlockedAddress, Resolver, ResolveTimeout, get_policy, resolve
 from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
-from simlib.records import NETWORK_ERROR, Secret
+from simlib.records import NETWORK_ERROR, Secret, SimulationError
 
 __all__ = [
     "DeliveryConfig",
@@ -128,7 +128,7 @@ class Outcome:
     response_body: str = ""
     response_truncated: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
-    error: str | None = None  # NETWORK_ERROR or None
+    error: SimulationError | None = None  # NETWORK_ERROR (or, for a send that did not run, another) or None
     detail: str = ""
 
 

@@ -1,16 +1,22 @@
-"""Writing a history frame to CSV, JSON or Parquet."""
+"""Writing a history frame to CSV, JSON or Parquet.
+
+The columns written are :data:`~simlib.core.store.schema.EXPORT_COLUMNS`, the columns of
+``history()``, derived from the history record (:class:`simlib.records.Attempt`); datetimes
+(the record's ``time_ms`` fields) are written as ISO 8601 UTC with milliseconds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from simlib.core.store.schema import EXPORT_COLUMNS
 from simlib.errors import ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "export_format", "export_frame"]
+__all__ = ["EXPORT_COLUMNS", "EXPORT_FORMATS", "ExportFormat", "export_format", "export_frame"]
 
 ExportFormat = Literal["csv", "json", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "json", "parquet")
@@ -26,8 +32,11 @@ def export_format(value: str) -> ExportFormat:
 
 
 def export_frame(frame: pd.DataFrame, out: Path, fmt: str) -> Path:
-    """Write a history frame as csv / json / parquet."""
+    """Write a history frame as csv / json / parquet: the export columns, in their order (a
+    frame without them, e.g. a summary, is written as it is)."""
     chosen = export_format(fmt)
+    if list(frame.columns) != list(EXPORT_COLUMNS) and set(EXPORT_COLUMNS) <= set(frame.columns):
+        frame = frame[list(EXPORT_COLUMNS)]
     if chosen == "csv":
         frame.to_csv(out, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
     elif chosen == "json":

@@ -9,6 +9,13 @@ write, no network I/O inside a transaction, rows ordered by their integer id (in
 times as integer epoch milliseconds, ``PRAGMA user_version`` as the schema version. The file and
 its directory are created owner-only, because the file holds webhook secrets.
 
+The history table, its INSERT and SELECTs are rendered once, at import, from the history record
+(:class:`simlib.records.Attempt`, via :mod:`~simlib.core.store.schema`): :data:`HISTORY_SQL`.
+Derived values are computed in the SELECT (``error_status`` by a CASE over
+:data:`simlib.records.ERROR_STATUS`, ``signature`` by ``json_extract``, ``payload`` by a CAST).
+Opening a store from an older version runs the schema's forward migrations in one
+``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds for a million rows).
+
 Any failure to use the file (locked past the timeout, unreadable, corrupt, read-only) raises
 :class:`~simlib.errors.StoreUnavailable` with a readable reason; a file from a newer simlib raises
 :class:`~simlib.errors.StoreVersionError`.
@@ -20,26 +27,54 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.schema import (
+    HISTORY_COLUMNS,
+    HISTORY_TABLE,
+    KEY,
+    SCHEMA_VERSION,
+    WEBHOOKS_TABLE,
+    AddColumn,
+    DropColumn,
+    Step,
+    frame_columns,
+    frame_dtypes,
+    pending_migrations,
+    stored_fields,
+    time_columns,
+)
 from simlib.errors import NotFoundError, StoreUnavailable, StoreVersionError, ValidationError
-from simlib.records import Secret, Webhook
+from simlib.records import Attempt, Derived, Kind, Secret, View, Webhook, record_view
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HISTORY_COLUMNS", "HistoryRow", "Store", "default_store_path"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "HISTORY_SQL",
+    "NATIVE_DROP_COLUMN",
+    "SCHEMA_VERSION",
+    "SQLITE_TYPES",
+    "HistorySQL",
+    "Store",
+    "apply_step",
+    "default_store_path",
+    "history_sql",
+]
 
-SCHEMA_VERSION = 1
 STORE_FILENAME = "simlib.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0
+#: ``ALTER TABLE ... DROP COLUMN`` exists from SQLite 3.35; older libraries rebuild the table.
+NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhooks (
+# Not derived from the history record: the webhooks table (the configuration, not attempts).
+_WEBHOOKS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     url TEXT NOT NULL,
@@ -50,58 +85,161 @@ CREATE TABLE IF NOT EXISTS webhooks (
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
     position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY,
-    simulation_id TEXT NOT NULL,
-    sent_at_ms INTEGER NOT NULL,
-    webhook_id TEXT NOT NULL,
-    webhook_name TEXT NOT NULL,
-    url TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    result TEXT NOT NULL,
-    http_status INTEGER,
-    latency_ms REAL,
-    error TEXT,
-    error_status INTEGER,
-    detail TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    request_headers TEXT NOT NULL,
-    request_body BLOB NOT NULL,
-    response_headers TEXT NOT NULL,
-    response_body TEXT NOT NULL,
-    response_truncated INTEGER NOT NULL,
-    replay_of INTEGER
-);
-"""
+)"""
 # No secondary indexes on history: each one doubles the cost of the append every send pays,
 # while a filtered scan of 100k rows takes milliseconds (bench_history.py measures both).
 
-#: Public column names of :meth:`Store.history_frame`, in order.
-HISTORY_COLUMNS = [
-    "id",
-    "simulation_id",
-    "sent_at",
-    "webhook_id",
-    "webhook_name",
-    "url",
-    "event_type",
-    "result",
-    "http_status",
-    "latency_ms",
-    "error",
-    "error_status",
-    "detail",
-    "signature",
-    "signature_timestamp",
-    "event_id",
-    "request_headers",
-    "payload",
-    "response_headers",
-    "response_body",
-    "response_truncated",
-    "replay_of",
-]
+#: SQLite column type of each kind of record field.
+SQLITE_TYPES: Final[dict[Kind, str]] = {
+    "text": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "INTEGER",
+    "json": "TEXT",
+    "bytes": "BLOB",
+    "time_ms": "INTEGER",
+}
+
+
+def _literal(value: str | int | float | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(int(value) if isinstance(value, bool) else value)
+
+
+def _derived_sql(d: Derived, source: str) -> str:
+    """SQL computing a derived value from its source column (agrees with ``Derived.compute``)."""
+    if d.how == "lookup":
+        whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in (d.table or {}).items() if v is not None)
+        return f"CASE {source} {whens} END" if whens else "NULL"
+    if d.how == "header":
+        return f"json_extract({source}, '$.\"{d.header}\"')"
+    return f"CAST({source} AS TEXT)"
+
+
+def _column_ddl(name: str, kind: Kind, nullable: bool, default: str | int | float | None = None) -> str:
+    ddl = f"{name} {SQLITE_TYPES[kind]}" + ("" if nullable else " NOT NULL")
+    return ddl + (f" DEFAULT {_literal(default)}" if default is not None else "")
+
+
+class HistorySQL(NamedTuple):
+    """The history table of a record class rendered as SQLite SQL, built once (:func:`history_sql`).
+
+    ``params(row)`` are the INSERT's parameters for one record (JSON fields serialised; bytes go
+    in as a BLOB); ``row_decoders`` turn a selected row back into Python values.
+    """
+
+    create: str
+    insert: str
+    select_frame: str
+    select_row: str
+    row_keys: tuple[str, ...]
+    row_decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
+    params: Callable[[Attempt], Sequence[Any]]
+
+
+def _params_for(names: tuple[str, ...], json_at: tuple[int, ...]) -> Callable[[Attempt], Sequence[Any]]:
+    get = attrgetter(names[0], *names[1:])
+    dumps = json.JSONEncoder().encode  # json.dumps' output, without its per-call argument handling
+
+    def params(row: Attempt) -> Sequence[Any]:
+        values = list(get(row))
+        for i in json_at:
+            values[i] = dumps(values[i])
+        return values
+
+    return params
+
+
+def _select_items(record: type[Attempt], view: View) -> list[str]:
+    """The SELECT list of a view after the key: stored columns, derived values computed."""
+    out = []
+    for item in record_view(record, view):
+        expr = item.source if item.derived is None else _derived_sql(item.derived, item.source)
+        out.append(expr if expr == item.key else f"{expr} AS {item.key}")
+    return out
+
+
+#: How history_row() turns a stored value of a kind back into Python (others are as stored).
+_DECODERS: Final[dict[Kind, Callable[[Any], Any]]] = {"json": json.loads, "bytes": bytes, "bool": bool}
+_HISTORY_SQL: dict[type[Attempt], HistorySQL] = {}
+
+
+def history_sql(record: type[Attempt] = Attempt) -> HistorySQL:
+    """The SQLite table, INSERT and SELECTs of a history record class (built once per class)."""
+    built = _HISTORY_SQL.get(record)
+    if built is None:
+        built = _HISTORY_SQL[record] = _render(record)
+    return built
+
+
+def _render(record: type[Attempt]) -> HistorySQL:
+    specs = stored_fields(record)
+    names = tuple(s.name for s in specs)
+    columns = ",\n    ".join([f"{KEY} INTEGER PRIMARY KEY", *(_column_ddl(s.name, s.kind, s.nullable) for s in specs)])
+    row_view = record_view(record, "row")
+    row_keys = (KEY, *(item.key for item in row_view))
+    return HistorySQL(
+        create=f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n    {columns}\n)",
+        insert=f"INSERT INTO {HISTORY_TABLE} ({', '.join(names)}) VALUES ({','.join('?' * len(names))})",
+        select_frame=f"SELECT {', '.join([KEY, *_select_items(record, 'frame')])} FROM {HISTORY_TABLE}",
+        select_row=f"SELECT {', '.join([KEY, *_select_items(record, 'row')])} FROM {HISTORY_TABLE} WHERE {KEY}=?",
+        row_keys=row_keys,
+        row_decoders=tuple(
+            (i, _DECODERS[item.kind]) for i, item in enumerate(row_view, start=1) if item.kind in _DECODERS
+        ),
+        params=_params_for(names, tuple(i for i, s in enumerate(specs) if s.kind == "json")),
+    )
+
+
+#: The history table of :class:`simlib.records.Attempt`, as used by :class:`Store`.
+HISTORY_SQL: Final = history_sql()
+_INSERT_HISTORY: Final = HISTORY_SQL.insert
+_history_params: Final = HISTORY_SQL.params
+_FRAME_COLUMNS: Final = list(frame_columns())
+_FRAME_DTYPES: Final = frame_dtypes()
+_TIME_COLUMNS: Final = time_columns()
+
+
+def _table_info(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
+    """(cid, name, type, notnull, dflt_value, pk) of each column."""
+    return conn.execute(f"PRAGMA table_info({table})").fetchall()
+
+
+def apply_step(conn: sqlite3.Connection, step: Step) -> None:
+    """Run one migration step inside the caller's transaction; a step already applied (the
+    column is there / gone) does nothing."""
+    present = {row[1] for row in _table_info(conn, step.table)}
+    if isinstance(step, AddColumn):
+        if step.name not in present:
+            ddl = _column_ddl(step.name, step.kind, step.nullable, step.default)
+            conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {ddl}")
+    elif isinstance(step, DropColumn):
+        if step.name in present:
+            if NATIVE_DROP_COLUMN:
+                conn.execute(f"ALTER TABLE {step.table} DROP COLUMN {step.name}")
+            else:
+                _rebuild_without(conn, step.table, step.name)
+
+
+def _rebuild_without(conn: sqlite3.Connection, table: str, column: str) -> None:
+    """DROP COLUMN for SQLite < 3.35: copy the table without the column (the history table has
+    no indexes, triggers or views that would need re-creating)."""
+    info = [row for row in _table_info(conn, table) if row[1] != column]
+    if sum(1 for row in info if row[5]) > 1:
+        raise sqlite3.OperationalError(f"cannot rebuild {table}: composite primary key")
+    defs = ", ".join(
+        f"{name} {ctype}" + (" PRIMARY KEY" if pk else "") + (" NOT NULL" if notnull and not pk else "")
+        + (f" DEFAULT {dflt}" if dflt is not None else "")
+        for _, name, ctype, notnull, dflt, pk in info
+    )
+    names = ", ".join(row[1] for row in info)
+    conn.execute(f"CREATE TABLE {table}__new ({defs})")
+    conn.execute(f"INSERT INTO {table}__new ({names}) SELECT {names} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}__new RENAME TO {table}")
 
 
 def default_store_path() -> Path:
@@ -112,71 +250,6 @@ def default_store_path() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("simlib", appauthor=False)) / STORE_FILENAME
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """One attempt as written to the history table."""
-
-    simulation_id: str
-    sent_at_ms: int
-    webhook_id: str
-    webhook_name: str
-    url: str
-    event_type: str
-    result: str
-    http_status: int | None
-    latency_ms: float | None
-    error: str | None
-    error_status: int | None
-    detail: str
-    event_id: str
-    request_headers: dict[str, str]
-    request_body: bytes
-    response_headers: dict[str, str]
-    response_body: str
-    response_truncated: bool
-    replay_of: int | None = None
-
-    def as_params(self) -> tuple[Any, ...]:
-        return (
-            self.simulation_id,
-            self.sent_at_ms,
-            self.webhook_id,
-            self.webhook_name,
-            self.url,
-            self.event_type,
-            self.result,
-            self.http_status,
-            self.latency_ms,
-            self.error,
-            self.error_status,
-            self.detail,
-            self.event_id,
-            json.dumps(self.request_headers),
-            sqlite3.Binary(self.request_body),
-            json.dumps(self.response_headers),
-            self.response_body,
-            int(self.response_truncated),
-            self.replay_of,
-        )
-
-
-_INSERT_HISTORY = (
-    "INSERT INTO history (simulation_id, sent_at_ms, webhook_id, webhook_name, url, event_type, "
-    "result, http_status, latency_ms, error, error_status, detail, event_id, request_headers, "
-    "request_body, response_headers, response_body, response_truncated, replay_of) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-_SELECT_HISTORY = (
-    "SELECT id, simulation_id, sent_at_ms AS sent_at, webhook_id, webhook_name, url, event_type, "
-    "result, http_status, latency_ms, error, error_status, detail, "
-    "json_extract(request_headers, '$.\"x-webhook-signature\"') AS signature, "
-    "json_extract(request_headers, '$.\"x-webhook-timestamp\"') AS signature_timestamp, "
-    "event_id, request_headers, CAST(request_body AS TEXT) AS payload, response_headers, "
-    "response_body, response_truncated, replay_of FROM history"
-)
 
 
 class Store:
@@ -212,25 +285,46 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                conn.close()
-                raise StoreVersionError(
-                    f"the store at {path} has schema version {version}, newer than this simlib "
-                    f"understands ({SCHEMA_VERSION}); upgrade simlib or use another store"
-                )
+            _refuse_newer(path, version)
             if version < SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-        except StoreVersionError:
+                self._upgrade(conn)
+        except (StoreVersionError, StoreUnavailable):
+            conn.close()
             raise
         except sqlite3.Error as exc:
             conn.close()
             raise StoreUnavailable(f"cannot use the store at {path}: {_reason(exc)}") from None
         self.journal_mode = mode
         return conn
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Create a new store at SCHEMA_VERSION, or migrate an older one forward, in one write
+        transaction (the version is read again under the write lock: another process may have
+        done it meanwhile)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            _refuse_newer(self.path, version)
+            if version == 0:  # a new file
+                conn.execute(_WEBHOOKS_DDL)
+                conn.execute(HISTORY_SQL.create)
+            else:
+                for migration in pending_migrations(version):
+                    try:
+                        for step in migration.steps:
+                            apply_step(conn, step)
+                    except sqlite3.Error as exc:
+                        raise StoreUnavailable(
+                            f"cannot upgrade the store at {self.path} from schema version {version} to "
+                            f"{migration.version}: {_reason(exc)}"
+                        ) from None
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -318,18 +412,20 @@ class Store:
 
     # -- history ----------------------------------------------------------------------------
 
-    def append(self, row: HistoryRow) -> int:
+    def append(self, row: Attempt) -> int:
         """Append one attempt; returns its history id. Committed before it returns."""
         with self._write() as conn:
-            cur = conn.execute(_INSERT_HISTORY, row.as_params())
+            cur = conn.execute(_INSERT_HISTORY, _history_params(row))
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
-    def append_many(self, rows: Sequence[HistoryRow]) -> list[int]:
+    def append_many(self, rows: Sequence[Attempt]) -> list[int]:
         """Append several attempts in one transaction (burst mode); returns their ids."""
         ids: list[int] = []
+        insert, params = _INSERT_HISTORY, _history_params
         with self._write() as conn:
+            execute = conn.execute
             for row in rows:
-                ids.append(int(conn.execute(_INSERT_HISTORY, row.as_params()).lastrowid))  # type: ignore[arg-type]
+                ids.append(int(execute(insert, params(row)).lastrowid))  # type: ignore[arg-type]
         return ids
 
     def history_count(self) -> int:
@@ -337,21 +433,17 @@ class Store:
             return int(conn.execute("SELECT COUNT(*) FROM history").fetchone()[0])
 
     def history_row(self, history_id: int) -> dict[str, Any]:
-        """One history row as a dict, with the exact request body as bytes."""
+        """One history row as a dict (the key, then the record's ``row`` view: stored values and
+        ``error_status``), with the exact request body as bytes."""
         with self._connection() as conn:
-            conn.row_factory = sqlite3.Row
-            try:
-                row = conn.execute("SELECT * FROM history WHERE id=?", (int(history_id),)).fetchone()
-            finally:
-                conn.row_factory = None
+            row = conn.execute(HISTORY_SQL.select_row, (int(history_id),)).fetchone()
         if row is None:
             raise NotFoundError("history row", history_id)
-        d = dict(row)
-        d["request_headers"] = json.loads(d["request_headers"])
-        d["response_headers"] = json.loads(d["response_headers"])
-        d["request_body"] = bytes(d["request_body"])
-        d["response_truncated"] = bool(d["response_truncated"])
-        return d
+        values = list(row)
+        for i, decode in HISTORY_SQL.row_decoders:
+            if values[i] is not None:
+                values[i] = decode(values[i])
+        return dict(zip(HISTORY_SQL.row_keys, values, strict=True))
 
     def history_frame(
         self,
@@ -385,28 +477,25 @@ class Store:
         if until_ms is not None:
             where.append("sent_at_ms <= ?")
             params.append(int(until_ms))
-        sql = _SELECT_HISTORY + (" WHERE " + " AND ".join(where) if where else "")
+        sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
         if limit is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
             params.append(int(limit))
         else:
             sql += " ORDER BY id"
         with self._connection() as conn:
-            frame = pd.read_sql_query(
-                sql,
-                conn,
-                params=params,
-                dtype={
-                    "id": "int64",
-                    "http_status": "Int64",
-                    "error_status": "Int64",
-                    "replay_of": "Int64",
-                    "latency_ms": "float64",
-                    "response_truncated": "bool",
-                },
-            )
-        frame["sent_at"] = pd.to_datetime(frame["sent_at"].astype("int64"), unit="ms", utc=True)
-        return frame[HISTORY_COLUMNS]
+            frame = pd.read_sql_query(sql, conn, params=params, dtype=dict(_FRAME_DTYPES))
+        for name in _TIME_COLUMNS:
+            frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
+        return frame[_FRAME_COLUMNS]
+
+
+def _refuse_newer(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"the store at {path} has schema version {version}, newer than this simlib "
+            f"understands ({SCHEMA_VERSION}); upgrade simlib or use another store"
+        )
 
 
 _WH_COLS = (
