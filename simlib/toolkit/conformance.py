@@ -7,6 +7,12 @@ Every request is a real simulation (``"simulation": true`` body, a fresh payload
 sent through :meth:`Engine.send_exact <simlib.core.engine.Engine.send_exact>`, so each one is recorded in the history with a detail
 that names it (``check wrong-secret: 401 Unauthorized ...``). The matrix always signs the way
 Trackpilots documents it (lowercase hex, milliseconds), whatever the DeliveryConfig says.
+
+Both take ``progress(done, total)``, called after every request (``total`` is an upper bound for
+the probe, whose bisection may stop early), and ``cancel``, a :class:`threading.Event`: once it
+is set, no further request starts; the one in flight finishes (and is recorded) and what was
+measured so far is returned, marked cancelled (``frame.attrs["cancelled"]``,
+``ProbeResult.cancelled``). The explorer's Receiver check panel runs them on a worker thread.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import secrets as _secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -34,6 +41,8 @@ CHECK_COLUMNS = ["variant", "sent", "expected", "observed_status", "verdict", "e
 PASS, FAIL, NOTE = "PASS", "FAIL", "NOTE"
 
 HeadersFor = Callable[[Webhook, int], dict[str, str]]
+#: ``progress(done, total)``: requests sent so far, and how many there will be (at most).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ def check_receiver(
     event_type: str | None = None,
     seed: int | None = None,
     tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> pd.DataFrame:
     """Send one valid simulation and every deliberately broken variant (:data:`VARIANTS`) to
     the webhook's endpoint and judge each answer as a correct receiver must give it.
@@ -163,6 +174,10 @@ def check_receiver(
     Returns a DataFrame with ``variant, sent, expected, observed_status, verdict (PASS / FAIL /
     NOTE), explanation, history_id``. ``tolerance_ms`` is the window the stale and future
     variants step outside (twice over); ``seed`` makes the payloads reproducible.
+
+    ``progress(done, total)`` is called after each request. When ``cancel`` is set, no further
+    request starts: the frame holds the variants sent so far and ``frame.attrs["cancelled"]``
+    is True (``frame.attrs["requests"]`` of ``frame.attrs["total"]`` were sent).
     """
     import pandas as pd
 
@@ -174,7 +189,13 @@ def check_receiver(
     config = sim.delivery
     results: dict[str, SimulationResult] = {}
     valid_preview: Preview | None = None
+    cancelled = False
     for i, variant in enumerate(VARIANTS):
+        if i and progress is not None:
+            progress(i, len(VARIANTS))
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
         if variant.name == "replayed":  # the valid request again: same bytes, same headers
             first, again = results["valid"], dict(results["valid"].request_headers)
             assert valid_preview is not None  # "valid" comes first in VARIANTS
@@ -191,17 +212,29 @@ def check_receiver(
         other = sim.preview(wh, event, seed=base + 1000 + i) if variant.name == "signature-of-other-body" else p
         body, headers_for = _build(variant.name, p, other, tolerance_ms, config)
         results[variant.name] = sim.send_exact(replace(p, body=body), headers_for, label=f"check {variant.name}")
+    else:
+        if progress is not None:
+            progress(len(VARIANTS), len(VARIANTS))
 
-    valid_ok = _delivered(results["valid"])
+    valid_ok = "valid" in results and _delivered(results["valid"])
     rows = []
     for variant in VARIANTS:
+        if variant.name not in results:
+            continue  # cancelled before it was sent
         r = results[variant.name]
         verdict, why = _judge(variant, r, valid_ok, results, tolerance_ms)
         rows.append([variant.name, variant.sent, variant.expected, r.http_status, verdict, why, r.history_id])
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     frame["observed_status"] = frame["observed_status"].astype("Int64")
     frame["history_id"] = frame["history_id"].astype("Int64")
+    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS))
     return frame
+
+
+def _accepted(results: dict[str, SimulationResult], name: str) -> bool | None:
+    """Whether variant ``name`` was accepted; None when it was not sent (a cancelled check)."""
+    r = results.get(name)
+    return None if r is None else _delivered(r)
 
 
 def _delivered(r: SimulationResult) -> bool:
@@ -230,7 +263,8 @@ def _judge(
             return NOTE, f"rejected ({status}): {v.wrong}"
         why = f"{v.wrong} (status {status})"
         if v.name == "valid":
-            if _delivered(results["timestamp-in-seconds"]):
+            seconds = _accepted(results, "timestamp-in-seconds")
+            if seconds:
                 why += " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
             else:
                 why += " — check its secret, that it verifies the raw body bytes and reads the timestamp in ms"
@@ -256,16 +290,21 @@ def _judge(
 
 
 def _context(name: str, results: dict[str, SimulationResult], tolerance_ms: int) -> str:
-    """The cause behind a wrongly accepted timestamp variant, from the other variants."""
-    old_ok = _delivered(results["timestamp-too-old"])
+    """The cause behind a wrongly accepted timestamp variant, from the other variants (those a
+    cancelled check did not send say nothing)."""
+    old_ok = _accepted(results, "timestamp-too-old")
     seconds = tolerance_ms * 2 // 1000
     if name == "timestamp-in-seconds":
+        if old_ok is None:
+            return ""
         if old_ok:
             return " — it does not check the timestamp at all"
         return " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
     if name == "timestamp-too-old":
         return f" ({seconds} s old) — no replay window, or one wider than {seconds} s (measure it with probe_tolerance)"
     if name == "timestamp-in-future":
+        if old_ok is None:
+            return f" ({seconds} s ahead)"
         if not old_ok:
             return f" ({seconds} s ahead) — its window is one-sided: it only rejects timestamps that are too old"
         return f" ({seconds} s ahead) — it does not check the timestamp at all"
@@ -296,6 +335,7 @@ class ProbeResult:
     requests: int
     flags: list[str] = field(default_factory=list)
     history_ids: list[int] = field(default_factory=list, repr=False)
+    cancelled: bool = False  # stopped by its cancel event before the measurement was complete
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -315,7 +355,9 @@ class ProbeResult:
         lines = []
         for direction, (acc, ref), edge in (("past", self.past, self.past_ms), ("future", self.future, self.future_ms)):
             word = "old" if direction == "past" else "ahead"
-            if not self.accepts_fresh:
+            if self.cancelled and acc is None:
+                lines.append(f"{direction:<7} not measured (cancelled)")
+            elif not self.accepts_fresh:
                 lines.append(f"{direction:<7} not measured (a fresh request was refused)")
             elif edge is None:
                 lines.append(f"{direction:<7} no limit found: accepted {_human(acc)} {word}")
@@ -343,6 +385,10 @@ def _human(ms: int | None) -> str:
     return f"{ms / 86_400_000:.3g} days"
 
 
+class _Cancelled(Exception):
+    """Raised inside :func:`probe_tolerance` when its ``cancel`` event is set before a request."""
+
+
 def probe_tolerance(
     sim: Engine,
     webhook: Webhook | str,
@@ -352,6 +398,8 @@ def probe_tolerance(
     resolution_ms: int = 1000,
     max_requests: int = 64,
     seed: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProbeResult:
     """Find, by bisection, how old and how far ahead a correctly signed timestamp may be.
 
@@ -360,6 +408,10 @@ def probe_tolerance(
     below half a step cannot change the answer. One fresh request and one with the timestamp in
     seconds come first; then each direction costs about log2(max_ms / resolution_ms) + 1
     requests, and never more than ``max_requests`` in all. Every request is recorded.
+
+    ``progress(done, total)`` is called after each request (``total``: at most this many).
+    When ``cancel`` is set, no further request starts and the edges measured so far are
+    returned with ``cancelled=True`` (a direction not reached is "not measured").
     """
     if resolution_ms < 2 or max_ms < resolution_ms:
         raise ValidationError("resolution_ms", "needs 2 <= resolution_ms <= max_ms")
@@ -370,8 +422,13 @@ def probe_tolerance(
     base = _secrets.randbits(31) if seed is None else seed
     config = sim.delivery
     sent: list[SimulationResult] = []
+    half = resolution_ms // 2
+    top = (max_ms - half) // resolution_ms  # the last grid index whose offset fits in max_ms
+    total = min(max_requests, 2 + 2 * (1 + (top + 1).bit_length()))
 
     def attempt(offset_ms: int, label: str, unit: str = "ms") -> bool:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
         p = sim.preview(wh, event, seed=base + len(sent))
         r = sim.send_exact(
             p,
@@ -379,64 +436,75 @@ def probe_tolerance(
             label=f"probe {label}",
         )
         sent.append(r)
+        if progress is not None:
+            progress(len(sent), max(total, len(sent)))
         return _delivered(r)
-
-    fresh = attempt(0, "fresh timestamp")
-    fresh_status = sent[-1].http_status
-    seconds = attempt(0, "timestamp in seconds", unit="s")
-    flags: list[str] = []
-    if seconds:
-        flags.append("accepts x-webhook-timestamp in seconds: it reads the header as seconds (Trackpilots sends ms)")
-    if not fresh:
-        flags.insert(0, f"refused a fresh, correctly signed request (status {fresh_status}): nothing to measure")
-        return ProbeResult(fresh_status, False, seconds, None, None, (None, None), (None, None), max_ms, resolution_ms,
-                           len(sent), flags, [r.history_id for r in sent if r.history_id is not None])
-
-    half = resolution_ms // 2
-    top = (max_ms - half) // resolution_ms  # the last grid index whose offset fits in max_ms
 
     def grid(n: int) -> int:
         return 0 if n < 0 else n * resolution_ms + half
 
-    budget_left = max_requests - len(sent)
-    edges: dict[str, tuple[int | None, int | None]] = {}
-    exhausted = False
-    for direction, sign_ in (("past", 1), ("future", -1)):
-        share = budget_left // 2 if direction == "past" else budget_left
-        used = 0
+    fresh, fresh_status, seconds, exhausted, cancelled = False, None, False, False, False
+    flags: list[str] = []
+    edges: dict[str, tuple[int | None, int | None]] = {"past": (None, None), "future": (None, None)}
+    try:
+        fresh = attempt(0, "fresh timestamp")
+        fresh_status = sent[-1].http_status
+        seconds = attempt(0, "timestamp in seconds", unit="s")
+        if seconds:
+            flags.append("accepts x-webhook-timestamp in seconds: it reads the header as seconds (Trackpilots sends ms)")
+        if not fresh:
+            flags.insert(0, f"refused a fresh, correctly signed request (status {fresh_status}): nothing to measure")
+            if progress is not None:
+                progress(len(sent), len(sent))
+            return ProbeResult(fresh_status, False, seconds, None, None, (None, None), (None, None), max_ms,
+                               resolution_ms, len(sent), flags, [r.history_id for r in sent if r.history_id is not None])
 
-        def ok(n: int, sign_: int = sign_) -> bool:
-            word = "old" if sign_ > 0 else "ahead"
-            return attempt(sign_ * grid(n), f"timestamp {_human(grid(n))} {word}")
+        budget_left = max_requests - len(sent)
+        for direction, sign_ in (("past", 1), ("future", -1)):
+            share = budget_left // 2 if direction == "past" else budget_left
+            used = 0
 
-        used += 1
-        if ok(top):
-            edges[direction] = (grid(top), None)
-        else:
-            lo, hi = -1, top
-            while hi - lo > 1 and used < share:
-                mid = (lo + hi) // 2
-                used += 1
-                if ok(mid):
-                    lo = mid
-                else:
-                    hi = mid
-            if hi - lo > 1:
-                exhausted = True
-            edges[direction] = (grid(lo), grid(hi))
-        budget_left -= used
+            def ok(n: int, sign_: int = sign_) -> bool:
+                word = "old" if sign_ > 0 else "ahead"
+                return attempt(sign_ * grid(n), f"timestamp {_human(grid(n))} {word}")
+
+            used += 1
+            if ok(top):
+                edges[direction] = (grid(top), None)
+            else:
+                lo, hi = -1, top
+                edges[direction] = (grid(lo), grid(hi))
+                while hi - lo > 1 and used < share:
+                    mid = (lo + hi) // 2
+                    used += 1
+                    if ok(mid):
+                        lo = mid
+                    else:
+                        hi = mid
+                    edges[direction] = (grid(lo), grid(hi))
+                if hi - lo > 1:
+                    exhausted = True
+            budget_left -= used
+    except _Cancelled:
+        cancelled = True
 
     def estimate(acc: int | None, ref: int | None) -> int | None:
         return None if ref is None or acc is None else (acc + ref) // 2
 
     past_ms = estimate(*edges["past"])
     future_ms = estimate(*edges["future"])
-    flags += _probe_flags(edges, past_ms, future_ms, max_ms, resolution_ms)
+    if cancelled:
+        flags.append(f"cancelled after {len(sent)} requests: an edge not reached is not measured, one reached is only "
+                     "known to lie in the range shown")
+    else:
+        flags += _probe_flags(edges, past_ms, future_ms, max_ms, resolution_ms)
     if exhausted:
         flags.append(f"stopped after {max_requests} requests: an edge is only known to lie in the range shown")
+    if progress is not None:
+        progress(len(sent), len(sent))
     return ProbeResult(
-        fresh_status, True, seconds, past_ms, future_ms, edges["past"], edges["future"], max_ms, resolution_ms,
-        len(sent), flags, [r.history_id for r in sent if r.history_id is not None],
+        fresh_status, fresh, seconds, past_ms, future_ms, edges["past"], edges["future"], max_ms, resolution_ms,
+        len(sent), flags, [r.history_id for r in sent if r.history_id is not None], cancelled,
     )
 
 
