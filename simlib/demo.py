@@ -7,6 +7,7 @@ Send with no configuration at all.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from simlib.core.events import event_names
 from simlib.errors import NotFoundError, SimlibError
@@ -45,13 +46,13 @@ def ensure_demo_webhook(sim: Simulator, url: str) -> Webhook:
     raise SimlibError("no free id for the demo webhook (demo, demo-2 … demo-99 are all taken)")
 
 
-def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: object) -> tuple[Receiver, Webhook]:
+def start_demo(sim: Simulator, *, port: int = 0, **receiver_options: Any) -> tuple[Receiver, Webhook]:
     """Start an embedded receiver on 127.0.0.1 and make the demo webhook target it.
 
     The receiver verifies with the demo webhook's secrets (current, and previous during a
     rotation grace period). Stop it with ``receiver.stop()``.
     """
-    receiver = Receiver(port=port, **receiver_options).start()  # type: ignore[arg-type]
+    receiver = Receiver(port=port, **receiver_options).start()  # options as Receiver() takes them
     wh = ensure_demo_webhook(sim, receiver.url)
     receiver.secrets = webhook_secrets(sim, wh.id)
     return receiver, wh

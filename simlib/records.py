@@ -116,15 +116,13 @@ class Secret:
         raise TypeError("Secret cannot be pickled")
 
 
-def _utc(ms: int | None) -> datetime | None:
-    if ms is None:
-        return None
+def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _iso(ms: int) -> str:
     """``2026-01-28T09:13:21.771Z``"""
-    return _utc(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # type: ignore[union-attr]
+    return _utc(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -143,11 +141,11 @@ class Webhook:
 
     @property
     def created_at(self) -> datetime:
-        return _utc(self.created_ms)  # type: ignore[return-value]
+        return _utc(self.created_ms)
 
     @property
     def updated_at(self) -> datetime:
-        return _utc(self.updated_ms)  # type: ignore[return-value]
+        return _utc(self.updated_ms)
 
     @property
     def label(self) -> str:
@@ -472,7 +470,7 @@ class Attempt:
 
     @property
     def sent_at(self) -> datetime:
-        return _utc(self.sent_at_ms)  # type: ignore[return-value]
+        return _utc(self.sent_at_ms)
 
     @property
     def signature(self) -> str | None:
