@@ -24,14 +24,19 @@ module         what it holds
 theme          every colour, as a JupyterLab ``--jp-*`` CSS variable with a fallback, and the CSS
 blocks         pure HTML building blocks: panel, code block, badge, row, highlighted JSON
 render         pure renderers: preview, result, history, burst (data in, HTML string out)
+wording        how a result is worded: error meanings, the detail without store paths or repeats
 base           the state panels share (notice line, last error, hold) and the handler guard
-webhooks       the webhook dropdown, Edit / Delete / New, the delete confirmation, the empty state
+webhooks       the webhook dropdown, Edit / Delete / New / Refresh, delete confirmation, empty state
+secret         the selected webhook's secret: reveal + copy on a click, rotate, send with the previous
 form           the create / edit webhook form and the one-click local receiver
 composer       event type, options, seed, overrides, the preview and the Send button
 result         the simulation result panel
 history        the history table (the newest attempts)
 burst          the Burst (load test) panel and its worker thread
-receiver       the embedded receiver: given, or started by the explorer (and stopped on close)
+receiver       the embedded receiver: given, or started by the explorer (and stopped on close);
+               the "Use local receiver" webhooks a kernel restart left behind, and their fix
+receiver_tab   the Local receiver tab: start / stop, answers, verification switches, live feed
+feed           pure renderers of the Local receiver tab: its state line and the live feed
 attributes     the explorer's flat public attributes over its panels (``explorer.send`` ...)
 =============  ==================================================================================
 

@@ -10,6 +10,7 @@ swallow it anyway, and the guide wants a readable reason, not a traceback).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,11 +18,16 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as w
 
-from simlib import SimlibError, Simulator
+from simlib import SimlibError, Simulator, StoreError
 from simlib.ui.blocks import notice
 from simlib.ui.theme import RED
 
 __all__ = ["Session", "describe_error", "guarded", "in_voila", "show", "walk"]
+
+#: Where the UI puts what the page does not show (a store's path). A NullHandler, so that with no
+#: logging configured nothing reaches the kernel's stderr (which is the page).
+log = logging.getLogger("simlib.ui")
+log.addHandler(logging.NullHandler())
 
 
 class Session:
@@ -32,6 +38,12 @@ class Session:
         self.notice = w.HTML(value="")  # one line under the header: what a handler did or why it could not
         self.last_error: BaseException | None = None
         self.quiet = 0  # > 0 while the explorer itself changes several widgets at once
+        #: Run before every handler (every user action): e.g. hide a revealed secret again.
+        self.on_action: list[Callable[[], None]] = []
+
+    def acted(self) -> None:
+        for hook in self.on_action:
+            hook()
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -55,7 +67,12 @@ class Session:
 
 
 def describe_error(exc: BaseException) -> str:
-    """simlib's own errors say what to fix; anything else is named by its type."""
+    """simlib's own errors say what to fix; anything else is named by its type. A store error
+    is "the store is unavailable": its message names the server's file, which is not for the
+    page (it stays in ``last_error`` and goes to the ``simlib.ui`` logger)."""
+    if isinstance(exc, StoreError):
+        log.warning("the store is unavailable: %s", exc)
+        return "the store is unavailable; retry in a moment"
     if isinstance(exc, SimlibError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -93,6 +110,7 @@ def guarded(action: str) -> Callable[[Callable[Concatenate[S, P], None]], Callab
         @functools.wraps(method)
         def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
             try:
+                self.session.acted()
                 method(self, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the explorer shows errors, never tracebacks
                 self.session.report(action, exc)

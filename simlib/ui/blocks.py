@@ -12,6 +12,7 @@ import json
 import re
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from simlib import production_check
 from simlib.ui.theme import (
@@ -38,6 +39,7 @@ __all__ = [
     "muted",
     "notice",
     "panel",
+    "plausible_url",
     "pretty_json",
     "row",
     "status_colour",
@@ -124,11 +126,24 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value) in ("<NA>", "NaT", "nan")
 
 
+def plausible_url(url: str) -> bool:
+    """Whether ``url`` could be sent to at all: http(s), a host, no spaces (the Simulator's
+    validation has the last word when the webhook is saved)."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and not re.search(r"\s", text)
+    except ValueError:
+        return False
+
+
 def url_warning(url: str) -> str:
     """The warning under a URL Trackpilots itself would reject (empty when it would accept it)."""
     check = production_check(url)
     if check.ok:
         return ""
+    if not plausible_url(url) or "not a valid URL" in check.reasons:  # no "fine for local testing" then
+        return f'<div style="color:{RED};margin:2px 0 2px {INPUT_INDENT}">✗ This is not a valid URL: it needs http:// or https:// and a host.</div>'
     return (
         f'<div style="color:{AMBER};margin:2px 0 2px {INPUT_INDENT}">⚠ {html.escape(check.message)}. '
         "Fine for local testing; production needs a public HTTPS URL.</div>"

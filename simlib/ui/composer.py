@@ -107,7 +107,7 @@ class Composer:
         self.current_preview = None
         wh, event = self.webhook, self.event.value
         if wh is None:
-            self.preview.value = panel(muted("No webhook selected: create one (see the form above)."))
+            self.preview.value = panel(muted("No webhook selected: pick one above, or create one."))
         elif not event:
             self.preview.value = panel(muted("This webhook subscribes to no event type."))
         else:

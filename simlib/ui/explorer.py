@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
@@ -14,6 +14,7 @@ from simlib.ui.burst import BurstPanel
 from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
 from simlib.ui.history import DEFAULT_HISTORY_ROWS, HistoryPanel
 from simlib.ui.receiver import LocalReceiver
+from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
 from simlib.ui.theme import MUTED
 from simlib.ui.webhooks import WebhooksPanel
@@ -61,7 +62,9 @@ class Explorer(ExplorerAttributes):
         self._in_flight = False
         self.session = s = Session(self.simulator)
         self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
-        self.webhooks_panel = WebhooksPanel(s, on_select=self.composer.set_webhook, start_receiver=self.local.ensure)
+        self.webhooks_panel = WebhooksPanel(
+            s, on_select=self._on_select, local=self.local, send_previous=lambda: self._on_send_click(sign_with="previous")
+        )
         self.form_panel = self.webhooks_panel.form
         self.result_panel = ResultPanel()
         self.history_panel = HistoryPanel(self.simulator, history_rows)
@@ -153,6 +156,7 @@ class Explorer(ExplorerAttributes):
 
     def _add_tools(self) -> None:
         """Build the workbench's tool panels, one line each, in tab order."""
+        self.add_tool("Local receiver", ReceiverPanel(self.session, self.local))
 
     def add_tool(self, title: str, panel: Any) -> None:
         """Add ``panel`` (an object with a ``widget``) as the workbench tab ``title``."""
@@ -169,6 +173,10 @@ class Explorer(ExplorerAttributes):
         self.send.description = SENDING_LABEL if self._in_flight else SEND_LABEL
         self.burst_panel.follow(can_start=ready and not self._in_flight)
 
+    def _on_select(self, wh: Webhook | None) -> None:
+        self.composer.set_webhook(wh)  # and a result of another webhook (or of none left) goes
+        self.result_panel.follow(wh.id if wh else None, bool(self.webhooks_panel.webhooks))
+
     def _burst_target(self) -> tuple[Preview, Webhook] | None:
         preview, wh = self.composer.current_preview, self.webhooks_panel.selected
         return None if preview is None or wh is None or self._in_flight else (preview, wh)
@@ -178,7 +186,7 @@ class Explorer(ExplorerAttributes):
         self.history_panel.refresh()
 
     @guarded("send the simulation")
-    def _on_send_click(self, _button: w.Button | None = None) -> None:
+    def _on_send_click(self, _button: w.Button | None = None, *, sign_with: Literal["current", "previous"] = "current") -> None:
         preview = self.composer.current_preview
         if preview is None or self._in_flight or self.burst_panel.running:
             return
@@ -187,7 +195,7 @@ class Explorer(ExplorerAttributes):
         self._update_send_state()
         self.result_panel.sending(preview)
         try:
-            result = self.simulator.send(preview)  # never raises; bounded by the delivery deadline
+            result = self.simulator.send(preview, sign_with=sign_with)  # never raises; bounded by the deadline
         finally:
             self._in_flight = False
             self._update_send_state()

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
-from simlib import SimlibError, Webhook, event_types
+from simlib import SimlibError, ValidationError, Webhook, event_types
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, notice, url_warning
-from simlib.ui.theme import BORDER, GREEN, LABEL_STYLE, LABEL_WIDTH
+from simlib.ui.theme import AMBER, BORDER, GREEN, LABEL_STYLE, LABEL_WIDTH
 
 if TYPE_CHECKING:
-    from simlib import Receiver
+    from simlib.ui.receiver import LocalReceiver
 
 __all__ = ["FormMode", "WebhookForm"]
 
@@ -30,7 +30,8 @@ class WebhookForm:
 
     ``on_change(select)`` runs when the store's webhooks changed (``select``: the id to
     select, or None); ``has_webhooks()`` says whether any exists (then the form may close);
-    ``start_receiver()`` returns the explorer's running local receiver, starting it if needed.
+    ``local`` is the explorer's local receiver ("Use local receiver" starts it if needed and
+    fills in its URL; it creates no webhook: **Create webhook** does).
     """
 
     def __init__(
@@ -39,10 +40,12 @@ class WebhookForm:
         *,
         on_change: Callable[[str | None], None],
         has_webhooks: Callable[[], bool],
-        start_receiver: Callable[[], Receiver],
+        local: LocalReceiver,
     ) -> None:
         self.session = session
-        self.on_change, self.has_webhooks, self.start_receiver = on_change, has_webhooks, start_receiver
+        self.on_change, self.has_webhooks, self.local = on_change, has_webhooks, local
+        self.url_error = False  # the message is about the URL (then the amber warning steps aside)
+        self.duplicate_ok: str | None = None  # a URL another webhook has, confirmed by a second click
         self.mode: FormMode | None = None  # None: closed
         self.editing: str | None = None
         self.title = w.HTML(value="")
@@ -100,7 +103,7 @@ class WebhookForm:
             self.title.value = "<b>Create a reseller webhook</b>"
             self.submit.description = "Create webhook"
             self.secret.placeholder = "optional: leave empty to generate one"
-        self.message.value = ""
+        self.message.value, self.url_error, self.duplicate_ok = "", False, None
         self.url_check.value = url_warning(self.url.value) if self.url.value else ""
         show(self.box, True)
 
@@ -129,6 +132,8 @@ class WebhookForm:
 
     @guarded("check the URL")
     def _on_url_change(self, change: dict[str, Any]) -> None:
+        if self.url_error:  # the red line was about the URL as it was: it no longer applies
+            self.message.value, self.url_error = "", False
         self.url_check.value = url_warning(self.url.value) if self.url.value.strip() else ""
 
     @guarded("save the webhook")
@@ -136,6 +141,8 @@ class WebhookForm:
         events = [name for name, box in self.events.items() if box.value]
         secret = self.secret.value or None
         simulator = self.session.simulator
+        if self.mode != "edit" and self._duplicate(self.url.value.strip()):
+            return
         try:
             if self.mode == "edit" and self.editing is not None:
                 wh = simulator.update_webhook(
@@ -147,7 +154,15 @@ class WebhookForm:
                 done = f"Created webhook {wh.name} ({wh.id})."
         except SimlibError as exc:  # bad input: say what to fix, next to the form
             self.session.last_error = exc
-            self.message.value = notice(describe_error(exc))
+            self.url_error = isinstance(exc, ValidationError) and exc.field == "url"
+            if self.url_error:  # one line, the red one: no "fine for local testing" beside it
+                assert isinstance(exc, ValidationError)
+                self.url_check.value = ""
+                verb = exc.message.split(" ", 1)[0]
+                said = exc.message if verb in ("is", "has", "must") else f"is invalid: {exc.message}"
+                self.message.value = notice(f"The URL {said}.")
+            else:
+                self.message.value = notice(describe_error(exc))
             return
         self.session.last_error = None
         self.mode = self.editing = None
@@ -160,17 +175,31 @@ class WebhookForm:
     def _on_cancel_click(self, _button: w.Button | None = None) -> None:
         self.close()
 
+    def _duplicate(self, url: str) -> bool:
+        """Whether another webhook already has ``url`` and the user has not confirmed yet."""
+        same = [wh.name for wh in self.session.simulator.list_webhooks() if wh.url == url]
+        if not same or self.duplicate_ok == url:
+            return False
+        self.duplicate_ok = url
+        self.message.value = notice(
+            f"The webhook '{same[0]}' already uses this URL. Press {self.submit.description} again "
+            "to add another webhook for it anyway.",
+            AMBER,
+        )
+        return True
+
     @guarded("start the local receiver")
     def _on_use_local_click(self, _button: w.Button | None = None) -> None:
         mode = self.mode or "create"
-        receiver = self.start_receiver()
+        url = self.local.webhook_url()  # starts (or restarts) the receiver; creates no webhook
         self.mode = mode
-        self.url.value = receiver.url
+        self.url.value = url
         if not self.name.value.strip():
             self.name.value = "Local receiver"
-        self.message.value = notice(
-            f"Local receiver listening at {receiver.base_url}; it verifies signatures. The webhook "
-            "'Demo receiver (local)' points at it too.",
-            GREEN,
-        )
+        base = url.split("/webhooks/", 1)[0]
+        aimed = [wh.name for wh in self.local.aimed(self.session.simulator.list_webhooks())]
+        text = f"Local receiver listening at {base}; it verifies the signatures of every webhook aimed at it."
+        if aimed:
+            text += " Already aimed at it: " + ", ".join(f"'{name}'" for name in aimed) + "."
+        self.message.value = notice(text, GREEN)
         self.on_change(None)

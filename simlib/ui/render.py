@@ -9,11 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from simlib import (
     DELIVERED,
-    EVENT_NOT_REGISTERED,
-    NETWORK_ERROR,
-    SERVICE_UNAVAILABLE,
-    SIMULATION_FAILED,
-    WEBHOOK_NOT_FOUND,
     Preview,
     SimulationResult,
 )
@@ -32,6 +27,7 @@ from simlib.ui.blocks import (
     status_text,
 )
 from simlib.ui.theme import AMBER, GREEN, RED
+from simlib.ui.wording import ERROR_MEANING, STORE_UNAVAILABLE, error_meaning, shown_detail
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,16 +44,6 @@ __all__ = [
     "render_result",
     "render_sending",
 ]
-
-#: What each simulation error means, from the Trackpilots error reference.
-ERROR_MEANING = {
-    WEBHOOK_NOT_FOUND: "The webhook was deleted after selection.",
-    EVENT_NOT_REGISTERED: "The selected event is not in this webhook's subscribed events.",
-    SERVICE_UNAVAILABLE: "The simulation service is temporarily down: retry in a moment.",
-    NETWORK_ERROR: "Your endpoint is unreachable.",
-    SIMULATION_FAILED: "Unexpected error: check your endpoint logs.",
-}
-
 
 def render_preview(preview: Preview) -> str:
     """The request payload preview: what, where, and exactly ``preview.body`` pretty-printed."""
@@ -90,16 +76,16 @@ def render_result(result: SimulationResult) -> str:
     ]
     if result.error:
         code = f" ({result.error_status})" if result.error_status is not None else ""
-        meaning = ERROR_MEANING.get(result.error, "")
+        meaning = error_meaning(result)
         rows.append(
             row(
                 "Simulation error",
-                f'<b style="color:{RED}">{html.escape(result.error + code)}</b> — {html.escape(result.detail)}'
+                f'<b style="color:{RED}">{html.escape(result.error + code)}</b> — {html.escape(shown_detail(result))}'
                 + (f"<br>{muted(meaning)}" if meaning else ""),
             )
         )
-    elif result.detail:
-        rows.append(row("Detail", html.escape(result.detail)))
+    elif shown_detail(result):
+        rows.append(row("Detail", html.escape(shown_detail(result))))
     rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
     rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
     if result.request_headers:
@@ -111,7 +97,7 @@ def render_result(result: SimulationResult) -> str:
         headers = muted("not sent: the simulation stopped before delivery")
     rows.append(row("Delivery Headers", headers))
     if not result.recorded:
-        rows.append(row("History", notice("this attempt could not be recorded")))
+        rows.append(row("History", notice(f"this attempt could not be recorded: {STORE_UNAVAILABLE}")))
     payload_title = "Sent Payload" if result.request_headers else "Payload (not sent)"
     payload = pretty_json(result.payload)
     payload_html = highlight_json(payload) if payload is not None else html.escape(result.payload)

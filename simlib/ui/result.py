@@ -11,16 +11,27 @@ __all__ = ["ResultPanel"]
 
 
 class ResultPanel:
-    """``html`` shows nothing sent yet, a send in flight, or the last result."""
+    """``html`` shows nothing sent yet, a send in flight, or the last result (``shown``)."""
 
     def __init__(self) -> None:
         self.html = w.HTML(value=render_nothing_sent())
+        self.shown: SimulationResult | None = None
 
     def sending(self, preview: Preview) -> None:
+        self.shown = None
         self.html.value = render_sending(preview)
 
     def show(self, result: SimulationResult) -> None:
+        self.shown = result
         self.html.value = render_result(result)
 
     def clear(self) -> None:
+        self.shown = None
         self.html.value = render_nothing_sent()
+
+    def follow(self, webhook_id: str | None, any_webhooks: bool) -> None:
+        """The selection changed: a result of another webhook, or with no webhook left, goes.
+        (With no selection, e.g. after "Webhook not found", the result stays: it says why.)"""
+        shown = self.shown
+        if shown is not None and (not any_webhooks or (webhook_id is not None and webhook_id != shown.webhook_id)):
+            self.clear()

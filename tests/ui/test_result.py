@@ -57,7 +57,7 @@ def quick_sim(store_path: Path) -> Iterator[Simulator]:
 
 
 def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
-    quick_sim: Simulator, lock: WriteLock, make_explorer: Callable[..., Explorer]
+    quick_sim: Simulator, lock: WriteLock, make_explorer: Callable[..., Explorer], store_path: Path
 ) -> None:
     # The lock is taken while the endpoint answers: the webhook was read, the request was sent
     # and answered, and only the history append fails.
@@ -73,8 +73,9 @@ def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
     assert rx.count == 1
     panel = text_of(explorer.result.value)
     assert "✓ Delivered" in panel and "200 OK" in panel
-    assert table_row(explorer.result.value, "History") == "this attempt could not be recorded"
-    assert "not recorded in history" in panel  # the reason, in the detail row
+    assert table_row(explorer.result.value, "History") == "this attempt could not be recorded: the store is unavailable"
+    assert "not recorded in history" in result.detail  # the reason (with the store's path) for Python
+    assert str(store_path) in result.detail and str(store_path) not in explorer.result.value  # no paths on the page
     assert history_rows(explorer) == 0 and len(quick_sim.history()) == 0
 
     explorer.send.click()  # the store is writable again: recorded, and no such row
@@ -84,7 +85,7 @@ def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
 
 
 def test_a_store_locked_before_the_send_gives_service_unavailable_not_recorded(
-    quick_sim: Simulator, lock: WriteLock, make_explorer: Callable[..., Explorer]
+    quick_sim: Simulator, lock: WriteLock, make_explorer: Callable[..., Explorer], store_path: Path
 ) -> None:
     with Receiver() as rx:
         wh = quick_sim.create_webhook("Local", rx.url, [APP])
@@ -98,6 +99,66 @@ def test_a_store_locked_before_the_send_gives_service_unavailable_not_recorded(
     assert result is not None and result.error == "Service unavailable" and not result.recorded
     assert rx.count == 0  # nothing is sent when the attempt could not be recorded
     panel = text_of(explorer.result.value)
-    assert "Service unavailable (503)" in panel and "✗ Failed" in panel
-    assert table_row(explorer.result.value, "History") == "this attempt could not be recorded"
+    assert "Service unavailable (503) — the store is unavailable" in panel and "✗ Failed" in panel
+    assert table_row(explorer.result.value, "History") == "this attempt could not be recorded: the store is unavailable"
+    # the store's file path is for Python (the detail) and the logs, never for whoever uses the page
+    assert str(store_path) in result.detail and str(store_path) not in explorer.result.value
     assert history_rows(explorer) == 0 and len(quick_sim.history()) == 0
+
+
+def test_a_delivered_result_does_not_repeat_its_status_as_a_detail(sim: Simulator, demo, make_explorer) -> None:
+    rx, wh = demo
+    explorer = make_explorer(sim, receiver=rx)
+    explorer.send.click()
+    assert explorer.last_result is not None and explorer.last_result.detail.startswith("Delivered: 200 OK")
+    assert table_row(explorer.result.value, "HTTP Status") == "200 OK"
+    assert table_row(explorer.result.value, "Detail") is None  # "Delivered: 200 OK" said it twice
+    assert "Delivered: 200 OK" not in text_of(explorer.result.value)
+
+
+def test_a_read_timeout_is_worded_as_a_timeout_after_connecting(store_path: Path, make_explorer) -> None:
+    from simlib import DeliveryConfig
+
+    slow = Simulator(store_path, delivery=DeliveryConfig(read_timeout=0.3))
+    try:
+        with Receiver(delay_ms=1500) as rx:  # accepts the connection, answers too late
+            wh = slow.create_webhook("Slow", rx.url, [APP])
+            explorer = make_explorer(slow)
+            explorer.select(wh)
+            explorer.send.click()
+        result = explorer.last_result
+        assert result is not None and result.error == "Network error", result
+        row = table_row(explorer.result.value, "Simulation error") or ""
+        assert "accepted the connection but did not answer in time" in row
+        assert "unreachable" not in row
+    finally:
+        slow.close()
+
+
+def test_a_refused_connection_is_still_unreachable(sim: Simulator, make_explorer) -> None:
+    from tests.helpers import free_port
+
+    wh = sim.create_webhook("Gone", f"http://127.0.0.1:{free_port()}/hooks", [APP])
+    explorer = make_explorer(sim)
+    explorer.select(wh)
+    explorer.send.click()
+    row = table_row(explorer.result.value, "Simulation error") or ""
+    assert "Your endpoint is unreachable" in row and "did not answer in time" not in row
+
+
+@pytest.mark.parametrize(
+    ("detail", "meaning"),
+    [
+        ("timeout: could not connect to 10.1.2.3:443 within 5 s", "Your endpoint is unreachable."),
+        ("connection refused by 127.0.0.1:9 (nothing listens on that port)", "Your endpoint is unreachable."),
+        ("timeout: connected, but no response within the read timeout of 15 s", "accepted the connection"),
+        ("timeout: the total deadline of 30 s passed while reading the response", "accepted the connection"),
+    ],
+)
+def test_network_errors_are_worded_by_where_they_stopped(sim: Simulator, detail: str, meaning: str) -> None:
+    from simlib import NETWORK_ERROR
+    from simlib.ui.wording import error_meaning
+
+    wh = sim.create_webhook("Any", "https://hooks.example.com/t", [APP])
+    result = sim.unsent_result(wh, APP, NETWORK_ERROR, detail)  # a real result with that detail
+    assert meaning in error_meaning(result)

@@ -334,7 +334,7 @@ def test_a_failing_handler_is_shown_not_raised(sim, demo, make_explorer, monkeyp
     rx, wh = demo
     explorer = make_explorer(sim, receiver=rx)
 
-    def boom(preview):
+    def boom(preview, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(explorer.simulator, "send", boom)
@@ -446,9 +446,10 @@ def test_use_local_receiver_gives_a_working_endpoint(sim, make_explorer):
 
     rx = explorer.receiver
     assert rx is not None and rx.running
-    assert explorer.form_url.value == rx.url
+    assert explorer.form_url.value == rx.url + "/local"  # the marker of a "Use local receiver" webhook
     assert visible(explorer.form_box)  # still open: the user can create their own webhook
     assert "Local receiver listening" in text_of(explorer.form_message.value)
+    assert sim.list_webhooks() == []  # nothing created behind the user's back
     assert "Trackpilots would reject this URL" in text_of(explorer.form_url_check.value)
 
     explorer.form_name.value = "My local test"
