@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from simlib.core.classify import make_history_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
+from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
 from simlib.core.store.sqlite import Store
+from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
 from simlib.records import SIMULATION_FAILED, Attempt, Preview, SimulationError, SimulationResult, Webhook
 
@@ -194,7 +196,9 @@ async def send_many_async(
         raise ValidationError("rate", f"must be a positive, finite number of sends per second, not {rate!r}")
     if preview is not None and not isinstance(preview, Preview):
         raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
-    wid = webhook.id if isinstance(webhook, Webhook) else webhook
+    # An id or event name that cannot be one is refused before it is recorded n times.
+    wid = webhook.id if isinstance(webhook, Webhook) else validate_webhook_id(webhook, "webhook")
+    check_event_name(event_type)
     target: Webhook | str = wid
     if preview is not None:
         if preview.event_type != event_type or preview.webhook_id != wid:

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from simlib.core import signing
 from simlib.core.classify import make_history_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
-from simlib.core.events import EventType, event_types
+from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
 from simlib.core.store.export import export_frame
 from simlib.core.store.sqlite import Store
 from simlib.core.validation import (
+    check_text,
     generate_secret,
     new_webhook_id,
     validate_events,
@@ -98,12 +99,15 @@ def check_sign_with(sign_with: object) -> None:
 
 
 def webhook_id_of(webhook: Webhook | str) -> str:
-    """The id of a Webhook or of an id string; a ValidationError on ``webhook`` otherwise."""
+    """The id of a Webhook or of an id string; a ValidationError on ``webhook`` otherwise --
+    also for a string that cannot be an id (checked before anything is looked up or recorded,
+    so a 100 KB "id" never reaches a history row)."""
     if isinstance(webhook, Webhook):
         return webhook.id
     if not isinstance(webhook, str) or not webhook:
-        raise ValidationError("webhook", f"expected a webhook id, not {webhook!r}")
-    return webhook
+        shown = repr(webhook) if webhook is None or isinstance(webhook, (str, int, float, bool)) else type(webhook).__name__
+        raise ValidationError("webhook", f"expected a webhook id, not {shown[:60]}")
+    return validate_webhook_id(webhook, "webhook")
 
 
 class Engine:
@@ -323,6 +327,7 @@ class Engine:
     ) -> SimulationResult:
         """The result of a simulation that could not even be built (its webhook is gone, or the
         store cannot be read): the Trackpilots ``error``, nothing sent, recorded if the store can."""
+        check_event_name(event_type)  # what is recorded must be an id and an event name, not any text
         stub = Preview(
             webhook_id=webhook_id_of(webhook),
             webhook_name=webhook.name if isinstance(webhook, Webhook) else "",
@@ -364,7 +369,11 @@ class Engine:
         """POST exactly ``preview.body`` with exactly the headers ``headers_for(webhook, now_ms)``
         returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
         hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
-        the row to an earlier one and ``label`` prefixes its detail."""
+        the row to an earlier one and ``label`` prefixes its detail. A webhook id or event type
+        that cannot be one (a hand-made Preview, an imported capture) raises a ValidationError
+        before anything is recorded."""
+        webhook_id_of(preview.webhook_id)
+        check_event_name(preview.event_type)
         sim_id = new_uuid4()
         try:
             target = self.check_target(preview.webhook_id, preview.event_type)
@@ -494,6 +503,10 @@ class Engine:
         """
         if isinstance(webhook, Webhook):
             webhook = webhook.id
+        for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result)):
+            for text in [value] if isinstance(value, str) else value or ():
+                if isinstance(text, str):
+                    check_text(field, text)  # a lone surrogate cannot even be looked up
         return self.store.history_frame(
             webhook=webhook,
             event_type=event_type,

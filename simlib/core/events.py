@@ -27,20 +27,29 @@ from simlib.core.ids import uuid4_from_int
 from simlib.errors import OverrideError, UnknownEventError, ValidationError
 
 __all__ = [
+    "MAX_NESTING",
     "BuildContext",
     "EventOption",
     "EventType",
     "apply_overrides",
     "build_payload",
+    "check_event_name",
     "event_names",
     "event_types",
     "get_event_type",
+    "nesting_problem",
     "parse_override",
     "register_event",
     "unregister_event",
 ]
 
 SIMULATION_FLAG = "simulation"
+
+#: The deepest a payload may nest (lists and objects inside each other). Trackpilots events
+#: nest 5 levels; a JSON parser recurses once per level (Python's gives up near 1,000, less
+#: in a deep call stack such as a notebook's), so anything deeper is refused up front.
+MAX_NESTING = 100
+_EVENT_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,8 @@ def register_event(
     name: str, description: str, *, options: Iterable[EventOption] = ()
 ) -> Callable[[Callable[[BuildContext], dict[str, Any]]], Callable[[BuildContext], dict[str, Any]]]:
     """Decorator registering ``builder`` as the payload builder of event type ``name``."""
-    if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", name):
-        raise ValidationError("event", f"event names are dotted lower-case words, not {name!r}")
+    if not _EVENT_NAME.fullmatch(name) or len(name) > 100:
+        raise ValidationError("event", f"event names are dotted lower-case words (at most 100 characters), not {name!r}")
 
     def deco(builder: Callable[[BuildContext], dict[str, Any]]) -> Callable[[BuildContext], dict[str, Any]]:
         _REGISTRY[name] = EventType(name, description, builder, tuple(options))
@@ -101,11 +110,21 @@ def event_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def check_event_name(name: object) -> str:
+    """Refuse what cannot be an event type's name (dotted lower-case words, at most 100
+    characters) with an UnknownEventError, before it is looked up or recorded anywhere."""
+    if not isinstance(name, str) or len(name) > 100 or not _EVENT_NAME.fullmatch(name):
+        shown = f"{name[:60]}… ({len(name)} characters)" if isinstance(name, str) and len(name) > 100 else name
+        raise UnknownEventError(shown, event_names())
+    return name
+
+
 def get_event_type(name: str) -> EventType:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise UnknownEventError(name, event_names()) from None
+        shown = f"{name[:60]}… ({len(name)} characters)" if isinstance(name, str) and len(name) > 100 else name
+        raise UnknownEventError(shown, event_names()) from None
 
 
 class BuildContext:
@@ -276,11 +295,44 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def parse_value(path: str, raw: str) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError as exc:
         if _LOOKS_JSON.match(raw):
             raise OverrideError(path, f"value is not valid JSON ({exc.msg} at column {exc.colno})") from None
-        return raw
+        value = raw
+    except RecursionError:  # nested far deeper than MAX_NESTING: the parser gave up
+        raise OverrideError(path, f"value is nested too deeply (a payload nests at most {MAX_NESTING} levels)") from None
+    problem = nesting_problem(value, MAX_NESTING)
+    if problem:
+        raise OverrideError(path, f"value {problem}")
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def nesting_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
+    """What makes ``value`` unsendable as JSON text, found without recursing: nested more than
+    ``limit`` levels (a cycle counts as too deep), or a string (value or key) with a lone
+    surrogate, which has no UTF-8 form. None when there is nothing."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            m = _SURROGATE.search(node)
+            if m:
+                return f"contains text that is not valid Unicode (a lone surrogate U+{ord(m.group()):04X})"
+            continue
+        if isinstance(node, dict):
+            children: Iterable[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth + 1 > limit:
+            return f"is nested too deeply (a payload nests at most {MAX_NESTING} levels)"
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def apply_overrides(payload: dict[str, Any], overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
@@ -295,6 +347,9 @@ def apply_overrides(payload: dict[str, Any], overrides: Mapping[str, Any] | Iter
         parts = path.strip().split(".")
         if parts[0] == SIMULATION_FLAG and len(parts) == 1:
             raise OverrideError(path, "the simulation flag is always true for simulations")
+        problem = nesting_problem(value, max(MAX_NESTING - len(parts), 0))
+        if problem:
+            raise OverrideError(path, f"value {problem}")
         node: Any = payload
         walked: list[str] = []
         for i, part in enumerate(parts):

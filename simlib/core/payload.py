@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from simlib.core.events import build_payload, get_event_type, parse_override
+from simlib.core.events import MAX_NESTING, build_payload, get_event_type, nesting_problem, parse_override
 from simlib.errors import OverrideError, ValidationError
 from simlib.records import Preview, Webhook
 
@@ -33,10 +33,16 @@ Overrides = Mapping[str, Any] | Iterable[str] | Iterable[tuple[str, Any]] | None
 
 
 def serialize(payload: Any) -> bytes:
-    """Compact JSON, UTF-8, non-ASCII kept as is (as Node's ``JSON.stringify`` sends it)."""
+    """Compact JSON, UTF-8, non-ASCII kept as is (as Node's ``JSON.stringify`` sends it).
+
+    Refused with a ValidationError on ``payload``: values JSON has no form for (NaN, a set, an
+    object), text with lone surrogates (no UTF-8 form), nesting deeper than ``MAX_NESTING``."""
+    problem = nesting_problem(payload, MAX_NESTING)
+    if problem:
+        raise ValidationError("payload", problem)
     try:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
     return text.encode("utf-8")
 

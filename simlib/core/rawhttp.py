@@ -22,10 +22,10 @@ class RawRequestView:
 
     @property
     def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
+        """The body parsed as JSON, or None when it is not JSON (or nested too deep to parse)."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     @property

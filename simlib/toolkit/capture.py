@@ -53,24 +53,31 @@ def parse_capture(source: bytes | str | os.PathLike[str], *, base_dir: str | os.
 
     The format is recognised from the content: ``curl ...``, a JSON object, else raw HTTP.
     Raises :class:`~simlib.errors.ValidationError` (field ``capture``) when it cannot be read.
+
+    Only ``source`` itself is read: a curl command that names a local file (``-d @file``,
+    ``--data-binary @file``, ``-T``, ``-K`` ...) is refused, never followed -- a capture comes
+    from someone else, and following it would send one of your files to a webhook.
+    ``base_dir`` is accepted for compatibility and unused.
     """
+    del base_dir  # files named in a capture are never read, wherever they are
     if isinstance(source, os.PathLike):
         path = Path(source)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ValidationError("capture", f"cannot read {path}: {exc.strerror or exc}") from None
-        base_dir = base_dir if base_dir is not None else path.parent
     else:
         data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
     head = data.lstrip()
     if not head:
         raise ValidationError("capture", "is empty")
     if _looks_like_curl(head):
-        return _parse_curl(head.decode("utf-8", "surrogateescape"), Path(base_dir or "."))
+        return _parse_curl(head.decode("utf-8", "surrogateescape"))
     if head[:1] in (b"{", b"["):
         try:
             obj = json.loads(data)
+        except RecursionError:
+            raise ValidationError("capture", "the JSON is nested too deeply to read") from None
         except ValueError:
             pass
         else:
@@ -90,6 +97,8 @@ def parse_headers(source: bytes | str | Mapping[str, str] | Iterable[Any]) -> li
         if text[:1] in ("{", "["):
             try:
                 return parse_headers(json.loads(text))
+            except RecursionError:
+                raise ValidationError("headers", "the JSON is nested too deeply to read") from None
             except ValueError:
                 pass
         out: list[tuple[str, str]] = []
@@ -192,7 +201,7 @@ def _parse_json(obj: Any) -> Capture:
     if isinstance(raw_headers, str):
         try:
             raw_headers = json.loads(raw_headers)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     headers = parse_headers(raw_headers)
     if "body_base64" in obj:
@@ -220,12 +229,35 @@ def _parse_json(obj: Any) -> Capture:
 
 # -- curl ------------------------------------------------------------------------------------------
 
-_DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-ascii"}
+#: Options whose value is the body. In all but ``--data-raw``, curl reads ``@name`` as a file
+#: (``@-``: standard input); simlib never reads a file a capture names (see _parse_curl).
+_DATA = {"-d", "--data", "--data-raw", "--data-binary", "--data-ascii", "--json"}
+#: Options that make curl read local files (or the environment) for what it sends: refused.
+_READS_FILES = {
+    "-T": "uploads a local file (-T)",
+    "--upload-file": "uploads a local file (--upload-file)",
+    "-K": "reads more options from a file (-K)",
+    "--config": "reads more options from a file (--config)",
+    "--variable": "sets curl variables, which can read files and the environment (--variable)",
+    "--data-urlencode": "sends a form-encoded body (--data-urlencode), which can read a file and is not a webhook delivery",
+}
+_MULTIPART = {"-F", "--form", "--form-string"}
+#: Options with a value that says nothing about the request's headers or body: skipped (and,
+#: for the ones naming files -- certificates, cookie jars, outputs -- never opened).
 _SKIP_VALUE = {
     "-o", "--output", "-m", "--max-time", "--connect-timeout", "-w", "--write-out", "--retry", "--cacert",
     "--cert", "--key", "-x", "--proxy", "-u", "--user", "-b", "--cookie", "-c", "--cookie-jar", "-e",
     "--referer", "--resolve", "--interface", "-r", "--range", "--limit-rate", "--max-redirs",
+    "-D", "--dump-header", "-E", "-C", "--continue-at", "-P", "--ftp-port", "-Q", "--quote", "-t",
+    "--telnet-option", "-U", "--proxy-user", "-y", "--speed-time", "-Y", "--speed-limit", "-z", "--time-cond",
+    "--capath", "--crlfile", "--netrc-file", "--key-type", "--cert-type", "--pinnedpubkey", "--output-dir",
+    "--trace", "--trace-ascii", "--stderr", "--connect-to", "--unix-socket", "--abstract-unix-socket",
+    "--proxy-header", "--url-query", "--retry-delay", "--retry-max-time", "--expect100-timeout",
+    "--keepalive-time", "--local-port", "--dns-servers", "--doh-url", "--noproxy", "--proto", "--proto-redir",
 }
+#: Short options that take a value (attached, ``-dVALUE``, or the next argument); the other
+#: letters are flags and may be combined in front of one (``-sSd VALUE``).
+_SHORT_WITH_VALUE = set("AbcCdDeEFHKmoPQrtTuUwxXyYz")
 _ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "e": "\x1b",
             "f": "\f", "v": "\v", "?": "?"}
@@ -268,7 +300,19 @@ def _looks_like_curl(data: bytes) -> bool:
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
-def _parse_curl(text: str, base_dir: Path) -> Capture:
+def _refuse_file(opt: str, raw: str) -> ValidationError:
+    shown = raw if len(raw) <= 60 else raw[:60] + "…"
+    return ValidationError(
+        "capture", f"the curl command reads a local file ({opt} {shown}): simlib never reads files a capture "
+        f"names; put the content itself into the capture ({opt} '<content>')"
+    )
+
+
+def _parse_curl(text: str) -> Capture:
+    """A curl command as a Capture, without running anything or opening any file it names:
+    ``-d @file``, ``--data-binary @file``, ``--json @file``, ``-H @file``, ``-T``, ``-K``,
+    ``--variable`` and ``--data-urlencode`` are refused with a ValidationError; ``--data-raw``
+    is literal, as in curl; ``@-`` is the body piped in by a ``printf`` written in the capture."""
     text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     text = re.sub(r"\\\r?\n", " ", text)
     try:
@@ -293,6 +337,7 @@ def _parse_curl(text: str, base_dir: Path) -> Capture:
     tokens = [expand(t) for t in tokens]
     headers: list[tuple[str, str]] = []
     data: list[bytes] = []
+    json_body = False
     method: str | None = None
     url: str | None = None
     notes: list[str] = []
@@ -308,39 +353,52 @@ def _parse_curl(text: str, base_dir: Path) -> Capture:
     while i < len(tokens):
         tok = tokens[i]
         opt, attached = tok, None
-        if re.match(r"^-[HdXAmoexurbcw].", tok) and not tok.startswith("--"):
-            opt, attached = tok[:2], tok[2:]
+        if tok.startswith("-") and not tok.startswith("--") and len(tok) > 1:
+            # Short options: flags may be combined, the first one that takes a value ends the group.
+            letters = tok[1:]
+            at_value = next((n for n, ch in enumerate(letters) if ch in _SHORT_WITH_VALUE), None)
+            if at_value is None:
+                i += 1
+                continue  # only flags (-s, -sSi, -k, -L ...)
+            opt = "-" + letters[at_value]
+            attached = letters[at_value + 1 :] or None
         val = (lambda a=attached: a) if attached is not None else value
+        if opt in _READS_FILES:
+            raise ValidationError("capture", f"the curl command {_READS_FILES[opt]}: simlib never reads files a capture names")
         if opt in ("-H", "--header"):
-            name, sep, v = val().partition(":")
+            raw = val()
+            if raw.startswith("@"):
+                raise _refuse_file(opt, raw)
+            name, sep, v = raw.partition(":")
             if sep and name.strip():
                 headers.append((name.strip(), v.strip()))
         elif opt in _DATA:
             raw = val()
-            if raw == "@-":
+            if opt == "--data-raw":
+                data.append(raw.encode("utf-8", "surrogateescape"))  # literal: curl reads no file here
+            elif raw == "@-":
                 if stdin is None:
-                    raise ValidationError("capture", "the curl command reads its body from stdin (@-): save the body to a file")
+                    raise ValidationError(
+                        "capture", "the curl command reads its body from stdin (@-): put the body itself into the "
+                        "capture (--data-raw '<body>')"
+                    )
                 data.append(stdin)
             elif raw.startswith("@"):
-                path = base_dir / raw[1:]
-                try:
-                    content = path.read_bytes()
-                except OSError as exc:
-                    raise ValidationError("capture", f"cannot read the body file {path}: {exc.strerror or exc}") from None
-                if opt != "--data-binary":
-                    content = content.replace(b"\r", b"").replace(b"\n", b"")
-                data.append(content)
+                raise _refuse_file(opt, raw)
             else:
                 data.append(raw.encode("utf-8", "surrogateescape"))
+            json_body = json_body or opt == "--json"
         elif opt in ("-X", "--request"):
             method = val().upper()
         elif opt == "--url":
             url = val()
         elif opt in ("-A", "--user-agent"):
             headers.append(("User-Agent", val()))
-        elif opt in ("-F", "--form"):
+        elif opt in _MULTIPART:
             raise ValidationError("capture", "multipart (-F) bodies are not webhook deliveries")
-        elif opt in _SKIP_VALUE:
+        elif opt.startswith("--expand-"):
+            raise ValidationError("capture", f"the curl command uses curl variables ({opt}), which simlib does not evaluate")
+        elif opt in _SKIP_VALUE or (attached is None and opt[:2] != "--" and opt[1:] in _SHORT_WITH_VALUE):
             val()
         elif tok.startswith("-"):
             pass  # flags such as -s, -i, --compressed
@@ -351,7 +409,11 @@ def _parse_curl(text: str, base_dir: Path) -> Capture:
         i += 1
     if not headers and not data:
         raise ValidationError("capture", "the curl command has no headers and no body")
-    return Capture(tuple(headers), b"&".join(data), method or ("POST" if data else "GET"), url, "curl", tuple(notes))
+    if json_body:  # curl --json: these two headers unless the command sets them
+        have = {k.lower() for k, _ in headers}
+        headers += [(k, "application/json") for k in ("Content-Type", "Accept") if k.lower() not in have]
+    body = (b"" if json_body else b"&").join(data)
+    return Capture(tuple(headers), body, method or ("POST" if data else "GET"), url, "curl", tuple(notes))
 
 
 # -- curl / httpx out ------------------------------------------------------------------------------

@@ -166,17 +166,20 @@ def _body_variants(body: bytes) -> list[tuple[str, str, bytes]]:
 def _reserialised(body: bytes) -> list[tuple[str, bytes]]:
     try:
         obj = json.loads(body)
-    except ValueError:
+        forms = [
+            ("compact JSON (JSON.stringify style)", json.dumps(obj, separators=(",", ":"), ensure_ascii=False)),
+            ("compact JSON with \\u escapes", json.dumps(obj, separators=(",", ":"))),
+            ("JSON with spaces", json.dumps(obj, ensure_ascii=False)),
+            ("JSON with sorted keys", json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)),
+        ]
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: no re-serialisation to try
         return []
-    forms = [
-        ("compact JSON (JSON.stringify style)", json.dumps(obj, separators=(",", ":"), ensure_ascii=False)),
-        ("compact JSON with \\u escapes", json.dumps(obj, separators=(",", ":"))),
-        ("JSON with spaces", json.dumps(obj, ensure_ascii=False)),
-        ("JSON with sorted keys", json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)),
-    ]
     out: list[tuple[str, bytes]] = []
     for label, text in forms:
-        data = text.encode("utf-8")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a "\\ud800" escape in the body: this form has no UTF-8 bytes
+            continue
         if data != body and all(data != d for _, d in out):
             out.append((label, data))
     return out
@@ -355,7 +358,7 @@ def explain_signature(
 def _payload_timestamp(body: bytes) -> str | None:
     try:
         value = json.loads(body).get("timestamp")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 

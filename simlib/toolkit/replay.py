@@ -140,7 +140,7 @@ def replay(
             )
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationError("overrides", f"history row {history_id} has no JSON body to edit") from None
         body = serialize(apply_overrides(payload, ov))
         check_size(body, sim.max_payload_bytes)
@@ -238,6 +238,9 @@ def import_delivery(
     explanation = explain_with_engine(sim, list(cap.headers), cap.body, webhook=wh.id)
     preview = Preview(wh.id, wh.name, wh.url, event, cap.body, seed=0, event_id=event_id_for(cap.body))
     forwarded = [(k, v) for k, v in cap.headers if k.lower() not in DROP_HEADERS]
+    for k, v in forwarded:  # HTTP/1.1 headers go out as ASCII: refuse here, not as a failed send
+        if not (k + v).isascii() or any(ch in k + v for ch in "\r\n\x00"):
+            raise ValidationError("capture", f"header {k[:40]!r} has characters that cannot be sent (not ASCII, or a line break)")
     as_captured = None
     if send_as_captured and cap.header(SIGNATURE_HEADER) and cap.header(TIMESTAMP_HEADER):
         as_captured = sim.send_exact(preview, lambda w, ts: dict(forwarded), label="import as captured")

@@ -155,3 +155,146 @@ def test_a_custom_policy_object_is_accepted(tmp_path, receiver):
         wh = sim.create_webhook("custom", receiver.url, [APP])
         r = sim.simulate(wh, APP)
     assert "'no-loopback'" in r.detail
+
+
+# -- the IANA special-purpose registries, entry by entry (issue 11, item 19) -------------------------
+
+# (block, globally reachable per the registry, refused by local, refused by strict). "N/A" is the
+# registry's own word for 6to4 and Teredo. strict refuses a few blocks the registry calls
+# globally reachable: the IETF protocol-assignment blocks as a whole (anycast services and the
+# ORCHIDv2/DET identifier spaces: no webhook receiver lives there) -- see netpolicy's docstring.
+IANA_IPV4 = [
+    ("0.0.0.0/8", False, True, True),
+    ("0.0.0.0/32", False, True, True),
+    ("10.0.0.0/8", False, False, True),
+    ("100.64.0.0/10", False, False, True),
+    ("127.0.0.0/8", False, False, True),
+    ("169.254.0.0/16", False, True, True),
+    ("172.16.0.0/12", False, False, True),
+    ("192.0.0.0/24", False, None, True),
+    ("192.0.0.0/29", False, True, True),
+    ("192.0.0.8/32", False, True, True),
+    ("192.0.0.9/32", True, False, True),
+    ("192.0.0.10/32", True, False, True),
+    ("192.0.0.170/32", False, False, True),
+    ("192.0.0.171/32", False, False, True),
+    ("192.0.2.0/24", False, True, True),
+    ("192.31.196.0/24", True, False, False),
+    ("192.52.193.0/24", True, False, False),
+    ("192.88.99.0/24", "N/A", False, True),
+    ("192.168.0.0/16", False, False, True),
+    ("192.175.48.0/24", True, False, False),
+    ("198.18.0.0/15", False, False, True),
+    ("198.51.100.0/24", False, True, True),
+    ("203.0.113.0/24", False, True, True),
+    ("240.0.0.0/4", False, True, True),
+    ("255.255.255.255/32", False, True, True),
+    ("224.0.0.0/4", False, True, True),  # multicast (its own registry)
+]
+IANA_IPV6 = [
+    ("::1/128", False, False, True),
+    ("::/128", False, True, True),
+    ("64:ff9b:1::/48", False, False, True),
+    ("100::/64", False, True, True),
+    ("100:0:0:1::/64", False, True, True),
+    ("2001::/23", False, None, True),
+    ("2001::/32", "N/A", False, True),
+    ("2001:1::1/128", True, False, True),
+    ("2001:1::2/128", True, False, True),
+    ("2001:1::3/128", True, False, True),
+    ("2001:2::/48", False, False, True),
+    ("2001:3::/32", True, False, True),
+    ("2001:4:112::/48", True, False, True),
+    ("2001:10::/28", False, True, True),
+    ("2001:20::/28", True, True, True),
+    ("2001:30::/28", True, False, True),
+    ("2001:db8::/32", False, True, True),
+    ("2002::/16", "N/A", False, True),
+    ("2620:4f:8000::/48", True, False, False),
+    ("3fff::/20", False, True, True),
+    ("5f00::/16", False, False, True),
+    ("fc00::/7", False, False, True),
+    ("fe80::/10", False, True, True),
+    ("ff00::/8", False, True, True),  # multicast
+    ("4000::/2", False, False, True),  # outside 2000::/3: not allocated for unicast
+]
+
+
+def _samples(cidr: str) -> list[str]:
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr)
+    picks = {net.network_address, net.broadcast_address, net.network_address + (net.num_addresses // 2)}
+    return sorted(str(a) for a in picks)
+
+
+@pytest.mark.parametrize("cidr, reachable, local_refuses, strict_refuses", IANA_IPV4 + IANA_IPV6)
+def test_every_registry_entry_is_judged_as_documented(cidr, reachable, local_refuses, strict_refuses):
+    # 2001::/32 (Teredo) embeds its server and client IPv4 addresses: its samples embed
+    # 0.0.0.0/255.255.255.255, refused by both; 2002::/16 (6to4) likewise for its first and last.
+    for address in _samples(cidr):
+        embeds = [str(a) for a in embedded_ipv4(__import__("ipaddress").ip_address(address))]
+        if not embeds and local_refuses is not None:  # None: the block holds sub-blocks judged apart
+            assert (LOCAL.reason(address) is not None) == local_refuses, (address, LOCAL.reason(address))
+        assert (STRICT.reason(address) is not None) == strict_refuses, (address, STRICT.reason(address))
+
+
+PUBLIC_SAMPLES = ["8.8.8.8", "1.1.1.1", "192.31.196.1", "192.52.193.1", "192.175.48.1", "2001:4860:4860::8888",
+                  "2620:4f:8000::1", "2a00:1450:4001::200e", "64:ff9b::8.8.8.8", "::ffff:8.8.8.8", "::ffff:0:8.8.8.8"]
+
+
+@pytest.mark.parametrize("cidr, reachable, local_refuses, strict_refuses", IANA_IPV4 + IANA_IPV6)
+def test_strict_agrees_with_is_global_of_this_python_or_is_stricter(cidr, reachable, local_refuses, strict_refuses):
+    """Cross-check with the installed ``ipaddress``: whatever strict allows, ``is_global``
+    calls global (its tables changed between patch releases, so only this direction is a rule
+    for every version; the documented refusals above are stricter on purpose)."""
+    import ipaddress
+
+    for address in _samples(cidr) + PUBLIC_SAMPLES:
+        ip = ipaddress.ip_address(address)
+        if STRICT.reason(address) is None:
+            embedded = embedded_ipv4(ip)
+            assert ip.is_global or (embedded and all(e.is_global for e in embedded)), address
+
+
+@pytest.mark.parametrize("address", PUBLIC_SAMPLES)
+def test_public_samples_pass_strict(address):
+    assert STRICT.reason(address) is None and LOCAL.reason(address) is None
+
+
+@pytest.mark.parametrize("address, embedded", [
+    ("::ffff:0:127.0.0.1", "127.0.0.1"),  # SIIT IPv4-translated (RFC 2765)
+    ("::ffff:0:169.254.169.254", "169.254.169.254"),
+    ("::127.0.0.1", "127.0.0.1"),  # IPv4-compatible
+    ("2001:4860::5efe:127.0.0.1", "127.0.0.1"),  # ISATAP
+    ("2001:4860::200:5efe:a9fe:a9fe", "169.254.169.254"),
+])
+def test_siit_compatible_and_isatap_forms_are_unwrapped(address, embedded):
+    import ipaddress
+
+    assert embedded in [str(a) for a in embedded_ipv4(ipaddress.ip_address(address))]
+    assert STRICT.reason(address) is not None
+    if embedded.startswith("169.254"):
+        assert LOCAL.reason(address) is not None
+
+
+@pytest.mark.parametrize("answer", ["::ffff:0:127.0.0.1", "2001:2::1", "2001:20::1"])
+def test_strict_send_to_a_name_resolving_to_a_hidden_or_non_global_address_sends_nothing(tmp_path, receiver, answer):
+    with _sim(tmp_path, address_policy="strict", resolver=lambda h, p: [answer]) as sim:
+        wh = sim.create_webhook("hidden", f"http://hidden.example:{receiver.port}/hook", [APP])
+        r = sim.simulate(wh, APP)
+    assert r.error == "Network error" and r.detail.startswith("blocked address"), r.detail
+    assert receiver.count == 0
+
+
+def test_siit_literal_url_is_refused_by_strict_before_connecting(tmp_path, receiver):
+    with _sim(tmp_path, address_policy="strict") as sim:
+        wh = sim.create_webhook("siit", f"http://[::ffff:0:7f00:1]:{receiver.port}/hook", [APP])
+        r = sim.simulate(wh, APP)
+    assert "blocked address" in r.detail and "127.0.0.1" in r.detail
+    assert receiver.count == 0
+
+
+def test_the_two_blocks_the_probe_found_are_refused_by_strict_with_their_names():
+    assert "benchmarking" in STRICT.reason("2001:2::1") and LOCAL.reason("2001:2::1") is None
+    assert "ORCHIDv2" in STRICT.reason("2001:20::1") and "ORCHIDv2" in LOCAL.reason("2001:2f::1")

@@ -344,10 +344,11 @@ def test_parse_capture_formats(sim, tmp_path):
     )
     assert parse_capture(chunked).body == body
     (tmp_path / "body.json").write_bytes(body + b"\n")
-    from_file = parse_capture("curl -X POST https://e.example/h -H 'a: b' --data-binary @body.json", base_dir=tmp_path)
-    assert from_file.body == body + b"\n"
-    stripped = parse_capture("curl https://e.example/h -H 'a: b' -d @body.json", base_dir=tmp_path)
-    assert stripped.body == body  # curl -d drops newlines from files
+    for named in ("--data-binary @body.json", "-d @body.json"):  # a file a capture names is never read
+        with pytest.raises(ValidationError, match="never reads files a capture names"):
+            parse_capture(f"curl -X POST https://e.example/h -H 'a: b' {named}", base_dir=tmp_path)
+    literal = parse_capture("curl https://e.example/h -H 'a: b' --data-raw @body.json", base_dir=tmp_path)
+    assert literal.body == b"@body.json"  # --data-raw is literal, as in curl
     listed = parse_capture(json.dumps([{"request_headers": json.dumps({"a": "b"}), "payload": body.decode()}]))
     assert (listed.headers, listed.body) == ((("a", "b"),), body)
     parsed_body = parse_capture(json.dumps({"headers": [["a", "b"]], "body": {"event": "x"}}))

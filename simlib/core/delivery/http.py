@@ -308,7 +308,7 @@ def targets(url: str, config: DeliveryConfig, *, proxied: bool = False) -> list[
 
 def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     u = httpx.URL(url)
-    host = u.host
+    host = u.raw_host.decode("ascii")  # the A-label of an IDN (u.host is Unicode): DNS, Host and SNI use it
     default_port = 443 if u.scheme == "https" else 80
     port = u.port or default_port
     policy = get_policy(config.address_policy)

@@ -3,8 +3,18 @@
 The host is resolved **once**; every resolved address is checked against an explicit table (not
 ``ipaddress``'s ``is_private``/``is_global`` flags, which changed between Python patch releases,
 CVE-2024-4032); the connection then goes to a checked address, so DNS rebinding between the check
-and the connect cannot happen. IPv4-mapped (``::ffff:a.b.c.d``), 6to4 (``2002::/16``), NAT64
-(``64:ff9b::/96``) and Teredo forms are unwrapped and their IPv4 address is checked too.
+and the connect cannot happen. IPv4-mapped (``::ffff:a.b.c.d``), SIIT-translated
+(``::ffff:0:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), 6to4 (``2002::/16``), NAT64
+(``64:ff9b::/96``), ISATAP (``…:5efe:a.b.c.d``) and Teredo forms are unwrapped and their IPv4
+address is checked too.
+
+The tables follow the IANA IPv4 and IPv6 special-purpose address registries (every entry is
+tested in ``tests/core/test_netpolicy.py``). Where the registry marks a block as globally
+reachable but no webhook receiver can live there, ``strict`` refuses it anyway: the IETF
+protocol-assignment blocks ``192.0.0.0/24`` and ``2001::/23`` as a whole (their global entries
+are anycast services -- PCP, TURN, AMT, AS112 -- and the ORCHIDv2/DET identifier spaces, which
+are "not routable at the IP layer"), the deprecated 6to4 relay anycast and 6to4 itself, and IPv6
+space outside the global unicast range ``2000::/3``.
 
 Two built-in policies:
 
@@ -52,7 +62,8 @@ ALWAYS_DENIED = _nets(
     ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
     ("169.254.0.0/16", "link-local (includes the cloud metadata service 169.254.169.254)"),
     ("100.100.100.200/32", "a cloud metadata service (Alibaba)"),
-    ("192.0.0.0/29", "IETF protocol assignments"),
+    ("192.0.0.0/29", "the IPv4 service continuity prefix (DS-Lite, 192.0.0.0/29)"),
+    ("192.0.0.8/32", "the IPv4 dummy address"),
     ("192.0.2.0/24", "documentation (TEST-NET-1)"),
     ("198.51.100.0/24", "documentation (TEST-NET-2)"),
     ("203.0.113.0/24", "documentation (TEST-NET-3)"),
@@ -65,6 +76,9 @@ ALWAYS_DENIED = _nets(
     ("100::/64", "IPv6 discard-only"),
     ("2001:db8::/32", "IPv6 documentation"),
     ("2001:10::/28", "IPv6 ORCHID (reserved)"),
+    ("2001:20::/28", "IPv6 ORCHIDv2 (identifiers, not routable at the IP layer)"),
+    ("3fff::/20", "IPv6 documentation (3fff::/20)"),
+    ("100:0:0:1::/64", "the IPv6 dummy prefix"),
     ("fec0::/10", "IPv6 site-local (deprecated)"),
 )
 
@@ -77,9 +91,16 @@ NON_PUBLIC = _nets(
     ("100.64.0.0/10", "carrier-grade NAT (100.64.0.0/10)"),
     ("198.18.0.0/15", "benchmarking (198.18.0.0/15)"),
     ("192.0.0.0/24", "IETF protocol assignments"),
+    ("192.88.99.0/24", "the deprecated 6to4 relay anycast (192.88.99.0/24)"),
     ("::1/128", "IPv6 loopback"),
     ("fc00::/7", "IPv6 unique-local"),
     ("64:ff9b:1::/48", "local-use NAT64"),
+    ("2001:2::/48", "IPv6 benchmarking (2001:2::/48)"),
+    ("2001::/23", "IPv6 IETF protocol assignments (2001::/23: Teredo, anycast services, identifiers)"),
+    ("2002::/16", "IPv6 6to4 (deprecated)"),
+    ("5f00::/16", "IPv6 segment routing (SRv6) SIDs"),
+    *((cidr, "not in the IPv6 global unicast space (2000::/3)")
+      for cidr in ("100::/8", "200::/7", "400::/6", "800::/5", "1000::/4", "4000::/2", "8000::/1")),
 )
 
 
@@ -96,7 +117,8 @@ class BlockedAddress(SimlibError):
 
 
 def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses hidden inside an IPv6 address (mapped, 6to4, NAT64, Teredo)."""
+    """IPv4 addresses hidden inside an IPv6 address (mapped, SIIT, compatible, 6to4, NAT64,
+    ISATAP, Teredo)."""
     if not isinstance(ip, ipaddress.IPv6Address):
         return []
     out: list[ipaddress.IPv4Address] = []
@@ -110,9 +132,12 @@ def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
     for prefix in (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")):
         if ip in prefix:
             out.append(ipaddress.IPv4Address(as_int & 0xFFFFFFFF))
-    # IPv4-compatible (deprecated ::a.b.c.d)
-    if as_int >> 32 == 0 and as_int > 1:
-        out.append(ipaddress.IPv4Address(as_int))
+    # IPv4-compatible (deprecated ::a.b.c.d) and SIIT IPv4-translated (::ffff:0:a.b.c.d, RFC 2765)
+    if (as_int >> 32 == 0 and as_int > 1) or as_int >> 32 == 0xFFFF0000:
+        out.append(ipaddress.IPv4Address(as_int & 0xFFFFFFFF))
+    # ISATAP (RFC 5214): the interface identifier is 0000:5efe or 0200:5efe, then the IPv4 address
+    if (as_int >> 32) & 0xFDFFFFFF == 0x5EFE:
+        out.append(ipaddress.IPv4Address(as_int & 0xFFFFFFFF))
     return out
 
 
