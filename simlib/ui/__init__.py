@@ -38,6 +38,12 @@ receiver       the embedded receiver: given, or started by the explorer (and sto
 receiver_tab   the Local receiver tab: start / stop, answers, verification switches, live feed
 feed           pure renderers of the Local receiver tab: its state line and the live feed
 attributes     the explorer's flat public attributes over its panels (``explorer.send`` ...)
+jobs           long workbench actions on a worker thread: elapsed time, cancel event
+picker         the workbench tools' webhook dropdown (follows the explorer's, with Reload)
+views          pure renderers of the tools: check and probe tables, explanation, import comparison
+check          the Receiver check tab: conformance matrix + tolerance probe, count, Cancel
+explain        the Explain tab: raw headers + body (or a history row) -> verdict and cause
+importer       the Import tab: a pasted or uploaded capture, sent as captured and re-signed
 =============  ==================================================================================
 
 It uses only what :mod:`simlib` exports (the Simulator above all): no HTTP, SQL or HMAC here.

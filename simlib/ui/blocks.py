@@ -69,8 +69,8 @@ def highlight_json(text: str) -> str:
     return "".join(out)
 
 
-def code_block(inner_html: str, *, max_height: str = "420px") -> str:
-    return f'<pre style="{code_css(max_height)}">{inner_html}</pre>'
+def code_block(inner_html: str, *, max_height: str = "420px", wrap: bool = False) -> str:
+    return f'<pre style="{code_css(max_height, wrap=wrap)}">{inner_html}</pre>'
 
 
 def panel(inner_html: str) -> str:

@@ -11,8 +11,11 @@ from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, 
 from simlib.ui.attributes import ExplorerAttributes
 from simlib.ui.base import Session, guarded, walk
 from simlib.ui.burst import BurstPanel
+from simlib.ui.check import CheckPanel
 from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
+from simlib.ui.explain import ExplainPanel
 from simlib.ui.history import DEFAULT_HISTORY_ROWS, HistoryPanel
+from simlib.ui.importer import ImportPanel
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
@@ -156,6 +159,9 @@ class Explorer(ExplorerAttributes):
 
     def _add_tools(self) -> None:
         """Build the workbench's tool panels, one line each, in tab order."""
+        self.add_tool("Receiver check", CheckPanel(self.session, follow=self.webhook))
+        self.add_tool("Explain", ExplainPanel(self.session, follow=self.webhook))
+        self.add_tool("Import", ImportPanel(self.session, follow=self.webhook))
         self.add_tool("Local receiver", ReceiverPanel(self.session, self.local))
 
     def add_tool(self, title: str, panel: Any) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "BADGE_CSS",
     "BORDER",
     "CODE_BG",
+    "CODE_FONT",
     "GREEN",
     "GREY",
     "INPUT_INDENT",
@@ -49,6 +50,8 @@ BORDER: Final = "var(--jp-border-color2, #d0d7de)"
 PANEL: Final = "var(--jp-layout-color0, #ffffff)"
 CODE_BG: Final = "var(--jp-cell-editor-background, #f6f8fa)"
 ON_BADGE: Final = "var(--jp-ui-inverse-font-color0, #ffffff)"  # text on a status-coloured badge
+#: The code font (JSON, headers, signatures): the editor's, in JupyterLab and in Voilà alike.
+CODE_FONT: Final = "var(--jp-code-font-family, SFMono-Regular, Menlo, Consolas, monospace)"
 
 #: JSON syntax colours, by token kind: the editor's own colours for properties, strings ...
 JSON_COLOURS: Final = {
@@ -73,10 +76,12 @@ PANEL_CSS: Final = (
 BADGE_CSS: Final = f"color:{ON_BADGE};border-radius:10px;padding:1px 8px;font-weight:600"
 
 
-def code_css(max_height: str) -> str:
-    """A scrolling code block at most ``max_height`` high."""
+def code_css(max_height: str, *, wrap: bool = False) -> str:
+    """A scrolling code block at most ``max_height`` high, in the code font; ``wrap`` breaks long
+    lines (signatures, signed strings) instead of scrolling sideways."""
+    white_space = "white-space:pre-wrap;overflow-wrap:anywhere" if wrap else "white-space:pre"
     return (
         f"background:{CODE_BG};color:{TEXT};border:1px solid {BORDER};border-radius:6px;"
         f"padding:8px;margin:4px 0;max-height:{max_height};overflow:auto;font-size:12px;"
-        "line-height:1.35;white-space:pre"
+        f"font-family:{CODE_FONT};line-height:1.35;{white_space}"
     )

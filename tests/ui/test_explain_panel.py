@@ -1,0 +1,158 @@
+"""The Explain tab: raw headers and a raw body (pasted, or loaded from a history row), checked
+with a webhook's secrets or a pasted one: the verdict, the most likely cause, the signed string,
+expected vs received. Requests come from a real send to the embedded receiver on 127.0.0.1. A
+pasted secret never stays in a widget and never appears in the page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simlib import Simulator
+from simlib.ui import GREEN, RED, Explorer
+from simlib.ui.base import walk
+from simlib.ui.explain import ANY, PASTED
+from tests.helpers import ACT, APP
+from tests.ui.helpers import text_of, visible
+
+
+@pytest.fixture
+def sent(sim: Simulator, make_explorer):
+    """An explorer with the demo webhook, after one real send: (explorer, panel, request as received)."""
+    explorer = make_explorer(sim, demo=True)
+    explorer.select("demo", ACT)
+    explorer.send.click()
+    assert explorer.last_result.delivered
+    return explorer, explorer.tools["Explain"], explorer.receiver.requests[-1]
+
+
+def paste(panel, headers, body: bytes) -> None:
+    panel.headers.value = "\n".join(f"{k}: {v}" for k, v in headers)
+    panel.body.value = body.decode("utf-8")
+
+
+def verdict(panel) -> str:
+    return text_of(panel.result.value)
+
+
+def test_a_request_as_received_is_valid_for_the_demo_webhook(sent):
+    explorer, panel, req = sent
+    assert panel.picker.value == "demo"
+    paste(panel, req.headers, req.body)
+    panel.explain.click()
+    text = verdict(panel)
+    assert "VALID" in text and "INVALID" not in text and "the signature is valid for webhook demo" in text
+    assert f"background:{GREEN}" in panel.result.value
+    sig = req.header("x-webhook-signature")
+    assert text.count(sig) == 2  # expected and received, the same
+    ts = req.header("x-webhook-timestamp")
+    assert f"{ts}." in text  # the signed string: timestamp, a dot, the body
+
+
+def test_a_re_serialised_body_is_named_as_the_cause(sent):
+    _explorer, panel, req = sent
+    tampered = json.dumps(json.loads(req.body), indent=2).encode()  # pretty-printed by a logger
+    paste(panel, req.headers, tampered)
+    panel.explain.click()
+    ex = panel.last_explanation
+    assert ex.cause == "body_reserialised"
+    text = verdict(panel)
+    assert "INVALID" in text and "body_reserialised" in text and "re-formatted after it was signed" in text
+    assert "verify the raw request bytes" in text  # what now
+    assert f"background:{RED}" in panel.result.value
+    assert ex.expected_signature and ex.expected_signature != ex.received_signature
+    assert ex.expected_signature in text and ex.received_signature in text
+
+
+def test_checked_with_the_wrong_webhook_names_the_webhook_that_signed_it(sim, sent):
+    _explorer, panel, req = sent
+    other = sim.create_webhook("Customer", "http://127.0.0.1:9/hook", [ACT])
+    panel.picker.reload.click()
+    panel.picker.dropdown.value = other.id
+    paste(panel, req.headers, req.body)
+    panel.explain.click()
+    assert panel.last_explanation.cause == "other_webhook_secret"
+    text = verdict(panel)
+    assert f"signed with the secret of webhook demo, not with webhook {other.id}'s secret" in text
+    assert "Signed by" in text
+
+
+def test_a_trailing_newline_is_named(sent):
+    _explorer, panel, req = sent
+    paste(panel, req.headers, req.body + b"\n")
+    panel.explain.click()
+    assert panel.last_explanation.cause == "body_whitespace" and "trailing newline" in verdict(panel)
+
+
+def test_a_history_row_loads_its_headers_and_exact_body(sim, sent):
+    explorer, panel, req = sent
+    row_id = explorer.last_result.history_id
+    panel.picker.dropdown.value = ANY
+    panel.history_id.value = str(row_id)
+    panel.load.click()
+    assert "Loaded history row" in verdict(panel)
+    assert panel.body.value.encode() == req.body
+    assert req.header("x-webhook-signature") in panel.headers.value
+    assert panel.picker.value == "demo"  # the row's webhook
+    panel.explain.click()
+    assert panel.last_explanation.valid
+
+
+def test_a_pasted_secret_is_used_but_never_kept_in_a_widget_or_shown(sim, sent):
+    explorer, panel, req = sent
+    secret = sim.get_webhook("demo").secret.reveal()
+    paste(panel, req.headers, req.body)
+    assert not visible(panel.secret)
+    panel.picker.dropdown.value = PASTED
+    assert visible(panel.secret)
+    panel.secret.value = secret
+    assert panel.secret.value == "" and panel.has_secret  # taken out of the widget at once
+    assert "kept" in panel.secret.placeholder
+    panel.explain.click()
+    assert panel.last_explanation.valid and "the secret you pasted" in verdict(panel)
+    for widget in walk(explorer.widget):
+        for name in ("value", "placeholder", "description", "tooltip"):
+            value = getattr(widget, name, None)
+            assert not (isinstance(value, str) and secret in value), (type(widget).__name__, name)
+
+    panel.secret.value = "not-the-right-secret-at-all"
+    panel.explain.click()
+    assert panel.last_explanation.cause in ("wrong_secret", "other_webhook_secret")
+    assert "not-the-right-secret-at-all" not in panel.result.value
+
+
+def test_pasted_secret_missing_says_so(sent):
+    _explorer, panel, req = sent
+    paste(panel, req.headers, req.body)
+    panel.picker.dropdown.value = PASTED
+    panel.explain.click()
+    assert "Paste the secret first" in verdict(panel)
+
+
+def test_bad_input_is_one_readable_line(sim, sent):
+    _explorer, panel, req = sent
+    panel.headers.value = "this is not a header line"
+    panel.body.value = "{}"
+    panel.explain.click()
+    text = verdict(panel)
+    assert text.startswith("Could not explain the signature:") and "Name: value" in text and "Traceback" not in text
+    panel.history_id.value = "9999"
+    panel.load.click()
+    assert verdict(panel).startswith("Could not load history row 9999:")
+    panel.history_id.value = "abc"
+    panel.load.click()
+    assert "whole number" in verdict(panel)
+
+
+def test_missing_headers_are_explained_not_raised(sim: Simulator):
+    sim.create_webhook("One", "http://127.0.0.1:9/hook", [APP])
+    explorer = Explorer(sim)
+    try:
+        panel = explorer.tools["Explain"]
+        panel.body.value = '{"event":"x"}'
+        panel.explain.click()
+        assert panel.last_explanation.cause == "missing_signature"
+        assert "no x-webhook-signature header" in verdict(panel)
+    finally:
+        explorer.close()
