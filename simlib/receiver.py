@@ -13,7 +13,10 @@ From Python (background thread; for notebooks and tests)::
 
 From the command line: ``simlib receive --port 8787 --secret S [--status 500] [--delay-ms 200]``.
 
-Standard library only (asyncio), HTTP/1.1 with keep-alive, Content-Length and chunked bodies.
+asyncio for the sockets, h11 (the HTTP/1.1 parser httpx is built on) for reading requests:
+keep-alive, pipelining, Content-Length and chunked bodies, strict framing (see ``Receiver``).
+Every connection has deadlines and every buffer a bound, so a hostile client can neither hold
+the receiver open nor fill its memory (see the limits in ``Receiver``).
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
+import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+import h11
 
 from simlib.core.rawhttp import RawRequestView
 from simlib.core.signing import (
@@ -43,8 +50,20 @@ from simlib.core.signing import (
 
 __all__ = ["ReceivedRequest", "Receiver", "ReceiverProcess"]
 
-MAX_HEAD_BYTES = 64 * 1024
-DEFAULT_MAX_BODY = 50 * 1024 * 1024
+MiB = 1024 * 1024
+#: The limits' defaults (``Receiver`` keyword arguments of the same names, lower-case).
+DEFAULT_MAX_CONNECTIONS = 256  # and at most half the process's open-file limit
+DEFAULT_HEADER_TIMEOUT = 10.0  # s, the whole request head, from the connection (or its first byte)
+DEFAULT_BODY_TIMEOUT = 60.0  # s, the whole body, from the end of the head
+DEFAULT_KEEPALIVE_TIMEOUT = 30.0  # s, idle between two requests on one connection
+DEFAULT_WRITE_TIMEOUT = 10.0  # s, for the client to take an answer
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024  # request line + header fields (431 above)
+DEFAULT_MAX_HEADERS = 100  # header fields (431 above)
+DEFAULT_MAX_BODY = 10 * MiB  # one body (413 above); the Simulator sends at most 5,000,000 bytes
+DEFAULT_MAX_PENDING_BYTES = 64 * MiB  # bodies being received, all connections together (503 above)
+DEFAULT_KEEP = 10_000  # requests kept in ``requests``
+DEFAULT_KEEP_BYTES = 64 * MiB  # bytes (bodies + headers) kept in ``requests``
+READ_CHUNK = 64 * 1024
 DEFAULT_PATH = "/webhooks/trackpilots"
 STATS_PATH = "/_simlib/stats"  # GET: counters as JSON (not recorded as a request)
 
@@ -101,6 +120,38 @@ class Receiver:
     - ``reject_future=False``: a one-sided window that only rejects timestamps that are too old;
     - ``replay_protection=True``: answer 409 to a request whose timestamp and signature were
       already accepted within the window (off by default).
+
+    Limits (a hostile or broken client can neither hold the receiver nor fill its memory); the
+    timeouts are seconds, finite and above 0:
+
+    - ``max_connections`` (default 256, and never more than half the process's open-file limit,
+      ``RLIMIT_NOFILE``): connections open at once. A connection past it closes the one that has
+      waited longest for a request head (an idle keep-alive or a slow client), else the one that
+      has spent longest sending a body; if every connection is being answered, the new one gets
+      503 and is closed;
+    - ``header_timeout`` (10): the whole request head, from the connection (or, on a keep-alive
+      connection, from the first byte of the next request); ``body_timeout`` (60): the whole
+      body, from the end of the head; ``keepalive_timeout`` (30): idle between two requests;
+      ``write_timeout`` (10): for the client to take an answer. A head or body too slow gets
+      408 and the connection is closed (total deadlines: dripping a byte a second does not
+      extend them); an idle connection is closed silently;
+    - ``max_header_bytes`` (64 KiB) and ``max_headers`` (100): the request head, 431 above;
+    - ``max_body_bytes`` (10 MiB): one body, 413 above (from ``Content-Length`` before reading
+      it, or as a chunked body reaches it); never more than ``keep_bytes``;
+    - ``max_pending_bytes`` (64 MiB): bodies being received on all connections together; a
+      request that would pass it gets 503;
+    - ``keep`` (10,000) and ``keep_bytes`` (64 MiB): what ``requests`` keeps, a ring buffer
+      bounded by count and by bytes (bodies + header names and values); the oldest go first.
+      ``count`` and ``stats()`` count every request (one that alone is over ``keep_bytes`` is
+      counted and passed to ``on_request`` but not kept).
+
+    Framing is strict (RFC 9112), each answered 400 and the connection closed: both
+    ``Transfer-Encoding`` and ``Content-Length``; two different ``Content-Length`` values; a
+    ``Content-Length`` that is not a decimal number; a ``Transfer-Encoding`` other than exactly
+    ``chunked`` (400, not 501: the receiver decodes no other coding, and a body it cannot frame
+    is ambiguous); obsolete line folding; white space before a colon; a bad chunk-size line; an
+    HTTP/1.1 request without ``Host``. An HTTP version other than 1.0 or 1.1 gets 505. Such
+    requests are answered, not recorded (``stats()["rejected"]`` counts them by status).
     """
 
     def __init__(
@@ -119,8 +170,17 @@ class Receiver:
         timestamp_unit: str = "ms",
         reject_future: bool = True,
         replay_protection: bool = False,
+        max_connections: int | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        max_headers: int = DEFAULT_MAX_HEADERS,
         max_body_bytes: int = DEFAULT_MAX_BODY,
-        keep: int = 10_000,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        keep: int = DEFAULT_KEEP,
+        keep_bytes: int = DEFAULT_KEEP_BYTES,
         clock: Callable[[], int] | None = None,
         on_request: Callable[[ReceivedRequest], None] | None = None,
     ) -> None:
@@ -140,18 +200,39 @@ class Receiver:
         self.reject_future = reject_future
         self.replay_protection = replay_protection
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()  # (timestamp, signature) -> expiry
-        self.max_body_bytes = max_body_bytes
+        self.max_connections = default_max_connections() if max_connections is None else _positive_int(
+            "max_connections", max_connections
+        )
+        self.header_timeout = _timeout("header_timeout", header_timeout)
+        self.body_timeout = _timeout("body_timeout", body_timeout)
+        self.keepalive_timeout = _timeout("keepalive_timeout", keepalive_timeout)
+        self.write_timeout = _timeout("write_timeout", write_timeout)
+        self.max_header_bytes = _positive_int("max_header_bytes", max_header_bytes)
+        self.max_headers = _positive_int("max_headers", max_headers)
+        self.keep = _positive_int("keep", keep, minimum=0)
+        self.keep_bytes = _positive_int("keep_bytes", keep_bytes)
+        self.max_body_bytes = min(_positive_int("max_body_bytes", max_body_bytes, minimum=0), self.keep_bytes)
+        self.max_pending_bytes = _positive_int("max_pending_bytes", max_pending_bytes)
         self.clock = clock or now_ms
         self.on_request = on_request
-        self._requests: deque[ReceivedRequest] = deque(maxlen=keep)
+        self._requests: deque[ReceivedRequest] = deque()
+        self._kept_bytes = 0
         self._count = 0
         self._verified = 0
         self._answered: dict[int, int] = {}
+        self._rejected: dict[int, int] = {}  # malformed or over a limit: answered, not recorded
+        self._closed = {"timeout": 0, "evicted": 0, "refused": 0}
+        self._pending = 0  # body bytes being received, all connections
+        self._answering = self._answering_peak = 0  # requests waiting out delay_ms, now and at most
         self._cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._open: set[asyncio.WriteTransport] = set()
+        # Connections that could give way to a new one, oldest first: waiting for a request
+        # head, and receiving a body.
+        self._in_head: dict[asyncio.WriteTransport, None] = {}
+        self._in_body: dict[asyncio.WriteTransport, None] = {}
 
     @property
     def secrets(self) -> list[str] | Callable[[], Sequence[str]]:
@@ -187,7 +268,9 @@ class Receiver:
             asyncio.set_event_loop(loop)
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, self.host, self._port, limit=MAX_HEAD_BYTES)
+                    loop.create_server(
+                        lambda: _AdmittingProtocol(self._admit, self._handle), self.host, self._port, backlog=_accept_batch(self.max_connections)
+                    )
                 )
             except BaseException as exc:  # noqa: BLE001 - reported to start()
                 failure.append(exc)
@@ -213,8 +296,8 @@ class Receiver:
     async def _shutdown(self) -> None:
         if self._server is not None:
             self._server.close()
-        for w in list(self._writers):
-            w.close()
+        for transport in list(self._open):
+            transport.abort()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -268,14 +351,47 @@ class Receiver:
         """Requests received since start (including ones dropped from ``requests`` by ``keep``)."""
         return self._count
 
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes (bodies + header names and values) held in ``requests``; at most ``keep_bytes``."""
+        return self._kept_bytes
+
     def stats(self) -> dict[str, Any]:
-        """Counters since start: requests, verified signatures, answers by status."""
+        """Counters since start: requests, verified signatures, answers by status, requests
+        refused before they were recorded (malformed, or over a limit) by status, connections
+        closed by a timeout, given way to a newer one or refused at the connection cap, and
+        what ``requests`` holds now; with ``delay_ms``, how many answers wait out the delay at
+        once (now, and at most since start)."""
         with self._cond:
-            return {"requests": self._count, "verified": self._verified, "answered": {str(k): v for k, v in sorted(self._answered.items())}}
+            return {
+                "requests": self._count,
+                "verified": self._verified,
+                "answered": {str(k): v for k, v in sorted(self._answered.items())},
+                "rejected": {str(k): v for k, v in sorted(self._rejected.items())},
+                "connections_closed": dict(self._closed),
+                "open_connections": len(self._open),
+                "pending_bytes": self._pending,
+                "delayed_answers": {"now": self._answering, "peak": self._answering_peak},
+                "kept": len(self._requests),
+                "kept_bytes": self._kept_bytes,
+            }
 
     def clear(self) -> None:
         with self._cond:
             self._requests.clear()
+            self._kept_bytes = 0
+
+    def _keep(self, record: ReceivedRequest) -> None:
+        """Add ``record`` to the ring buffer, dropping the oldest past ``keep`` or ``keep_bytes``
+        (call with ``_cond`` held)."""
+        size = _kept_size(record)
+        if self.keep == 0 or size > self.keep_bytes:
+            return
+        requests = self._requests
+        while requests and (len(requests) >= self.keep or self._kept_bytes + size > self.keep_bytes):
+            self._kept_bytes -= _kept_size(requests.popleft())
+        requests.append(record)
+        self._kept_bytes += size
 
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
         """Block until ``requests`` holds at least ``count`` requests; raise TimeoutError if not."""
@@ -289,66 +405,218 @@ class Receiver:
             return list(self._requests)
 
     # -- HTTP -------------------------------------------------------------------------------
+    #
+    # One coroutine per connection; h11 parses what the client sends (one h11.Connection per
+    # request, handed the bytes the previous one had not used: pipelined requests), the
+    # receiver formats its own answers. One asyncio.timeout per connection is moved at each
+    # phase: head (header_timeout, or keepalive_timeout while idle), body (body_timeout),
+    # answer (write_timeout, after the configured delay).
+
+    def _admit(self, transport: asyncio.WriteTransport) -> bool:
+        """Make room for a new connection at the cap: close the one that has waited longest for
+        a request head, else the one longest in a body; refuse the new one if all are answering."""
+        if len(self._open) >= self.max_connections:
+            victims = self._in_head or self._in_body
+            if not victims:
+                self._closed["refused"] += 1
+                _reject(transport, 503, "too many connections")
+                return False
+            victim = next(iter(victims))
+            self._forget(victim)
+            self._closed["evicted"] += 1
+            victim.abort()
+        self._open.add(transport)
+        return True
+
+    def _forget(self, transport: asyncio.WriteTransport) -> None:
+        self._open.discard(transport)
+        self._in_head.pop(transport, None)
+        self._in_body.pop(transport, None)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        transport = writer.transport  # admitted by _AdmittingProtocol
         peer = writer.get_extra_info("peername")
         client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        out: list[bytes] = []  # answers not yet written: pipelined answers leave in one write
+        phase = ["request"]  # "idle" between requests, "request" while one arrives, "answer" while writing
         try:
-            while True:
-                try:
-                    keep_alive = await self._one_request(reader, writer, client)
-                except _BadRequest as bad:
-                    await self._write(writer, bad.status, json.dumps({"error": str(bad)}).encode(), "application/json", False)
-                    break
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            async with asyncio.timeout(None) as deadline:
+                await self._serve(reader, writer, deadline, client, out, phase)
+        except TimeoutError:
+            self._closed["timeout"] += 1
+            if phase[0] == "answer":  # the client does not take its answers: nothing more to say
+                out.clear()
+                transport.abort()
+            elif phase[0] == "idle":  # an idle keep-alive connection: closed silently
+                pass
+            else:
+                self._rejected[408] = self._rejected.get(408, 0) + 1
+                out.append(_error_response(408, "request not received in time"))
+        except _BadRequest as bad:
+            self._rejected[bad.status] = self._rejected.get(bad.status, 0) + 1
+            out.append(_error_response(bad.status, str(bad)))
+        except (ConnectionError, OSError):
             pass
         except Exception:  # noqa: BLE001 - a bad client must never take the receiver down
             pass
         finally:
-            self._writers.discard(writer)
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001
-                pass
+            self._forget(transport)
+            if out and not transport.is_closing():
+                transport.write(b"".join(out))
+            transport.close()
+            if transport.get_write_buffer_size():  # a client that does not read its answers
+                asyncio.get_running_loop().call_later(self.write_timeout, transport.abort)
 
-    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> bool:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise _BadRequest(400, "incomplete request head") from None
-            return False
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(431, "request head too large") from None
-        try:
-            text = head.decode("latin-1")
-            lines = text.split("\r\n")
-            method, target, version = lines[0].split(" ")
-        except ValueError:
-            raise _BadRequest(400, "malformed request line") from None
-        if not version.startswith("HTTP/1.") or not method.isalpha():
-            raise _BadRequest(400, "unsupported request line")
-        headers: list[tuple[str, str]] = []
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip() or any(c in name for c in " \t"):
-                raise _BadRequest(400, "malformed header line")
-            headers.append((name, value.strip()))
-        lower = {k.lower(): v for k, v in headers}
-        if lower.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await self._read_body(reader, lower)
-        conn = lower.get("connection", "").lower()
-        keep_alive = conn != "close" and (version == "HTTP/1.1" or conn == "keep-alive")
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        deadline: asyncio.Timeout,
+        client: str,
+        out: list[bytes],
+        phase: list[str],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        transport = writer.transport
+        due = [0.0]  # the current phase's deadline (loop time); set on the timer only before waiting
 
+        async def flush() -> None:
+            if out:
+                transport.write(b"".join(out))
+                out.clear()
+                if transport.get_write_buffer_size():  # the client is slower to read than we answer
+                    was, phase[0] = phase[0], "answer"
+                    deadline.reschedule(loop.time() + self.write_timeout)
+                    await writer.drain()
+                    phase[0] = was
+
+        async def read() -> bytes:
+            await flush()
+            if deadline.when() != due[0]:
+                deadline.reschedule(due[0])
+            return await reader.read(READ_CHUNK)
+
+        leftover, eof = b"", False
+        first = True
+        while True:
+            # The request head.
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_header_bytes)
+            if leftover:
+                conn.receive_data(leftover)
+            if eof:
+                conn.receive_data(b"")
+            idle = not first and not leftover
+            phase[0] = "idle" if idle else "request"
+            due[0] = loop.time() + (self.keepalive_timeout if idle else self.header_timeout)
+            self._in_head[transport] = None
+            raw_head = bytearray(leftover)  # kept to check what h11 accepts and RFC 9112 forbids
+            while True:
+                event = _next_event(conn)
+                if event is not h11.NEED_DATA:
+                    break
+                data = await read()
+                if idle and data:
+                    idle = False
+                    phase[0] = "request"
+                    due[0] = loop.time() + self.header_timeout
+                raw_head += data
+                conn.receive_data(data)
+            if type(event) is not h11.Request:
+                return  # ConnectionClosed: the client is done
+            self._in_head.pop(transport, None)
+            first = False
+            request: h11.Request = event
+            raw_items = request.headers.raw_items()  # (name as sent, value), in order
+            length = self._check_head(request, raw_items, raw_head)
+
+            # The body.
+            due[0] = loop.time() + self.body_timeout
+            if conn.they_are_waiting_for_100_continue:
+                out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = await self._read_body(conn, read, transport, length)
+            leftover, eof = conn.trailing_data
+            keep_alive = conn.their_state is h11.DONE  # not MUST_CLOSE (Connection: close, HTTP/1.0)
+
+            # The answer.
+            if self.delay_ms:
+                await flush()
+                deadline.reschedule(None)  # the configured delay is the receiver's own, not the client's
+            status, payload, ctype = await self._answer(request, raw_items, body, client)
+            out.append(_response(status, payload, ctype, keep_alive))
+            if not keep_alive:
+                await flush()
+                return
+
+    def _check_head(self, request: h11.Request, raw_items: list[tuple[bytes, bytes]], raw_head: bytearray) -> int | None:
+        """What RFC 9112 asks a strict server to refuse and h11 lets through; returns the
+        Content-Length (None for chunked)."""
+        if request.http_version not in (b"1.1", b"1.0"):
+            raise _BadRequest(505, f"HTTP/{request.http_version.decode()} is not supported")
+        if len(raw_items) > self.max_headers:
+            raise _BadRequest(431, f"more than {self.max_headers} header fields")
+        end = _BLANK_LINE.search(raw_head)
+        if end is None or end.end() > self.max_header_bytes:  # h11 checks only a head that arrives in pieces
+            raise _BadRequest(431, f"request head over the limit of {self.max_header_bytes} bytes")
+        if _OBS_FOLD.search(raw_head, 0, end.start()):
+            raise _BadRequest(400, "obsolete line folding in the request head")
+        length: int | None = None
+        chunked = False
+        for name, value in raw_items:
+            lower = name.lower()
+            if lower == b"content-length":
+                length = int(value)  # h11 checked: digits only, every copy equal
+            elif lower == b"transfer-encoding":
+                chunked = True  # h11 checked: exactly "chunked", once
+        if chunked and length is not None:
+            raise _BadRequest(400, "both Transfer-Encoding and Content-Length")
+        if length is not None and length > self.max_body_bytes:
+            raise _BadRequest(413, f"body of {length} bytes is over the limit of {self.max_body_bytes}")
+        return None if chunked else (length or 0)
+
+    async def _read_body(
+        self,
+        conn: h11.Connection,
+        read: Callable[[], Awaitable[bytes]],
+        transport: asyncio.WriteTransport,
+        length: int | None,
+    ) -> bytes:
+        if length == 0:
+            _next_event(conn)  # EndOfMessage, at once
+            return b""
+        self._in_body[transport] = None
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                event = _next_event(conn)
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await read())
+                    continue
+                if type(event) is h11.EndOfMessage:
+                    return b"".join(parts)
+                assert type(event) is h11.Data
+                n = len(event.data)
+                size += n
+                if size > self.max_body_bytes:
+                    raise _BadRequest(413, f"body over the limit of {self.max_body_bytes} bytes")
+                self._pending += n
+                parts.append(event.data)
+                if self._pending > self.max_pending_bytes:
+                    raise _BadRequest(503, "too many body bytes being received at once; retry later")
+        finally:
+            self._pending -= sum(len(p) for p in parts)
+            self._in_body.pop(transport, None)
+
+    async def _answer(
+        self, request: h11.Request, raw_items: list[tuple[bytes, bytes]], body: bytes, client: str
+    ) -> tuple[int, bytes, str]:
+        """Verify, record and decide the answer (status, payload, content type)."""
+        method = request.method.decode("latin-1")
+        target = request.target.decode("latin-1")
         if method == "GET" and target == STATS_PATH:
-            await self._write(writer, 200, json.dumps(self.stats()).encode(), "application/json", keep_alive)
-            return keep_alive
+            return 200, json.dumps(self.stats()).encode(), "application/json"
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_items]
+        version = "HTTP/" + request.http_version.decode("latin-1")
         verification = None
         secrets = self.current_secrets()
         if self.verify_signatures and secrets:
@@ -357,8 +625,9 @@ class Receiver:
             replayed = self._replayed(headers, verification)
             verification = verification if replayed is None else replayed
         index = self._count
+        header_tuple = tuple(headers)
         provisional = ReceivedRequest(
-            index, self.clock(), method, target, version, tuple(headers), body, verification, 0, client
+            index, self.clock(), method, target, version, header_tuple, body, verification, 0, client
         )
         if verification is not None and not verification.ok and self.reject_invalid:
             status = 409 if verification.code == "replayed" else 401
@@ -378,14 +647,14 @@ class Receiver:
                     }
                 ).encode()
         record = ReceivedRequest(
-            index, provisional.received_at_ms, method, target, version, tuple(headers), body, verification, status, client
+            index, provisional.received_at_ms, method, target, version, header_tuple, body, verification, status, client
         )
         with self._cond:
             self._count += 1
             if verification is not None:
                 self._verified += verification.ok
             self._answered[status] = self._answered.get(status, 0) + 1
-            self._requests.append(record)
+            self._keep(record)
             self._cond.notify_all()
         if self.on_request is not None:
             try:
@@ -393,9 +662,13 @@ class Receiver:
             except Exception:  # noqa: BLE001
                 pass
         if self.delay_ms:
-            await asyncio.sleep(self.delay_ms / 1000)
-        await self._write(writer, status, payload, ctype, keep_alive)
-        return keep_alive
+            self._answering += 1
+            self._answering_peak = max(self._answering_peak, self._answering)
+            try:
+                await asyncio.sleep(self.delay_ms / 1000)
+            finally:
+                self._answering -= 1
+        return status, payload, ctype
 
     def _verify(self, headers: list[tuple[str, str]], body: bytes, secrets: list[str]) -> Verification:
         now = self.clock()
@@ -421,52 +694,106 @@ class Receiver:
             )
         window = self.tolerance_ms if self.tolerance_ms is not None else float("inf")
         self._seen[key] = now + 2 * window  # a future-dated request stays valid until now + 2 windows
-        while len(self._seen) > self._requests.maxlen:  # type: ignore[operator]
+        while len(self._seen) > max(self.keep, DEFAULT_KEEP):
             self._seen.popitem(last=False)
         return None
 
-    async def _read_body(self, reader: asyncio.StreamReader, lower: dict[str, str]) -> bytes:
-        if "chunked" in lower.get("transfer-encoding", "").lower():
-            parts: list[bytes] = []
-            size = 0
-            while True:
-                line = await reader.readline()
-                try:
-                    n = int(line.split(b";")[0].strip() or b"x", 16)
-                except ValueError:
-                    raise _BadRequest(400, "bad chunk size") from None
-                if n == 0:
-                    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                size += n
-                if size > self.max_body_bytes:
-                    raise _BadRequest(413, "body too large")
-                parts.append(await reader.readexactly(n))
-                await reader.readexactly(2)
-        length = lower.get("content-length")
-        if length is None:
-            return b""
-        if not length.isdigit():
-            raise _BadRequest(400, "bad Content-Length")
-        n = int(length)
-        if n > self.max_body_bytes:
-            raise _BadRequest(413, "body too large")
-        return await reader.readexactly(n)
 
-    async def _write(self, writer: asyncio.StreamWriter, status: int, payload: bytes, ctype: str, keep_alive: bool) -> None:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Status"
-        head = [f"HTTP/1.1 {status} {phrase}", f"content-type: {ctype}", f"content-length: {len(payload)}"]
-        if not keep_alive:
-            head.append("connection: close")
-        no_body = status in (204, 304) or 100 <= status < 200
-        if no_body:
-            head = [h for h in head if not h.startswith("content-length")]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (b"" if no_body else payload))
-        await writer.drain()
+class _AdmittingProtocol(asyncio.StreamReaderProtocol):
+    """Applies the connection cap as soon as a connection is made, before the next batch of
+    accepts (a handler task would only run after it): the open files stay bounded."""
+
+    def __init__(
+        self,
+        admit: Callable[[asyncio.WriteTransport], bool],
+        handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    ) -> None:
+        super().__init__(asyncio.StreamReader(limit=READ_CHUNK), handle)
+        self.admit = admit
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        if self.admit(transport):
+            super().connection_made(transport)
+
+
+def _accept_batch(max_connections: int) -> int:
+    """The listen backlog, which is also how many connections asyncio accepts in one go before
+    any of them is admitted: at most half the cap, so open sockets stay under 1.5 x the cap
+    (under 3/4 of the open-file limit with the default cap)."""
+    return max(1, min(128, max_connections // 2))
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of a request head, as h11 finds it
+_OBS_FOLD = re.compile(rb"\n[ \t]")  # a header line that continues the previous one
+
+
+def _next_event(conn: h11.Connection) -> Any:
+    """``conn.next_event()``, with h11's protocol errors as the receiver's 400/431."""
+    try:
+        return conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        # h11 hints 501 for a Transfer-Encoding it does not decode; the receiver answers 400
+        # (see Receiver: a body it cannot frame is ambiguous).
+        raise _BadRequest(431 if exc.error_status_hint == 431 else 400, str(exc)) from None
+
+
+def _status_line(status: int) -> str:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Status"
+    return f"HTTP/1.1 {status} {phrase}"
+
+
+def _response(status: int, payload: bytes, ctype: str, keep_alive: bool) -> bytes:
+    head = [_status_line(status), f"content-type: {ctype}"]
+    no_body = status in (204, 304) or 100 <= status < 200
+    if not no_body:
+        head.append(f"content-length: {len(payload)}")
+    if not keep_alive:
+        head.append("connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (b"" if no_body else payload)
+
+
+def _error_response(status: int, message: str) -> bytes:
+    return _response(status, json.dumps({"error": message}).encode(), "application/json", False)
+
+
+def _reject(transport: asyncio.WriteTransport, status: int, message: str) -> None:
+    transport.write(_error_response(status, message))
+    transport.close()
+
+
+def _kept_size(record: ReceivedRequest) -> int:
+    """What a kept request counts against ``keep_bytes``: body, target and header text."""
+    return len(record.body) + len(record.path) + sum(len(k) + len(v) + 4 for k, v in record.headers)
+
+
+def _timeout(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds above 0, not {value!r}")
+    return float(value)
+
+
+def _positive_int(name: str, value: int, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
+
+
+def default_max_connections() -> int:
+    """``DEFAULT_MAX_CONNECTIONS``, and at most half the open-file limit (the other half is left
+    to the process: the store, the sender, a notebook kernel)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return DEFAULT_MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return DEFAULT_MAX_CONNECTIONS
+    return max(1, min(DEFAULT_MAX_CONNECTIONS, soft // 2))
 
 
 def _buggy_verify(

@@ -45,6 +45,10 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def raw_request(method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """An HTTP/1.1 request; with a ``Host`` header first unless ``headers`` has one (RFC 9112
+    §3.2: the receiver answers 400 to an HTTP/1.1 request without it)."""
+    if not any(k.lower() == "host" for k, _ in headers):
+        headers = [("Host", "127.0.0.1"), *headers]
     lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
