@@ -13,14 +13,17 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     │   └── StoreVersionError           the store was written by a newer simlib
     ├── BlockedAddress                  simlib.netpolicy: the address policy refuses the endpoint's address
     ├── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
+    ├── NoAddress                       simlib.netpolicy: the resolver answered no usable address (nothing is sent)
+    ├── ResolverBusy                    simlib.netpolicy: too many earlier DNS lookups are still hanging
     └── CLIError                        simlib.cli: a combination of flags that cannot work (exit 2)
 
 A test walks the classes and compares them with this drawing, both ways.
 
 A send never raises for what the endpoint, the network or the store does: it ends as a
-:class:`~simlib.records.SimulationResult` (``BlockedAddress`` and ``ResolveTimeout`` become its
-"Network error"). A mistake of the caller -- an unknown ``sign_with``, a concurrency below 1 --
-raises a :class:`ValidationError` at once and is not recorded. The other errors reach callers of
+:class:`~simlib.records.SimulationResult` (``BlockedAddress``, ``ResolveTimeout``, ``NoAddress``
+and ``ResolverBusy`` become its "Network error"). A mistake of the caller -- an unknown
+``sign_with``, a concurrency below 1 -- raises a :class:`ValidationError` at once and is not
+recorded. The other errors reach callers of
 the configuration API (create/update/delete a webhook, preview, history).
 """
 

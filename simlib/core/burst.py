@@ -64,6 +64,10 @@ __all__ = ["BurstResult", "send_many", "send_many_async", "summarize"]
 
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.25
+#: The most sends in flight at once (each holds a connection and a file descriptor).
+MAX_CONCURRENCY = 1000
+#: The most sends of one burst (every result is kept in memory until the burst ends).
+MAX_SENDS = 100_000
 
 
 @dataclass
@@ -186,10 +190,10 @@ async def send_many_async(
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
     """
     # The caller's mistakes raise here, before anything is previewed, sent or recorded.
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValidationError("n", f"must be a whole number >= 1, not {n!r}")
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ValidationError("concurrency", f"must be a whole number >= 1, not {concurrency!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SENDS:
+        raise ValidationError("n", f"must be a whole number from 1 to {MAX_SENDS}, not {n!r}")
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValidationError("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
     if rate is not None and (
         not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0
     ):
@@ -231,7 +235,7 @@ async def send_many_async(
     rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n
     sem = asyncio.Semaphore(concurrency)
-    client = make_async_sender(config, max_connections=concurrency)
+    client = make_async_sender(config, max_connections=min(concurrency, n))  # no idle connection pools
 
     async def one(i: int) -> None:
         if rate is not None:

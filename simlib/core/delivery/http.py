@@ -10,8 +10,8 @@ This module knows httpx; nothing above it does.
 
 from __future__ import annotations
 
-import codecs
 import functools
+import math
 import os
 import socket
 import ssl
@@ -22,8 +22,18 @@ from typing import Any
 import httpx
 
 from simlib._version import __version__
+from simlib.core.delivery.body import BodyReader, decode_text
 from simlib.core.delivery.deadline import Deadline
-from simlib.core.delivery.netpolicy import AddressPolicy, BlockedAddress, Resolver, ResolveTimeout, get_policy, resolve
+from simlib.core.delivery.netpolicy import (
+    AddressPolicy,
+    BlockedAddress,
+    NoAddress,
+    Resolver,
+    ResolverBusy,
+    ResolveTimeout,
+    get_policy,
+    resolve,
+)
 from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
 from simlib.records import NETWORK_ERROR, Secret, SimulationError
@@ -41,6 +51,10 @@ __all__ = [
 
 MAX_HEADER_VALUE = 1_000
 MAX_HEADERS = 100
+#: The longest accepted timeout or deadline: one hour (a webhook sender waits 10-30 s).
+MAX_SECONDS = 3600.0
+#: The largest accepted response cap (each kept body is held in memory and stored in history).
+MAX_RESPONSE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,8 @@ class DeliveryConfig:
     read_timeout            15.0 s     longest wait between two received chunks
     write_timeout           15.0 s     longest wait while sending the body
     deadline                30.0 s     total for the whole attempt (a dripping endpoint ends here)
-    max_response_bytes      20 000     response body kept; the rest is not read
+    max_response_bytes      20 000     response body kept (after decompression); the rest is not
+                                       read; see simlib.core.delivery.body
     verify_tls              True       verify certificates; False is recorded in the detail
     ca_bundle               None       a PEM file of extra CAs to trust (e.g. a local test CA)
     proxy                   None       an explicit proxy URL; environment proxies are ignored
@@ -67,6 +82,10 @@ class DeliveryConfig:
                                        simlib.core.delivery.netpolicy
     resolver                None       host -> addresses function (default: the system resolver)
     ======================  =========  ==========================================================
+
+    Timeouts and the deadline must be finite, greater than 0 and at most ``MAX_SECONDS`` (one
+    hour: NaN or infinity would switch them off); ``max_response_bytes`` at most
+    ``MAX_RESPONSE_BYTES`` (10 MB). Anything else is a ``ValidationError`` naming the field.
     """
 
     connect_timeout: float = 5.0
@@ -87,12 +106,32 @@ class DeliveryConfig:
     resolver: Resolver | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        # NaN compares false with everything and inf never expires: either would switch the
+        # deadline (or a phase timeout) off, so only finite values within MAX_SECONDS pass.
         for name in ("connect_timeout", "read_timeout", "write_timeout", "deadline"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValidationError(name, f"must be a positive number of seconds, not {value!r}")
-        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int) or self.max_response_bytes < 0:
-            raise ValidationError("max_response_bytes", "must be a whole number >= 0")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not 0 < value <= MAX_SECONDS
+            ):
+                raise ValidationError(
+                    name, f"must be a number of seconds greater than 0 and at most {MAX_SECONDS:g}, not {value!r}"
+                )
+        cap = self.max_response_bytes
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_RESPONSE_BYTES:
+            raise ValidationError("max_response_bytes", f"must be a whole number from 0 to {MAX_RESPONSE_BYTES}, not {cap!r}")
+        for name in ("verify_tls", "trust_env"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValidationError(name, f"must be True or False, not {getattr(self, name)!r}")
+        ua = self.user_agent
+        if not isinstance(ua, str) or not ua or len(ua) > MAX_HEADER_VALUE or not ua.isprintable() or not ua.isascii():
+            raise ValidationError("user_agent", f"must be 1-{MAX_HEADER_VALUE} printable ASCII characters")
+        if self.proxy is not None and not isinstance(self.proxy, str):
+            raise ValidationError("proxy", f"must be a URL string or None, not {type(self.proxy).__name__}")
+        if self.resolver is not None and not callable(self.resolver):
+            raise ValidationError("resolver", f"must be a function (host, port) -> addresses, not {type(self.resolver).__name__}")
         if self.signature_encoding not in ("hex", "base64"):
             raise ValidationError("signature_encoding", "must be 'hex' or 'base64'")
         if self.timestamp_unit not in ("ms", "s"):
@@ -312,9 +351,11 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     default_port = 443 if u.scheme == "https" else 80
     port = u.port or default_port
     policy = get_policy(config.address_policy)
+    # resolve() never answers []: no address means nothing is sent (NoAddress), never "let
+    # httpx resolve the name itself", which would skip the policy.
     addresses = resolve(host, port, config.resolver, timeout=config.deadline)
     policy.check(host, addresses)
-    if proxied or not addresses:
+    if proxied:
         return [_Target(url, {}, {})]  # the proxy resolves; literal addresses were checked
     out = []
     for address in addresses:
@@ -345,13 +386,11 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
                     sent_at = time.perf_counter()  # latency: the round trip of the call itself
                     response = transport.handle_request(request)
                     try:
-                        chunks, truncated, overrun = [], False, False
-                        size = 0
-                        for chunk in response.iter_bytes():
-                            chunks.append(chunk)
-                            size += len(chunk)
-                            if size > config.max_response_bytes:
-                                truncated = True
+                        # Raw bytes: the reader decompresses within the cap (see .body).
+                        reader = BodyReader(config.max_response_bytes, response.headers.get("content-encoding"))
+                        overrun = False
+                        for chunk in response.iter_raw():
+                            if reader.feed(chunk):
                                 break
                             if time.perf_counter() > deadline_at:
                                 overrun = True
@@ -359,7 +398,7 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
                         latency = (time.perf_counter() - sent_at) * 1000
                     finally:
                         response.close()  # stop reading at the cap; the connection is released
-                    return _finish(response, b"".join(chunks), truncated, overrun, latency, config)
+                    return _finish(response, reader, overrun, latency, config)
                 except httpx.ConnectError:
                     if n == len(candidates) - 1 or guard.expired:
                         raise  # every checked address refused: report the last failure
@@ -367,7 +406,7 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
             # A per-phase timeout clipped to what was left of the deadline is the deadline too.
             clipped = isinstance(exc, httpx.TimeoutException) and time.perf_counter() >= deadline_at - 0.05
-            if guard.expired or clipped:
+            if (guard.expired or clipped) and not isinstance(exc, ResolveTimeout):  # DNS says so itself
                 return _deadline_outcome(start, config, response)
             return _failure(exc, url, start, config, response)
 
@@ -382,19 +421,23 @@ async def deliver_async(
     response: httpx.Response | None = None
     box: dict[str, Any] = {}
     proxy = client.proxy_for(url)  # looked up once per send
+    resolving: str | None = None  # the host name while it is being resolved
 
     async def attempt() -> None:
-        nonlocal response
+        nonlocal response, resolving
         proxied = proxy is not None
+        host = httpx.URL(url).host
         try:
             import ipaddress
 
-            ipaddress.ip_address(httpx.URL(url).host)
+            ipaddress.ip_address(host)
             candidates = targets(url, config, proxied=proxied)
         except ValueError:  # a host name: resolve off the event loop
+            resolving = host
             candidates = await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(targets, url, config, proxied=proxied)
             )
+            resolving = None
         for n, target in enumerate(candidates):
             try:
                 await one(target)
@@ -411,49 +454,54 @@ async def deliver_async(
         resp = await transport.handle_async_request(request)
         response = resp
         try:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            async for chunk in resp.aiter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > config.max_response_bytes:
-                    truncated = True
+            # Raw bytes: the reader decompresses within the cap (see .body).
+            reader = BodyReader(config.max_response_bytes, resp.headers.get("content-encoding"))
+            async for chunk in resp.aiter_raw():
+                if reader.feed(chunk):
                     break
-            box["data"] = (b"".join(chunks), truncated, (time.perf_counter() - sent_at) * 1000)
+            box["data"] = (reader, (time.perf_counter() - sent_at) * 1000)
         finally:
             await resp.aclose()
 
     try:
         await asyncio.wait_for(attempt(), timeout=config.deadline)
     except TimeoutError:
+        if resolving is not None:  # the same reason as a single send's
+            return Outcome(error=NETWORK_ERROR, detail=str(ResolveTimeout(resolving, config.deadline)))
         return _deadline_outcome(start, config, response)
     except Exception as exc:  # noqa: BLE001
         return _failure(exc, url, start, config, response)
-    data, truncated, latency = box["data"]
+    reader, latency = box["data"]
     assert response is not None
-    return _finish(response, data, truncated, False, latency, config)
+    return _finish(response, reader, False, latency, config)
 
 
-def _finish(
-    response: httpx.Response, data: bytes, truncated: bool, overrun: bool, latency: float, config: DeliveryConfig
-) -> Outcome:
-    if truncated:
-        data = data[: config.max_response_bytes]
-    headers = _headers(response)
+def _finish(response: httpx.Response, reader: BodyReader, overrun: bool, latency: float, config: DeliveryConfig) -> Outcome:
+    """The outcome of an answered attempt, from what ``reader`` kept of the body (one function
+    for every engine: the cap, decompression and text decoding live in :mod:`.body`)."""
+    if not overrun:
+        reader.finish()
+    truncated = reader.truncated or overrun
+    body, note = decode_text(reader.body, response.headers.get("content-type"), truncated=truncated)
+    if reader.note:
+        note = f"{reader.note}; {note}" if note else reader.note
+        if not body:
+            body = f"<{reader.note}>"
     if overrun:
         out = _deadline_outcome(None, config, response)
         out.latency_ms = latency
-        out.response_body = decode_body(data, response.headers.get("content-type"), truncated=True)
+        out.response_body = body
         out.response_truncated = True
         return out
+    headers = _headers(response)
+    detail = status_detail(response.status_code, response.reason_phrase, headers, truncated, config)
     return Outcome(
         http_status=response.status_code,
         latency_ms=latency,
-        response_body=decode_body(data, response.headers.get("content-type"), truncated=truncated),
+        response_body=body,
         response_truncated=truncated,
         response_headers=headers,
-        detail=status_detail(response.status_code, response.reason_phrase, headers, truncated, config),
+        detail=f"{detail}; {note}" if note else detail,
     )
 
 
@@ -519,35 +567,6 @@ def status_detail(
     return text
 
 
-def decode_body(data: bytes, content_type: str | None, *, truncated: bool = False) -> str:
-    """Text of a response body: its charset, else UTF-8; bad bytes replaced; binary summarised."""
-    if not data:
-        return ""
-    charset = "utf-8"
-    if content_type:
-        for part in content_type.split(";")[1:]:
-            key, _, value = part.strip().partition("=")
-            if key.lower() == "charset" and value:
-                charset = value.strip().strip('"')
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        charset = "utf-8"
-    if b"\x00" in data[:1024] or _mostly_binary(data[:1024]):
-        kind = (content_type or "unknown type").split(";")[0]
-        more = "+" if truncated else ""
-        return f"<binary response: {len(data)}{more} bytes of {kind}; starts {data[:16].hex(' ')}>"
-    decoder = codecs.getincrementaldecoder(charset)(errors="replace")
-    return decoder.decode(data, final=not truncated)
-
-
-def _mostly_binary(sample: bytes) -> bool:
-    if not sample:
-        return False
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
-    return controls / len(sample) > 0.1
-
-
 def _root(exc: BaseException) -> BaseException:
     """The operating-system error behind an httpx exception (its causes, then its contexts),
     or the deepest cause when there is none."""
@@ -597,7 +616,7 @@ def explain_exception(exc: BaseException, url: str, config: DeliveryConfig) -> s
     root = _root(exc)
     if isinstance(exc, BlockedAddress):
         return f"{exc} (nothing was sent)"
-    if isinstance(exc, ResolveTimeout):
+    if isinstance(exc, (ResolveTimeout, NoAddress, ResolverBusy)):
         return str(exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timeout: could not connect to {host}:{port} within {min(config.connect_timeout, config.deadline):g} s"

@@ -30,7 +30,9 @@ Two built-in policies:
 from __future__ import annotations
 
 import ipaddress
+import queue
 import socket
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +44,14 @@ __all__ = [
     "AddressPolicy",
     "BlockedAddress",
     "LOCAL",
+    "MAX_PENDING_LOOKUPS",
     "NON_PUBLIC",
+    "NoAddress",
+    "ResolveTimeout",
+    "ResolverBusy",
     "STRICT",
     "get_policy",
+    "pending_lookups",
     "resolve",
 ]
 
@@ -212,29 +219,139 @@ class ResolveTimeout(SimlibError, TimeoutError):
         super().__init__(f"timeout: the DNS lookup of {host!r} did not finish within {seconds:g} s")
 
 
-_POOL: Any = None
+class NoAddress(SimlibError):
+    """The resolver answered, but with nothing that can be checked and connected to."""
+
+    def __init__(self, host: str, why: str) -> None:
+        self.host = host
+        super().__init__(f"DNS: {why} for {host!r}; nothing was sent")
+
+
+class ResolverBusy(SimlibError):
+    """Too many earlier lookups are still running (abandoned at their deadline, still hung)."""
+
+    def __init__(self, host: str, pending: int) -> None:
+        self.host = host
+        super().__init__(
+            f"DNS: {pending} earlier lookups are still hanging (the resolver does not answer); "
+            f"not starting another for {host!r}, nothing was sent"
+        )
+
+
+#: Lookups that may run at once, abandoned ones included (each holds one thread until the
+#: resolver returns). Past this, a send fails at once with ResolverBusy instead of queueing.
+MAX_PENDING_LOOKUPS = 64
+#: An idle lookup thread waits this long for the next lookup before it ends.
+_IDLE_SECONDS = 30.0
+
+
+class _Lookups:
+    """Threads for DNS lookups: an idle one is reused, else one is started, so a lookup never
+    waits behind one that hangs. At most ``MAX_PENDING_LOOKUPS`` run (threads = running +
+    idle never exceeds it); the threads are daemons, so a lookup that never returns does not
+    keep the process alive either."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.pending = 0
+        self.idle = 0
+
+    def submit(self, host: str, job: Callable[[], None]) -> None:
+        with self.lock:
+            if self.pending >= MAX_PENDING_LOOKUPS:
+                raise ResolverBusy(host, self.pending)
+            self.pending += 1
+            if self.idle:
+                self.idle -= 1
+                self.jobs.put(job)  # under the lock: an idle thread cannot leave in between
+                return
+            try:
+                threading.Thread(target=self._work, args=(job,), name="simlib-dns", daemon=True).start()
+            except RuntimeError:  # no thread could be started
+                self.pending -= 1
+                raise
+
+    def _work(self, job: Callable[[], None]) -> None:
+        while True:
+            try:
+                job()
+            finally:
+                with self.lock:
+                    self.pending -= 1
+                    self.idle += 1
+            try:
+                job = self.jobs.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    try:
+                        job = self.jobs.get_nowait()  # handed over just as the wait ended
+                    except queue.Empty:
+                        self.idle -= 1
+                        return
+
+
+_LOOKUPS = _Lookups()
 
 
 def resolve(host: str, port: int, resolver: Resolver | None = None, *, timeout: float | None = None) -> list[str]:
     """Addresses for ``host``: the literal itself, or what the resolver answers (within
-    ``timeout`` seconds: ``getaddrinfo`` has no timeout of its own, so it runs on a worker)."""
+    ``timeout`` seconds: ``getaddrinfo`` has no timeout of its own, so it runs on a thread of
+    its own, which a lookup that hangs keeps without holding up any other lookup).
+
+    Raises :class:`NoAddress` when the answer is empty or not a list of IP addresses (no
+    answer never means "let the HTTP client resolve it"), :class:`ResolveTimeout`, or
+    :class:`ResolverBusy` when :data:`MAX_PENDING_LOOKUPS` lookups are still hanging.
+    """
     bare = host.strip("[]")
     try:
         return [str(ipaddress.ip_address(bare))]
     except ValueError:
         pass
     lookup = resolver or system_resolver
-    if timeout is None:
-        return list(lookup(bare, port))
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+    answer = lookup(bare, port) if timeout is None else _lookup_within(lookup, bare, port, timeout)
+    return _addresses(bare, answer)
 
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="simlib-dns")
-    from concurrent.futures import TimeoutError as FutureTimeout
 
-    future = _POOL.submit(lookup, bare, port)
-    try:
-        return list(future.result(timeout=max(timeout, 0.001)))
-    except FutureTimeout:
-        raise ResolveTimeout(bare, timeout) from None
+def _addresses(host: str, answer: object) -> list[str]:
+    if isinstance(answer, (str, bytes)) or not isinstance(answer, Iterable):
+        raise NoAddress(host, f"the resolver answered {type(answer).__name__}, not a list of addresses")
+    out: list[str] = []
+    for item in answer:
+        try:
+            text = str(ipaddress.ip_address(item.split("%")[0] if isinstance(item, str) else item))
+        except (ValueError, TypeError):
+            raise NoAddress(host, f"the resolver answered {str(item)[:80]!r}, which is not an IP address") from None
+        if isinstance(item, str) and "%" in item:
+            text = item  # keep the IPv6 zone for the connection; the policy strips it
+        if text not in out:
+            out.append(text)
+    if not out:
+        raise NoAddress(host, "the resolver answered no addresses")
+    return out
+
+
+def pending_lookups() -> int:
+    """Lookups running now, abandoned ones included (at most :data:`MAX_PENDING_LOOKUPS`)."""
+    return _LOOKUPS.pending
+
+
+def _lookup_within(lookup: Resolver, host: str, port: int, timeout: float) -> Sequence[str]:
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["answer"] = lookup(host, port)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    _LOOKUPS.submit(host, run)
+    if not done.wait(max(timeout, 0.001)):
+        raise ResolveTimeout(host, timeout)
+    if "error" in box:
+        raise box["error"]
+    answer: Sequence[str] = box["answer"]
+    return answer
