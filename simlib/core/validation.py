@@ -374,7 +374,13 @@ def production_check(url: str) -> ProductionCheck:
         why = STRICT.reason(ip)
         if why is not None:
             shown = written if written == str(ip) or ip.version == 6 else f"{written} (that is {ip})"
-            reasons.append(f"{shown} is not a public address: {why}")
+            if "loopback" in why:
+                embedded = why[why.index("(embedded") - 1 :] if "(embedded" in why else ""
+                reasons.append(f"{shown} is a loopback address{embedded}")
+            elif why.startswith("private"):
+                reasons.append(f"{shown} is a private address {why[len('private '):]}".rstrip())
+            else:
+                reasons.append(f"{shown} is not a public address: {why}")
         return ProductionCheck(not reasons, tuple(reasons))
     name = host[:-1] if host.endswith(".") else host
     special = next((s for s in _SPECIAL_USE_NAMES if name == s or name.endswith("." + s)), None)
