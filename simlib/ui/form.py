@@ -156,13 +156,8 @@ class WebhookForm:
             self.session.last_error = exc
             self.url_error = isinstance(exc, ValidationError) and exc.field == "url"
             if self.url_error:  # one line, the red one: no "fine for local testing" beside it
-                assert isinstance(exc, ValidationError)
                 self.url_check.value = ""
-                verb = exc.message.split(" ", 1)[0]
-                said = exc.message if verb in ("is", "has", "must") else f"is invalid: {exc.message}"
-                self.message.value = notice(f"The URL {said}.")
-            else:
-                self.message.value = notice(describe_error(exc))
+            self.message.value = notice(describe_error(exc))
             return
         self.session.last_error = None
         self.mode = self.editing = None

@@ -38,6 +38,7 @@ class ReceiverPanel:
         self._seen: tuple[Any, ...] | None = None  # (receiver, running, count) last rendered
         self._synced: int | None = None  # id() of the receiver the inputs were read from
         self._closed = threading.Event()
+        self._syncing = False  # the inputs are being set from the receiver (maybe on the watcher thread)
         self.state = w.HTML(value="")
         self.start = w.Button(description="Start", icon="play", button_style="success", layout=w.Layout(width="auto"))
         self.stop = w.Button(description="Stop", icon="stop", layout=w.Layout(width="auto"))
@@ -114,7 +115,8 @@ class ReceiverPanel:
         rx = self.local.receiver
         assert rx is not None
         self._synced = id(rx)
-        with self.session.hold():
+        self._syncing = True  # not session.hold(): that would pause the composer on the main thread
+        try:
             self.status.value = rx.status if isinstance(rx.status, int) and 100 <= rx.status <= 599 else 200
             self.delay.value = int(rx.delay_ms)
             self.body.value = rx.body.decode("utf-8", "replace") if rx.body is not None else ""
@@ -124,6 +126,8 @@ class ReceiverPanel:
                 self.tolerance.value = rx.tolerance_ms // 1000
             self.unit.value, self.reject_future.value = rx.timestamp_unit, rx.reject_future
             self.replay.value = rx.replay_protection
+        finally:
+            self._syncing = False
         self._follow_window()
 
     def _follow_window(self) -> None:
@@ -165,9 +169,11 @@ class ReceiverPanel:
             self.local.receiver.clear()
         self.refresh(force=True)
 
-    @guarded("change the receiver")
     def _on_setting_change(self, change: dict[str, Any]) -> None:
-        if self.session.quiet:
-            return
+        if not self._syncing:  # a user's change, not the panel showing a receiver's settings
+            self._apply_setting()
+
+    @guarded("change the receiver")
+    def _apply_setting(self) -> None:
         self._follow_window()
         self.apply()

@@ -219,7 +219,7 @@ def test_an_invalid_url_gets_one_red_line_not_an_amber_one_beside_it(sim, make_e
 
     explorer.form_url.value = "ftp://example.com/hooks"
     explorer.form_submit.click()
-    assert "The URL is invalid: scheme must be http or https" in text_of(explorer.form_message.value)
+    assert "url: scheme must be http or https" in text_of(explorer.form_message.value)
     assert explorer.form_url_check.value == ""  # no amber "fine for local testing" beside the red line
 
     explorer.form_url.value = "http://127.0.0.1:9/hooks"  # edited: the red line no longer applies
