@@ -42,7 +42,15 @@ from simlib.core.signing import (
 from simlib.core.signing import (
     verify as verify,
 )
+from simlib.core.store.export import EXPORT_FORMATS as EXPORT_FORMATS
 from simlib.core.store.export import export_frame as export_frame
+from simlib.core.store.query import HISTORY_ORDERS as HISTORY_ORDERS
+from simlib.core.store.query import STATUS_CLASSES as STATUS_CLASSES
+from simlib.core.store.query import CappedCount as CappedCount
+from simlib.core.store.query import HistoryFilter as HistoryFilter
+from simlib.core.store.query import HistoryOrder as HistoryOrder
+from simlib.core.store.query import HistoryPage as HistoryPage
+from simlib.core.store.query import PageCursor as PageCursor
 from simlib.core.store.sqlite import Store as Store
 from simlib.core.validation import (
     ProductionCheck as ProductionCheck,
@@ -163,20 +171,27 @@ _LAZY = {
 
 __all__ = [
     "BurstResult",
+    "CappedCount",
     "Capture",
     "DELIVERED",
     "DEMO_WEBHOOK_ID",
     "DeliveryConfig",
     "EVENT_NOT_REGISTERED",
+    "EXPORT_FORMATS",
     "EventOption",
     "EventType",
     "Explanation",
     "Explorer",
     "FAILED",
+    "HISTORY_ORDERS",
     "HandClock",
+    "HistoryFilter",
+    "HistoryOrder",
+    "HistoryPage",
     "NETWORK_ERROR",
     "NotFoundError",
     "OverrideError",
+    "PageCursor",
     "Preview",
     "ProbeResult",
     "ProductionCheck",
@@ -185,6 +200,7 @@ __all__ = [
     "SERVICE_UNAVAILABLE",
     "SIMULATION_FAILED",
     "SNIPPET_FILENAMES",
+    "STATUS_CLASSES",
     "STATUS_PALETTE",
     "Secret",
     "SimlibError",

@@ -85,6 +85,14 @@ class Simulator(Engine):
 
         return import_delivery(self, source, webhook, send_as_captured=send_as_captured)
 
+    def history_fixture(self, history_id: int) -> bytes:
+        """History row ``history_id`` as a JSON fixture (exact request bytes, headers, answer)
+        that :meth:`import_delivery` and :func:`simlib.parse_capture` read back.
+        See :mod:`simlib.toolkit.fixture`."""
+        from simlib.toolkit.fixture import fixture_bytes
+
+        return fixture_bytes(self, history_id)
+
     def as_curl(self, source: int | Preview, *, reveal_secret: bool = False, exact: bool = False) -> str:
         """A runnable curl command (bash + openssl) reproducing history row ``source`` (an id)
         or a preview: signed when run with ``$WEBHOOK_SECRET`` (``reveal_secret=True`` writes

@@ -28,7 +28,16 @@ from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, 
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
-from simlib.core.store.export import export_frame
+from simlib.core.store.export import export_frame, frame_bytes
+from simlib.core.store.query import (
+    DEFAULT_COUNT_CAP,
+    DEFAULT_PAGE_ROWS,
+    CappedCount,
+    HistoryFilter,
+    HistoryOrder,
+    HistoryPage,
+    PageCursor,
+)
 from simlib.core.store.sqlite import Store
 from simlib.core.validation import (
     check_text,
@@ -523,6 +532,48 @@ class Engine:
     def history_row(self, history_id: int) -> dict[str, Any]:
         """One attempt with its exact request body as bytes."""
         return self.store.history_row(history_id)
+
+    # -- the history workbench: pages, capped counts, links, bounded reads ----------------------------
+
+    def history_page(
+        self,
+        filters: HistoryFilter | None = None,
+        *,
+        order: HistoryOrder = "newest",
+        after: PageCursor | None = None,
+        before: PageCursor | None = None,
+        limit: int = DEFAULT_PAGE_ROWS,
+    ) -> HistoryPage:
+        """One page of the attempts matching ``filters`` (a :class:`~simlib.HistoryFilter`), in
+        ``order`` (newest first by default): the first, the one ``after`` the last row of a page,
+        or the one ``before`` its first row. Rows are dicts without bodies (open one with
+        :meth:`history_row`); the cost stays flat however long the history is."""
+        return self.store.history_page(filters, order=order, after=after, before=before, limit=limit)
+
+    def history_count_capped(self, filters: HistoryFilter | None = None, *, cap: int = DEFAULT_COUNT_CAP) -> CappedCount:
+        """How many attempts match ``filters``, counted up to ``cap`` (``"10,000+"``)."""
+        return self.store.history_count_capped(filters, cap=cap)
+
+    def replays_of(self, history_id: int) -> list[int]:
+        """The ids of the attempts that replay history row ``history_id``, oldest first."""
+        return self.store.replays_of(int(history_id))
+
+    def find_attempts(self, *, signature: str | None = None, timestamp: str | None = None, limit: int = 20) -> list[int]:
+        """The ids of recorded attempts sent with this signature header (else this timestamp
+        header), newest first: the way from a customer's pasted request back to what was sent."""
+        return self.store.find_attempts(signature=signature, timestamp=timestamp, limit=limit)
+
+    def history_matching(
+        self, filters: HistoryFilter | None = None, *, limit: int | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """The attempts matching ``filters`` as :meth:`history` gives them (oldest first): the
+        newest ``limit`` of them, and only ``columns`` when given (e.g. for an analysis)."""
+        return self.store.history_filtered(filters, limit=limit, columns=columns)
+
+    def export_bytes(self, format: str, filters: HistoryFilter | None = None, *, limit: int | None = None) -> bytes:
+        """The attempts matching ``filters`` (the newest ``limit``) as CSV, JSON or Parquet
+        bytes: what :meth:`export_history` writes to a file, e.g. for a browser download."""
+        return frame_bytes(self.history_matching(filters, limit=limit), format)
 
     def export_history(self, path: str | os.PathLike[str], format: str | None = None, **filters: Any) -> Path:
         """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix."""

@@ -11,6 +11,11 @@ timestamp unit (or the payload's own ``timestamp``); white space around the secr
 of other configured webhooks. The first that makes the signature match is the answer. Secrets
 are never part of the output: a match names the webhook, not its secret.
 
+With an engine (:func:`explain_with_engine`, what ``Simulator.explain_signature``, the CLI and
+the explorer use), a request whose signature (or timestamp) belongs to an attempt in the history
+is also compared with the bytes recorded as sent: a body changed or re-encoded on the way is then
+named as such, with the first byte that differs, instead of being blamed on the secret.
+
 Standard library only.
 """
 
@@ -20,8 +25,9 @@ import base64
 import hashlib
 import hmac
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from simlib.core.signing import (
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
     from simlib.core.engine import Engine
     from simlib.records import Webhook
 
-__all__ = ["CAUSES", "Explanation", "explain_signature"]
+__all__ = ["CAUSES", "Explanation", "compare_bodies", "explain_signature", "explain_with_engine", "first_difference"]
 
 #: cause -> what it means, one line each.
 CAUSES = {
@@ -57,6 +63,8 @@ CAUSES = {
     "stale_timestamp": "the signature is valid but the timestamp is outside the tolerance",
     "secret_whitespace": "the secret has white space around it",
     "other_webhook_secret": "the request was signed with another configured webhook's secret",
+    "body_changed": "the body was changed after signing: it differs from the bytes that were sent",
+    "timestamp_changed": "the timestamp header was changed after signing",
     "wrong_secret": "no secret tried makes the signature match",
 }
 
@@ -76,6 +84,8 @@ class Explanation:
     matched_webhook: str | None = None
     timestamp_ms: int | None = None
     skew_ms: int | None = None
+    history_id: int | None = None  # the recorded attempt the request was matched to
+    first_difference: int | None = None  # the first byte where its body differs from that attempt's
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +99,8 @@ class Explanation:
             "matched_webhook": self.matched_webhook,
             "timestamp_ms": self.timestamp_ms,
             "skew_ms": self.skew_ms,
+            "history_id": self.history_id,
+            "first_difference": self.first_difference,
             "checks": [{"check": c, "result": r} for c, r in self.checks],
         }
 
@@ -385,6 +397,118 @@ def explain_with_engine(
         given, label = [s.reveal() for s in engine.valid_secrets(wh)], f"webhook {wh.id}'s secret"
     elif secret is not None:
         given = [secret]
-    return explain_signature(
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    explanation = explain_signature(
         headers, body, given, known=known, given_label=label, now_ms=engine.now_ms(), tolerance_ms=tolerance_ms
     )
+    if explanation.valid:
+        return explanation
+    return _against_history(engine, explanation, headers, body, given, label)
+
+
+# -- the request compared with what the history recorded as sent ----------------------------------------
+
+
+def first_difference(sent: bytes, received: bytes) -> int | None:
+    """The offset of the first byte where ``received`` differs from ``sent`` (one being a prefix
+    of the other: the shorter one's length), or None when they are equal."""
+    if sent == received:
+        return None
+    for i, (a, b) in enumerate(zip(sent, received, strict=False)):
+        if a != b:
+            return i
+    return min(len(sent), len(received))
+
+
+def _around(data: bytes, offset: int, width: int = 24) -> str:
+    start = max(0, offset - width)
+    text = data[start : offset + width].decode("utf-8", "backslashreplace")
+    return ("…" if start else "") + repr(text)[1:-1] + ("…" if offset + width < len(data) else "")
+
+
+def compare_bodies(sent: bytes, received: bytes) -> tuple[str, str]:
+    """(cause, words) for a body that is not the bytes that were sent: ``body_reserialised``
+    (the same JSON value, other bytes), ``body_encoding`` (the same text, other bytes) or
+    ``body_changed``; the words name the first differing byte and show it in context."""
+    offset = first_difference(sent, received)
+    if offset is None:
+        return "valid", "the body is exactly the bytes that were sent"
+    where = (f"first at byte {offset} of {len(sent)} sent / {len(received)} received: sent "
+             f"{_around(sent, offset)}, received {_around(received, offset)}")
+    try:
+        if json.loads(sent) == json.loads(received):
+            return "body_reserialised", f"the same JSON, serialised differently ({where})"
+    except (ValueError, RecursionError):
+        pass
+    texts = []
+    for data in (sent, received):
+        try:
+            texts.append(unicodedata.normalize("NFC", data.decode("utf-8").lstrip("\ufeff")))
+        except UnicodeDecodeError:
+            texts.append(unicodedata.normalize("NFC", data.decode("latin-1")))
+    if texts[0] == texts[1] or sent.decode("latin-1", "replace").encode("utf-8") == received:
+        return "body_encoding", f"the same text, encoded differently ({where})"
+    return "body_changed", where
+
+
+_CHANGED = {"body_changed": "changed", "body_reserialised": "re-serialised", "body_encoding": "re-encoded"}
+
+
+def _against_history(
+    engine: Engine, ex: Explanation, headers: Any, body: bytes, given: list[str], label: str
+) -> Explanation:
+    """``ex`` compared with the attempt of the history the request's signature (else its
+    timestamp) belongs to: the body and timestamp as sent, and whether the signature matches them."""
+    received = (ex.received_signature or "").strip()
+    ts = (header_value(headers, TIMESTAMP_HEADER) or "").strip()
+    found_by = "signature"
+    ids = engine.find_attempts(signature=_normalised(received), limit=1) if received else []
+    if not ids and received and _normalised(received) != received:
+        ids = engine.find_attempts(signature=received, limit=1)
+    if not ids and ts:
+        ids, found_by = engine.find_attempts(timestamp=ts, limit=1), "timestamp"
+    if not ids:
+        return ex
+    hid = ids[0]
+    row = engine.history_row(hid)
+    sent: bytes = row["request_body"]
+    sent_ts = str(header_value(row["request_headers"] or {}, TIMESTAMP_HEADER) or "")
+    secrets_, whose = list(given), label
+    if not secrets_:
+        try:
+            secrets_ = [s.reveal() for s in engine.valid_secrets(row["webhook_id"])]
+            whose = f"webhook {row['webhook_id']}'s secret"
+        except Exception:  # noqa: BLE001 - the webhook may be gone: then no secret confirms the bytes sent
+            secrets_ = []
+    signs_sent = any(_matches(s, sent_ts, sent, _normalised(received)) for s in secrets_) if received else False
+    what = f"attempt #{hid} in the history (found by its {found_by})"
+    cause, words = compare_bodies(sent, body)
+    offset = first_difference(sent, body)
+    checks = list(ex.checks)
+    checks.append((f"body against {what}", words))
+    if sent_ts != ts:
+        checks.append((f"timestamp against attempt #{hid}", f"sent {sent_ts}, the request has {ts or 'none'}"))
+    confirmed = f"the signature matches the bytes sent as attempt #{hid} with {whose}"
+    # What the pure checks could only guess at, the history settles: the secret signs the bytes
+    # that were sent, so the body (or the timestamp) changed on the way. ("payload_timestamp" is
+    # then a coincidence: the event time equals the send time to the millisecond.)
+    settled = ex.cause in ("wrong_secret", "payload_timestamp") and signs_sent
+    summary, hint, new_cause = ex.summary, ex.hint, ex.cause
+    if settled and offset is not None:
+        new_cause = cause
+        summary = (f"the body was {_CHANGED[cause]} after signing: {confirmed}, and the body you have differs "
+                   f"from them, {words}")
+        hint = ("the secret is right: verify the exact bytes as received, before any framework, proxy, logger "
+                "or editor re-encodes or edits them")
+    elif settled and sent_ts != ts:
+        new_cause = "timestamp_changed"
+        summary = (f"the {TIMESTAMP_HEADER} header was changed after signing: {confirmed} and its timestamp "
+                   f"{sent_ts}; the request you have says {ts or 'nothing'}")
+        hint = "the secret and the body are right: verify with the timestamp header exactly as it was sent"
+    elif ex.cause == "wrong_secret" and offset is None and sent_ts == ts:
+        summary = f"{ex.summary}: the body and timestamp are exactly the bytes sent as attempt #{hid}"
+    elif ex.cause == "wrong_secret" and offset is not None:
+        summary = f"{ex.summary}; besides, the body differs from the bytes sent as attempt #{hid}, {words}"
+    return replace(ex, cause=new_cause, summary=summary, hint=hint, checks=tuple(checks), history_id=hid,
+                   first_difference=offset)

@@ -31,7 +31,12 @@ secret         the selected webhook's secret: reveal + copy on a click, rotate, 
 form           the create / edit webhook form and the one-click local receiver
 composer       event type, options, seed, overrides, the preview and the Send button
 result         the simulation result panel
-history        the history table (the newest attempts)
+history        the history table (the newest attempts, a capped count); the History tab follows it
+history_*      the History tab: ``history_workbench`` (grid, detail with links, export) composes
+               ``history_grid`` (itables' widget fed one keyset page at a time, the pager),
+               ``history_filters`` (the filter bar) and ``history_actions`` (Replay with its diff,
+               copy as curl / httpx, the JSON fixture); ``history_views`` are its pure renderers
+analysis       the Analysis tab over the History filter; ``plots`` draws its charts as PNG
 burst          the Burst (load test) panel and its worker thread
 receiver       the embedded receiver: given, or started by the explorer (and stopped on close);
                the "Use local receiver" webhooks a kernel restart left behind, and their fix

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import ipywidgets as w
 
 from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, start_demo
+from simlib.ui.analysis import AnalysisPanel
 from simlib.ui.attributes import ExplorerAttributes
 from simlib.ui.base import Session, guarded, walk
 from simlib.ui.burst import BurstPanel
@@ -15,6 +16,7 @@ from simlib.ui.check import CheckPanel
 from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
 from simlib.ui.explain import ExplainPanel
 from simlib.ui.history import DEFAULT_HISTORY_ROWS, HistoryPanel
+from simlib.ui.history_workbench import HistoryWorkbench
 from simlib.ui.importer import ImportPanel
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
@@ -159,6 +161,8 @@ class Explorer(ExplorerAttributes):
 
     def _add_tools(self) -> None:
         """Build the workbench's tool panels, one line each, in tab order."""
+        self.add_tool("History", HistoryWorkbench(self.session, self.history_panel))
+        self.add_tool("Analysis", AnalysisPanel(self.session, self.tools["History"]))
         self.add_tool("Receiver check", CheckPanel(self.session, follow=self.webhook))
         self.add_tool("Explain", ExplainPanel(self.session, follow=self.webhook))
         self.add_tool("Import", ImportPanel(self.session, follow=self.webhook))

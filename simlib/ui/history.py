@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as w
 
 from simlib import Simulator
 from simlib.ui.render import render_history
 
-__all__ = ["DEFAULT_HISTORY_ROWS", "HistoryPanel"]
+__all__ = ["COUNT_CAP", "DEFAULT_HISTORY_ROWS", "HistoryPanel"]
 
 DEFAULT_HISTORY_ROWS = 20
+#: The footer counts the attempts up to this ("Newest 20 of 10,000+"): never a full COUNT(*).
+COUNT_CAP = 10_000
 
 
 class HistoryPanel:
     """``table`` shows the newest ``rows`` attempts of ``simulator``'s history (and how many
-    there are in all); the full history is ``simulator.history()``."""
+    there are, counted up to :data:`COUNT_CAP`); the History tab holds all of them. Each
+    ``listeners`` callable runs after every refresh (the History tab follows the sends)."""
 
     def __init__(self, simulator: Simulator, rows: int = DEFAULT_HISTORY_ROWS) -> None:
         self.simulator = simulator
         self.rows = rows
         self.table = w.HTML(value="")
+        self.listeners: list[Callable[[], None]] = []
 
     def refresh(self) -> None:
         frame = self.simulator.history(limit=self.rows)
-        total = self.simulator.history_count() if len(frame) >= self.rows else len(frame)
+        total: int | str = len(frame)
+        if len(frame) >= self.rows:
+            count = self.simulator.history_count_capped(cap=COUNT_CAP)
+            total = count.text if count.capped else count.value
         self.table.value = render_history(frame, total)
+        for listener in self.listeners:
+            listener()

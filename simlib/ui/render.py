@@ -132,8 +132,9 @@ def _timestamp(value: Any) -> str:
         return "-"
 
 
-def render_history(frame: pd.DataFrame, total: int | None = None) -> str:
-    """The history as an HTML table, newest first, status coloured (``frame`` is oldest first)."""
+def render_history(frame: pd.DataFrame, total: int | str | None = None) -> str:
+    """The history as an HTML table, newest first, status coloured (``frame`` is oldest first);
+    ``total`` is how many attempts there are (a number, or a capped count's text: "10,000+")."""
     if len(frame) == 0:
         return panel('<div style="font-weight:600">History</div>' + muted("No simulations sent yet."))
     head = "".join(
@@ -165,8 +166,9 @@ def render_history(frame: pd.DataFrame, total: int | None = None) -> str:
         )
     shown = len(frame)
     total = shown if total is None else total
-    footer = f"Newest {shown} of {total} attempts" if total > shown else f"{total} attempt{'s' * (total != 1)}"
-    footer += "; the full history is explorer.history (a DataFrame)."
+    more = isinstance(total, str) or total > shown
+    footer = f"Newest {shown} of {total} attempts" if more else f"{total} attempt{'s' * (total != 1)}"
+    footer += "; open the History tab below to filter, page through and open every attempt."
     return panel(
         '<div style="font-weight:600;margin-bottom:4px">History</div>'
         f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

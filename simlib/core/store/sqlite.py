@@ -33,6 +33,20 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.query import (
+    DEFAULT_COUNT_CAP,
+    DEFAULT_PAGE_ROWS,
+    MAX_PAGE_ROWS,
+    PAGE_COLUMNS,
+    CappedCount,
+    HistoryFilter,
+    HistoryOrder,
+    HistoryPage,
+    PageCursor,
+    count_sql,
+    filter_sql,
+    page_sql,
+)
 from simlib.core.store.schema import (
     HISTORY_COLUMNS,
     HISTORY_TABLE,
@@ -488,6 +502,106 @@ class Store:
         for name in _TIME_COLUMNS:
             frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
         return frame[_FRAME_COLUMNS]
+
+
+    # -- the history workbench: pages, capped counts, links (simlib.core.store.query) ----------------
+
+    def history_page(
+        self,
+        filters: HistoryFilter | None = None,
+        *,
+        order: HistoryOrder = "newest",
+        after: PageCursor | None = None,
+        before: PageCursor | None = None,
+        limit: int = DEFAULT_PAGE_ROWS,
+    ) -> HistoryPage:
+        """One page of the attempts matching ``filters``, in ``order``: the first page, the one
+        ``after`` a cursor (the next) or ``before`` it (the previous); at most ``limit`` rows of
+        :data:`~simlib.core.store.query.PAGE_COLUMNS` (no bodies). Read by keyset: the cost of a
+        page does not grow with the rows before it (see :mod:`simlib.core.store.query`)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValidationError("limit", f"must be a whole number from 1 to {MAX_PAGE_ROWS}, not {limit!r}")
+        sql, params, reverse = page_sql(filters, order, after=after, before=before, limit=limit)
+        with self._connection() as conn:
+            fetched = conn.execute(sql, params).fetchall()
+        has_more = len(fetched) > limit
+        fetched = fetched[:limit]
+        if reverse:
+            fetched.reverse()
+        n = len(PAGE_COLUMNS)
+        rows = tuple(dict(zip(PAGE_COLUMNS, r[:n], strict=True)) for r in fetched)
+        first = PageCursor(fetched[0][n], int(fetched[0][0])) if fetched else None
+        last = PageCursor(fetched[-1][n], int(fetched[-1][0])) if fetched else None
+        return HistoryPage(rows, has_more, first, last)
+
+    def history_count_capped(self, filters: HistoryFilter | None = None, *, cap: int = DEFAULT_COUNT_CAP) -> CappedCount:
+        """How many attempts match ``filters``, counted up to ``cap`` (then ``capped``): the
+        count stops after ``cap + 1`` matches instead of reading the whole table."""
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ValidationError("cap", f"must be a whole number >= 1, not {cap!r}")
+        sql, params = count_sql(filters, cap)
+        with self._connection() as conn:
+            n = int(conn.execute(sql, params).fetchone()[0])
+        return CappedCount(min(n, cap), n > cap)
+
+    def replays_of(self, history_id: int, *, limit: int = 100) -> list[int]:
+        """The ids of the rows that replay ``history_id`` (``replay_of`` = it), oldest first, at
+        most ``limit``. Only rows after it are read (a replay always comes later): no index."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {KEY} FROM {HISTORY_TABLE} WHERE {KEY} > ? AND replay_of = ? ORDER BY {KEY} LIMIT ?",
+                (int(history_id), int(history_id), int(limit)),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def find_attempts(
+        self, *, signature: str | None = None, timestamp: str | None = None, limit: int = 20
+    ) -> list[int]:
+        """The ids of the attempts sent with this signature header (or, without one, this
+        timestamp header), newest first, at most ``limit``. A substring test on the stored
+        headers comes before the JSON lookup, so a scan of a million rows stays well under a
+        second; the exact header value decides."""
+        header, value = ("x-webhook-signature", signature) if signature else ("x-webhook-timestamp", timestamp)
+        if not value or not value.isascii() or '"' in value or "\\" in value:
+            return []
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {KEY} FROM {HISTORY_TABLE} WHERE instr(request_headers, ?) > 0 "
+                f"AND json_extract(request_headers, '$.\"{header}\"') = ? ORDER BY {KEY} DESC LIMIT ?",
+                (value, value, int(limit)),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def history_filtered(
+        self, filters: HistoryFilter | None = None, *, limit: int | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """The attempts matching ``filters`` as a typed DataFrame, oldest first, as
+        :meth:`history_frame` gives it: the newest ``limit`` of them (all when None), with only
+        ``columns`` of the frame (all, in order, when None; the key is always there)."""
+        import pandas as pd
+
+        wanted = None if columns is None else {KEY, *columns}
+        unknown = set() if wanted is None else wanted - set(_FRAME_COLUMNS)
+        if unknown:
+            raise ValidationError("columns", f"not history columns: {', '.join(sorted(unknown))}")
+        keys = [c for c in _FRAME_COLUMNS if wanted is None or c in wanted]
+        items = [i for i in record_view(Attempt, "frame") if i.key in keys]
+        exprs = [(i.source if i.derived is None else _derived_sql(i.derived, i.source), i.key) for i in items]
+        select = [KEY, *(e if e == k else f"{e} AS {k}" for e, k in exprs)]
+        where, params = filter_sql(filters)
+        sql = f"SELECT {', '.join(select)} FROM {HISTORY_TABLE}{where}"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY {KEY} DESC LIMIT ?) ORDER BY {KEY}"
+            params.append(int(limit))
+        else:
+            sql += f" ORDER BY {KEY}"
+        dtypes = {k: v for k, v in _FRAME_DTYPES.items() if k in keys}
+        with self._connection() as conn:
+            frame = pd.read_sql_query(sql, conn, params=params, dtype=dtypes)
+        for name in _TIME_COLUMNS:
+            if name in keys:
+                frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
+        return frame[keys]
 
 
 def _refuse_newer(path: Path, version: int) -> None:
