@@ -133,13 +133,15 @@ class CheckPanel:
 
     def _show_result(self, frame: Any, probe: ProbeResult | None, *, target: str, probe_wanted: bool) -> None:
         cancelled = bool(frame.attrs.get("cancelled")) or bool(probe is not None and probe.cancelled)
+        stopped = str(frame.attrs.get("stopped_early") or "")
         requests = int(frame.attrs.get("requests", len(frame))) + (probe.requests if probe is not None else 0)
         self.result.value = render_check(
             frame.to_dict("records"), target=target, requests=int(frame.attrs.get("requests", len(frame))),
             total=int(frame.attrs.get("total", len(frame))), cancelled=bool(frame.attrs.get("cancelled")),
             probe=probe, probe_note="Tolerance probe: not run (cancelled)." if probe_wanted and probe is None else "",
+            stopped=stopped,
         )
-        word = "Cancelled" if cancelled else "Done"
+        word = "Stopped" if stopped else "Cancelled" if cancelled else "Done"
         self.status.value = muted(f"{word}: {requests} requests in {self.job.elapsed:.1f} s")
 
     def _follow(self) -> None:

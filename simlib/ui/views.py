@@ -83,12 +83,15 @@ def render_check(
     cancelled: bool,
     probe: ProbeResult | None = None,
     probe_note: str = "",
+    stopped: str = "",
 ) -> str:
     """The conformance matrix as a coloured table, then the tolerance probe (when it ran)."""
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in ("PASS", "FAIL", "NOTE")}
     tally = " ".join(badge(f"{n} {v}", VERDICT_COLOURS[v]) for v, n in counts.items())
     parts = [title(f"Receiver check: {target}"), f'<div style="margin:2px 0 4px">{tally}</div>']
-    if cancelled:
+    if stopped:  # the toolkit stopped by itself (e.g. the store could not record), not the user
+        parts.append(notice(f"Stopped after {requests} of {total} requests: {stopped}."))
+    elif cancelled:
         parts.append(notice(f"Cancelled after {requests} of {total} requests: the rows below are the requests sent "
                             "before it stopped (each is in the history).", AMBER))
     cells = []
@@ -149,6 +152,11 @@ def render_explanation(ex: Explanation, *, checked_with: str) -> str:
     ]
     if ex.matched_webhook:
         fields.append(("Signed by", html.escape(f"webhook {ex.matched_webhook}")))
+    history_id = ex.history_id
+    if history_id is not None:  # the request belongs to a recorded attempt: compared with its bytes sent
+        first = ex.first_difference
+        where = "the body is the bytes it sent" if first is None else f"the body first differs at byte {first}"
+        fields.append(("History", html.escape(f"attempt #{history_id}: {where}")))
     if ex.skew_ms is not None:
         where = "old" if ex.skew_ms >= 0 else "ahead"
         fields.append(("Timestamp", html.escape(f"{ex.timestamp_ms} ({human_ms(abs(ex.skew_ms))} {where})")))

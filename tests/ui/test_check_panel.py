@@ -166,3 +166,13 @@ def test_no_webhook_at_all_says_what_to_do(sim: Simulator):
         assert "Pick a webhook first" in text_of(panel.result.value) and not panel.running
     finally:
         explorer.close()
+
+
+def test_a_check_the_toolkit_stopped_by_itself_says_why_not_cancelled():
+    from simlib.ui.views import render_check
+
+    row = {"variant": "valid", "sent": "s", "expected": "2xx", "observed_status": None, "verdict": "NOTE",
+           "explanation": "no HTTP answer", "history_id": None}
+    text = text_of(render_check([row], target="T", requests=1, total=13, cancelled=True,
+                                stopped="the store is unavailable: locked"))
+    assert "Stopped after 1 of 13 requests: the store is unavailable: locked." in text and "Cancelled" not in text

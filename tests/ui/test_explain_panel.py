@@ -156,3 +156,16 @@ def test_missing_headers_are_explained_not_raised(sim: Simulator):
         assert "no x-webhook-signature header" in verdict(panel)
     finally:
         explorer.close()
+
+
+def test_a_one_byte_change_with_the_right_secret_is_named_against_the_bytes_sent(sent):
+    explorer, panel, req = sent
+    pos = req.body.index(b'"timestamp":') + len(b'"timestamp":')
+    changed = req.body[:pos] + bytes([req.body[pos] ^ 1]) + req.body[pos + 1 :]  # one digit altered on the way
+    paste(panel, req.headers, changed)
+    panel.explain.click()
+    ex = panel.last_explanation
+    assert ex.cause == "body_changed" and ex.first_difference == pos
+    text = verdict(panel)
+    assert "the secret is most likely wrong" not in text and "the body was changed after signing" in text
+    assert f"attempt #{explorer.last_result.history_id}: the body first differs at byte {pos}" in text

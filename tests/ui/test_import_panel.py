@@ -116,6 +116,20 @@ def test_a_json_capture_without_a_signature_is_only_re_signed(sim, demo_explorer
     assert explorer.receiver.requests[-1].verified
 
 
+def test_a_curl_capture_naming_a_local_file_is_refused_and_the_file_never_read(tmp_path, sim, demo_explorer):
+    explorer, panel, _secret = demo_explorer
+    private = tmp_path / "private.json"
+    private.write_text('{"event":"desktop.activity_tracking.captured","leaked":"PRIVATE-MARKER"}')
+    before = explorer.receiver.count
+    panel.capture.value = f"curl -X POST http://127.0.0.1:9/hook -H 'content-type: application/json' -d @{private}"
+    panel.run.click()
+    assert panel.wait(30)
+    text = text_of(panel.result.value)
+    assert text.startswith("Could not import the capture:") and "Traceback" not in text
+    assert explorer.receiver.count == before
+    assert "PRIVATE-MARKER" not in panel.result.value
+
+
 def test_bad_captures_and_missing_choices_are_one_readable_line(sim: Simulator, make_explorer):
     explorer = Explorer(sim)
     try:
