@@ -453,6 +453,25 @@ def compare_bodies(sent: bytes, received: bytes) -> tuple[str, str]:
 
 
 _CHANGED = {"body_changed": "changed", "body_reserialised": "re-serialised", "body_encoding": "re-encoded"}
+#: How many recorded attempts with the request's signature (or timestamp) are compared at most.
+_CANDIDATES = 20
+
+
+def _signed_by(
+    engine: Engine, row: Mapping[str, Any], received: str, given: list[str], label: str
+) -> tuple[Mapping[str, Any], bool, str]:
+    """``row``, whether ``received`` signs its recorded bytes and timestamp with the ``given``
+    secrets (none given: its webhook's valid secrets), and whose secret that is."""
+    secrets_, whose = list(given), label
+    if not secrets_:
+        try:
+            secrets_ = [s.reveal() for s in engine.valid_secrets(row["webhook_id"])]
+            whose = f"webhook {row['webhook_id']}'s secret"
+        except Exception:  # noqa: BLE001 - the webhook may be gone: then no secret confirms the bytes sent
+            secrets_ = []
+    ts = str(header_value(row["request_headers"] or {}, TIMESTAMP_HEADER) or "")
+    signs = bool(received) and any(_matches(s, ts, row["request_body"], _normalised(received)) for s in secrets_)
+    return row, signs, whose
 
 
 def _against_history(
@@ -463,25 +482,19 @@ def _against_history(
     received = (ex.received_signature or "").strip()
     ts = (header_value(headers, TIMESTAMP_HEADER) or "").strip()
     found_by = "signature"
-    ids = engine.find_attempts(signature=_normalised(received), limit=1) if received else []
+    ids = engine.find_attempts(signature=_normalised(received), limit=_CANDIDATES) if received else []
     if not ids and received and _normalised(received) != received:
-        ids = engine.find_attempts(signature=received, limit=1)
+        ids = engine.find_attempts(signature=received, limit=_CANDIDATES)
     if not ids and ts:
-        ids, found_by = engine.find_attempts(timestamp=ts, limit=1), "timestamp"
+        ids, found_by = engine.find_attempts(timestamp=ts, limit=_CANDIDATES), "timestamp"
     if not ids:
         return ex
-    hid = ids[0]
-    row = engine.history_row(hid)
+    # Several attempts may carry one signature (a conformance variant or a replay sends it again
+    # with other bytes): the one it was made for is the one whose recorded bytes it signs.
+    candidates = [(hid, *_signed_by(engine, engine.history_row(hid), received, given, label)) for hid in ids]
+    hid, row, signs_sent, whose = next((c for c in candidates if c[2]), candidates[0])
     sent: bytes = row["request_body"]
     sent_ts = str(header_value(row["request_headers"] or {}, TIMESTAMP_HEADER) or "")
-    secrets_, whose = list(given), label
-    if not secrets_:
-        try:
-            secrets_ = [s.reveal() for s in engine.valid_secrets(row["webhook_id"])]
-            whose = f"webhook {row['webhook_id']}'s secret"
-        except Exception:  # noqa: BLE001 - the webhook may be gone: then no secret confirms the bytes sent
-            secrets_ = []
-    signs_sent = any(_matches(s, sent_ts, sent, _normalised(received)) for s in secrets_) if received else False
     what = f"attempt #{hid} in the history (found by its {found_by})"
     cause, words = compare_bodies(sent, body)
     offset = first_difference(sent, body)

@@ -81,9 +81,9 @@ def page_frame(rows: tuple[dict[str, Any], ...]) -> pd.DataFrame:
 
 
 def render_count(count: CappedCount, start: int, shown: int, filtered: bool) -> str:
-    what = "matching attempts" if filtered else "attempts"
+    what = ("matching " if filtered else "") + ("attempt" if count == (1, False) else "attempts")
     if shown == 0:
-        return muted("No attempts match this filter." if filtered else "No simulations sent yet.")
+        return muted("No attempts match this filter." if filtered else "The history is empty: send a simulation above.")
     return muted(f"Rows {start:,}–{start + shown - 1:,} of {count.text} {what}")
 
 

@@ -104,3 +104,17 @@ def test_first_difference_and_compare_bodies():
     assert compare_bodies('{"n":"\u00e9"}'.encode(), '{"n":"e\u0301"}'.encode())[0] == "body_encoding"  # NFD
     cause, words = compare_bodies(b'{"a":1}', b'{"a":2}')
     assert cause == "body_changed" and "first at byte 5" in words
+
+
+def test_of_several_attempts_with_the_signature_the_one_it_signs_is_compared(sim, sent):
+    """A conformance variant or a replay sends a signature again with other bytes: the attempt
+    compared is the one the signature was made for, not the newest."""
+    from simlib import Preview
+
+    wh, request, result = sent
+    tampered = request.body.replace(b'"event"', b'"Event"', 1)
+    preview = Preview(wh.id, wh.name, wh.url, APP, tampered, seed=0, event_id="evt-tampered")
+    again = sim.send_exact(preview, lambda _wh, _ts: dict(result.request_headers))
+    assert again.history_id is not None and again.signature == result.signature
+    ex = sim.explain_signature(list(request.headers), tampered, secret=wh.secret.reveal())
+    assert ex.cause == "body_changed" and ex.history_id == result.history_id, ex.to_text()

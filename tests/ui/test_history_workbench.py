@@ -44,7 +44,7 @@ def downloaded(link_html: str) -> bytes:
 
 def test_a_send_appears_first_in_the_grid(page):
     explorer, wb, rx = page
-    assert wb.grid.ids == [] and "No simulations sent yet" in text_of(wb.grid.status.value)
+    assert wb.grid.ids == [] and "The history is empty" in text_of(wb.grid.status.value)
     first, second = send(explorer), send(explorer, ACT)
     assert wb.grid.ids == [second.history_id, first.history_id]
     assert wb.grid.table.df["#"].tolist() == [second.history_id, first.history_id]
@@ -64,7 +64,7 @@ def test_filters_by_result_status_class_and_text(sim, page):
     f = wb.grid.filters
     assert wb.grid.ids == [unreachable.history_id, failed.history_id, ok.history_id]
     f.result.value = "Delivered"
-    assert wb.grid.ids == [ok.history_id] and "of 1 matching attempts" in text_of(wb.grid.status.value)
+    assert wb.grid.ids == [ok.history_id] and "Rows 1–1 of 1 matching attempt" in text_of(wb.grid.status.value)
     f.result.value = "Network error"
     assert wb.grid.ids == [unreachable.history_id]
     f.result.value = ""
