@@ -3,9 +3,12 @@ start_demo, ...), one module per command group.
 
 Exit codes: 0 success (for ``send``: Delivered); 1 ``send`` Failed (the endpoint answered non-2xx
 or could not be reached); 2 a simulation error (Webhook not found, Event type not registered,
-Service unavailable, Simulation failed) or bad input. Errors are one line on stderr. Ctrl-C exits
-130. When the reader of stdout goes away (``simlib history | head``) the rest of the output is
-dropped silently: the command's own exit code if it had finished, else 1.
+Service unavailable, Simulation failed) or bad input. Errors are one line on stderr; with
+``--json`` stdout carries only JSON, and an error is also a JSON object there:
+``{"error": "...", "field": "--limit" or null, "exit_code": 2}``. Ctrl-C exits 130. When the
+reader of stdout goes away (``simlib history | head``) the rest of the output is dropped
+silently: the command's own exit code if it had finished, else 1. Nothing from outside reaches
+the terminal raw: control and bidi characters are escaped (:func:`simlib.cli.output.printable`).
 
 The modules: :mod:`~simlib.cli.common` (the parser class, argument types, shared flags, exit codes,
 the :class:`~simlib.cli.common.Context` handlers get) and :mod:`~simlib.cli.output` (JSON, tables,
@@ -19,7 +22,6 @@ import, curl, snippets). Every command stores its handler with ``set_defaults(ha
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,7 +39,11 @@ from simlib.cli.common import (
     Context,
     Handler,
     Parser,
+    json_requested,
+    one_line,
+    path,
 )
+from simlib.cli.output import json_line, printable_stream
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "CLIError", "build_parser", "main"]
 
@@ -61,10 +67,11 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     p = Parser(prog="simlib", description="Send real, signed Trackpilots webhook simulations.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
-    p.add_argument("--store", metavar="PATH", help="store file (default: $SIMLIB_HOME or the per-user data dir)")
+    p.add_argument("--store", type=path, metavar="PATH",
+                   help="store file (default: $SIMLIB_HOME or the per-user data dir); a file path, not a URL")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add_command in COMMANDS:
@@ -73,14 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    args = build_parser().parse_args(argv)
-    handler: Handler = args.handler
+    out = printable_stream(stdout or sys.stdout)
+    err = printable_stream(stderr or sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # an argument error (its line is on stderr), --help or --version
+        refusal = parser.refusal_found()
+        if refusal is not None and json_requested(argv):  # under --json, stdout says it too
+            _json_error(*refusal, EXIT_ERROR, out)
+        raise
     ctx = Context(args, out, err)
     code: int | None = None
     try:
         try:
+            parser.refuse_undecodable(args)
+            handler: Handler = args.handler
             code = handler(ctx)
         finally:
             ctx.close()
@@ -90,10 +106,29 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         _discard_output(out)
         return EXIT_FAILED if code is None else code
     except (SimlibError, OSError) as exc:  # CLIError is a SimlibError
-        print(f"simlib: error: {exc}", file=err)
-        return EXIT_ERROR
+        return _error(ctx, str(exc), getattr(exc, "field", None))
+    except RecursionError:
+        # The last resort for input nested too deeply for Python (JSON in --set, a capture, a
+        # body): the library should have refused it with a ValidationError first.
+        return _error(ctx, "the input is nested too deeply to process (Python's recursion limit was reached)", None)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _error(ctx: Context, message: str, field: str | None) -> int:
+    """One line on stderr; under ``--json`` also a JSON object on stdout (stdout stays JSON)."""
+    text = one_line(message)
+    ctx.err.write(f"simlib: error: {text}\n")
+    if ctx.json:
+        try:
+            _json_error(text, field, EXIT_ERROR, ctx.out)
+        except BrokenPipeError:
+            _discard_output(ctx.out)
+    return EXIT_ERROR
+
+
+def _json_error(message: str, field: str | None, code: int, out: TextIO) -> None:
+    json_line({"error": message, "field": field, "exit_code": code}, out)
 
 
 def _discard_output(out: TextIO) -> None:

@@ -9,14 +9,18 @@ from simlib.cli.common import (
     EXIT_OK,
     AddCommand,
     Context,
+    WholeNumber,
     delivery_flags,
     library_default,
+    milliseconds,
     nonneg_int,
     positive_float,
 )
-from simlib.cli.output import cell, dump, frame_rows, table
+from simlib.cli.output import cell, dump, frame_rows, line, table, text_lines
 
 DAY_MS = 86_400_000
+#: The most requests one probe may send (each is a recorded send).
+MAX_PROBE_REQUESTS = 10_000
 
 
 def add_check(add: AddCommand) -> None:
@@ -31,7 +35,7 @@ def add_check(add: AddCommand) -> None:
     ck.add_argument("id", help="webhook id")
     ck.add_argument("--event", help="event type (default: the activity event if subscribed, else the first)")
     ck.add_argument("--seed", type=nonneg_int, help="reproducible payloads")
-    ck.add_argument("--tolerance-ms", type=nonneg_int, default=tolerance,
+    ck.add_argument("--tolerance-ms", type=milliseconds, default=tolerance,
                     help=f"the window the stale and future variants step out of, twice over (default {tolerance})")
     ck.add_argument("--json", action="store_true")
     delivery_flags(ck)
@@ -52,10 +56,10 @@ def add_probe(add: AddCommand) -> None:
     pr.add_argument("--event", help="event type")
     pr.add_argument("--max-seconds", type=positive_float, default=max_ms / 1000,
                     help=f"farthest offset tried (default {max_ms / DAY_MS:g} days)")
-    pr.add_argument("--resolution-ms", type=nonneg_int, default=resolution_ms,
+    pr.add_argument("--resolution-ms", type=milliseconds, default=resolution_ms,
                     help=f"precision of the edges (default {resolution_ms})")
-    pr.add_argument("--max-requests", type=nonneg_int, default=max_requests,
-                    help=f"upper bound on requests (default {max_requests})")
+    pr.add_argument("--max-requests", type=WholeNumber(1, MAX_PROBE_REQUESTS), default=max_requests,
+                    help=f"upper bound on requests (default {max_requests}, at most {MAX_PROBE_REQUESTS})")
     pr.add_argument("--seed", type=nonneg_int)
     pr.add_argument("--json", action="store_true")
     delivery_flags(pr)
@@ -73,7 +77,7 @@ def check(ctx: Context) -> int:
                  r["verdict"], r["explanation"]] for r in frame.to_dict(orient="records")]
         table(rows, ["ROW", "VARIANT", "EXPECTED", "STATUS", "VERDICT", "EXPLANATION"], out)
         counts = frame["verdict"].value_counts()
-        out.write(", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOTE")) + "\n")
+        line(", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOTE")), out)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -100,5 +104,5 @@ def probe(ctx: Context) -> int:
             ctx.out,
         )
     else:
-        ctx.out.write(res.summary() + "\n")
+        text_lines(res.summary(), ctx.out)
     return EXIT_OK if res.accepts_fresh else EXIT_FAILED

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from simlib import export_frame
-from simlib.cli.common import EXIT_OK, AddCommand, Context, nonneg_int
-from simlib.cli.output import table
+from simlib.cli.common import EXIT_OK, AddCommand, Context, nonneg_int, path
+from simlib.cli.output import json_line, line, table
 
 FILTERS = ("limit", "webhook", "event", "result", "since", "until")
 
@@ -22,7 +22,9 @@ def add_history(add: AddCommand) -> None:
     hi.add_argument("--result", help="Delivered, Failed, or a simulation error")
     hi.add_argument("--since", help="ISO time")
     hi.add_argument("--until", help="ISO time")
-    hi.add_argument("--output", "-o", metavar="FILE", help="write to FILE (format from --format or suffix)")
+    hi.add_argument("--output", "-o", type=path, metavar="FILE",
+                    help="write to FILE (format from --format or suffix), the values as recorded; on stdout, "
+                    "control characters are shown escaped")
     hi.set_defaults(handler=history)
 
 
@@ -33,10 +35,13 @@ def history(ctx: Context) -> int:
         webhook=a.webhook, event_type=a.event, result=a.result, since=a.since, until=a.until, limit=a.limit
     )
     if a.output:
-        path = Path(a.output)
-        chosen = fmt if (a.json or a.format != "table") else (path.suffix.lstrip(".") or "csv")
-        export_frame(frame, path, chosen)
-        out.write(f"wrote {len(frame)} rows to {path}\n")
+        target = Path(a.output)
+        chosen = fmt if (a.json or a.format != "table") else (target.suffix.lstrip(".") or "csv")
+        export_frame(frame, target, chosen)
+        if ctx.json:
+            json_line({"wrote": len(frame), "path": str(target), "format": chosen}, out)
+        else:
+            line(f"wrote {len(frame)} rows to {target}", out)
         return EXIT_OK
     if fmt == "csv":
         out.write(frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
@@ -44,7 +49,7 @@ def history(ctx: Context) -> int:
         out.write(frame.to_json(orient="records", date_format="iso", date_unit="ms", indent=2) + "\n")
     elif frame.empty:
         filtered = any(getattr(a, k) is not None for k in FILTERS)
-        out.write("no matching history rows\n" if filtered else "no history yet: simlib send ID EVENT, or simlib demo\n")
+        line("no matching history rows" if filtered else "no history yet: simlib send ID EVENT, or simlib demo", out)
     else:
         rows = []
         rec: Any  # one row of the history frame; its columns are typed by the frame, not here

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,12 +13,15 @@ from simlib.cli.common import (
     AddCommand,
     CLIError,
     Context,
+    WholeNumber,
     http_status,
     library_default,
-    nonneg_int,
+    milliseconds,
     port,
+    read_secrets,
+    secret_flags,
 )
-from simlib.cli.output import dump, table
+from simlib.cli.output import dump, json_line, line, table
 
 if TYPE_CHECKING:
     from simlib import ReceivedRequest
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
 #: The port ``simlib receive`` listens on without ``--port`` (a Receiver's own default, 0, picks
 #: a free one: right for tests and the explorer, not for a URL to paste into a webhook).
 RECEIVE_PORT = 8787
-#: Where ``simlib receive`` reads its secrets when no ``--secret`` is given (one per line).
+#: Where ``simlib receive`` reads its secrets when no secret flag is given (one per line).
 SECRETS_ENV = "SIMLIB_RECEIVER_SECRETS"
+#: The longest --delay-ms: an hour (longer than any sender waits).
+MAX_DELAY_MS = 3_600_000
 
 
 def add_receive(add: AddCommand) -> None:
@@ -37,16 +40,18 @@ def add_receive(add: AddCommand) -> None:
     rc = add("receive", help="run the embedded receiver in the foreground")
     rc.add_argument("--host", default=library_default(Receiver, "host"))
     rc.add_argument("--port", type=port, default=RECEIVE_PORT)
-    rc.add_argument("--secret", action="append", default=[],
-                    help=f"verify with this secret (repeatable; or set {SECRETS_ENV}, one per line)")
+    secret_flags(rc, several=True, what="verify with this secret",
+                 fallback=f"With none of the three: the lines of ${SECRETS_ENV}.")
     rc.add_argument("--webhook", help="verify with this webhook's secrets")
     rc.add_argument("--status", type=http_status, default=library_default(Receiver, "status"))
-    rc.add_argument("--delay-ms", type=nonneg_int, default=library_default(Receiver, "delay_ms"))
+    rc.add_argument("--delay-ms", type=WholeNumber(0, MAX_DELAY_MS), default=library_default(Receiver, "delay_ms"),
+                    help=f"wait before answering (at most {MAX_DELAY_MS})")
     rc.add_argument("--body", help="response body (default: a JSON acknowledgement)")
     rc.add_argument("--no-verify", action="store_true", help="accept everything (a sloppy receiver)")
-    rc.add_argument("--json", action="store_true", help="one JSON line per request")
+    rc.add_argument("--json", action="store_true",
+                    help="JSON lines only: {\"listening\": URL} first, then one object per request")
     rc.add_argument("--quiet", action="store_true", help="print only the listening line")
-    rc.add_argument("--tolerance-ms", type=nonneg_int, default=tolerance,
+    rc.add_argument("--tolerance-ms", type=milliseconds, default=tolerance,
                     help=f"timestamp window, both ways (default {tolerance})")
     rc.add_argument("--timestamp-unit", choices=["ms", "s"], default=library_default(Receiver, "timestamp_unit"),
                     help="'s' reads x-webhook-timestamp as seconds (a receiver bug, to rehearse it)")
@@ -64,9 +69,7 @@ def add_demo(add: AddCommand) -> None:
 
 def receive(ctx: Context) -> int:
     a, out = ctx.args, ctx.out
-    fixed = list(a.secret)
-    if not fixed and os.environ.get(SECRETS_ENV):
-        fixed = os.environ[SECRETS_ENV].split("\n")
+    fixed = read_secrets(ctx, env_default=SECRETS_ENV)
     secrets: list[str] | Callable[[], list[str]] = fixed
     if a.webhook:
         ctx.sim.get_webhook(a.webhook)  # an unknown id is an error now, not a silent "verify nothing"
@@ -78,12 +81,15 @@ def receive(ctx: Context) -> int:
         secrets = fixed_and_webhook
 
     if not fixed and not a.webhook and not a.no_verify:
-        raise CLIError("give --secret S (or --webhook ID) to verify signatures, or --no-verify to accept everything")
+        raise CLIError(
+            "give --secret-file FILE, --secret - or --secret-env VAR (or --webhook ID) to verify signatures, "
+            "or --no-verify to accept everything"
+        )
 
     def show(req: ReceivedRequest) -> None:
         v = req.verification
         if a.json:
-            line = json.dumps(
+            json_line(
                 {
                     "index": req.index,
                     "method": req.method,
@@ -93,13 +99,13 @@ def receive(ctx: Context) -> int:
                     "verified": None if v is None else v.ok,
                     "reason": None if v is None else v.reason,
                     "status": req.status,
-                }
+                },
+                out,
             )
-        else:
+        else:  # the path, the event and the reason come from the client: escaped by line()
             verdict = "unverified" if v is None else ("verified" if v.ok else f"REJECTED: {v.reason}")
-            line = f"{req.method} {req.path} {req.event_type or '-'} {len(req.body)} bytes -> {req.status} ({verdict})"
-        out.write(line + "\n")
-        out.flush()
+            line(f"{req.method} {req.path} {req.event_type or '-'} {len(req.body)} bytes -> {req.status} ({verdict})", out)
+            out.flush()
 
     rx = Receiver(
         secrets,
@@ -116,8 +122,11 @@ def receive(ctx: Context) -> int:
         on_request=None if a.quiet else show,
     )
     rx.start()
-    out.write(f"listening on {rx.url} (Ctrl-C to stop)\n")
-    out.flush()
+    if a.json:
+        json_line({"listening": rx.url}, out)
+    else:
+        line(f"listening on {rx.url} (Ctrl-C to stop)", out)
+        out.flush()
     serve_forever(rx)
     return EXIT_OK
 
@@ -136,7 +145,7 @@ def demo(ctx: Context) -> int:
     if ctx.args.json:
         dump([r.to_dict() for r in results], out)
     else:
-        out.write(f"embedded receiver: {receiver.url}  webhook: {wh.id} ({wh.name})\n")
+        line(f"embedded receiver: {receiver.url}  webhook: {wh.id} ({wh.name})", out)
         rows = []
         for r in results:
             req = seen.get(r.signature)
@@ -152,5 +161,5 @@ def demo(ctx: Context) -> int:
             )
         table(rows, ["EVENT", "RESULT", "STATUS", "MS", "SIGNATURE VERIFIED"], out)
         ok = sum(r.delivered for r in results)
-        out.write(f"{ok} of {len(results)} delivered; see them with: simlib history\n")
+        line(f"{ok} of {len(results)} delivered; see them with: simlib history", out)
     return EXIT_OK if all(r.delivered for r in results) else EXIT_FAILED

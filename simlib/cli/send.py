@@ -3,7 +3,7 @@ or send it many times at a bounded concurrency."""
 
 from __future__ import annotations
 
-from simlib import NETWORK_ERROR, SimlibError, Simulator, ValidationError
+from simlib import NETWORK_ERROR, SimlibError, Simulator
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -11,18 +11,25 @@ from simlib.cli.common import (
     EXIT_OK,
     AddCommand,
     Context,
+    PositiveNumber,
+    WholeNumber,
     delivery_flags,
     event_options,
     exit_code,
     library_default,
     nonneg_int,
     payload_flags,
-    positive_float,
 )
-from simlib.cli.output import dump, print_result
+from simlib.cli.output import dump, line, print_result
 
 #: How many sends ``simlib burst`` makes without ``-n`` (the library's send_many has no default).
 BURST_SENDS = 100
+#: The most one burst sends: every result is held in memory until the summary.
+BURST_MAX_SENDS = 100_000
+#: The most sends in flight: each holds a connection (a file descriptor).
+BURST_MAX_CONCURRENCY = 1_000
+#: The fastest --rate: a million sends per second is no limit at all.
+BURST_MAX_RATE = 1_000_000
 
 
 def add_preview(add: AddCommand) -> None:
@@ -47,10 +54,12 @@ def add_burst(add: AddCommand) -> None:
     bu = add("burst", help="many sends at a bounded concurrency/rate, all recorded")
     bu.add_argument("id", help="webhook id")
     bu.add_argument("event", help="event type")
-    bu.add_argument("-n", type=int, default=BURST_SENDS, metavar="N", help=f"number of sends (default {BURST_SENDS})")
-    bu.add_argument("-c", "--concurrency", type=int, default=concurrency, metavar="C",
-                    help=f"at most C in flight (default {concurrency})")
-    bu.add_argument("--rate", type=positive_float, metavar="R", help="at most R sends per second")
+    bu.add_argument("-n", type=WholeNumber(1, BURST_MAX_SENDS), default=BURST_SENDS, metavar="N",
+                    help=f"number of sends (default {BURST_SENDS}, at most {BURST_MAX_SENDS})")
+    bu.add_argument("-c", "--concurrency", type=WholeNumber(1, BURST_MAX_CONCURRENCY), default=concurrency, metavar="C",
+                    help=f"at most C in flight (default {concurrency}, at most {BURST_MAX_CONCURRENCY})")
+    bu.add_argument("--rate", type=PositiveNumber(BURST_MAX_RATE, unit="sends per second"), metavar="R",
+                    help="at most R sends per second")
     bu.add_argument("--repeat-payload", action="store_true", help="send one payload N times (idempotency)")
     bu.add_argument("--seed", type=nonneg_int)
     bu.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
@@ -99,10 +108,6 @@ def send(ctx: Context) -> int:
 
 def burst(ctx: Context) -> int:
     a, sim = ctx.args, ctx.sim
-    if a.n < 1:
-        raise ValidationError("n", "must be at least 1")
-    if a.concurrency < 1:
-        raise ValidationError("concurrency", "must be at least 1")
     progress = False if (a.no_progress or a.json) else True
     try:
         before: int | None = sim.history_count()
@@ -129,7 +134,7 @@ def burst(ctx: Context) -> int:
     else:
         for key, value in summary.items():
             text = f"{value:.1f}" if isinstance(value, float) else str(value)
-            ctx.out.write(f"{key:<18} {text}\n")
+            line(f"{key:<18} {text}", ctx.out)
     if summary["delivered"] == summary["count"]:
         return EXIT_OK
     errors = [r.error for r in result.results if r.error and r.error != NETWORK_ERROR]

@@ -17,9 +17,13 @@ from simlib.cli.common import (
     delivery_flags,
     exit_code,
     library_default,
+    milliseconds,
     nonneg_int,
+    path,
+    read_secret,
+    secret_flags,
 )
-from simlib.cli.output import cell, diff_table, dump, print_result
+from simlib.cli.output import cell, diff_table, dump, is_printable, line, print_result, printable, text_lines
 
 
 def add_explain(add: AddCommand) -> None:
@@ -31,12 +35,12 @@ def add_explain(add: AddCommand) -> None:
         "secret is tried, never printed), re-serialised body, white space or encoding, timestamp unit, stale "
         "timestamp. Exit 0: valid; 1: not valid; 2: error.",
     )
-    ex.add_argument("--headers", required=True, metavar="FILE", help="'Name: value' lines, raw HTTP, or JSON")
-    ex.add_argument("--body", required=True, metavar="FILE", help="the raw body, byte for byte")
+    ex.add_argument("--headers", required=True, type=path, metavar="FILE", help="'Name: value' lines, raw HTTP, or JSON")
+    ex.add_argument("--body", required=True, type=path, metavar="FILE", help="the raw body, byte for byte")
     exg = ex.add_mutually_exclusive_group()
-    exg.add_argument("--secret", help="the secret the receiver verifies with")
-    exg.add_argument("--webhook", metavar="ID", help="use this webhook's secrets (neither: try every webhook)")
-    ex.add_argument("--tolerance-ms", type=nonneg_int, default=tolerance, help=f"timestamp window (default {tolerance})")
+    secret_flags(exg, what="the secret the receiver verifies with")
+    exg.add_argument("--webhook", metavar="ID", help="use this webhook's secrets (no secret nor webhook: try every webhook)")
+    ex.add_argument("--tolerance-ms", type=milliseconds, default=tolerance, help=f"timestamp window (default {tolerance})")
     ex.add_argument("--json", action="store_true")
     ex.set_defaults(handler=explain)
 
@@ -64,7 +68,7 @@ def add_import(add: AddCommand) -> None:
         "curl command -- check its signature against the webhook's secrets, send it as captured and re-signed, and "
         "compare the answers. Exit codes as for send (of the re-signed request).",
     )
-    im.add_argument("file", help="the capture ('-' reads stdin)")
+    im.add_argument("file", type=path, help="the capture ('-' reads stdin)")
     im.add_argument("--webhook", required=True, metavar="ID", help="send to this webhook, signed with its secret")
     im.add_argument("--resigned-only", action="store_true", help="do not also send it as captured")
     im.add_argument("--json", action="store_true")
@@ -101,13 +105,14 @@ def add_snippets(add: AddCommand) -> None:
 
 def explain(ctx: Context) -> int:
     a = ctx.args
+    secret = read_secret(ctx)  # a bad secret flag first: before any file is read
     headers = parse_headers(Path(a.headers).read_bytes())
     body = Path(a.body).read_bytes()
-    ex = ctx.sim.explain_signature(headers, body, secret=a.secret, webhook=a.webhook, tolerance_ms=a.tolerance_ms)
+    ex = ctx.sim.explain_signature(headers, body, secret=secret, webhook=a.webhook, tolerance_ms=a.tolerance_ms)
     if a.json:
         dump(ex.to_dict(), ctx.out)
     else:
-        ctx.out.write(ex.to_text() + "\n")
+        text_lines(ex.to_text(), ctx.out)
     return EXIT_OK if ex.valid else EXIT_FAILED
 
 
@@ -119,8 +124,8 @@ def replay(ctx: Context) -> int:
         dump({"replay_of": rr.original_id, "mode": rr.mode, "edited": rr.edited, "result": rr.result.to_dict(),
               "diff": diff}, out)
     else:
-        out.write(f"replay of row {rr.original_id} ({rr.mode}{', edited' if rr.edited else ''}) -> row "
-                  f"{rr.result.history_id if rr.result.history_id is not None else '-'}\n")
+        line(f"replay of row {rr.original_id} ({rr.mode}{', edited' if rr.edited else ''}) -> row "
+             f"{rr.result.history_id if rr.result.history_id is not None else '-'}", out)
         print_result(rr.result, out)
         out.write("\n")
         diff_table(rr.diff, out)
@@ -146,12 +151,12 @@ def import_capture(ctx: Context) -> int:
             out,
         )
     else:
-        out.write(f"capture   {cap.source}: {cap.method} {cap.url or '-'}, {cap.event_type}, {len(cap.body)} bytes\n")
+        line(f"capture   {cap.source}: {cap.method} {cap.url or '-'}, {cap.event_type}, {len(cap.body)} bytes", out)
         for note in cap.notes:
-            out.write(f"note      {note}\n")
+            line(f"note      {note}", out)
         ex = imp.explanation
-        out.write(f"signature {'VALID' if ex.valid else 'INVALID'} for webhook {imp.webhook_id} ({ex.cause}): "
-                  f"{ex.summary}\n\n")
+        line(f"signature {'VALID' if ex.valid else 'INVALID'} for webhook {imp.webhook_id} ({ex.cause}): {ex.summary}", out)
+        out.write("\n")
         diff_table(imp.compare, out)
     return exit_code(imp.resigned)
 
@@ -167,7 +172,15 @@ def curl(ctx: Context) -> int:
             raise CLIError("--seed and --set go with --preview")
         source = a.row
     render = sim.as_httpx if a.httpx else sim.as_curl
-    ctx.out.write(render(source, reveal_secret=a.reveal_secret, exact=a.exact))
+    code = render(source, reveal_secret=a.reveal_secret, exact=a.exact)
+    if not is_printable(code, keep="\n\t"):
+        # Escaped, the script would send other bytes; raw, the terminal would act on them.
+        unsafe = sorted({printable(ch) for ch in code if not is_printable(ch, keep="\n\t")})
+        raise CLIError(
+            f"the {'snippet' if a.httpx else 'script'} would carry control or bidi characters ({', '.join(unsafe[:5])}) "
+            "that a terminal acts on" + ("" if a.httpx else "; simlib curl --httpx writes them as escapes")
+        )
+    ctx.out.write(code)
     return EXIT_OK
 
 

@@ -6,8 +6,18 @@ from __future__ import annotations
 from typing import TextIO
 
 from simlib import Simulator, Webhook, production_check
-from simlib.cli.common import EXIT_OK, AddCommand, Context, Parser, library_default, positive_float
-from simlib.cli.output import dump, table
+from simlib.cli.common import (
+    EXIT_OK,
+    YEAR_SECONDS,
+    AddCommand,
+    Context,
+    Parser,
+    library_default,
+    positive_float,
+    read_secret,
+    secret_flags,
+)
+from simlib.cli.output import dump, line, table
 
 
 def add_webhooks(add: AddCommand) -> None:
@@ -19,7 +29,7 @@ def add_webhooks(add: AddCommand) -> None:
     new.add_argument("--name", required=True)
     new.add_argument("--url", required=True)
     new.add_argument("--event", action="append", required=True, metavar="EVENT", help="repeat for several")
-    new.add_argument("--secret", help="use this secret (default: generate one)")
+    secret_flags(new.add_mutually_exclusive_group(), what="the secret to use (default: generate one)")
     new.add_argument("--id", help="choose the id (default: generated, e.g. wh_k3x9p2)")
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=create)
@@ -39,14 +49,15 @@ def add_webhooks(add: AddCommand) -> None:
     upd.add_argument("--name")
     upd.add_argument("--url")
     upd.add_argument("--event", action="append", metavar="EVENT", help="replaces the subscribed events")
-    upd.add_argument("--secret")
+    secret_flags(upd.add_mutually_exclusive_group(), what="the new secret (at once; rotate-secret keeps the old one valid)")
     upd.add_argument("--json", action="store_true")
     upd.set_defaults(handler=update)
 
     rot = actions.add_parser("rotate-secret", help="new secret; the old one stays valid for a grace period")
     rot.add_argument("id")
     rot.add_argument(
-        "--grace-seconds", type=positive_float, default=library_default(Simulator.rotate_secret, "grace_seconds")
+        "--grace-seconds", type=positive_float, default=library_default(Simulator.rotate_secret, "grace_seconds"),
+        help=f"how long the old secret stays valid (at most {YEAR_SECONDS // 86_400} days)",
     )
     rot.add_argument("--json", action="store_true")
     rot.set_defaults(handler=rotate)
@@ -65,12 +76,13 @@ def add_events(add: AddCommand) -> None:
 
 def create(ctx: Context) -> int:
     a = ctx.args
-    return changed(ctx, ctx.sim.create_webhook(a.name, a.url, a.event, secret=a.secret, id=a.id))
+    return changed(ctx, ctx.sim.create_webhook(a.name, a.url, a.event, secret=read_secret(ctx), id=a.id))
 
 
 def update(ctx: Context) -> int:
     a = ctx.args
-    return changed(ctx, ctx.sim.update_webhook(a.id, name=a.name, url=a.url, events=a.event, secret=a.secret))
+    secret = read_secret(ctx)
+    return changed(ctx, ctx.sim.update_webhook(a.id, name=a.name, url=a.url, events=a.event, secret=secret))
 
 
 def rotate(ctx: Context) -> int:
@@ -86,7 +98,7 @@ def changed(ctx: Context, wh: Webhook) -> int:
         webhook_lines(wh, ctx.out)
     check = production_check(wh.url)
     if not check.ok and ctx.args.json:
-        ctx.err.write(f"simlib: warning: {check.message}\n")
+        ctx.warn(check.message)
     return EXIT_OK
 
 
@@ -104,7 +116,7 @@ def delete(ctx: Context) -> int:
     if ctx.args.json:
         dump({"deleted": ctx.args.id}, ctx.out)
     else:
-        ctx.out.write(f"deleted webhook {ctx.args.id}\n")
+        line(f"deleted webhook {ctx.args.id}", ctx.out)
     return EXIT_OK
 
 
@@ -113,7 +125,7 @@ def list_all(ctx: Context) -> int:
     if ctx.args.json:
         dump([w.to_dict() for w in hooks], ctx.out)
     elif not hooks:
-        ctx.out.write("no webhooks yet: simlib webhooks add --name N --url U --event E\n")
+        line("no webhooks yet: simlib webhooks add --name N --url U --event E", ctx.out)
     else:
         rows = [[w.id, w.name, w.url, str(len(w.events)), w.secret.masked] for w in hooks]
         table(rows, ["ID", "NAME", "URL", "EVENTS", "SECRET"], ctx.out)
@@ -124,12 +136,12 @@ def webhook_lines(wh: Webhook, out: TextIO, *, reveal: bool = False) -> None:
     d = wh.to_dict(reveal_secret=reveal)
     for key in ("id", "name", "url", "events", "secret", "created_at", "updated_at"):
         value = ", ".join(d[key]) if key == "events" else d[key]
-        out.write(f"{key:<11} {value}\n")
+        line(f"{key:<11} {value}", out)
     if "previous_secret_expires_at" in d:
-        out.write(f"{'previous':<11} previous secret valid until {d['previous_secret_expires_at']}\n")
+        line(f"{'previous':<11} previous secret valid until {d['previous_secret_expires_at']}", out)
     check = production_check(wh.url)
     if not check.ok:
-        out.write(f"{'warning':<11} {check.message}\n")
+        line(f"{'warning':<11} {check.message}", out)
 
 
 def events(ctx: Context) -> int:

@@ -143,7 +143,7 @@ def test_receive_webhook_sees_a_rotation_without_restarting(tmp_path):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         try:
-            assert proc.stdout.readline().startswith("listening on")
+            assert json.loads(proc.stdout.readline())["listening"].endswith("/webhooks/trackpilots")  # JSON lines only
             assert sim.simulate(wh, APP).delivered
             sim.rotate_secret(wh, grace_seconds=600)
             assert sim.simulate(wh, APP).delivered  # new secret accepted without a restart
