@@ -469,7 +469,7 @@ async def deliver_async(
         if resolving is not None:  # the same reason as a single send's
             return Outcome(error=NETWORK_ERROR, detail=str(ResolveTimeout(resolving, config.deadline)))
         return _deadline_outcome(start, config, response)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
         return _failure(exc, url, start, config, response)
     reader, latency = box["data"]
     assert response is not None
