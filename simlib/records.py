@@ -24,6 +24,7 @@ __all__ = [
     "ERROR_STATUS",
     "EVENT_NOT_REGISTERED",
     "FAILED",
+    "INTERRUPTED",
     "NETWORK_ERROR",
     "SERVICE_UNAVAILABLE",
     "SIMULATION_FAILED",
@@ -70,6 +71,13 @@ ERROR_STATUS: Final[dict[str, int | None]] = {
 }
 DELIVERED: Final = "Delivered"
 FAILED: Final = "Failed"
+#: The detail of a row reserved before its send and never completed: the process stopped (or the
+#: store failed) between the send and recording its outcome. Such a row is Failed with
+#: "Simulation failed" and no status -- never Delivered -- and the request may have gone out.
+INTERRUPTED: Final = (
+    "interrupted: recorded before sending, but the outcome never was (the process stopped or the "
+    "store failed after the request may have gone out)"
+)
 
 
 def mask_secret(value: str) -> str:

@@ -41,7 +41,7 @@ def add_preview(add: AddCommand) -> None:
 
 
 def add_send(add: AddCommand) -> None:
-    sd = add("send", help="send one simulation; exit 0 Delivered, 1 Failed, 2 simulation error")
+    sd = add("send", help="send one simulation; exit 0 Delivered, 1 Failed, 2 simulation error or not recorded")
     payload_flags(sd)
     sd.add_argument("--sign-with-previous", action="store_true", help="sign with the pre-rotation secret")
     sd.add_argument("--json", action="store_true")
@@ -103,7 +103,8 @@ def send(ctx: Context) -> int:
         dump(r.to_dict(), ctx.out)
     else:
         print_result(r, ctx.out)
-    return exit_code(r)
+    # An attempt the history could not take is never a success, even when it was delivered.
+    return exit_code(r) if r.recorded else EXIT_ERROR
 
 
 def burst(ctx: Context) -> int:
@@ -135,6 +136,13 @@ def burst(ctx: Context) -> int:
         for key, value in summary.items():
             text = f"{value:.1f}" if isinstance(value, float) else str(value)
             line(f"{key:<18} {text}", ctx.out)
+    unrecorded = sum(not r.recorded for r in result.results)
+    if unrecorded:
+        line(f"simlib: {unrecorded} of {len(result.results)} attempts were not recorded in history", ctx.err)
+    if result.stopped_early:
+        line(f"simlib: the burst stopped early: {result.stopped_early}", ctx.err)
+    if unrecorded or result.stopped_early:
+        return EXIT_ERROR
     if summary["delivered"] == summary["count"]:
         return EXIT_OK
     errors = [r.error for r in result.results if r.error and r.error != NETWORK_ERROR]

@@ -6,9 +6,14 @@
     burst.results          # one SimulationResult per attempt, in send order
 
 Each send gets a fresh payload (a new seed) unless ``repeat_payload=True``, which sends one payload
-again and again (to test a receiver's idempotency). History writes are batched (every 100 rows or
-0.25 s, whichever comes first) in short transactions: a row is acknowledged once its batch has
-committed, and an interrupted burst keeps every acknowledged row. ``send_many`` works in a plain
+again and again (to test a receiver's idempotency). History writes are batched in short
+transactions: the rows of the next sends (up to ``concurrency``, at most 100) are reserved in one
+before they go out -- with the room for their outcomes proved, so nothing is sent that cannot be
+recorded -- and completed in batches (every 100 rows or 0.25 s, whichever comes first). A row is
+acknowledged once its batch has committed; an interrupted burst keeps every acknowledged row, and
+the rows of sends that were in flight read "interrupted". A store that is unavailable stops the
+burst with one wait: at the start, one "Service unavailable" result; later, no send starts after
+the failure; ``stopped_early`` says why. ``send_many`` works in a plain
 script and inside Jupyter (where an event loop is already running, it runs on a worker thread);
 ``send_many_async`` can be awaited directly.
 """
@@ -23,14 +28,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from simlib.core.classify import make_history_row, result_from_row
+from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
 from simlib.core.store.sqlite import Store
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
-from simlib.records import SIMULATION_FAILED, Attempt, Preview, SimulationError, SimulationResult, Webhook
+from simlib.records import (
+    SERVICE_UNAVAILABLE,
+    SIMULATION_FAILED,
+    Attempt,
+    Preview,
+    SimulationError,
+    SimulationResult,
+    Webhook,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +70,8 @@ class BurstHost(Protocol):
     def check_target(self, webhook_id: str, event_type: str) -> Webhook | tuple[SimulationError, str, Webhook | None]: ...
 
     def record_failure(
-        self, preview: Preview, error: SimulationError, detail: str, *, webhook: Webhook | None = None
+        self, preview: Preview, error: SimulationError, detail: str, *, webhook: Webhook | None = None,
+        wait: bool = True,
     ) -> SimulationResult: ...
 
 __all__ = ["BurstResult", "send_many", "send_many_async", "summarize"]
@@ -138,17 +152,35 @@ def summarize(results: list[SimulationResult], elapsed_s: float) -> pd.DataFrame
 
 
 class _Recorder:
-    """Batches history rows; a row is acknowledged when its batch commits."""
+    """Reserves the rows of the next sends in one transaction before they go out (a chunk at a
+    time: nothing is sent that cannot be recorded), and completes them in batches after; a row is
+    acknowledged when its batch commits. The first store failure stops the burst (no send
+    starts after it) and no later write waits for the store again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, outcome_bytes: int, chunk: int) -> None:
         self.store = store
+        self.outcome_bytes = outcome_bytes
+        self.chunk = chunk
         self.pending: list[tuple[int, Attempt]] = []
         self.last_flush = time.monotonic()
         self.acknowledged = 0
-        self.ids: dict[int, int] = {}
+        self.ids: dict[int, int] = {}  # send index -> its reserved history row
         self.failed: dict[int, str] = {}
+        self.stopped: str | None = None
+        self.error: StoreError | None = None  # the reservation that failed
+        self.added: set[int] = set()  # sends whose outcome came back (completed, or tried)
+
+    def reserve(self, indices: list[int], rows: list[Attempt]) -> None:
+        try:
+            ids = self.store.reserve(rows, outcome_bytes=self.outcome_bytes, wait=self.stopped is None)
+        except StoreError as exc:
+            self.error = self.error or exc
+            self.stopped = self.stopped or f"the store became unavailable, no further sends: {exc}"
+            return
+        self.ids.update(zip(indices, ids, strict=True))
 
     def add(self, index: int, row: Attempt) -> None:
+        self.added.add(index)
         self.pending.append((index, row))
         if len(self.pending) >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
@@ -159,14 +191,24 @@ class _Recorder:
         if not batch:
             return
         try:
-            ids = self.store.append_many([row for _, row in batch])
+            self.store.complete_many([(self.ids[i], row) for i, row in batch], wait=self.stopped is None)
         except StoreError as exc:
             for index, _ in batch:
-                self.failed[index] = str(exc)
+                self.failed[index] = f"{exc}; its history row {self.ids[index]} says interrupted"
+            self.stopped = self.stopped or f"the history could not record {len(batch)} attempts, no further sends: {exc}"
             return
-        for (index, _), hid in zip(batch, ids, strict=True):
-            self.ids[index] = hid
-        self.acknowledged += len(ids)
+        self.acknowledged += len(batch)
+
+    def release(self, started: set[int]) -> None:
+        """Delete the reserved rows of sends that never started (the burst stopped early); those
+        of sends interrupted in flight stay, reading "interrupted"."""
+        self.store.abandon([hid for i, hid in self.ids.items() if i in started and i not in self.added])
+        unused = [hid for i, hid in self.ids.items() if i not in started]
+        if unused:
+            try:
+                self.store.release(unused, wait=False)
+            except StoreError:
+                pass  # they stay as interrupted rows
 
 
 async def send_many_async(
@@ -223,6 +265,9 @@ async def send_many_async(
     target_now = sim.check_target(wid, event_type)
     if not isinstance(target_now, Webhook):
         error, detail, known = target_now
+        if error == SERVICE_UNAVAILABLE:  # one result and one wait, not one per attempt
+            r = sim.record_failure(preview_for(0), error, detail, webhook=known, wait=False)
+            return BurstResult([r], time.perf_counter() - start, stopped_early=f"the store is unavailable, nothing was sent: {detail}")
         for i in range(n):
             results[i] = sim.record_failure(preview_for(i), error, detail, webhook=known)
         return BurstResult([r for r in results if r is not None], time.perf_counter() - start)
@@ -230,10 +275,23 @@ async def send_many_async(
     target = wh  # later previews need no store read
     config = sim.delivery
     secret = wh.secret
-    recorder = _Recorder(sim.store)
+    recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)))
     bar = _progress(n, progress)
     rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n
+    sim_ids: list[str] = [""] * n
+    started: set[int] = set()
+
+    def reserve_from(i: int) -> None:
+        """Reserve the rows of sends ``i`` .. ``i + chunk - 1`` (those not reserved yet)."""
+        indices = [j for j in range(i, min(n, i + recorder.chunk)) if j not in recorder.ids]
+        now = sim.now_ms()
+        pending = []
+        for j in indices:
+            p = previews[j] = previews[j] or preview_for(j)
+            sim_ids[j] = sim_ids[j] or new_uuid4()
+            pending.append(pending_row(p, sim_ids[j], wh, {}, now))
+        recorder.reserve(indices, pending)
     sem = asyncio.Semaphore(concurrency)
     client = make_async_sender(config, max_connections=min(concurrency, n))  # no idle connection pools
 
@@ -243,15 +301,22 @@ async def send_many_async(
             if delay > 0:
                 await asyncio.sleep(delay)
         async with sem:
-            p = preview_for(i)
-            previews[i] = p
+            if recorder.stopped is not None:
+                return
+            if i not in recorder.ids:
+                reserve_from(i)
+                if i not in recorder.ids:
+                    return
+            started.add(i)
+            p = previews[i]
+            assert p is not None
             ts = sim.now_ms()
             headers = signed_headers(secret, p.body, ts, config)
             try:
                 outcome = await deliver_async(client, wh.url, p.body, headers, config)
             except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
                 outcome = Outcome(error=SIMULATION_FAILED, detail=f"unexpected error: {type(exc).__name__}: {exc}")
-            row = make_history_row(p, new_uuid4(), wh, headers, ts, outcome)
+            row = make_history_row(p, sim_ids[i], wh, headers, ts, outcome)
             rows[i] = row
             recorder.add(i, row)
             bar(1)
@@ -265,7 +330,9 @@ async def send_many_async(
         raise
     finally:
         recorder.flush()
+        recorder.release(started)
         bar(0, close=True)
+    stopped = stopped or recorder.stopped
     elapsed = time.perf_counter() - start
     out: list[SimulationResult] = []
     for i in range(n):
@@ -275,7 +342,9 @@ async def send_many_async(
         if i in recorder.failed:
             out.append(result_from_row(row, note=f" (not recorded in history: {recorder.failed[i]})"))
         else:
-            out.append(result_from_row(row, history_id=recorder.ids.get(i)))
+            out.append(result_from_row(row, history_id=recorder.ids[i]))
+    if not started and recorder.error is not None:  # not even the first send: its one result
+        out.append(sim.record_failure(first, SERVICE_UNAVAILABLE, f"{recorder.error} (nothing was sent)", wait=False))
     return BurstResult(out, elapsed, recorder.acknowledged, stopped)
 
 

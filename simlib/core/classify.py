@@ -8,10 +8,25 @@ simulation itself did not fail). Simulation errors come from the Trackpilots err
 
 from __future__ import annotations
 
-from simlib.core.delivery.http import Outcome
-from simlib.records import DELIVERED, FAILED, Attempt, Preview, SimulationResult, Webhook
+from simlib.core.delivery.http import DeliveryConfig, Outcome
+from simlib.records import (
+    DELIVERED,
+    FAILED,
+    INTERRUPTED,
+    SIMULATION_FAILED,
+    Attempt,
+    Preview,
+    SimulationResult,
+    Webhook,
+)
 
-__all__ = ["is_delivered", "make_history_row", "result_from_row"]
+__all__ = ["OUTCOME_ROOM", "REQUEST_HEADERS_ROOM", "is_delivered", "make_history_row", "outcome_bytes", "pending_row", "result_from_row"]
+
+#: Room reserved for what an outcome adds to its row besides the response body: the response
+#: headers (stored up to this; more is cut, with a note), the detail, the status and latency.
+OUTCOME_ROOM = 32 * 1024
+#: The request headers of a burst's send, signed only when it goes out (after its reservation).
+REQUEST_HEADERS_ROOM = 8 * 1024
 
 
 def is_delivered(outcome: Outcome) -> bool:
@@ -50,6 +65,31 @@ def make_history_row(
         response_truncated=outcome.response_truncated,
         replay_of=replay_of,
     )
+
+
+def pending_row(
+    preview: Preview,
+    sim_id: str,
+    wh: Webhook | None,
+    headers: dict[str, str],
+    sent_at_ms: int,
+    *,
+    replay_of: int | None = None,
+) -> Attempt:
+    """The row reserved before a send (``Store.reserve``): what is known before the request goes
+    out, marked :data:`~simlib.records.INTERRUPTED` (Failed, "Simulation failed", no status) until
+    the outcome replaces it -- what the history keeps if the process stops in between."""
+    return make_history_row(
+        preview, sim_id, wh, headers, sent_at_ms, Outcome(error=SIMULATION_FAILED, detail=INTERRUPTED), replay_of=replay_of
+    )
+
+
+def outcome_bytes(config: DeliveryConfig, *, headers_known: bool = True) -> int:
+    """The most an outcome may add to a pending row: the response body (up to
+    ``max_response_bytes`` read, which decodes to at most three times as many UTF-8 bytes, as
+    replacement characters), plus :data:`OUTCOME_ROOM`, plus the request headers when they are
+    only signed at send time (bursts)."""
+    return 3 * config.max_response_bytes + OUTCOME_ROOM + (0 if headers_known else REQUEST_HEADERS_ROOM)
 
 
 def result_from_row(row: Attempt, *, history_id: int | None = None, note: str = "") -> SimulationResult:

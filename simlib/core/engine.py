@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from simlib.core import signing
-from simlib.core.classify import make_history_row, result_from_row
+from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
@@ -117,6 +117,18 @@ def webhook_id_of(webhook: Webhook | str) -> str:
         shown = repr(webhook) if webhook is None or isinstance(webhook, (str, int, float, bool)) else type(webhook).__name__
         raise ValidationError("webhook", f"expected a webhook id, not {shown[:60]}")
     return validate_webhook_id(webhook, "webhook")
+
+
+def target_problem(wh: Webhook, event_type: str) -> tuple[SimulationError, str, Webhook] | None:
+    """The simulation error that stops a send to ``wh`` as it is now (the event no longer
+    subscribed), or None."""
+    if event_type not in wh.events:
+        return (
+            EVENT_NOT_REGISTERED,
+            f"{event_type} is not among the events webhook {wh.id} subscribes to ({', '.join(wh.events)})",
+            wh,
+        )
+    return None
 
 
 class Engine:
@@ -358,13 +370,7 @@ class Engine:
             return (WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected", None)
         except StoreError as exc:
             return (SERVICE_UNAVAILABLE, str(exc), None)
-        if event_type not in wh.events:
-            return (
-                EVENT_NOT_REGISTERED,
-                f"{event_type} is not among the events webhook {wh.id} subscribes to ({', '.join(wh.events)})",
-                wh,
-            )
-        return wh
+        return target_problem(wh, event_type) or wh
 
     def send_exact(
         self,
@@ -385,30 +391,103 @@ class Engine:
         check_event_name(preview.event_type)
         sim_id = new_uuid4()
         try:
-            target = self.check_target(preview.webhook_id, preview.event_type)
-            if not isinstance(target, Webhook):
-                error, detail, known = target
-                return self.record_failure(
-                    preview, error, detail, webhook=known, replay_of=replay_of, simulation_id=sim_id
-                )
-            wh = target
-            if requires_previous and wh.previous_secret is None:
-                return self.record_failure(
-                    preview, SIMULATION_FAILED, "the webhook has no previous secret to sign with",
-                    webhook=wh, simulation_id=sim_id,
-                )
-            config = self.delivery
-            ts = self._clock()
-            headers = headers_for(wh, ts)
-            outcome = deliver(self.client_for(config), wh.url, preview.body, headers, config)
-            if label:
-                outcome.detail = f"{label}: {outcome.detail}"
-            return self.record(preview, sim_id, wh, headers, ts, outcome, replay_of=replay_of)
+            started = self.start_send(
+                preview, sim_id, headers_for, requires_previous=requires_previous, replay_of=replay_of
+            )
         except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
             return self.record_failure(
                 preview, SIMULATION_FAILED, f"unexpected error: {type(exc).__name__}: {exc}",
                 replay_of=replay_of, simulation_id=sim_id,
             )
+        if isinstance(started, SimulationResult):
+            return started
+        wh, headers, ts, history_id = started
+        try:
+            config = self.delivery
+            outcome = deliver(self.client_for(config), wh.url, preview.body, headers, config)
+            if label:
+                outcome.detail = f"{label}: {outcome.detail}"
+        except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
+            outcome = Outcome(error=SIMULATION_FAILED, detail=f"unexpected error: {type(exc).__name__}: {exc}")
+        except BaseException:  # Ctrl-C mid-send: the reserved row stays, reading "interrupted"
+            self.store.abandon([history_id])
+            raise
+        return self.complete(preview, sim_id, wh, headers, ts, outcome, history_id, replay_of=replay_of)
+
+    def start_send(
+        self,
+        preview: Preview,
+        sim_id: str,
+        headers_for: HeadersFor,
+        *,
+        requires_previous: bool = False,
+        replay_of: int | None = None,
+    ) -> SimulationResult | tuple[Webhook, dict[str, str], int, int]:
+        """Everything a send does before the request goes out, in one write transaction: re-read
+        the webhook; a send that stops here (deleted, event not subscribed, no previous secret)
+        is recorded with its Trackpilots error and returned as a result; one that goes ahead gets
+        its headers and its row reserved -- with the room for its outcome proved (disk full: no
+        send) -- and returns ``(webhook, headers, sent_at_ms, history_id)``. A store that cannot
+        do this (locked past the busy timeout, full, unusable) answers "Service unavailable",
+        recorded only if that takes no second wait."""
+        try:
+            with self.store.transaction() as tx:
+                wh = tx.get_webhook(preview.webhook_id)
+                problem: tuple[SimulationError, str, Webhook | None] | None = (
+                    (WEBHOOK_NOT_FOUND, "the webhook was deleted after it was selected", None)
+                    if wh is None
+                    else target_problem(wh, preview.event_type)
+                )
+                if problem is None and requires_previous and wh is not None and wh.previous_secret is None:
+                    problem = (SIMULATION_FAILED, "the webhook has no previous secret to sign with", wh)
+                if problem is not None:
+                    error, detail, known = problem
+                    row = make_history_row(
+                        preview, sim_id, known, {}, self._safe_now(), Outcome(error=error, detail=detail),
+                        replay_of=replay_of,
+                    )
+                    return result_from_row(row, history_id=tx.append(row))
+                assert wh is not None
+                ts = self._clock()
+                headers = headers_for(wh, ts)
+                pending = pending_row(preview, sim_id, wh, headers, ts, replay_of=replay_of)
+                (history_id,) = tx.reserve([pending], outcome_bytes=outcome_bytes(self.delivery))
+        except StoreError as exc:
+            return self.record_failure(
+                preview, SERVICE_UNAVAILABLE, f"{exc} (nothing was sent)", replay_of=replay_of, simulation_id=sim_id,
+                wait=False,
+            )
+        return wh, headers, ts, history_id
+
+    def complete(
+        self,
+        preview: Preview,
+        sim_id: str,
+        wh: Webhook,
+        headers: dict[str, str],
+        sent_at_ms: int,
+        outcome: Outcome,
+        history_id: int,
+        *,
+        replay_of: int | None = None,
+    ) -> SimulationResult:
+        """Write the outcome into the row :meth:`start_send` reserved, then return the result;
+        when the store cannot take it the result says "not recorded" and the reserved row stays
+        *interrupted* (in the history, never Delivered)."""
+        row = make_history_row(preview, sim_id, wh, headers, sent_at_ms, outcome, replay_of=replay_of)
+        try:
+            self.store.complete(history_id, row)
+        except StoreError as exc:
+            return result_from_row(
+                row, note=f" (not recorded in history: {exc}; its history row {history_id} says interrupted)"
+            )
+        return result_from_row(row, history_id=history_id)
+
+    def _safe_now(self) -> int:
+        try:
+            return self._clock()
+        except Exception:  # noqa: BLE001 - a broken injected clock must not escape either
+            return signing.now_ms()
 
     def client_for(self, config: DeliveryConfig) -> Sender:
         """The reused synchronous sender for ``config``'s connection settings."""
@@ -429,12 +508,14 @@ class Engine:
         outcome: Outcome,
         *,
         replay_of: int | None = None,
+        wait: bool = True,
     ) -> SimulationResult:
         """Append the attempt to history, then return its result (``recorded=False``, with the
-        reason in its detail, when the store could not take it)."""
+        reason in its detail, when the store could not take it; ``wait=False``: without waiting
+        for a lock another process holds)."""
         row = make_history_row(preview, sim_id, wh, headers, sent_at_ms, outcome, replay_of=replay_of)
         try:
-            history_id = self.store.append(row)
+            history_id = self.store.append(row, wait=wait)
         except StoreError as exc:
             note = "" if row.error == SERVICE_UNAVAILABLE else f": {exc}"
             return result_from_row(row, note=f" (not recorded in history{note})")
@@ -449,15 +530,14 @@ class Engine:
         webhook: Webhook | None = None,
         replay_of: int | None = None,
         simulation_id: str | None = None,
+        wait: bool = True,
     ) -> SimulationResult:
-        """Record a simulation that ended in one of the Trackpilots errors (nothing was sent)."""
-        try:
-            now = self._clock()
-        except Exception:  # noqa: BLE001 - a broken injected clock must not escape either
-            now = signing.now_ms()
+        """Record a simulation that ended in one of the Trackpilots errors (nothing was sent).
+        ``wait=False`` after the store already failed (one bounded wait per operation)."""
         outcome = Outcome(error=error, detail=detail)
         return self.record(
-            preview, simulation_id or new_uuid4(), webhook, {}, now, outcome, replay_of=replay_of
+            preview, simulation_id or new_uuid4(), webhook, {}, self._safe_now(), outcome, replay_of=replay_of,
+            wait=wait,
         )
 
     # -- burst mode ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from simlib.core.delivery.http import request_headers
 from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from simlib.errors import ValidationError
-from simlib.records import Preview, SimulationResult, Webhook
+from simlib.records import SERVICE_UNAVAILABLE, Preview, SimulationResult, Webhook
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,7 +177,9 @@ def check_receiver(
 
     ``progress(done, total)`` is called after each request. When ``cancel`` is set, no further
     request starts: the frame holds the variants sent so far and ``frame.attrs["cancelled"]``
-    is True (``frame.attrs["requests"]`` of ``frame.attrs["total"]`` were sent).
+    is True (``frame.attrs["requests"]`` of ``frame.attrs["total"]`` were sent). A store that is
+    unavailable ("Service unavailable": nothing sent) stops the check the same way, after one
+    wait for it, with the reason in ``frame.attrs["stopped_early"]``.
     """
     import pandas as pd
 
@@ -190,11 +192,16 @@ def check_receiver(
     results: dict[str, SimulationResult] = {}
     valid_preview: Preview | None = None
     cancelled = False
+    stopped: str | None = None
     for i, variant in enumerate(VARIANTS):
         if i and progress is not None:
             progress(i, len(VARIANTS))
         if cancel is not None and cancel.is_set():
             cancelled = True
+            break
+        if i and results[VARIANTS[i - 1].name].error == SERVICE_UNAVAILABLE:
+            stopped = f"the store is unavailable: {results[VARIANTS[i - 1].name].detail}"
+            cancelled = True  # one wait for a locked store, not one per variant
             break
         if variant.name == "replayed":  # the valid request again: same bytes, same headers
             first, again = results["valid"], dict(results["valid"].request_headers)
@@ -227,7 +234,7 @@ def check_receiver(
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     frame["observed_status"] = frame["observed_status"].astype("Int64")
     frame["history_id"] = frame["history_id"].astype("Int64")
-    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS))
+    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped)
     return frame
 
 
@@ -411,7 +418,8 @@ def probe_tolerance(
 
     ``progress(done, total)`` is called after each request (``total``: at most this many).
     When ``cancel`` is set, no further request starts and the edges measured so far are
-    returned with ``cancelled=True`` (a direction not reached is "not measured").
+    returned with ``cancelled=True`` (a direction not reached is "not measured"); so is a store
+    that is unavailable (after one wait for it, said in the flags).
     """
     if resolution_ms < 2 or max_ms < resolution_ms:
         raise ValidationError("resolution_ms", "needs 2 <= resolution_ms <= max_ms")
@@ -438,6 +446,9 @@ def probe_tolerance(
         sent.append(r)
         if progress is not None:
             progress(len(sent), max(total, len(sent)))
+        if r.error == SERVICE_UNAVAILABLE:  # nothing was sent: one wait for the store, not one per probe
+            flags.append(f"stopped: the store is unavailable ({r.detail})")
+            raise _Cancelled
         return _delivered(r)
 
     def grid(n: int) -> int:

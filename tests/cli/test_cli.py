@@ -240,29 +240,43 @@ def test_send_text_output(home):
 
 
 
-def _refuse_history_inserts(store: Path) -> None:
-    """Make the real store refuse to record an attempt (as a full disk would), from outside."""
+def _refuse_history(store: Path, what: str) -> None:
+    """Make the real store refuse to write history rows (``INSERT``: no row can be reserved;
+    ``UPDATE``: a reserved row cannot be completed), as a full disk would, from outside."""
     conn = sqlite3.connect(store)
     try:
-        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON history BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        conn.execute(f"CREATE TRIGGER refuse BEFORE {what} ON history BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         conn.commit()
     finally:
         conn.close()
 
 
-def test_send_that_cannot_be_recorded_says_so(home):
+def test_send_that_cannot_be_recorded_is_not_sent(home):
     with Receiver(SECRET) as rx:
         wid = add_webhook(rx.url, APP)["id"]
-        _refuse_history_inserts(home / "simlib.sqlite3")
+        _refuse_history(home / "simlib.sqlite3", "INSERT")
+        code, out, err = run("send", wid, APP)
+        code_json, out_json, _ = run("send", wid, APP, "--json")
+        assert rx.count == 0  # nothing is sent that cannot be recorded
+    assert code == 2 and err == ""
+    assert "Service unavailable" in out and out.splitlines()[-1] == "history    NOT recorded (store unavailable)"
+    assert code_json == 2 and json.loads(out_json)["recorded"] is False
+    assert _history_count(home) == 0
+
+
+def test_send_whose_outcome_cannot_be_recorded_says_so(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        _refuse_history(home / "simlib.sqlite3", "UPDATE")
         code, out, err = run("send", wid, APP)
         assert rx.wait_for(1)[0].verification.ok  # it was delivered ...
         code_json, out_json, _ = run("send", wid, APP, "--json")
-    assert (code, err) == (0, "")  # ... so the exit code is the delivery's
+    assert (code, err) == (2, "")  # ... but not recorded: never a success
     lines = out.splitlines()
     assert lines[0].startswith("Delivered  status 200")
-    assert lines[-1] == "history    NOT recorded (store unavailable)"  # ... but the history does not hold it
-    assert code_json == 0 and json.loads(out_json)["recorded"] is False
-    assert _history_count(home) == 0
+    assert lines[-1] == "history    NOT recorded (store unavailable)"
+    assert code_json == 2 and json.loads(out_json)["recorded"] is False
+    assert _history_count(home) == 2  # the rows reserved before sending, reading "interrupted"
 
 
 def test_every_command_has_one_handler(home):

@@ -4,7 +4,8 @@
   over history() without blocking them;
 - kill -9 of a sender mid-burst -> integrity_check ok, and every row it reported is present;
 - kill -9 of ``send_many`` (burst mode, batched history writes) -> integrity_check ok, every
-  committed batch is still there, and every row is complete;
+  committed batch is still there, and every row is complete or reads "interrupted" (reserved
+  before its send, never completed; never Delivered);
 - a store locked by another process -> "Service unavailable", then recovery once released.
 """
 
@@ -23,6 +24,7 @@ import pytest
 
 from simlib import Simulator
 from simlib.receiver import Receiver, ReceiverProcess
+from simlib.records import INTERRUPTED
 from tests.helpers import APP
 
 SENDER = textwrap.dedent(
@@ -196,11 +198,21 @@ def test_kill_9_mid_send_many_keeps_every_committed_batch(tmp_path):
     assert len(rows) >= max(reported, committed)
     assert len(rows) < 20000  # it really was killed mid-burst
     assert len({r[0] for r in rows}) == len(rows)
+    interrupted = 0
     for sim_id, result, status, latency, error, detail, event_id, headers, body_len, response in rows:
         assert sim_id and event_id and detail is not None and response is not None
-        assert result == "Delivered" and status == 200 and error is None and latency is not None
         assert body_len > 0
+        if detail == INTERRUPTED:
+            # Reserved before its send and never completed: in flight (or about to start) at the
+            # kill. Never Delivered, no status: the history does not claim what it does not know.
+            assert result == "Failed" and error == "Simulation failed" and status is None and latency is None
+            interrupted += 1
+            continue
+        assert result == "Delivered" and status == 200 and error is None and latency is not None
         assert {"x-webhook-signature", "x-webhook-timestamp"} <= set(json.loads(headers))
+    # At most the rows reserved but not yet completed: in flight, awaiting their batch, or the
+    # rest of the last reserved chunk (16 at this concurrency).
+    assert interrupted <= 16 + 100 + 16
 
 
 LOCKER = textwrap.dedent(

@@ -59,8 +59,8 @@ def quick_sim(store_path: Path) -> Iterator[Simulator]:
 def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
     quick_sim: Simulator, lock: WriteLock, make_explorer: Callable[..., Explorer], store_path: Path
 ) -> None:
-    # The lock is taken while the endpoint answers: the webhook was read, the request was sent
-    # and answered, and only the history append fails.
+    # The lock is taken while the endpoint answers: the webhook was read and the row reserved,
+    # the request was sent and answered, and only writing its outcome fails.
     with Receiver(on_request=lambda _request: lock.take()) as rx:
         wh = quick_sim.create_webhook("Local", rx.url, [APP])
         explorer = make_explorer(quick_sim)
@@ -76,12 +76,16 @@ def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
     assert table_row(explorer.result.value, "History") == "this attempt could not be recorded: the store is unavailable"
     assert "not recorded in history" in result.detail  # the reason (with the store's path) for Python
     assert str(store_path) in result.detail and str(store_path) not in explorer.result.value  # no paths on the page
-    assert history_rows(explorer) == 0 and len(quick_sim.history()) == 0
+    # The row reserved before the send stays, and says what the history knows: interrupted, never
+    # Delivered.
+    frame = quick_sim.history()
+    assert frame["result"].tolist() == ["Failed"] and frame["detail"].str.startswith("interrupted").all()
+    assert history_rows(explorer) == 1
 
     explorer.send.click()  # the store is writable again: recorded, and no such row
     assert explorer.last_result is not None and explorer.last_result.recorded
     assert table_row(explorer.result.value, "History") is None
-    assert history_rows(explorer) == 1
+    assert history_rows(explorer) == 2
 
 
 def test_a_store_locked_before_the_send_gives_service_unavailable_not_recorded(

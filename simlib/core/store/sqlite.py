@@ -16,23 +16,41 @@ Derived values are computed in the SELECT (``error_status`` by a CASE over
 Opening a store from an older version runs the schema's forward migrations in one
 ``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds for a million rows).
 
-Any failure to use the file (locked past the timeout, unreadable, corrupt, read-only) raises
+Any failure to use the file (locked past the timeout, unreadable, corrupt, read-only, full, another
+application's database, readable by other users and not ours to tighten) raises
 :class:`~simlib.errors.StoreUnavailable` with a readable reason; a file from a newer simlib raises
 :class:`~simlib.errors.StoreVersionError`.
+
+Opening never adopts or loosens anything: a file that is not a simlib store (another application's
+SQLite database) is refused before anything is written to it; a store file, its directory (when
+simlib chose it) and its ``-wal`` / ``-shm`` files that other users could read are made owner-only
+when they are ours, and refused when they are not.
+
+Nothing is sent that cannot be recorded (:meth:`Store.reserve`): before a send, its row is
+inserted as *pending* ("interrupted" until completed) and the room for completing it is proved:
+the WAL file gets the bytes the completion may need allocated in advance (``fallocate`` with
+``KEEP_SIZE``: no change to the file SQLite sees), within the file size limit. The completion
+(:meth:`Store.complete`) is then an UPDATE that writes into space that already exists. A process
+that stops between the two leaves the pending row: Failed, "Simulation failed", *interrupted*.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
+import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.location import sqlite_path
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
     DEFAULT_PAGE_ROWS,
@@ -48,6 +66,7 @@ from simlib.core.store.query import (
     page_sql,
 )
 from simlib.core.store.schema import (
+    BASE_VERSION,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
     KEY,
@@ -63,7 +82,7 @@ from simlib.core.store.schema import (
     time_columns,
 )
 from simlib.errors import NotFoundError, StoreUnavailable, StoreVersionError, ValidationError
-from simlib.records import Attempt, Derived, Kind, Secret, View, Webhook, record_view
+from simlib.records import INTERRUPTED, Attempt, Derived, Kind, Secret, View, Webhook, record_view
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,13 +95,18 @@ __all__ = [
     "SQLITE_TYPES",
     "HistorySQL",
     "Store",
+    "StoreTransaction",
     "apply_step",
     "default_store_path",
+    "fit_row",
     "history_sql",
+    "row_bytes",
 ]
 
 STORE_FILENAME = "simlib.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0
+#: WAL pages after which a commit checkpoints (SQLite's default is 1000).
+WAL_AUTOCHECKPOINT_PAGES: Final = 2000
 #: ``ALTER TABLE ... DROP COLUMN`` exists from SQLite 3.35; older libraries rebuild the table.
 NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -142,16 +166,26 @@ class HistorySQL(NamedTuple):
     """The history table of a record class rendered as SQLite SQL, built once (:func:`history_sql`).
 
     ``params(row)`` are the INSERT's parameters for one record (JSON fields serialised; bytes go
-    in as a BLOB); ``row_decoders`` turn a selected row back into Python values.
+    in as a BLOB), and ``update`` takes the same parameters plus the key (completing a pending row);
+    ``row_decoders`` turn a selected row back into Python values.
     """
 
     create: str
     insert: str
+    update: str
+    complete: str
     select_frame: str
     select_row: str
     row_keys: tuple[str, ...]
     row_decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
     params: Callable[[Attempt], Sequence[Any]]
+    outcome_params: Callable[[Attempt], Sequence[Any]]
+
+
+#: The fields a pending row (:meth:`Store.reserve`) already holds as they will stay: who and what
+#: is sent. ``HistorySQL.complete`` sets every other field (a field added to the record is set
+#: there too).
+PENDING_FINAL: Final = ("simulation_id", "webhook_id", "webhook_name", "url", "event_type", "event_id", "request_body", "replay_of")
 
 
 def _params_for(names: tuple[str, ...], json_at: tuple[int, ...]) -> Callable[[Attempt], Sequence[Any]]:
@@ -195,9 +229,13 @@ def _render(record: type[Attempt]) -> HistorySQL:
     columns = ",\n    ".join([f"{KEY} INTEGER PRIMARY KEY", *(_column_ddl(s.name, s.kind, s.nullable) for s in specs)])
     row_view = record_view(record, "row")
     row_keys = (KEY, *(item.key for item in row_view))
+    outcome = tuple(n for n in names if n not in PENDING_FINAL)
+    kinds = {spec.name: spec.kind for spec in specs}
     return HistorySQL(
         create=f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n    {columns}\n)",
         insert=f"INSERT INTO {HISTORY_TABLE} ({', '.join(names)}) VALUES ({','.join('?' * len(names))})",
+        update=f"UPDATE {HISTORY_TABLE} SET {', '.join(f'{n}=?' for n in names)} WHERE {KEY}=?",
+        complete=f"UPDATE {HISTORY_TABLE} SET {', '.join(f'{n}=?' for n in outcome)} WHERE {KEY}=?",
         select_frame=f"SELECT {', '.join([KEY, *_select_items(record, 'frame')])} FROM {HISTORY_TABLE}",
         select_row=f"SELECT {', '.join([KEY, *_select_items(record, 'row')])} FROM {HISTORY_TABLE} WHERE {KEY}=?",
         row_keys=row_keys,
@@ -205,12 +243,15 @@ def _render(record: type[Attempt]) -> HistorySQL:
             (i, _DECODERS[item.kind]) for i, item in enumerate(row_view, start=1) if item.kind in _DECODERS
         ),
         params=_params_for(names, tuple(i for i, s in enumerate(specs) if s.kind == "json")),
+        outcome_params=_params_for(outcome, tuple(i for i, n in enumerate(outcome) if kinds[n] == "json")),
     )
 
 
 #: The history table of :class:`simlib.records.Attempt`, as used by :class:`Store`.
 HISTORY_SQL: Final = history_sql()
 _INSERT_HISTORY: Final = HISTORY_SQL.insert
+_COMPLETE_HISTORY: Final = HISTORY_SQL.complete
+_outcome_params: Final = HISTORY_SQL.outcome_params
 _history_params: Final = HISTORY_SQL.params
 _FRAME_COLUMNS: Final = list(frame_columns())
 _FRAME_DTYPES: Final = frame_dtypes()
@@ -260,7 +301,7 @@ def default_store_path() -> Path:
     """``$SIMLIB_HOME/simlib.sqlite3`` if set, else the per-user data directory."""
     home = os.environ.get("SIMLIB_HOME")
     if home:
-        return Path(home).expanduser() / STORE_FILENAME
+        return sqlite_path(home, source="SIMLIB_HOME") / STORE_FILENAME
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("simlib", appauthor=False)) / STORE_FILENAME
@@ -271,37 +312,60 @@ class Store:
     and processes (WAL + busy timeout)."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.path = sqlite_path(path) if path is not None else default_store_path()
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self.journal_mode: str | None = None
+        #: simlib chose the directory (the per-user data directory or $SIMLIB_HOME): it is kept
+        #: owner-only too. The directory of an explicit path is the caller's and keeps its mode.
+        self._own_directory = path is None
+        self._page_size = 4096
+        self._size_limit: int | None = None
+        #: Reserved rows not completed yet: history id -> the most bytes their completion may take.
+        self._reserved: dict[int, int] = {}
+        #: The WAL file, open while the connection is (SQLite removes it only when the last
+        #: connection closes; it holds no lock on it, so this descriptor can be closed freely).
+        self._wal_fd: int | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
     # -- connection -------------------------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, timeout: float | None = None) -> sqlite3.Connection:
+        """A connection to the store, created or upgraded as needed; ``timeout`` overrides the
+        busy timeout for this opening (0: do not wait for a lock)."""
         path = self.path
+        timeout = self.busy_timeout if timeout is None else timeout
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self._own_directory:
+                _make_owner_only(path, [path.parent])
             if not path.exists():
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
-            conn = sqlite3.connect(
-                path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except StoreUnavailable:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the store at {path}: {_reason(exc)}") from None
         try:
+            # Read what the file is before anything is written to it (journal_mode=WAL writes):
+            # another application's database is refused as it is.
+            version = _store_version(path, conn)
+            # A simlib store: owner-only before anything (a secret, the WAL) is written into it.
+            _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in _STORE_SUFFIXES])
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            _refuse_newer(path, version)
+            # A send writes its row twice (reserved, then completed): checkpoint (and sync) after
+            # as many sends as when it was written once, not twice as often.
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             if version < SCHEMA_VERSION:
                 self._upgrade(conn)
+            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            self._size_limit = _file_size_limit()  # read when the store opens (ulimit -f of this process)
         except (StoreVersionError, StoreUnavailable):
             conn.close()
             raise
@@ -317,8 +381,7 @@ class Store:
         done it meanwhile)."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            _refuse_newer(self.path, version)
+            version = _store_version(self.path, conn)
             if version == 0:  # a new file
                 conn.execute(_WEBHOOKS_DDL)
                 conn.execute(HISTORY_SQL.create)
@@ -341,10 +404,12 @@ class Store:
             raise
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._conn is None:
-                self._conn = self._open()
+                self._conn = self._open(None if wait else 0.0)
+                if not wait:  # opened for one no-wait write: later operations wait as configured
+                    self._conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             try:
                 yield self._conn
             except sqlite3.Error as exc:
@@ -355,21 +420,24 @@ class Store:
                         pass
                 raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taking the write lock up front."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self, *, wait: bool = True) -> _Write:
+        """One short write transaction, taking the write lock up front (a context manager giving
+        the connection). ``wait=False`` does not wait for the lock at all (the write after a
+        wait that already failed: one bounded wait per operation)."""
+        return _Write(self, wait)
+
+    def transaction(self, *, wait: bool = True) -> StoreTransaction:
+        """One write transaction for a send (a context manager): read its webhook, then append
+        its row or reserve it (:class:`StoreTransaction`); committed when the block ends, rolled
+        back if it raises. Nothing but reading and writing the store may happen inside (no
+        network I/O)."""
+        return StoreTransaction(self, wait)
 
     def close(self) -> None:
         with self._lock:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -426,11 +494,121 @@ class Store:
 
     # -- history ----------------------------------------------------------------------------
 
-    def append(self, row: Attempt) -> int:
-        """Append one attempt; returns its history id. Committed before it returns."""
-        with self._write() as conn:
+    def append(self, row: Attempt, *, wait: bool = True) -> int:
+        """Append one attempt; returns its history id. Committed before it returns. ``wait=False``:
+        fail at once if another process holds the write lock."""
+        with self._write(wait=wait) as conn:
             cur = conn.execute(_INSERT_HISTORY, _history_params(row))
             return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def reserve(self, rows: Sequence[Attempt], *, outcome_bytes: int, wait: bool = True) -> list[int]:
+        """Insert ``rows`` as pending rows, in one transaction, before their sends; returns their
+        ids. See :meth:`StoreTransaction.reserve`."""
+        with self._write(wait=wait) as conn:
+            return self._reserve(conn, rows, outcome_bytes)
+
+    def complete(self, history_id: int, row: Attempt, *, wait: bool = True) -> None:
+        """Write the outcome of the reserved row ``history_id``: ``row`` (the same attempt, with
+        its outcome) replaces what the pending row did not know yet (cut to the room that was
+        reserved, see :func:`fit_row`)."""
+        self.complete_many(((history_id, row),), wait=wait)
+
+    def complete_many(self, items: Sequence[tuple[int, Attempt]], *, wait: bool = True) -> None:
+        """Complete several reserved rows in one transaction (burst mode). A row whose
+        completion fails stays pending (it reads "interrupted"); it is not retried."""
+        update, params, reserved = _COMPLETE_HISTORY, _outcome_params, self._reserved
+        try:
+            with self._write(wait=wait) as conn:
+                execute = conn.execute
+                for hid, row in items:
+                    # The room reserved for the whole row, less what the pending row already
+                    # holds as it stays (mostly the request body; the few short fields left are
+                    # within the per-row margin of _wal_bytes).
+                    limit = reserved.get(hid)
+                    values = params(row)
+                    if limit is not None and _params_bytes(values) > limit - len(row.request_body):
+                        values = params(fit_row(row, limit - len(row.request_body), outcome_only=True))
+                    execute(update, (*values, hid))
+        finally:
+            with self._lock:
+                for hid, _ in items:
+                    reserved.pop(hid, None)
+
+    def abandon(self, history_ids: Sequence[int]) -> None:
+        """Forget reserved rows that will not be completed (their send was interrupted): they stay
+        in the history as interrupted, and no longer count against the room."""
+        with self._lock:
+            for hid in history_ids:
+                self._reserved.pop(hid, None)
+
+    def release(self, history_ids: Sequence[int], *, wait: bool = True) -> None:
+        """Delete reserved rows whose sends never started (a burst that stopped early)."""
+        try:
+            with self._write(wait=wait) as conn:
+                conn.executemany(
+                    f"DELETE FROM {HISTORY_TABLE} WHERE {KEY}=? AND detail=?",
+                    [(int(hid), INTERRUPTED) for hid in history_ids],
+                )
+        finally:
+            with self._lock:
+                for hid in history_ids:
+                    self._reserved.pop(hid, None)
+
+    def _reserve(self, conn: sqlite3.Connection, rows: Sequence[Attempt], outcome_bytes: int) -> list[int]:
+        """INSERT the pending rows, then prove the room for completing each of them with up to
+        ``outcome_bytes`` more than its pending size; raises StoreUnavailable (and the
+        transaction rolls back: nothing is reserved) when the room is not there."""
+        values = [_history_params(row) for row in rows]
+        execute = conn.execute
+        ids = [int(execute(_INSERT_HISTORY, v).lastrowid) for v in values]  # type: ignore[arg-type]
+        sizes = [_params_bytes(v) for v in values]
+        total = sum(sizes)
+        with self._lock:
+            # What this transaction writes, then what every completion still to come may write
+            # (a completion rewrites its row: at most its pending size plus outcome_bytes).
+            outstanding = sum(self._reserved.values())
+            need = self._wal_bytes(total, len(rows)) + self._wal_bytes(
+                outstanding + total + len(rows) * outcome_bytes, len(rows) + len(self._reserved)
+            )
+            self._prove_room(need)
+            for hid, size in zip(ids, sizes, strict=True):
+                self._reserved[hid] = size + outcome_bytes
+        return ids
+
+    def _wal_bytes(self, payload: int, rows: int) -> int:
+        """WAL bytes that writing ``rows`` rows of ``payload`` bytes in all may take, generously:
+        their pages (overflow pages carry page_size - 4 bytes), plus per row the leaf, a
+        rebalance and the free-list pages it may touch, plus page 1 and the tree's top."""
+        page = self._page_size
+        pages = payload // (page - 4) + 1 + _PAGES_PER_ROW * rows + _PAGES_PER_TRANSACTION
+        return pages * (page + _WAL_FRAME_HEADER)
+
+    def _prove_room(self, nbytes: int) -> None:
+        """Make sure the WAL can grow by ``nbytes`` without the filesystem needing to find
+        space: allocate it now (``fallocate`` ``KEEP_SIZE``: blocks past the end, the size SQLite
+        sees unchanged), within the file size limit. Raises StoreUnavailable when the disk (or
+        the limit) does not have the room. Where the journal is not a WAL, or the filesystem
+        cannot allocate ahead, the pending row is still there: only the proof is skipped."""
+        if self.journal_mode != "wal":
+            return
+        fd = self._wal_fd
+        if fd is None:
+            try:
+                fd = self._wal_fd = os.open(f"{self.path}-wal", os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise StoreUnavailable(f"store {self.path}: cannot check the room for this attempt: {_reason(exc)}") from None
+        st = os.fstat(fd)
+        want = st.st_size + nbytes
+        limit = self._size_limit
+        if limit is not None and want > limit:
+            raise StoreUnavailable(
+                f"store {self.path}: no room to record this attempt: the file size limit (ulimit -f) "
+                f"is {limit} bytes and the journal needs {want}"
+            )
+        if getattr(st, "st_blocks", 0) * 512 < want + _ROOM_MARGIN:
+            _allocate_ahead(fd, st.st_size, nbytes, self.path)
 
     def append_many(self, rows: Sequence[Attempt]) -> list[int]:
         """Append several attempts in one transaction (burst mode); returns their ids."""
@@ -604,12 +782,302 @@ class Store:
         return frame[keys]
 
 
+class _Write:
+    """:meth:`Store._write`: the store's lock, its connection (opened if needed), ``BEGIN
+    IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception); an SQLite error becomes
+    StoreUnavailable. A class rather than a generator: every send goes through it twice."""
+
+    __slots__ = ("_conn", "_store", "_wait")
+
+    def __init__(self, store: Store, wait: bool) -> None:
+        self._store = store
+        self._wait = wait
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._begin(self._store)
+
+    def _begin(self, store: Store) -> sqlite3.Connection:
+        store._lock.acquire()
+        try:
+            conn = store._conn
+            if conn is None:
+                conn = store._conn = store._open(None if self._wait else 0.0)
+                if not self._wait:  # opened for one no-wait write: later operations wait as configured
+                    conn.execute(f"PRAGMA busy_timeout={int(store.busy_timeout * 1000)}")
+            self._conn = conn
+            if not self._wait:
+                conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._finish()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"store {store.path}: {_reason(exc)}") from None
+            raise
+        return conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            if kind is None:
+                conn.execute("COMMIT")
+                return
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise StoreUnavailable(f"store {self._store.path}: {_reason(error)}") from None
+        finally:
+            self._finish()
+        if isinstance(exc, sqlite3.Error):
+            raise StoreUnavailable(f"store {self._store.path}: {_reason(exc)}") from None
+
+    def _finish(self) -> None:
+        self._release(self._store)
+
+    def _release(self, store: Store) -> None:
+        try:
+            if not self._wait and self._conn is not None:
+                self._conn.execute(f"PRAGMA busy_timeout={int(store.busy_timeout * 1000)}")
+        except sqlite3.Error:
+            pass
+        finally:
+            store._lock.release()
+
+
+class StoreTransaction:
+    """The write transaction of :meth:`Store.transaction`: what a send does in the store before
+    it sends (read the webhook; append the row of a send that stops here, or reserve the row of a
+    send that goes ahead)."""
+
+    __slots__ = ("_conn", "_store", "_write")
+
+    def __init__(self, store: Store, wait: bool) -> None:
+        self._store = store
+        self._write = _Write(store, wait)
+
+    def __enter__(self) -> StoreTransaction:
+        self._conn = self._write.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._write.__exit__(kind, exc, tb)
+
+    def get_webhook(self, webhook_id: str) -> Webhook | None:
+        row = self._conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
+        return None if row is None else _webhook_from_row(row)
+
+    def append(self, row: Attempt) -> int:
+        """Append a finished attempt (one that sends nothing); its history id."""
+        return int(self._conn.execute(_INSERT_HISTORY, _history_params(row)).lastrowid)  # type: ignore[arg-type]
+
+    def reserve(self, rows: Sequence[Attempt], *, outcome_bytes: int) -> list[int]:
+        """Insert ``rows`` as pending rows (see :func:`simlib.core.classify.pending_row`) and
+        prove there is room to complete each with up to ``outcome_bytes`` more than its pending
+        size (the response body, headers and detail to come); their history ids. No room:
+        StoreUnavailable, and the transaction rolls back (nothing reserved, nothing to send)."""
+        return self._reserve_in(self._store, rows, outcome_bytes)
+
+    def _reserve_in(self, store: Store, rows: Sequence[Attempt], outcome_bytes: int) -> list[int]:
+        return store._reserve(self._conn, rows, outcome_bytes)
+
+
+def _store_version(path: Path, conn: sqlite3.Connection) -> int:
+    """The schema version of the simlib store ``conn`` is open on (0: an empty file, to be
+    created), read without writing anything. Another application's SQLite database -- tables
+    that are not simlib's, or simlib's missing where a version says they are there -- raises
+    StoreUnavailable; a newer simlib's store StoreVersionError."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    names = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+    }
+    ours = {WEBHOOKS_TABLE, HISTORY_TABLE} <= names
+    if version > SCHEMA_VERSION and (ours or not names):
+        _refuse_newer(path, version)
+    if version == 0 and not names:
+        return 0
+    if ours and BASE_VERSION <= version <= SCHEMA_VERSION:
+        return version
+    what = f"{len(names)} table{'s' if len(names) != 1 else ''} or index{'es' if len(names) != 1 else ''}" if names else "no tables"
+    raise StoreUnavailable(
+        f"the file at {path} is an SQLite database but not a simlib store (user_version {version}, "
+        f"{what} that simlib did not create); it was left untouched: give the path of a simlib store "
+        "or of a new file"
+    )
+
+
 def _refuse_newer(path: Path, version: int) -> None:
     if version > SCHEMA_VERSION:
         raise StoreVersionError(
             f"the store at {path} has schema version {version}, newer than this simlib "
             f"understands ({SCHEMA_VERSION}); upgrade simlib or use another store"
         )
+
+
+#: The files that hold the store's data (and so its secrets): the database, its WAL, the WAL's
+#: index and a rollback journal.
+_STORE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
+
+
+def _make_owner_only(path: Path, targets: Sequence[Path]) -> None:
+    """Take group and other permissions off the store's ``targets`` (its files, or its directory
+    when simlib chose it) when this user owns them; refuse (StoreUnavailable) one that others can
+    use and this user cannot tighten. By path only: opening a database file here and closing it
+    would drop the locks SQLite holds on it in this process."""
+    if os.name != "posix":
+        return
+    me = os.geteuid()
+    for target in targets:
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            continue
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
+        mode = stat.S_IMODE(st.st_mode)
+        if not mode & 0o077:
+            continue
+        reason = f"it belongs to user id {st.st_uid}"
+        if st.st_uid == me:
+            try:
+                os.chmod(target, mode & 0o700)
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EROFS:
+                    continue  # a read-only filesystem: no secret can be written into it either
+                reason = exc.strerror or str(exc)
+        raise StoreUnavailable(
+            f"cannot open the store at {path}: its {kind} {target} can be used by other users (mode "
+            f"{mode:04o}) and would hold webhook secrets; simlib could not make it owner-only ({reason}): "
+            f"run 'chmod go= {target}' as its owner, or use another store"
+        )
+
+
+#: Estimating the WAL bytes of a write (:meth:`Store._wal_bytes`): pages a row's write may touch
+#: besides its own content (its leaf, a rebalance of its neighbours, free-list pages), pages each
+#: transaction may touch (page 1, the tree's interior), and the header of each WAL frame.
+_PAGES_PER_ROW: Final = 6
+_PAGES_PER_TRANSACTION: Final = 8
+_WAL_FRAME_HEADER: Final = 24
+#: st_blocks counts a little more than the data (extent blocks): room counts only past this.
+_ROOM_MARGIN: Final = 64 * 1024
+#: Allocated ahead in one go, so most sends find their room already there (no system call).
+_ROOM_CHUNK: Final = 1024 * 1024
+#: A stored row's bytes besides its values (record header, cell and key).
+_RECORD_OVERHEAD: Final = 64
+_NO_ROOM_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_fallocate_fn: list[Callable[[int, int, int], int] | None] = []
+
+
+def _params_bytes(values: Sequence[Any]) -> int:
+    """The bytes a row with these INSERT parameters takes in the database (an upper bound: 9
+    per value for its type and any number, plus the text and blobs)."""
+    total = _RECORD_OVERHEAD + 9 * len(values)
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            total += len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+        elif kind is bytes:
+            total += len(value)
+    return total
+
+
+def row_bytes(row: Attempt) -> int:
+    """The bytes the history row of ``row`` takes in the database (an upper bound)."""
+    return _params_bytes(_history_params(row))
+
+
+def _outcome_bytes(row: Attempt) -> int:
+    return _params_bytes(_outcome_params(row))
+
+
+def fit_row(row: Attempt, limit: int, *, outcome_only: bool = False) -> Attempt:
+    """``row`` cut to at most ``limit`` stored bytes (``outcome_only``: counting only what a
+    completion writes), each cut said in the detail: response headers dropped from the last,
+    then the detail and the response body shortened. A completion never takes more room than
+    was reserved for it; only an endpoint answering far more than the response cap (hundreds of
+    KB of headers) meets this."""
+    from dataclasses import replace
+
+    size_of = _outcome_bytes if outcome_only else row_bytes
+    if size_of(row) <= limit:
+        return row
+    note = "; not all of it is recorded (larger than the room reserved in history)"
+    headers = dict(row.response_headers)
+    fitted = replace(row, detail=row.detail + note)
+    while headers and size_of(fitted) > limit:
+        headers.pop(next(reversed(headers)))
+        fitted = replace(fitted, response_headers=dict(headers))
+    over = size_of(fitted) - limit
+    if over > 0 and len(fitted.detail) > 200:
+        keep = max(200, len(fitted.detail) - over - len(note))
+        fitted = replace(fitted, detail=fitted.detail[:keep] + "…" + note)
+        over = size_of(fitted) - limit
+    if over > 0:
+        body = fitted.response_body.encode("utf-8", "surrogatepass")
+        keep = max(0, len(body) - over)
+        fitted = replace(
+            fitted, response_body=body[:keep].decode("utf-8", "ignore"), response_truncated=True
+        )
+    return fitted
+
+
+def _file_size_limit() -> int | None:
+    """This process's file size limit (``ulimit -f``) in bytes, or None when there is none."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _fallocate() -> Callable[[int, int, int], int] | None:
+    """Linux ``fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)``, or None elsewhere."""
+    if not _fallocate_fn:
+        fn: Callable[[int, int, int], int] | None = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                native = getattr(libc, "fallocate64", None) or libc.fallocate
+                native.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+                native.restype = ctypes.c_int
+
+                def fn(fd: int, offset: int, length: int) -> int:
+                    return 0 if native(fd, 1, offset, length) == 0 else ctypes.get_errno() or errno.EIO
+
+            except (OSError, AttributeError):
+                fn = None
+        _fallocate_fn.append(fn)
+    return _fallocate_fn[0]
+
+
+def _allocate_ahead(fd: int, offset: int, nbytes: int, path: Path) -> None:
+    """Allocate ``nbytes`` (plus a chunk, when there is room for it) past ``offset`` of the WAL;
+    StoreUnavailable when the disk has no room for ``nbytes``."""
+    fallocate = _fallocate()
+    if fallocate is None:
+        return
+    err = fallocate(fd, offset, nbytes + _ROOM_CHUNK)
+    if err in _NO_ROOM_ERRNOS:
+        err = fallocate(fd, offset, nbytes)
+    if err == 0:
+        return
+    if err in _NO_ROOM_ERRNOS:
+        raise StoreUnavailable(
+            f"store {path}: no room to record this attempt: the disk holding the store is full "
+            f"({os.strerror(err)})"
+        )
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV):
+        _fallocate_fn[0] = None  # this filesystem cannot allocate ahead: the pending row only
+        return
+    raise StoreUnavailable(f"store {path}: cannot make room for this attempt ({os.strerror(err)})")
 
 
 _WH_COLS = (
@@ -631,12 +1099,18 @@ def _webhook_params(wh: Webhook) -> tuple[Any, ...]:
     )
 
 
+@lru_cache(maxsize=1024)
+def _events(text: str) -> tuple[str, ...]:
+    """The events of a webhook row (parsed once per distinct list: every send reads them)."""
+    return tuple(json.loads(text))
+
+
 def _webhook_from_row(row: Sequence[Any]) -> Webhook:
     return Webhook(
         id=row[0],
         name=row[1],
         url=row[2],
-        events=tuple(json.loads(row[3])),
+        events=_events(row[3]),
         secret=Secret(row[4]),
         previous_secret=Secret(row[5]) if row[5] is not None else None,
         previous_secret_expires_ms=row[6],
@@ -649,6 +1123,12 @@ def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
         return "the store is locked by another process (busy timeout exceeded); retry shortly"
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        return "the disk holding the store is full (database or disk is full)"
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR"):
+        return f"{text}: the disk may be full or the file size limit (ulimit -f) reached"
+    if isinstance(exc, OSError) and exc.errno in _NO_ROOM_ERRNOS:
+        return f"the disk holding the store is full or the file size limit is reached ({exc.strerror})"
     if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
         return "the file is not a simlib store (corrupt or another format)"
     if "readonly" in text.replace(" ", "") or isinstance(exc, PermissionError):
