@@ -311,14 +311,17 @@ def parse_value(path: str, raw: str) -> Any:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def nesting_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
+def nesting_problem(value: Any, limit: int = MAX_NESTING, *, surrogates: bool = True) -> str | None:
     """What makes ``value`` unsendable as JSON text, found without recursing: nested more than
-    ``limit`` levels (a cycle counts as too deep), or a string (value or key) with a lone
-    surrogate, which has no UTF-8 form. None when there is nothing."""
+    ``limit`` levels (a cycle counts as too deep), or (``surrogates``) a string (value or key)
+    with a lone surrogate -- almost always a mistake in an override, though ``JSON.stringify``
+    would write it as a ``\\udXXX`` escape. None when there is nothing."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
+            if not surrogates:
+                continue
             m = _SURROGATE.search(node)
             if m:
                 return f"contains text that is not valid Unicode (a lone surrogate U+{ord(m.group()):04X})"
