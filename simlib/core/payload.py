@@ -91,15 +91,19 @@ def build_preview(
     overrides: Overrides = None,
     options: Mapping[str, Any] | None = None,
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    organisation_id: str | None = None,
 ) -> Preview:
     """The payload of ``event_type`` for ``webhook``, built from ``seed`` at ``now_ms``,
-    serialised once and size-checked."""
+    serialised once and size-checked. ``organisation_id`` (the webhook's) is put in every
+    record's ``organisation.organisationId`` before the overrides (which may still change it)."""
     get_event_type(event_type)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValidationError("seed", f"must be a whole number >= 0, not {seed!r}")
     ov = normalise_overrides(overrides)
     opts = dict(options or {})
-    body = serialize(build_payload(event_type, seed=seed, now_ms=now_ms, options=opts, overrides=ov))
+    payload = build_payload(event_type, seed=seed, now_ms=now_ms, options=opts, organisation_id=organisation_id,
+                            overrides=ov)
+    body = serialize(payload)
     check_size(body, max_bytes)
     return Preview(
         webhook_id=webhook.id,
