@@ -337,8 +337,9 @@ def check_receiver(
             def same_headers(w: Webhook, ts: int, again: dict[str, str] = again) -> dict[str, str]:
                 return dict(again)
 
-            results[variant.name] = sim.send_exact(
-                valid_preview, same_headers, replay_of=first.history_id, label="check replayed"
+            results[variant.name] = _send_patiently(
+                sim, valid_preview, same_headers, "check replayed", rate_limit_wait_s, cancel,
+                replay_of=first.history_id,
             )
             continue
         if variant.name in SAME_JSON:
@@ -413,11 +414,11 @@ def _no_answer(r: SimulationResult) -> str:
 
 def _send_patiently(
     sim: Engine, preview: Preview, headers_for: HeadersFor, label: str, max_wait_s: float,
-    cancel: threading.Event | None,
+    cancel: threading.Event | None, *, replay_of: int | None = None,
 ) -> SimulationResult:
     """Send; if the endpoint answers 429 (rate limited), wait as its Retry-After asks (1 s when
     it says nothing) if that is at most ``max_wait_s``, and send once more (both recorded)."""
-    r = sim.send_exact(preview, headers_for, label=label)
+    r = sim.send_exact(preview, headers_for, label=label, replay_of=replay_of)
     if not is_rate_limited(r.http_status):
         return r
     wait = retry_after_seconds(r.response_headers, now_ms=sim.now_ms())
@@ -429,7 +430,7 @@ def _send_patiently(
             return r
     else:
         time.sleep(wait)
-    return sim.send_exact(preview, headers_for, label=f"{label} (after 429)")
+    return sim.send_exact(preview, headers_for, label=f"{label} (after 429)", replay_of=replay_of)
 
 
 def _rate_limited(r: SimulationResult) -> str:

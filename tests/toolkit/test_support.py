@@ -524,7 +524,10 @@ def test_snippet_accepts_a_simlib_send_and_rejects_a_tampered_one(sim, tmp_path,
         frame = sim.check_receiver(wh, seed=5)
     v = dict(zip(frame["variant"], frame["verdict"]))
     assert v["body-one-byte-changed"] == "PASS"  # the tampered body was refused
-    assert set(v.values()) == {"PASS"}, frame[["variant", "observed_status", "explanation"]]
+    # the snippets serve one organisation: accepting an unknown one is only a note; every same-JSON
+    # variant passes (they verify the raw bytes, not a re-serialisation)
+    assert {k for k, verdict in v.items() if verdict != "PASS"} == {"unknown-organisation"}, frame[
+        ["variant", "observed_status", "explanation"]]
 
 
 def test_snippets_cli_prints_the_same_sources():
