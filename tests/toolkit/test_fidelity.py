@@ -241,7 +241,8 @@ def test_cli_webhooks_organisation_id_and_bad_flags(store_path, tmp_path):
     junk.chmod(0o600)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     for flags, says in ((["--org-secrets", str(junk)], "must be a non-empty JSON object"),
-                        (["--secret", "x" * 20, "--rate-limit", "lots"], "rate limit must look like 120/60s")):
+                        (["--secret", "x" * 20, "--rate-limit", "lots"], "rate limit must look like 120/60s"),
+                        (["--secret", "x" * 20, "--retry-after", "5"], "--retry-after goes with --rate-limit")):
         p = subprocess.run([sys.executable, "-m", "simlib", "--store", str(store_path), "receive", "--port", "0", *flags],
                            capture_output=True, text=True, env=env, timeout=30)
         assert p.returncode == 2 and says in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
