@@ -142,6 +142,8 @@ def receive(ctx: Context) -> int:
             )
         else:  # the path, the event and the reason come from the client: escaped by line()
             verdict = "unverified" if v is None else ("verified" if v.ok else f"REJECTED: {v.reason}")
+            if req.status == 429 and v is None:
+                verdict = "rate limited"
             line(f"{req.method} {req.path} {req.event_type or '-'} {len(req.body)} bytes -> {req.status} ({verdict})", out)
             out.flush()
 

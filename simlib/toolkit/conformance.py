@@ -622,6 +622,7 @@ def probe_tolerance(
     seed: int | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
 ) -> ProbeResult:
     """Find, by bisection, how old and how far ahead a correctly signed timestamp may be.
 
@@ -634,7 +635,9 @@ def probe_tolerance(
     ``progress(done, total)`` is called after each request (``total``: at most this many).
     When ``cancel`` is set, no further request starts and the edges measured so far are
     returned with ``cancelled=True`` (a direction not reached is "not measured"); so is a store
-    that is unavailable (after one wait for it, said in the flags).
+    that is unavailable (after one wait for it, said in the flags), and an endpoint that still
+    answers 429 after one wait of its Retry-After (at most ``rate_limit_wait_s``): a flag says
+    it rate-limits, and no edge is read from a 429.
     """
     if resolution_ms < 2 or max_ms < resolution_ms:
         raise ValidationError("resolution_ms", "needs 2 <= resolution_ms <= max_ms")
@@ -653,12 +656,16 @@ def probe_tolerance(
         if cancel is not None and cancel.is_set():
             raise _Cancelled
         p = sim.preview(wh, event, seed=base + len(sent))
-        r = sim.send_exact(
-            p,
+        r = _send_patiently(
+            sim, p,
             lambda w, ts: _headers(w.secret.reveal(), p.body, ts - offset_ms, config, timestamp_unit=unit),
-            label=f"probe {label}",
+            f"probe {label}", rate_limit_wait_s, cancel,
         )
         sent.append(r)
+        if is_rate_limited(r.http_status):  # throttled twice: not a verdict on the timestamp, stop here
+            flags.append(f"stopped: the endpoint rate-limits (429{', Retry-After: ' + r.retry_after if r.retry_after else ''}"
+                         "); the edges measured so far stand, run the probe again later")
+            raise _Cancelled
         if progress is not None:
             progress(len(sent), max(total, len(sent)))
         if r.error == SERVICE_UNAVAILABLE:  # nothing was sent: one wait for the store, not one per probe

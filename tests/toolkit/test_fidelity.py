@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -300,3 +301,27 @@ def test_the_check_waits_out_a_short_retry_after_and_judges_everything(sim):
     assert {n for n, verdict in v.items() if verdict != "PASS"} == {"unknown-organisation"}
     assert any(d.endswith("(after 429)") or "(after 429):" in d for d in sim.history()["detail"])
 
+
+
+def test_the_probe_stops_on_a_rate_limit_instead_of_reading_429_as_an_edge(sim):
+    with Receiver(SECRET, rate_limit="3/60s", retry_after=60) as rx:
+        res = sim.probe_tolerance(sim.create_webhook("p", rx.url, [ACT], secret=SECRET), seed=1, rate_limit_wait_s=0.2)
+    assert res.cancelled and any("rate-limits (429, Retry-After: 60)" in f for f in res.flags)
+    # three answers (fresh 200, seconds 401, 7 days old 401), then a 429 whose Retry-After is too long
+    # to wait for: the bisection stops there, with the range the real answers gave, no edge from a 429
+    assert res.requests == 4 and res.past == (0, 7 * 86_400_000 - 500) and res.future == (None, None)
+    assert list(sim.history()["http_status"]) == [200, 401, 401, 429]
+
+
+def test_the_rate_limit_window_slides_and_counts_per_client_host():
+    body = b'{"event":"x"}'
+    with Receiver(SECRET, rate_limit="2/0.5s") as rx:
+        first = [post(rx.url, body).status_code for _ in range(3)]
+        time.sleep(0.6)
+        again = post(rx.url, body).status_code
+        assert rx.stats()["rate_limited"] == 1
+    assert first == [200, 200, 429] and again == 200
+    with pytest.raises(ValueError):
+        Receiver(rate_limit="0/60s")
+    with pytest.raises(ValueError):
+        Receiver(rate_limit=(5, float("inf")))
