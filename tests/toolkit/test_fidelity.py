@@ -20,7 +20,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from simlib import sign
+from simlib import Simulator, sign
 from simlib.cli import main
 from simlib.core.classify import retry_after_seconds
 from simlib.core.jsjson import stringify
@@ -325,3 +325,23 @@ def test_the_rate_limit_window_slides_and_counts_per_client_host():
         Receiver(rate_limit="0/60s")
     with pytest.raises(ValueError):
         Receiver(rate_limit=(5, float("inf")))
+
+
+def test_a_store_from_the_previous_release_gains_the_organisation_id_column(tmp_path):
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    old = tmp_path / "v1.sqlite3"
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / "store-v1.sqlite3", old)
+    with Simulator(old) as s:
+        hooks = s.list_webhooks()
+        assert [w.organisation_id for w in hooks] == [None, None]
+        s.update_webhook(hooks[0], organisation_id="org-from-v1")
+        assert s.get_webhook(hooks[0].id).organisation_id == "org-from-v1"
+    conn = sqlite3.connect(old)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(webhooks)")]
+    finally:
+        conn.close()
+    assert columns[-1] == "organisation_id"  # where ALTER TABLE ADD COLUMN puts it, as a new store has it
