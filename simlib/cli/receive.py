@@ -10,8 +10,8 @@ from simlib import Receiver, serve_forever, start_demo, webhook_secrets
 from simlib.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    AddCommand,
     YEAR_SECONDS,
+    AddCommand,
     CLIError,
     Context,
     PositiveNumber,
