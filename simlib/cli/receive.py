@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simlib import Receiver, parse_rate_limit, read_organisation_secrets, serve_forever, start_demo, webhook_secrets
 from simlib.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    YEAR_SECONDS,
     AddCommand,
     CLIError,
     Context,
+    PositiveNumber,
     WholeNumber,
     http_status,
     library_default,
@@ -78,6 +80,7 @@ def add_receive(add: AddCommand) -> None:
                     help="answer 429 {\"error\":\"Too many requests\"} past N requests per window per client, e.g. 120/60s")
     rc.add_argument("--retry-after", type=WholeNumber(0, 86_400), metavar="S",
                     help="with --rate-limit: send Retry-After: S with each 429")
+    limit_flags(rc)
     rc.set_defaults(handler=receive)
 
 
@@ -89,6 +92,38 @@ def rate_limit(text: str) -> tuple[int, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
     assert value is not None
     return value
+
+
+#: The receiver's limits, as ``(flag, Receiver parameter, type, help)``; a flag left out keeps
+#: the library's default (the README's receiver section lists them). Timeouts are seconds.
+LIMIT_FLAGS: tuple[tuple[str, str, Callable[[str], object], str], ...] = (
+    ("--max-connections", "max_connections", WholeNumber(1, 1_000_000),
+     "connections open at once (default 256, at most half the open-file limit)"),
+    ("--header-timeout", "header_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a whole request head"),
+    ("--body-timeout", "body_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a whole body"),
+    ("--keepalive-timeout", "keepalive_timeout", PositiveNumber(YEAR_SECONDS), "seconds idle between requests"),
+    ("--write-timeout", "write_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a client to take an answer"),
+    ("--max-header-bytes", "max_header_bytes", WholeNumber(1024, 2**31 - 1), "bytes of one request head (431 above)"),
+    ("--max-headers", "max_headers", WholeNumber(1, 100_000), "header fields of one request (431 above)"),
+    ("--max-body-bytes", "max_body_bytes", WholeNumber(0, 2**40), "bytes of one body (413 above)"),
+    ("--max-pending-bytes", "max_pending_bytes", WholeNumber(0, 2**40),
+     "bytes of bodies being received, all connections together (503 above)"),
+    ("--keep", "keep", WholeNumber(0, 10_000_000), "requests kept in memory (oldest dropped first)"),
+    ("--keep-bytes", "keep_bytes", WholeNumber(0, 2**40), "bytes of requests kept in memory (oldest dropped first)"),
+)
+
+
+def limit_flags(sp: Any) -> None:
+    g = sp.add_argument_group("limits (what a hostile or broken client may cost)")
+    for flag, param, kind, help_text in LIMIT_FLAGS:
+        default = library_default(Receiver, param)
+        g.add_argument(flag, dest=param, type=kind, metavar="S" if "timeout" in param else "N",
+                       help=help_text if default is None else f"{help_text}; default {default}")
+
+
+def receiver_limits(args: Any) -> dict[str, Any]:
+    """The Receiver keyword arguments the limit flags set."""
+    return {param: getattr(args, param) for _, param, _, _ in LIMIT_FLAGS if getattr(args, param, None) is not None}
 
 
 def add_demo(add: AddCommand) -> None:
@@ -165,6 +200,7 @@ def receive(ctx: Context) -> int:
         rate_limit=a.rate_limit,
         retry_after=a.retry_after,
         on_request=None if a.quiet else show,
+        **receiver_limits(a),
     )
     rx.start()
     if a.json:
