@@ -65,7 +65,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class Variant:
     """One row of the matrix. ``expect``: accept (2xx), reject (4xx), accept_note (2xx, a
-    rejection is only a note) or replay (refusal expected, acceptance is a note)."""
+    rejection is only a note), replay (refusal expected, acceptance is a note) or organisation
+    (401/403 expected when the webhook carries an organisation id, else acceptance is a note)."""
 
     name: str
     sent: str
