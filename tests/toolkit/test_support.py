@@ -358,7 +358,7 @@ def test_parse_capture_formats(sim, tmp_path):
     listed = parse_capture(json.dumps([{"request_headers": json.dumps({"a": "b"}), "payload": body.decode()}]))
     assert (listed.headers, listed.body) == ((("a", "b"),), body)
     parsed_body = parse_capture(json.dumps({"headers": [["a", "b"]], "body": {"event": "x"}}))
-    assert parsed_body.body == b'{"event":"x"}' and "serialised compactly" in parsed_body.notes[0]
+    assert parsed_body.body == b'{"event":"x"}' and "as JSON.stringify writes it" in parsed_body.notes[0]
     for bad in (b"", b"just some words", json.dumps({"body": "x"}), "curl https://e.example -F a=b"):
         with pytest.raises(ValidationError):
             parse_capture(bad)
