@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from simlib.core.events import organisation_id_of
 from simlib.core.jsjson import parse as js_parse
 from simlib.core.jsjson import stringify_bytes
 from simlib.core.signing import (
@@ -290,6 +291,9 @@ def explain_signature(
             return result(cause_if_ok, prefix, ts_ms=ts_ms, skew=skew)
         hint = ("if your receiver still refuses it: it must verify the raw body bytes (before any JSON parsing) "
                 "and compare the timestamp in milliseconds, not with time() in seconds")
+        if _nested_ids(body):
+            hint += ("; a 400 naming organisationId or userId means it reads them at the top level (a flat payload): "
+                     "Trackpilots nests them, data[0].organisation.organisationId (data.organisation… for activity)")
         node = _stringified(body)
         if node is not None and node != body:
             checks.append(("JSON.stringify(JSON.parse(body))",
@@ -389,6 +393,15 @@ def explain_signature(
     return result("wrong_secret", summary + ": the secret is most likely wrong",
                   "rotated, copied from another webhook or environment, or truncated? (if the secret is right, "
                   "the body or timestamp was changed in a way not recognised here)")
+
+
+def _nested_ids(body: bytes) -> bool:
+    """Whether the body carries the ids nested, as Trackpilots sends them, and not at the top level."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "organisationId" not in value and organisation_id_of(value) is not None
 
 
 def _payload_timestamp(body: bytes) -> str | None:

@@ -125,6 +125,10 @@ def test_a_flat_payload_receiver_refuses_every_real_delivery_and_the_check_says_
     assert verdicts(frame)["valid"] == "FAIL"
     why = explanation(frame, "valid")
     assert "reads organisationId/userId at the top level" in why and "data[0].organisation.organisationId" in why
+    # explain, given the rejected request: the signature is valid, and the hint names the flat payload
+    row = sim.history_row(int(results[0].history_id))
+    ex = sim.explain_signature(row["request_headers"], row["request_body"], webhook=wh)
+    assert ex.valid and "a flat payload" in ex.hint
 
 
 # -- many organisations, one URL --------------------------------------------------------------------
