@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from simlib.receiver import FLAT_PAYLOAD_ERROR, Receiver
 from simlib.toolkit.conformance import RESERIALISED_WHY, SAME_JSON, same_json_other_bytes
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 
+ROOT = Path(__file__).resolve().parents[2]  # the tree under test, for the `python -m simlib` children
 SECRET = "fidelity-secret-0123456789"
 README_CASES = {"organisation-id-invalid", "org-secrets-file-invalid", "rate-limit-invalid"}
 
@@ -203,7 +205,7 @@ def test_a_receiver_trying_every_organisation_secret_fails_both_organisation_var
 
 def test_cli_orgs_and_a_receive_process_choosing_secrets_by_organisation(sim, store_path, tmp_path):
     secrets_file = tmp_path / "orgs.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     # create the organisations first (no send), write their secrets, then serve them from a process
     out = io.StringIO()
     url_placeholder = "http://127.0.0.1:9/webhooks/trackpilots"
@@ -244,7 +246,7 @@ def test_cli_webhooks_organisation_id_and_bad_flags(store_path, tmp_path):
     junk = tmp_path / "junk.json"
     junk.write_text("[1, 2]")
     junk.chmod(0o600)
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     for flags, says in ((["--org-secrets", str(junk)], "must be a non-empty JSON object"),
                         (["--secret", "x" * 20, "--rate-limit", "lots"], "rate limit must look like 120/60s"),
                         (["--secret", "x" * 20, "--retry-after", "5"], "--retry-after goes with --rate-limit")):
