@@ -50,6 +50,8 @@ def test_rate_limit_shows_429_and_its_retry_after_in_the_result_panel(sim, make_
     assert r.http_status == 429 and r.retry_after == "42"
     shown = text_of(explorer.result_panel.html.value)
     assert "Rate limited" in shown and "Retry-After 42" in shown
+    panel.refresh(force=True)
+    assert "rate limited (not verified)" in text_of(panel.feed.value)
     panel.rate.value = 0
     assert rx.rate_limit is None
 
