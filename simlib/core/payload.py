@@ -37,14 +37,22 @@ def serialize(payload: Any) -> bytes:
 
     Refused with a ValidationError on ``payload``: values JSON has no form for (NaN, a set, an
     object), text with lone surrogates (no UTF-8 form), nesting deeper than ``MAX_NESTING``."""
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        # A JSON text with at most MAX_NESTING brackets cannot nest deeper than that, so the
+        # walk over every node (most of a preview's cost) runs only for texts that might.
+        if text.count("{") + text.count("[") > MAX_NESTING:
+            _refuse_unsendable(payload)
+        return text.encode("utf-8")  # a lone surrogate has no UTF-8 form: UnicodeEncodeError
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        _refuse_unsendable(payload)  # a cycle or deep nesting: say that, not the encoder's words
+        raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
+
+
+def _refuse_unsendable(payload: Any) -> None:
     problem = nesting_problem(payload, MAX_NESTING)
     if problem:
         raise ValidationError("payload", problem)
-    try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
-    return text.encode("utf-8")
 
 
 def event_id_for(body: bytes) -> str:
