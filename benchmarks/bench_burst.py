@@ -161,15 +161,23 @@ def main() -> None:
         sample = sim.preview(wh, EVENT, seed=1)
         engine = ""
 
+        cpu: dict[str, list[float]] = {"simlib": [], "aiohttp": []}  # CPU us per request, this process
+
         def simlib_round() -> float:
             nonlocal engine
+            t = time.process_time()
             burst = sim.send_many(wh, EVENT, N, concurrency=CONCURRENCY, progress=False)
+            cpu["simlib"].append((time.process_time() - t) / N * 1e6)
             assert all(r.delivered for r in burst.results), burst.summary.iloc[0].to_dict()
             engine = burst.engine
             return N / burst.elapsed_s
 
         def aiohttp_round() -> float:
-            return asyncio.run(bare_aiohttp(rx.url, sample.body, presigned(sample.body, sim.now_ms(), N)))
+            requests = presigned(sample.body, sim.now_ms(), N)
+            t = time.process_time()
+            rate = asyncio.run(bare_aiohttp(rx.url, sample.body, requests))
+            cpu["aiohttp"].append((time.process_time() - t) / N * 1e6)
+            return rate
 
         simlib_round()  # warm-up: imports, the first connections
         # Each round runs simlib, bare aiohttp and Locust back to back (the order turning each
@@ -201,6 +209,8 @@ def main() -> None:
               f"{LOCUST_S} s headless runs: {'; '.join(notes)})")
         print(f"per-round ratios: simlib/aiohttp {', '.join(f'{x / y:.2f}' for x, y in zip(xs, ys, strict=True))}; "
               f"simlib/Locust {', '.join(f'{x / y:.2f}' for x, y in zip(xs, ls, strict=True))}")
+        print(f"sender CPU per request (less noisy than throughput on a shared machine): simlib {median(cpu['simlib']):.0f} us, "
+              f"bare aiohttp {median(cpu['aiohttp']):.0f} us -> aiohttp/simlib = {median(cpu['aiohttp']) / median(cpu['simlib']):.2f}")
         print(f"bare httpx.AsyncClient loop: {h:8.0f} requests/s (reference)")
         print(f"simlib / httpx.AsyncClient = {s / h:.2f}")
         print(f"history rows: {sim.store.history_count()}; receiver verified {rx.stats()['verified']}")

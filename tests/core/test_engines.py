@@ -187,6 +187,23 @@ def test_the_request_on_the_wire_is_the_same(tmp_path, engine):
     assert req.body == results[0].payload.encode() if isinstance(results[0].payload, str) else req.body == results[0].payload
 
 
+def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine):
+    long = "v" * 20_000  # over aiohttp's default 8 KiB line limit, under h11's 100 KiB head
+    payload = f"HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200, body="ok")
+    assert first.response_headers["x-long"] == "v" * 1000  # stored cut to MAX_HEADER_VALUE
+
+
+def test_a_response_head_over_100_kib_is_refused_the_same_way(tmp_path, engine):
+    huge = "v" * 200_000
+    payload = f"HTTP/1.1 200 OK\r\nX-Huge: {huge}\r\nContent-Length: 2\r\n\r\nok".encode()
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Failed", error="Network error", status=None, prefix="the endpoint closed the connection or broke HTTP: ")
+
+
 # -- faults: refused, reset, garbage, silence, drips --------------------------------------------
 
 

@@ -61,6 +61,10 @@ __all__ = ["ENGINE_FAST", "FastSender", "PolicyResolver", "fast_engine_problem"]
 ENGINE_FAST = "aiohttp"
 #: Bytes asked of the socket at a time (as httpx's 64 KiB reads).
 READ_CHUNK = 65_536
+#: The largest response head line or header field read (as h11's limit under httpcore).
+MAX_HEAD_BYTES = 100 * 1024
+#: The most response header fields read (each takes at least a few bytes of the 100 KiB head).
+MAX_HEAD_FIELDS = 10_000
 #: A per-phase timeout that fires this close to the total deadline is the deadline (as in .http).
 _CLIPPED = 0.05
 
@@ -211,6 +215,11 @@ class FastSender:
                 sock_read=min(config.read_timeout, config.deadline),
             ),
             read_bufsize=READ_CHUNK,
+            # The answer's head may be as large as a single send accepts (httpcore lets h11 take
+            # up to 100 KiB): a long header line is no reason for a burst to fail where a send works.
+            max_line_size=MAX_HEAD_BYTES,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEAD_FIELDS,
             raise_for_status=False,
         )
         return self
