@@ -109,6 +109,8 @@ MIN_RATE = 1 / 3600
 MAX_RATE = 1_000_000.0
 #: In rate mode, a send that starts more than this after its intended time is counted late.
 LATE_AFTER_MS = 2.0
+#: How long before its intended time a send's row is reserved (rate mode).
+RESERVE_AHEAD_S = 0.5
 #: The longest pause one ``Retry-After`` causes (``respect_retry_after=True``): a hostile
 #: endpoint answering ``Retry-After: 999999999`` cannot stall a burst for ever.
 MAX_RETRY_AFTER_S = 60.0
@@ -537,17 +539,25 @@ async def send_many_async(
         while recorder.stopped is None and state.next < n:
             i = state.next
             state.next = i + 1
-            if i not in recorder.ids:
-                reserve_from(i)
-                if i not in recorder.ids:
-                    return
+            reserved = False
             while True:  # wait for the intended time (rate mode) and any Retry-After pause
                 intended = start + state.shift + i / rate if rate is not None else 0.0
                 wake = max(intended, state.resume_at)
                 now = clock()
+                if not reserved and wake - now <= RESERVE_AHEAD_S:
+                    # Reserved shortly before it is due (not hours ahead at a slow rate, so a
+                    # kill -9 leaves no row of a send far from starting), and not on its time.
+                    if recorder.stopped is not None:
+                        return
+                    if i not in recorder.ids:
+                        reserve_from(i)
+                        if i not in recorder.ids:
+                            return
+                    reserved = True
+                    continue
                 if wake <= now:
                     break
-                await asyncio.sleep(wake - now)
+                await asyncio.sleep(wake - now - (0 if reserved else RESERVE_AHEAD_S))
             if recorder.stopped is not None:
                 return
             started.add(i)
