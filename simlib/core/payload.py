@@ -32,13 +32,18 @@ DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
 Overrides = Mapping[str, Any] | Iterable[str] | Iterable[tuple[str, Any]] | None
 
 
+#: ``json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)`` without
+#: building an encoder on every call (the same encoder, the same output).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def serialize(payload: Any) -> bytes:
     """Compact JSON, UTF-8, non-ASCII kept as is (as Node's ``JSON.stringify`` sends it).
 
     Refused with a ValidationError on ``payload``: values JSON has no form for (NaN, a set, an
     object), text with lone surrogates (no UTF-8 form), nesting deeper than ``MAX_NESTING``."""
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _encode(payload)
         # A JSON text with at most MAX_NESTING brackets cannot nest deeper than that, so the
         # walk over every node (most of a preview's cost) runs only for texts that might.
         if text.count("{") + text.count("[") > MAX_NESTING:
