@@ -371,6 +371,7 @@ class _Schedule:
     perf_counter seconds), and what was counted."""
 
     next: int = 0
+    origin: float = 0.0  # when send 0 is intended: as the workers start (the engine is ready)
     shift: float = 0.0
     resume_at: float = 0.0
     late: int = 0
@@ -541,7 +542,7 @@ async def send_many_async(
             state.next = i + 1
             reserved = False
             while True:  # wait for the intended time (rate mode) and any Retry-After pause
-                intended = start + state.shift + i / rate if rate is not None else 0.0
+                intended = state.origin + state.shift + i / rate if rate is not None else 0.0
                 wake = max(intended, state.resume_at)
                 now = clock()
                 if not reserved and wake - now <= RESERVE_AHEAD_S:
@@ -590,6 +591,7 @@ async def send_many_async(
     stopped: str | None = None
     try:
         async with sender:
+            state.origin = clock()
             await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         stopped = f"interrupted ({type(exc).__name__})"

@@ -279,8 +279,8 @@ class FastSender:
         window = asyncio.timeout(config.deadline)
         try:
             target, refused = self._target(url)
-            if refused is not None:
-                raise refused
+            if refused is not None:  # not raised again: one exception object serves every send
+                return Outcome(error=NETWORK_ERROR, detail=explain(refused, url, config))
             async with window:
                 return await self._attempt(session, target, body, headers, attempt)
         except TimeoutError as exc:
