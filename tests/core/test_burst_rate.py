@@ -20,7 +20,7 @@ from simlib.receiver import Receiver
 from tests.helpers import APP
 from tests.servers import RawServer, read_request
 
-README_CASES = {"burst-rate-absurd"}
+README_CASES = {"burst-rate-absurd", "burst-retry-after-huge"}
 
 
 @pytest.fixture
