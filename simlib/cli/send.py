@@ -62,7 +62,7 @@ def add_burst(add: AddCommand) -> None:
                     help=f"at most C in flight (default {concurrency}, at most {BURST_MAX_CONCURRENCY})")
     bu.add_argument("--rate", type=PositiveNumber(BURST_MAX_RATE, unit="sends per second"), metavar="R",
                     help="send at a fixed R sends per second (latency from each send's intended time; "
-                    "late sends counted); from one an hour to a million")
+                    "late sends counted); from 0.001 to 1,000,000")
     bu.add_argument("--respect-retry-after", action="store_true",
                     help="after a 429 with Retry-After, start no send until it has passed (at most a minute each)")
     bu.add_argument("--engine", choices=BURST_ENGINES, default="auto",

@@ -104,9 +104,10 @@ FLUSH_SECONDS = 0.25
 MAX_CONCURRENCY = 1000
 #: The most sends of one burst (every result is kept in memory until the burst ends).
 MAX_SENDS = 100_000
-#: The slowest and the fastest ``rate``: one send an hour, a million sends a second.
-MIN_RATE = 1 / 3600
-MAX_RATE = 1_000_000.0
+#: The slowest and fastest ``rate``: one send in 1,000 s (a slower "burst" is a schedule, and
+#: 1e-300 would sleep forever), a million per second (no limit at all).
+MIN_RATE = 0.001
+MAX_RATE = 1_000_000
 #: In rate mode, a send that starts more than this after its intended time is counted late.
 LATE_AFTER_MS = 2.0
 #: How long before its intended time a send's row is reserved (rate mode).
@@ -425,8 +426,7 @@ def _check_arguments(n: Any, concurrency: Any, rate: Any, respect_retry_after: A
         or not MIN_RATE <= rate <= MAX_RATE
     ):
         raise ValidationError(
-            "rate",
-            f"must be a number of sends per second from {MIN_RATE:.6f} (one an hour) to {MAX_RATE:.0f}, not {rate!r}",
+            "rate", f"must be a number of sends per second from {MIN_RATE:g} to {MAX_RATE:g}, not {rate!r}"
         )
     if not isinstance(respect_retry_after, bool):
         raise ValidationError("respect_retry_after", f"must be True or False, not {respect_retry_after!r}")

@@ -20,7 +20,7 @@ from simlib.receiver import Receiver
 from tests.helpers import APP
 from tests.servers import RawServer, read_request
 
-README_CASES = {"burst-rate-absurd", "burst-retry-after-huge"}
+README_CASES = {"burst-retry-after-huge"}
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_absurd_rates_are_a_field_error_and_nothing_is_sent(tmp_path, rate):
             with pytest.raises(ValidationError) as info:
                 sim.send_many(wh, APP, 5, rate=rate, progress=False)
             assert info.value.field == "rate"
-            assert "sends per second from 0.000278 (one an hour) to 1000000" in str(info.value)
+            assert "must be a number of sends per second from 0.001 to 1e+06" in str(info.value)
             assert sim.history_count() == 0
         assert rx.count == 0
     finally:
@@ -202,7 +202,7 @@ def test_cli_rate_flags(tmp_path, monkeypatch, capsys):
     assert seen[1] - seen[0] >= 0.9
     assert main(["burst", "rw", APP, "-n", "3", "--rate", "1e-300"]) == 2
     err = capsys.readouterr().err
-    assert "rate" in err and "one an hour" in err and len(err.strip().splitlines()) <= 2
+    assert "rate" in err and "from 0.001 to 1e+06" in err and len(err.strip().splitlines()) <= 2
 
 
 def test_cli_engine_flag(tmp_path, monkeypatch, capsys):
