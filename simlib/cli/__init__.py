@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from simlib import SimlibError, __version__
-from simlib.cli import conformance, history, receive, send, support, webhooks
+from simlib.cli import conformance, history, receive, send, store, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -64,14 +64,17 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     support.add_curl,
     support.add_snippets,
     receive.add_demo,
+    store.add_store,
 )
 
 
 def build_parser() -> Parser:
     p = Parser(prog="simlib", description="Send real, signed Trackpilots webhook simulations.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
-    p.add_argument("--store", type=path, metavar="PATH",
-                   help="store file (default: $SIMLIB_HOME or the per-user data dir); a file path, not a URL")
+    p.add_argument("--store", type=path, metavar="PATH|URL",
+                   help="store: a SQLite file, or a shared PostgreSQL store (postgresql+psycopg://user@host/db; "
+                   "give the password in PGPASSWORD or ~/.pgpass, not here); default: $SIMLIB_STORE, "
+                   "$SIMLIB_HOME or the per-user data dir")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add_command in COMMANDS:

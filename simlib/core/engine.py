@@ -258,6 +258,28 @@ class Engine:
     def delete_webhook(self, webhook: Webhook | str) -> None:
         self.store.delete_webhook(webhook_id_of(webhook))
 
+    def rotate_store_key(self) -> tuple[int, str]:
+        """Re-encrypt every webhook secret in the store with a new key; ``(webhooks, what to do
+        next)``. Keys in a key file (the SQLite default, or ``$SIMLIB_SECRET_KEY_FILE``): a new
+        key is made and written first in the file, the secrets re-encrypted, then the old keys
+        dropped from the file. Keys in ``$SIMLIB_SECRET_KEY``: the secrets are re-encrypted with
+        the first key given there (put the new one first, ``"NEW,OLD"``), and the old one can then
+        be removed from the variable."""
+        from simlib.core.store.keys import Keyring, new_key, write_key_file
+
+        ring = self.store.keyring
+        path = ring.path
+        if path is None:
+            count = self.store.reencrypt_secrets(ring)
+            return count, "every secret is now encrypted with the first key of $SIMLIB_SECRET_KEY: remove the others"
+        key = new_key()
+        staged = ring.with_first(key)
+        write_key_file(path, staged.keys())  # a crash from here on: the file still opens every secret
+        count = self.store.reencrypt_secrets(staged)
+        write_key_file(path, [key])
+        self.store.use_keyring(Keyring([key.encode("ascii")], ring.source))
+        return count, f"a new key is in {path}; the old one no longer opens anything (give the new file to those sharing the store)"
+
     def valid_secrets(self, webhook: Webhook | str) -> list[Secret]:
         """The secrets a receiver should accept now: current, and previous within its grace period."""
         wh = webhook if isinstance(webhook, Webhook) else self.get_webhook(webhook)

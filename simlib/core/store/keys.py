@@ -168,6 +168,14 @@ class Keyring:
         named = os.environ.get(KEY_FILE_ENV, "").strip()
         return Path(named).expanduser() if named and self.source.startswith(f"${KEY_FILE_ENV}") else None
 
+    def keys(self) -> list[str]:
+        """The keys, the encrypting one first (for writing a key file during a rotation)."""
+        return [k.decode("ascii") for k in self._keys]
+
+    def with_first(self, key: str) -> Keyring:
+        """These keys with ``key`` put first: it encrypts, the old ones still decrypt."""
+        return Keyring([*_parse(key, "the new key"), *self._keys], self.source, missing=self._missing)
+
     @property
     def usable(self) -> bool:
         return bool(self._keys)

@@ -429,9 +429,14 @@ class SQLStore:
             ).all()
         return [self._webhook(r) for r in rows]
 
-    def reencrypt_secrets(self, keyring: Keyring | None = None) -> int:
-        """Re-encrypt every webhook secret with the first key (a key rotation); how many."""
-        ring = keyring or self.keyring
+    def use_keyring(self, keyring: Keyring) -> None:
+        """Encrypt and decrypt the secrets with ``keyring`` from now on (after a key rotation)."""
+        self._keyring = keyring
+
+    def reencrypt_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
+        rotation); how many webhooks."""
+        ring = keyring
         n = 0
         with self._write() as conn:
             for row in conn.execute(sa.select(_WEBHOOKS.c.id, _WEBHOOKS.c.secret, _WEBHOOKS.c.previous_secret)).all():

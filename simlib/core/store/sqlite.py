@@ -520,6 +520,24 @@ class Store:
             raise NotFoundError("webhook", webhook_id)
         return _webhook_from_row(row, self._keyring)
 
+    def use_keyring(self, keyring: Keyring) -> None:
+        """Encrypt and decrypt the secrets with ``keyring`` from now on (after a key rotation)."""
+        with self._lock:
+            self._keyring = keyring
+
+    def reencrypt_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
+        rotation; SecretKeyError, and nothing changed, when a secret is not decrypted by any of
+        its keys); how many webhooks."""
+        with self._write() as conn:
+            rows = conn.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
+            for ident, secret, previous in rows:
+                conn.execute(
+                    "UPDATE webhooks SET secret=?, previous_secret=? WHERE id=?",
+                    (keyring.rotate(secret), keyring.rotate(previous) if previous is not None else None, ident),
+                )
+        return len(rows)
+
     def list_webhooks(self) -> list[Webhook]:
         with self._connection() as conn:
             rows = conn.execute(f"SELECT {_WH_COLS} FROM webhooks ORDER BY position").fetchall()
