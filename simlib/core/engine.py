@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from simlib.core import signing
+from simlib.core import identity, signing
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
@@ -149,6 +149,7 @@ class Engine:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         busy_timeout: float | None = None,
     ) -> None:
+        identity.refresh()  # who records from here on: $SIMLIB_USER / $SIMLIB_HOST as they are now
         self.store: AnyStore
         if isinstance(store, (str, os.PathLike)) or store is None:
             self.store = open_store(store, busy_timeout=busy_timeout)

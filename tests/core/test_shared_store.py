@@ -113,13 +113,15 @@ def test_history_reads_the_same_on_both_backends(backend_store, monkeypatch):
 def test_each_row_records_who_sent_it_and_from_where(backend_store, monkeypatch, receiver):
     with Simulator(backend_store) as s:
         wh = s.create_webhook("team", receiver.url, [APP])
-        for user, host in (("alice", "laptop-a"), ("bob", "laptop-b"), ("alice", "laptop-b")):
-            monkeypatch.setenv("SIMLIB_USER", user)
-            monkeypatch.setenv("SIMLIB_HOST", host)
+    for user, host in (("alice", "laptop-a"), ("bob", "laptop-b"), ("alice", "laptop-b")):
+        monkeypatch.setenv("SIMLIB_USER", user)
+        monkeypatch.setenv("SIMLIB_HOST", host)
+        with Simulator(backend_store) as s:  # the sender is read when a Simulator is made
             r = s.simulate(wh, APP)
             assert (r.user, r.host) == (user, host)
-        monkeypatch.delenv("SIMLIB_USER")
-        monkeypatch.delenv("SIMLIB_HOST")
+    monkeypatch.delenv("SIMLIB_USER")
+    monkeypatch.delenv("SIMLIB_HOST")
+    with Simulator(backend_store) as s:
         mine = s.simulate(wh, APP)
         assert mine.user and mine.user not in ("alice", "bob") and mine.host == socket.gethostname()
         assert s.history(user="alice")["host"].tolist() == ["laptop-a", "laptop-b"]
@@ -307,14 +309,15 @@ def test_the_explorer_refresh_shows_another_users_changes(pg_url, secret_key, mo
     from simlib.ui.history_workbench import HistoryWorkbench
 
     monkeypatch.setenv("SIMLIB_USER", "alice")
-    mine, theirs = Simulator(pg_url), Simulator(pg_url)
+    mine = Simulator(pg_url)
+    monkeypatch.setenv("SIMLIB_USER", "bob")
+    theirs = Simulator(pg_url)  # (as if in another process: the sender is read when a Simulator is made)
     try:
         session = Session(mine)
         bench = HistoryWorkbench(session)
         assert bench.grid.page.rows == ()
         with Receiver() as rx:
             wh = theirs.create_webhook("theirs", rx.url, [APP])
-            monkeypatch.setenv("SIMLIB_USER", "bob")
             r = theirs.simulate(wh, APP)
         bench.refresh()
         assert [row["id"] for row in bench.grid.page.rows] == [r.history_id]
