@@ -467,3 +467,24 @@ def test_two_stores_opening_a_new_database_at_once_create_it_once(pg_url, secret
     for t in threads:
         t.join()
     assert errors == [] and raw_rows(pg_url, "SELECT version FROM simlib_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_the_store_commands(tmp_path):
+    import io
+
+    from simlib.cli import main
+
+    path = tmp_path / "cli.sqlite3"
+    with Simulator(path) as s:
+        wh = s.create_webhook("cli", "https://example.com/x", [APP])
+    key_before = Path(f"{path}.key").read_text()
+    out = io.StringIO()
+    assert main(["--store", str(path), "store", "info", "--json"], stdout=out) == 0
+    assert json.loads(out.getvalue()) == {"store": str(path), "webhooks": 1, "attempts": 0}
+    out = io.StringIO()
+    assert main(["--store", str(path), "store", "rotate-key", "--json"], stdout=out) == 0
+    assert json.loads(out.getvalue())["reencrypted"] == 1
+    key_after = Path(f"{path}.key").read_text()
+    assert key_after != key_before and len(key_after.split()) == 1 and wh.secret.reveal() not in out.getvalue()
+    with Simulator(path) as s:
+        assert s.get_webhook(wh.id).secret.reveal() == wh.secret.reveal()
