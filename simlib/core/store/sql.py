@@ -15,9 +15,11 @@ opened (SQLAlchemy and psycopg are not loaded by ``import simlib``).
 - Nothing is sent that cannot be recorded: a send's row is INSERTed (reserved, "interrupted")
   in the transaction that reads its webhook, and completed by an UPDATE after it.
 - Faults: connecting waits at most ``busy_timeout`` seconds (``connect_timeout``), a lock at most
-  as long (``lock_timeout``), a dead connection is noticed by a ping when taken from the pool
-  (the store recovers when the server is back); every failure is a one-line StoreUnavailable
-  that never holds the URL's password.
+  as long (``lock_timeout``), a dead connection is noticed by a ping when taken from the pool;
+  every failure is a one-line StoreUnavailable that never holds the URL's password. One wait per
+  operation: for ``busy_timeout`` seconds after the server could not be reached, the store's
+  operations fail at once with the same reason (a send reads, then records its failure: it
+  would wait twice), then the next one tries again -- the store recovers when the server is back.
 - Derived values (``error_status``, ``signature``, ``payload`` ...) are computed when rows are
   read, by :meth:`simlib.records.Derived.compute` -- the reference the SQLite SQL agrees with.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache, lru_cache
@@ -200,6 +203,8 @@ class SQLStore:
         self._ready = False
         self._lock = threading.Lock()
         self._keyring: Keyring | None = None
+        #: When the server last could not be reached (monotonic seconds), and the message said.
+        self._down: tuple[float, str] | None = None
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url.shown!r})"
@@ -243,6 +248,11 @@ class SQLStore:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        down = self._down
+        if down is not None:
+            if time.monotonic() - down[0] < self.busy_timeout:
+                raise StoreUnavailable(down[1])
+            self._down = None
         try:
             yield
         except (StoreError, NotFoundError, ValidationError):
@@ -250,7 +260,10 @@ class SQLStore:
         except sa_exc.IntegrityError as error:
             raise StoreUnavailable(f"store {self.url.shown}: {_reason(error, self.url)}") from None
         except (sa_exc.SQLAlchemyError, OSError) as error:
-            raise StoreUnavailable(f"store {self.url.shown}: {_reason(error, self.url)}") from None
+            message = f"store {self.url.shown}: {_reason(error, self.url)}"
+            if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError):
+                self._down = (time.monotonic(), message)
+            raise StoreUnavailable(message) from None
 
     def _ensure(self) -> sa.Engine:
         """The engine, with the tables created or upgraded (once per store, retried after a
