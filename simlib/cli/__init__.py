@@ -15,8 +15,8 @@ the :class:`~simlib.cli.common.Context` handlers get) and :mod:`~simlib.cli.outp
 a result's lines); then the groups, each declaring its commands next to their handlers --
 :mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst),
 :mod:`~simlib.cli.history`, :mod:`~simlib.cli.receive` (receive, demo),
-:mod:`~simlib.cli.conformance` (check, probe) and :mod:`~simlib.cli.support` (explain, replay,
-import, curl, snippets). Every command stores its handler with ``set_defaults(handler=...)``;
+:mod:`~simlib.cli.conformance` (check, probe), :mod:`~simlib.cli.support` (explain, replay,
+import, curl, snippets) and :mod:`~simlib.cli.store` (info, rotate-key). Every command stores its handler with ``set_defaults(handler=...)``;
 :func:`main` calls it: the one dispatch.
 """
 

@@ -86,8 +86,8 @@ def _parse(text: str, source: str) -> list[bytes]:
             Fernet(key)
         except (ValueError, TypeError):
             raise SecretKeyError(
-                f"{source}: key {i} is not a Fernet key (32 url-safe base64-encoded bytes); "
-                "make one with 'simlib store new-key'"
+                f"{source}: key {i} is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             ) from None
     return [k.encode("ascii") for k in keys]
 
