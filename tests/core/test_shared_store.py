@@ -512,3 +512,14 @@ def test_the_store_commands(tmp_path):
     assert key_after != key_before and len(key_after.split()) == 1 and wh.secret.reveal() not in out.getvalue()
     with Simulator(path) as s:
         assert s.get_webhook(wh.id).secret.reveal() == wh.secret.reveal()
+
+
+def test_a_burst_is_recorded_on_each_backend(backend_store):
+    with Simulator(backend_store) as s, Receiver() as rx:
+        wh = s.create_webhook("burst", rx.url, [APP])
+        rx.secrets = [wh.secret.reveal()]
+        result = s.send_many(wh, APP, 30, concurrency=4, progress=False)
+        frame = s.history()
+        assert len(frame) == 30 and frame["id"].is_unique and (frame["result"] == "Delivered").all()
+        assert rx.stats()["verified"] == 30 and not result.stopped_early
+        assert frame["user"].notna().all()
