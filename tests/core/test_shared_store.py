@@ -152,8 +152,7 @@ def test_without_the_key_signing_fails_clearly_and_nothing_else_breaks(backend_s
     if backend_store.startswith("postgresql"):
         monkeypatch.delenv(KEY_ENV)
     else:
-        Path(f"{backend_store}.key").rename(tmp_path / "kept.key")
-        monkeypatch.setenv("SIMLIB_SECRET_KEY_FILE", str(tmp_path / "missing.key"))
+        Path(f"{backend_store}.key").rename(tmp_path / "kept.key")  # (and no new one is made)
     with Simulator(backend_store) as s, Receiver() as rx:
         (listed,) = s.list_webhooks()
         assert listed.id == wh.id and listed.secret.masked == "********" and "********" in repr(listed)
@@ -168,6 +167,8 @@ def test_without_the_key_signing_fails_clearly_and_nothing_else_breaks(backend_s
         with pytest.raises(SecretKeyError):
             s.create_webhook("new", rx.url, [APP])
         assert len(s.list_webhooks()) == 1
+    if not backend_store.startswith("postgresql"):
+        assert not Path(f"{backend_store}.key").exists()
     # A wrong key says so too.
     monkeypatch.setenv(KEY_ENV, new_key())
     with Simulator(backend_store) as s:
@@ -523,3 +524,25 @@ def test_a_burst_is_recorded_on_each_backend(backend_store):
         assert len(frame) == 30 and frame["id"].is_unique and (frame["result"] == "Delivered").all()
         assert rx.stats()["verified"] == 30 and not result.stopped_early
         assert frame["user"].notna().all()
+
+
+def test_the_team_key_in_the_environment_does_not_lock_a_personal_store(tmp_path, monkeypatch):
+    path = tmp_path / "mine.sqlite3"
+    with Simulator(path) as s:
+        wh = s.create_webhook("mine", "https://example.com/x", [APP])
+    monkeypatch.setenv(KEY_ENV, new_key())  # set for a shared store
+    with Simulator(path) as s:
+        assert s.get_webhook(wh.id).secret.reveal() == wh.secret.reveal()
+        other = s.create_webhook("mine too", "https://example.com/y", [APP])
+    monkeypatch.delenv(KEY_ENV)
+    with Simulator(path) as s:  # encrypted with the store's own key file, not the variable's key
+        assert s.get_webhook(other.id).secret.reveal() == other.secret.reveal()
+
+
+def test_a_malformed_key_is_one_clear_line(pg_url, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "not-a-key")
+    with Simulator(pg_url) as s:
+        with pytest.raises(SecretKeyError) as info:
+            s.list_webhooks()
+    assert "is not a Fernet key" in str(info.value) and "not-a-key" not in str(info.value)
+    assert "\n" not in str(info.value)

@@ -4,12 +4,14 @@ The store never holds a webhook secret in plain text: its ``secret`` and ``previ
 columns hold Fernet tokens (``cryptography``: AES-128-CBC + HMAC-SHA256). The key, first match
 wins:
 
-- ``$SIMLIB_SECRET_KEY``: one or more Fernet keys separated by commas; the first encrypts, all
-  decrypt (a rotation in progress, :class:`cryptography.fernet.MultiFernet`);
-- ``$SIMLIB_SECRET_KEY_FILE``: a file holding such keys, one a line;
-- the SQLite store only: the key file beside it (``simlib.sqlite3.key``), generated owner-only
-  the first time the store is opened. A shared (PostgreSQL) store gets no generated key: everyone
-  using it needs the same key, so it is given explicitly.
+- a shared (PostgreSQL) store: ``$SIMLIB_SECRET_KEY``, one or more Fernet keys separated by
+  commas (the first encrypts, all decrypt: a rotation in progress,
+  :class:`cryptography.fernet.MultiFernet`), else ``$SIMLIB_SECRET_KEY_FILE``, a file holding
+  such keys, one a line. It gets no generated key: everyone using it needs the same key.
+- a SQLite store: the key file beside it (``simlib.sqlite3.key``), generated owner-only when the
+  store is created (or upgraded from plain-text secrets) -- never again once it holds tokens, so a
+  lost key file is noticed instead of replaced. The environment's keys are also tried when
+  decrypting.
 
 Without a key (or with the wrong one) the webhooks still list and the history still reads; a
 secret reads as :class:`SealedSecret`, whose :meth:`~SealedSecret.reveal` -- signing, showing
@@ -122,51 +124,73 @@ def _create_key_file(path: Path) -> None:
         os.unlink(tmp)
 
 
+def _read_file(path: Path, source: str, *, create: bool) -> tuple[list[bytes], str]:
+    """The keys in ``path`` (made with a new key when missing and ``create``), and what to say
+    when there are none."""
+    if not path.exists() and create:
+        try:
+            _create_key_file(path)
+        except OSError as exc:
+            return [], f"no key: {source} could not be created ({exc.strerror})"
+    try:
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        return [], f"no key: {source} does not exist; restore it (or set ${KEY_ENV} to the store's key)"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretKeyError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    return _parse(text, source), f"{source} holds no key"
+
+
+def _from_environment() -> tuple[list[bytes], str, str, Path | None]:
+    """The keys ``$SIMLIB_SECRET_KEY`` (else ``$SIMLIB_SECRET_KEY_FILE``) gives: (keys, where
+    from, what to say when there are none, the file)."""
+    env = os.environ.get(KEY_ENV, "").strip()
+    if env:
+        return _parse(env, f"${KEY_ENV}"), f"${KEY_ENV}", "", None
+    named = os.environ.get(KEY_FILE_ENV, "").strip()
+    if named:
+        path = Path(named).expanduser()
+        source = f"${KEY_FILE_ENV} ({path})"
+        keys, missing = _read_file(path, source, create=False)
+        return keys, source, missing, path
+    return [], "", f"no key: set ${KEY_ENV} or ${KEY_FILE_ENV} (the same key for everyone sharing the store)", None
+
+
 class Keyring:
     """The keys of one store (possibly none) and what it does with them: seal a secret into a
-    token, open a token back into a :class:`~simlib.records.Secret` (cached: every send reads its
-    webhook), re-encrypt with the first key."""
+    token (with the first key), open a token back into a :class:`~simlib.records.Secret` (any key,
+    or ``extra`` ones; cached: every send reads its webhook), re-encrypt with the first key."""
 
-    def __init__(self, keys: Sequence[bytes], source: str, *, missing: str = "") -> None:
+    def __init__(
+        self, keys: Sequence[bytes], source: str, *, missing: str = "", extra: Sequence[bytes] = (),
+        path: Path | None = None,
+    ) -> None:
         self.source = source
         self._keys = list(keys)
+        self._extra = [k for k in extra if k not in self._keys]
         self._missing = missing
+        self._path = path
         self._fernet: MultiFernet | None = None
         self._open_token: Callable[[str], Secret] = lru_cache(maxsize=4096)(self._open_uncached)
 
     @classmethod
     def load(cls, key_file: Path | None = None, *, create: bool = False) -> Keyring:
-        """The keys from ``$SIMLIB_SECRET_KEY``, else ``$SIMLIB_SECRET_KEY_FILE``, else
-        ``key_file`` (made with a new key when missing and ``create``). A key given but unreadable
+        """A shared store (``key_file`` None): the keys of ``$SIMLIB_SECRET_KEY``, else of the
+        file ``$SIMLIB_SECRET_KEY_FILE``. A SQLite store: its own ``key_file`` (made with a new
+        key when missing and ``create``), the environment's keys also tried when decrypting (so
+        that setting the team's key does not lock a personal store). A key given but unreadable
         or malformed raises SecretKeyError."""
-        env = os.environ.get(KEY_ENV, "").strip()
-        if env:
-            return cls(_parse(env, f"${KEY_ENV}"), f"${KEY_ENV}")
-        named = os.environ.get(KEY_FILE_ENV, "").strip()
-        path = Path(named).expanduser() if named else key_file
-        if path is None:
-            return cls([], "", missing=f"no key: set ${KEY_ENV} or ${KEY_FILE_ENV} (the same key for everyone sharing the store)")
-        source = f"${KEY_FILE_ENV} ({path})" if named else f"the key file {path}"
-        if not path.exists() and create and not named:
-            try:
-                _create_key_file(path)
-            except OSError as exc:
-                return cls([], source, missing=f"no key: {source} could not be created ({exc.strerror})")
-        try:
-            text = path.read_text("ascii")
-        except FileNotFoundError:
-            return cls([], source, missing=f"no key: {source} does not exist; set ${KEY_ENV} or restore the file")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SecretKeyError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from None
-        return cls(_parse(text, source), source, missing=f"{source} holds no key")
+        env_keys, env_source, env_missing, env_path = _from_environment()
+        if key_file is None:
+            return cls(env_keys, env_source, missing=env_missing, path=env_path)
+        source = f"the key file {key_file}"
+        keys, missing = _read_file(key_file, source, create=create)
+        return cls(keys, source, missing=missing, extra=env_keys, path=key_file)
 
     @property
     def path(self) -> Path | None:
         """The key file the keys came from (None: the environment, or no key)."""
-        if self.source.startswith("the key file "):
-            return Path(self.source.removeprefix("the key file "))
-        named = os.environ.get(KEY_FILE_ENV, "").strip()
-        return Path(named).expanduser() if named and self.source.startswith(f"${KEY_FILE_ENV}") else None
+        return self._path
 
     def keys(self) -> list[str]:
         """The keys, the encrypting one first (for writing a key file during a rotation)."""
@@ -174,19 +198,23 @@ class Keyring:
 
     def with_first(self, key: str) -> Keyring:
         """These keys with ``key`` put first: it encrypts, the old ones still decrypt."""
-        return Keyring([*_parse(key, "the new key"), *self._keys], self.source, missing=self._missing)
+        return Keyring(
+            [*_parse(key, "the new key"), *self._keys], self.source, missing=self._missing, extra=self._extra, path=self._path
+        )
 
     @property
     def usable(self) -> bool:
+        """Whether secrets can be stored (there is a key to encrypt with)."""
         return bool(self._keys)
 
     def _multi(self) -> MultiFernet:
+        """Encrypts with the first key, decrypts with any (the store's own, then the extra ones)."""
+        if not self._keys:
+            raise SecretKeyError(f"webhook secrets are encrypted in the store and there is {self._missing}")
         if self._fernet is None:
-            if not self._keys:
-                raise SecretKeyError(f"webhook secrets are encrypted in the store and there is {self._missing}")
             from cryptography.fernet import Fernet, MultiFernet
 
-            self._fernet = MultiFernet([Fernet(k) for k in self._keys])
+            self._fernet = MultiFernet([Fernet(k) for k in (*self._keys, *self._extra)])
         return self._fernet
 
     def seal(self, secret: Secret) -> str:
@@ -200,12 +228,13 @@ class Keyring:
         return self._open_token(token)
 
     def _open_uncached(self, token: str) -> Secret:
-        if not self._keys:
+        if not self._keys and not self._extra:
             return SealedSecret(token, f"cannot use the webhook's secret: it is encrypted in the store and there is {self._missing}")
-        from cryptography.fernet import InvalidToken
+        from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
         try:
-            return Secret(self._multi().decrypt(token.encode("ascii")).decode("utf-8"))
+            fernet = self._multi() if self._keys else MultiFernet([Fernet(k) for k in self._extra])
+            return Secret(fernet.decrypt(token.encode("ascii")).decode("utf-8"))
         except (InvalidToken, UnicodeError, ValueError):
             return SealedSecret(
                 token,

@@ -24,6 +24,7 @@ from simlib.records import Attempt, FieldSpec, Kind, ViewItem, record_fields, re
 
 __all__ = [
     "BASE_VERSION",
+    "ENCRYPTED_SINCE",
     "VERSION_TABLE",
     "WEBHOOK_COLUMNS",
     "ColumnDef",
@@ -136,6 +137,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version if MIGRATIONS else BASE_VERSION
+#: The first version whose webhook secrets are Fernet tokens (a store from before holds them in
+#: plain text until it is upgraded).
+ENCRYPTED_SINCE: Final = next(
+    m.version for m in MIGRATIONS if any(isinstance(step, EncryptSecrets) for step in m.steps)
+)
 
 
 def pending_migrations(version: int) -> tuple[Migration, ...]:

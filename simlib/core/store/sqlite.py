@@ -70,6 +70,7 @@ from simlib.core.store.query import (
 )
 from simlib.core.store.schema import (
     BASE_VERSION,
+    ENCRYPTED_SINCE,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
     KEY,
@@ -387,8 +388,8 @@ class Store:
             version = _store_version(path, conn)
             # A simlib store: owner-only before anything (a secret, the WAL) is written into it.
             _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in (*_STORE_SUFFIXES, ".key")])
-            if self._keyring is None:
-                self._keyring = Keyring.load(self.key_file, create=True)
+            if self._keyring is None:  # a key file is made for a new store and for plain-text secrets only
+                self._keyring = Keyring.load(self.key_file, create=version < ENCRYPTED_SINCE)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
