@@ -266,7 +266,7 @@ class Engine:
         dropped from the file. Keys in ``$SIMLIB_SECRET_KEY``: the secrets are re-encrypted with
         the first key given there (put the new one first, ``"NEW,OLD"``), and the old one can then
         be removed from the variable."""
-        from simlib.core.store.keys import Keyring, new_key, write_key_file
+        from simlib.core.store.keys import new_key, write_key_file
 
         ring = self.store.keyring
         path = ring.path
@@ -278,7 +278,7 @@ class Engine:
         write_key_file(path, staged.keys())  # a crash from here on: the file still opens every secret
         count = self.store.reencrypt_secrets(staged)
         write_key_file(path, [key])
-        self.store.use_keyring(Keyring([key.encode("ascii")], ring.source))
+        self.store.reload_keys()
         return count, f"a new key is in {path}; the old one no longer opens anything (give the new file to those sharing the store)"
 
     def valid_secrets(self, webhook: Webhook | str) -> list[Secret]:

@@ -511,6 +511,11 @@ def test_the_store_commands(tmp_path):
     assert json.loads(out.getvalue())["reencrypted"] == 1
     key_after = Path(f"{path}.key").read_text()
     assert key_after != key_before and len(key_after.split()) == 1 and wh.secret.reveal() not in out.getvalue()
+    with Simulator(path) as s:  # twice in one process: the second rotation uses the new file too
+        s.rotate_store_key()
+        s.rotate_store_key()
+        assert s.get_webhook(wh.id).secret.reveal() == wh.secret.reveal()
+    assert Path(f"{path}.key").read_text() != key_after
     with Simulator(path) as s:
         assert s.get_webhook(wh.id).secret.reveal() == wh.secret.reveal()
 

@@ -442,9 +442,9 @@ class SQLStore:
             ).all()
         return [self._webhook(r) for r in rows]
 
-    def use_keyring(self, keyring: Keyring) -> None:
-        """Encrypt and decrypt the secrets with ``keyring`` from now on (after a key rotation)."""
-        self._keyring = keyring
+    def reload_keys(self) -> None:
+        """Read the keys again (after a key rotation)."""
+        self._keyring = Keyring.load(None)
 
     def reencrypt_secrets(self, keyring: Keyring) -> int:
         """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key

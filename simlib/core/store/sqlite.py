@@ -521,10 +521,10 @@ class Store:
             raise NotFoundError("webhook", webhook_id)
         return _webhook_from_row(row, self._keyring)
 
-    def use_keyring(self, keyring: Keyring) -> None:
-        """Encrypt and decrypt the secrets with ``keyring`` from now on (after a key rotation)."""
+    def reload_keys(self) -> None:
+        """Read the key file again (after a key rotation)."""
         with self._lock:
-            self._keyring = keyring
+            self._keyring = Keyring.load(self.key_file)
 
     def reencrypt_secrets(self, keyring: Keyring) -> int:
         """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
