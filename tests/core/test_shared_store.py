@@ -551,3 +551,24 @@ def test_a_malformed_key_is_one_clear_line(pg_url, monkeypatch):
             s.list_webhooks()
     assert "is not a Fernet key" in str(info.value) and "not-a-key" not in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_both_backends_have_the_tables_of_one_definition(tmp_path, pg_url, secret_key):
+    from simlib.core.store.sql import tables
+
+    webhooks, history, _ = tables()
+    expected = {
+        t.name: [(c.name, bool(c.nullable) and not c.primary_key) for c in t.columns] for t in (webhooks, history)
+    }
+    sqlite_path = tmp_path / "def.sqlite3"
+    open_store(str(sqlite_path)).check()
+    open_store(pg_url).check()
+    for name, columns in expected.items():
+        lite = [(r[1], not r[3] and not r[5]) for r in raw_rows(str(sqlite_path), f"PRAGMA table_info({name})")]
+        pg = [
+            (r[0], r[1] == "YES")
+            for r in raw_rows(pg_url, "SELECT column_name, is_nullable FROM information_schema.columns "
+                                      f"WHERE table_name = '{name}' ORDER BY ordinal_position")
+        ]
+        assert lite == columns == pg, name
+    assert [n for n, _ in expected["history"]][-2:] == ["user", "host"]
