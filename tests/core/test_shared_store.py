@@ -239,6 +239,11 @@ def test_store_locations_and_unknown_schemes(tmp_path, monkeypatch, pg_url, secr
     monkeypatch.delenv("SIMLIB_STORE")
     with Simulator(pg_url.replace("postgresql+psycopg://", "postgresql://")) as s:  # the plain scheme too
         assert [w.name for w in s.list_webhooks()] == ["env"]
+    # The password outside the URL, as the README advises: libpq reads $PGPASSWORD.
+    monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)
+    with Simulator(pg_url.replace(f":{PG_PASSWORD}@", "@")) as s:
+        assert [w.name for w in s.list_webhooks()] == ["env"] and "***" not in s.store.location
+    monkeypatch.delenv("PGPASSWORD")
     monkeypatch.chdir(tmp_path)
     for url in ("mysql://u:hunter2@db/x", "postgres://u:hunter2@db/x", "sqlite:///hunter2.db"):
         with pytest.raises(ValidationError) as info:
