@@ -577,3 +577,11 @@ def test_both_backends_have_the_tables_of_one_definition(tmp_path, pg_url, secre
         ]
         assert lite == columns == pg, name
     assert [n for n, _ in expected["history"]][-2:] == ["user", "host"]
+
+
+def test_a_hostile_user_name_is_recorded_printable_and_bounded(tmp_path, monkeypatch, receiver):
+    monkeypatch.setenv("SIMLIB_USER", "eve\x1b[31m\u202e" + "x" * 500)
+    with Simulator(tmp_path / "h.sqlite3") as s:
+        wh = s.create_webhook("h", receiver.url, [APP])
+        r = s.simulate(wh, APP)
+    assert r.user is not None and r.user.startswith("eve?[31m?") and len(r.user) == 128 and r.user.isprintable()
