@@ -65,6 +65,9 @@ from simlib.errors import (
     OverrideError as OverrideError,
 )
 from simlib.errors import (
+    SecretKeyError as SecretKeyError,
+)
+from simlib.errors import (
     SimlibError as SimlibError,
 )
 from simlib.errors import (
@@ -209,6 +212,7 @@ __all__ = [
     "STATUS_CLASSES",
     "STATUS_PALETTE",
     "Secret",
+    "SecretKeyError",
     "SimlibError",
     "SimulationResult",
     "Simulator",

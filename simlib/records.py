@@ -464,6 +464,10 @@ class Attempt:
     response_body: str
     response_truncated: bool
     replay_of: int | None = field(default=None, metadata=column(views=frozenset(("frame", "row"))))
+    #: Who sent it (``$SIMLIB_USER``, else the OS user) and from which host: in a shared store,
+    #: the history of a team (schema version 4; None in rows recorded before it).
+    user: str | None = None
+    host: str | None = None
 
     @property
     def error_status(self) -> int | None:

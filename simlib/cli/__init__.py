@@ -15,8 +15,8 @@ the :class:`~simlib.cli.common.Context` handlers get) and :mod:`~simlib.cli.outp
 a result's lines); then the groups, each declaring its commands next to their handlers --
 :mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst),
 :mod:`~simlib.cli.history`, :mod:`~simlib.cli.receive` (receive, demo),
-:mod:`~simlib.cli.conformance` (check, probe) and :mod:`~simlib.cli.support` (explain, replay,
-import, curl, snippets). Every command stores its handler with ``set_defaults(handler=...)``;
+:mod:`~simlib.cli.conformance` (check, probe), :mod:`~simlib.cli.support` (explain, replay,
+import, curl, snippets) and :mod:`~simlib.cli.store` (info, rotate-key). Every command stores its handler with ``set_defaults(handler=...)``;
 :func:`main` calls it: the one dispatch.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from simlib import SimlibError, __version__
-from simlib.cli import conformance, history, orgs, receive, send, support, webhooks
+from simlib.cli import conformance, history, orgs, receive, send, store, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -65,14 +65,17 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     support.add_snippets,
     receive.add_demo,
     orgs.add_orgs,
+    store.add_store,
 )
 
 
 def build_parser() -> Parser:
     p = Parser(prog="simlib", description="Send real, signed Trackpilots webhook simulations.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
-    p.add_argument("--store", type=path, metavar="PATH",
-                   help="store file (default: $SIMLIB_HOME or the per-user data dir); a file path, not a URL")
+    p.add_argument("--store", type=path, metavar="PATH|URL",
+                   help="store: a SQLite file, or a shared PostgreSQL store (postgresql+psycopg://user@host/db; "
+                   "give the password in PGPASSWORD or ~/.pgpass, not here); default: $SIMLIB_STORE, "
+                   "$SIMLIB_HOME or the per-user data dir")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add_command in COMMANDS:

@@ -9,7 +9,7 @@ from simlib import export_frame
 from simlib.cli.common import EXIT_OK, AddCommand, Context, nonneg_int, path
 from simlib.cli.output import json_line, line, table
 
-FILTERS = ("limit", "webhook", "event", "result", "since", "until")
+FILTERS = ("limit", "webhook", "event", "result", "since", "until", "user", "host")
 
 
 def add_history(add: AddCommand) -> None:
@@ -22,6 +22,8 @@ def add_history(add: AddCommand) -> None:
     hi.add_argument("--result", help="Delivered, Failed, or a simulation error")
     hi.add_argument("--since", help="ISO time")
     hi.add_argument("--until", help="ISO time")
+    hi.add_argument("--user", help="only the attempts this user sent (a shared store: $SIMLIB_USER or the OS user)")
+    hi.add_argument("--host", help="only the attempts sent from this host")
     hi.add_argument("--output", "-o", type=path, metavar="FILE",
                     help="write to FILE (format from --format or suffix), the values as recorded; on stdout, "
                     "control characters are shown escaped")
@@ -32,7 +34,8 @@ def history(ctx: Context) -> int:
     a, out = ctx.args, ctx.out
     fmt = "json" if a.json else a.format
     frame = ctx.sim.history(
-        webhook=a.webhook, event_type=a.event, result=a.result, since=a.since, until=a.until, limit=a.limit
+        webhook=a.webhook, event_type=a.event, result=a.result, since=a.since, until=a.until, limit=a.limit,
+        user=a.user, host=a.host,
     )
     if a.output:
         target = Path(a.output)
@@ -57,8 +60,10 @@ def history(ctx: Context) -> int:
             status = "-" if rec.http_status is None or str(rec.http_status) == "<NA>" else str(rec.http_status)
             latency = "-" if rec.latency_ms != rec.latency_ms else f"{rec.latency_ms:.1f}"
             outcome = rec.result if not isinstance(rec.error, str) else f"{rec.result} ({rec.error})"
+            by = rec.user if isinstance(rec.user, str) else "-"
             rows.append(
-                [str(rec.id), rec.sent_at.strftime("%Y-%m-%d %H:%M:%S"), rec.webhook_id, rec.event_type, outcome, status, latency]
+                [str(rec.id), rec.sent_at.strftime("%Y-%m-%d %H:%M:%S"), rec.webhook_id, rec.event_type, outcome, status,
+                 latency, by]
             )
-        table(rows, ["ID", "SENT (UTC)", "WEBHOOK", "EVENT", "RESULT", "STATUS", "MS"], out)
+        table(rows, ["ID", "SENT (UTC)", "WEBHOOK", "EVENT", "RESULT", "STATUS", "MS", "BY"], out)
     return EXIT_OK

@@ -43,7 +43,7 @@ from simlib.core.classify import make_history_row, outcome_bytes, pending_row, r
 from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
-from simlib.core.store.sqlite import Store
+from simlib.core.store.backends import AnyStore
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
 from simlib.records import (
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 class BurstHost(Protocol):
     """What a burst needs of the engine (:class:`simlib.core.engine.Engine` is one)."""
 
-    store: Store
+    store: AnyStore
     delivery: DeliveryConfig
 
     def now_ms(self) -> int: ...
@@ -312,7 +312,7 @@ class _Recorder:
     acknowledged when its batch commits. The first store failure stops the burst (no send
     starts after it) and no later write waits for the store again."""
 
-    def __init__(self, store: Store, outcome_bytes: int, chunk: int) -> None:
+    def __init__(self, store: AnyStore, outcome_bytes: int, chunk: int) -> None:
         self.store = store
         self.outcome_bytes = outcome_bytes
         self.chunk = chunk

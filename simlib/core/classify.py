@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 from simlib.core.delivery.http import DeliveryConfig, Outcome
+from simlib.core.identity import sender
 from simlib.records import (
     DELIVERED,
     FAILED,
@@ -88,7 +89,9 @@ def make_history_row(
     *,
     replay_of: int | None = None,
 ) -> Attempt:
-    """The history record of one attempt (what is stored; nothing derived)."""
+    """The history record of one attempt (what is stored; nothing derived), with who sent it
+    from where (:func:`simlib.core.identity.sender`)."""
+    user, host = sender()
     return Attempt(
         simulation_id=sim_id,
         sent_at_ms=sent_at_ms,
@@ -108,6 +111,8 @@ def make_history_row(
         response_body=outcome.response_body,
         response_truncated=outcome.response_truncated,
         replay_of=replay_of,
+        user=user,
+        host=host,
     )
 
 

@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from simlib.core import signing
+from simlib.core import identity, signing
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
+from simlib.core.store.backends import AnyStore, open_store
 from simlib.core.store.export import export_frame, frame_bytes
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
@@ -38,7 +39,6 @@ from simlib.core.store.query import (
     HistoryPage,
     PageCursor,
 )
-from simlib.core.store.sqlite import Store
 from simlib.core.validation import (
     check_text,
     generate_secret,
@@ -135,26 +135,27 @@ def target_problem(wh: Webhook, event_type: str) -> tuple[SimulationError, str, 
 class Engine:
     """Configure webhooks, preview and send simulations, and read the history.
 
-    ``store``: a :class:`Store`, a file path, or None for the default location.
+    ``store``: a :class:`Store`, a file path, a PostgreSQL URL (``postgresql+psycopg://...``,
+    a shared store), or None for ``$SIMLIB_STORE`` or else the default SQLite file.
     ``delivery``: a :class:`DeliveryConfig` (timeouts, TLS, response cap ...).
     ``clock``: a function returning epoch milliseconds (tests and notebooks inject one).
     """
 
     def __init__(
         self,
-        store: Store | str | os.PathLike[str] | None = None,
+        store: AnyStore | str | os.PathLike[str] | None = None,
         *,
         delivery: DeliveryConfig | None = None,
         clock: Callable[[], int] | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         busy_timeout: float | None = None,
     ) -> None:
-        if isinstance(store, Store):
-            self.store = store
-        elif busy_timeout is None:
-            self.store = Store(store)
+        identity.refresh()  # who records from here on: $SIMLIB_USER / $SIMLIB_HOST as they are now
+        self.store: AnyStore
+        if isinstance(store, (str, os.PathLike)) or store is None:
+            self.store = open_store(store, busy_timeout=busy_timeout)
         else:
-            self.store = Store(store, busy_timeout=busy_timeout)
+            self.store = store
         self.delivery = delivery or DeliveryConfig()
         self._clock = clock or signing.now_ms
         self.max_payload_bytes = max_payload_bytes
@@ -162,7 +163,7 @@ class Engine:
         self._clients_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(store={str(self.store.path)!r})"
+        return f"{type(self).__name__}(store={self.store.location!r})"
 
     def __enter__(self) -> Engine:
         return self
@@ -266,6 +267,28 @@ class Engine:
 
     def delete_webhook(self, webhook: Webhook | str) -> None:
         self.store.delete_webhook(webhook_id_of(webhook))
+
+    def rotate_store_key(self) -> tuple[int, str]:
+        """Re-encrypt every webhook secret in the store with a new key; ``(webhooks, what to do
+        next)``. Keys in a key file (the SQLite default, or ``$SIMLIB_SECRET_KEY_FILE``): a new
+        key is made and written first in the file, the secrets re-encrypted, then the old keys
+        dropped from the file. Keys in ``$SIMLIB_SECRET_KEY``: the secrets are re-encrypted with
+        the first key given there (put the new one first, ``"NEW,OLD"``), and the old one can then
+        be removed from the variable."""
+        from simlib.core.store.keys import new_key, write_key_file
+
+        ring = self.store.keyring
+        path = ring.path
+        if path is None:
+            count = self.store.reencrypt_secrets(ring)
+            return count, "every secret is now encrypted with the first key of $SIMLIB_SECRET_KEY: remove the others"
+        key = new_key()
+        staged = ring.with_first(key)
+        write_key_file(path, staged.keys())  # a crash from here on: the file still opens every secret
+        count = self.store.reencrypt_secrets(staged)
+        write_key_file(path, [key])
+        self.store.reload_keys()
+        return count, f"a new key is in {path}; the old one no longer opens anything (give the new file to those sharing the store)"
 
     def valid_secrets(self, webhook: Webhook | str) -> list[Secret]:
         """The secrets a receiver should accept now: current, and previous within its grace period."""
@@ -598,16 +621,19 @@ class Engine:
         since: datetime | str | int | None = None,
         until: datetime | str | int | None = None,
         limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Every attempt, oldest first, as a typed DataFrame.
 
         Filters: ``webhook`` (id, Webhook or list of ids), ``event_type``, ``result``
         ("Delivered", "Failed", or a simulation error such as "Network error"), ``since`` /
-        ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N).
+        ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N),
+        ``user`` / ``host`` (who sent it, from which machine: a shared store's team history).
         """
         if isinstance(webhook, Webhook):
             webhook = webhook.id
-        for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result)):
+        for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result), ("user", user), ("host", host)):
             for text in [value] if isinstance(value, str) else value or ():
                 if isinstance(text, str):
                     check_text(field, text)  # a lone surrogate cannot even be looked up
@@ -618,6 +644,8 @@ class Engine:
             since_ms=to_ms(since),
             until_ms=to_ms(until),
             limit=limit,
+            user=user,
+            host=host,
         )
 
     def history_count(self) -> int:

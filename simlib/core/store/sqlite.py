@@ -7,7 +7,9 @@ data directory (``platformdirs.user_data_dir("simlib")``). The file must be on a
 Practice (PRACTICE.md §5): WAL, a busy timeout, ``BEGIN IMMEDIATE`` + one short transaction per
 write, no network I/O inside a transaction, rows ordered by their integer id (insertion order),
 times as integer epoch milliseconds, ``PRAGMA user_version`` as the schema version. The file and
-its directory are created owner-only, because the file holds webhook secrets.
+its directory are created owner-only, because the file holds webhook secrets -- encrypted
+(:mod:`~simlib.core.store.keys`), with the key in an owner-only file beside it
+(``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
 
 The history table, its INSERT and SELECTs are rendered once, at import, from the history record
 (:class:`simlib.records.Attempt`, via :mod:`~simlib.core.store.schema`): :data:`HISTORY_SQL`.
@@ -50,6 +52,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.keys import Keyring
 from simlib.core.store.location import sqlite_path
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
@@ -67,13 +70,16 @@ from simlib.core.store.query import (
 )
 from simlib.core.store.schema import (
     BASE_VERSION,
+    ENCRYPTED_SINCE,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
     KEY,
     SCHEMA_VERSION,
+    WEBHOOK_COLUMNS,
     WEBHOOKS_TABLE,
     AddColumn,
     DropColumn,
+    EncryptSecrets,
     Step,
     frame_columns,
     frame_dtypes,
@@ -81,8 +87,8 @@ from simlib.core.store.schema import (
     stored_fields,
     time_columns,
 )
-from simlib.errors import NotFoundError, StoreUnavailable, StoreVersionError, ValidationError
-from simlib.records import INTERRUPTED, Attempt, Derived, Kind, Secret, View, Webhook, record_view
+from simlib.errors import NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
+from simlib.records import INTERRUPTED, Attempt, Derived, Kind, View, Webhook, record_view
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,21 +116,6 @@ WAL_AUTOCHECKPOINT_PAGES: Final = 2000
 #: ``ALTER TABLE ... DROP COLUMN`` exists from SQLite 3.35; older libraries rebuild the table.
 NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
-# Not derived from the history record: the webhooks table (the configuration, not attempts).
-_WEBHOOKS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    url TEXT NOT NULL,
-    events TEXT NOT NULL,
-    secret TEXT NOT NULL,
-    previous_secret TEXT,
-    previous_secret_expires_ms INTEGER,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    organisation_id TEXT
-)"""  # organisation_id: schema version 3 (issue 14), last, where ALTER TABLE ADD COLUMN puts it
 # No secondary indexes on history: each one doubles the cost of the append every send pays,
 # while a filtered scan of 100k rows takes milliseconds (bench_history.py measures both).
 
@@ -138,6 +129,17 @@ SQLITE_TYPES: Final[dict[Kind, str]] = {
     "bytes": "BLOB",
     "time_ms": "INTEGER",
 }
+
+
+# Not derived from the history record: the webhooks table (the configuration, not attempts),
+# rendered from schema.WEBHOOK_COLUMNS: CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY,
+# name TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, ...).
+_WEBHOOKS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
+    """ + ",\n    ".join(
+    f"{c.name} {SQLITE_TYPES[c.kind]}" + (" PRIMARY KEY" if c.primary_key else "" if c.nullable else " NOT NULL")
+    for c in WEBHOOK_COLUMNS
+) + "\n)"
 
 
 def _literal(value: str | int | float | None) -> str:
@@ -264,11 +266,21 @@ def _table_info(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     return conn.execute(f"PRAGMA table_info({table})").fetchall()
 
 
-def apply_step(conn: sqlite3.Connection, step: Step) -> None:
+def apply_step(conn: sqlite3.Connection, step: Step, keyring: Keyring | None = None) -> None:
     """Run one migration step inside the caller's transaction; a step already applied (the
-    column is there / gone) does nothing."""
+    column is there / gone, the secrets are tokens) does nothing. ``EncryptSecrets`` needs the
+    store's ``keyring``."""
     present = {row[1] for row in _table_info(conn, step.table)}
-    if isinstance(step, AddColumn):
+    if isinstance(step, EncryptSecrets):
+        if keyring is None:
+            raise StoreUnavailable("encrypting the webhook secrets needs the store's key")
+        for name in step.columns:
+            rows = conn.execute(f"SELECT id, {name} FROM {step.table} WHERE {name} IS NOT NULL").fetchall()
+            for ident, value in rows:
+                token = keyring.encrypt_plain(value)
+                if token != value:
+                    conn.execute(f"UPDATE {step.table} SET {name}=? WHERE id=?", (token, ident))
+    elif isinstance(step, AddColumn):
         if step.name not in present:
             ddl = _column_ddl(step.name, step.kind, step.nullable, step.default)
             conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {ddl}")
@@ -328,9 +340,28 @@ class Store:
         #: The WAL file, open while the connection is (SQLite removes it only when the last
         #: connection closes; it holds no lock on it, so this descriptor can be closed freely).
         self._wal_fd: int | None = None
+        #: The key of the secrets at rest (loaded when the store opens).
+        self._keyring: Keyring | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, as it may be shown: the file's path."""
+        return str(self.path)
+
+    @property
+    def key_file(self) -> Path:
+        """The key file beside the store (used unless ``$SIMLIB_SECRET_KEY`` gives the key)."""
+        return Path(f"{self.path}.key")
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys of the webhook secrets (the store is opened first)."""
+        with self._connection():
+            assert self._keyring is not None
+            return self._keyring
 
     # -- connection -------------------------------------------------------------------------
 
@@ -356,7 +387,9 @@ class Store:
             # another application's database is refused as it is.
             version = _store_version(path, conn)
             # A simlib store: owner-only before anything (a secret, the WAL) is written into it.
-            _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in _STORE_SUFFIXES])
+            _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in (*_STORE_SUFFIXES, ".key")])
+            if self._keyring is None:  # a key file is made for a new store and for plain-text secrets only
+                self._keyring = Keyring.load(self.key_file, create=version < ENCRYPTED_SINCE)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -367,7 +400,7 @@ class Store:
                 self._upgrade(conn)
             self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
             self._size_limit = _file_size_limit()  # read when the store opens (ulimit -f of this process)
-        except (StoreVersionError, StoreUnavailable):
+        except StoreError:
             conn.close()
             raise
         except sqlite3.Error as exc:
@@ -390,8 +423,8 @@ class Store:
                 for migration in pending_migrations(version):
                     try:
                         for step in migration.steps:
-                            apply_step(conn, step)
-                    except sqlite3.Error as exc:
+                            apply_step(conn, step, self._keyring)
+                    except (sqlite3.Error, StoreError) as exc:
                         raise StoreUnavailable(
                             f"cannot upgrade the store at {self.path} from schema version {version} to "
                             f"{migration.version}: {_reason(exc)}"
@@ -457,7 +490,7 @@ class Store:
                 "INSERT INTO webhooks (id, name, url, events, secret, previous_secret, "
                 "previous_secret_expires_ms, created_ms, updated_ms, organisation_id, position) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (*_webhook_params(wh), pos),
+                (*_webhook_params(wh, self._keyring), pos),
             )
 
     def replace_webhook(self, wh: Webhook) -> None:
@@ -465,7 +498,7 @@ class Store:
             cur = conn.execute(
                 "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
                 "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
-                (*_webhook_params(wh)[1:], wh.id),
+                (*_webhook_params(wh, self._keyring)[1:], wh.id),
             )
             if cur.rowcount == 0:
                 raise NotFoundError("webhook", wh.id)
@@ -487,12 +520,30 @@ class Store:
                 row = conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
         if row is None:
             raise NotFoundError("webhook", webhook_id)
-        return _webhook_from_row(row)
+        return _webhook_from_row(row, self._keyring)
+
+    def reload_keys(self) -> None:
+        """Read the key file again (after a key rotation)."""
+        with self._lock:
+            self._keyring = Keyring.load(self.key_file)
+
+    def reencrypt_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
+        rotation; SecretKeyError, and nothing changed, when a secret is not decrypted by any of
+        its keys); how many webhooks."""
+        with self._write() as conn:
+            rows = conn.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
+            for ident, secret, previous in rows:
+                conn.execute(
+                    "UPDATE webhooks SET secret=?, previous_secret=? WHERE id=?",
+                    (keyring.rotate(secret), keyring.rotate(previous) if previous is not None else None, ident),
+                )
+        return len(rows)
 
     def list_webhooks(self) -> list[Webhook]:
         with self._connection() as conn:
             rows = conn.execute(f"SELECT {_WH_COLS} FROM webhooks ORDER BY position").fetchall()
-        return [_webhook_from_row(r) for r in rows]
+        return [_webhook_from_row(r, self._keyring) for r in rows]
 
     # -- history ----------------------------------------------------------------------------
 
@@ -648,13 +699,15 @@ class Store:
         since_ms: int | None = None,
         until_ms: int | None = None,
         limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """History as a typed DataFrame, oldest first (insertion order)."""
         import pandas as pd
 
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("webhook_id", webhook), ("event_type", event_type)):
+        for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
             if value is not None:
                 values = [value] if isinstance(value, str) else list(value)
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
@@ -872,7 +925,10 @@ class StoreTransaction:
 
     def get_webhook(self, webhook_id: str) -> Webhook | None:
         row = self._conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
-        return None if row is None else _webhook_from_row(row)
+        return None if row is None else self._webhook_in(self._store, row)
+
+    def _webhook_in(self, store: Store, row: Sequence[Any]) -> Webhook:
+        return _webhook_from_row(row, store._keyring)
 
     def append(self, row: Attempt) -> int:
         """Append a finished attempt (one that sends nothing); its history id."""
@@ -1088,14 +1144,16 @@ _WH_COLS = (
 )
 
 
-def _webhook_params(wh: Webhook) -> tuple[Any, ...]:
+def _webhook_params(wh: Webhook, keyring: Keyring | None) -> tuple[Any, ...]:
+    """The stored values of a webhook: its secrets as tokens (SecretKeyError without a key)."""
+    assert keyring is not None  # loaded when the store opened
     return (
         wh.id,
         wh.name,
         wh.url,
         json.dumps(list(wh.events)),
-        wh.secret.reveal(),
-        wh.previous_secret.reveal() if wh.previous_secret is not None else None,
+        keyring.seal(wh.secret),
+        keyring.seal(wh.previous_secret) if wh.previous_secret is not None else None,
         wh.previous_secret_expires_ms,
         wh.created_ms,
         wh.updated_ms,
@@ -1109,14 +1167,15 @@ def _events(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _webhook_from_row(row: Sequence[Any]) -> Webhook:
+def _webhook_from_row(row: Sequence[Any], keyring: Keyring | None) -> Webhook:
+    assert keyring is not None  # loaded when the store opened
     return Webhook(
         id=row[0],
         name=row[1],
         url=row[2],
         events=_events(row[3]),
-        secret=Secret(row[4]),
-        previous_secret=Secret(row[5]) if row[5] is not None else None,
+        secret=keyring.open(row[4]),
+        previous_secret=keyring.open(row[5]) if row[5] is not None else None,
         previous_secret_expires_ms=row[6],
         created_ms=row[7],
         updated_ms=row[8],
