@@ -7,7 +7,8 @@ Besides the Simulator and its values, simlib exports what front ends (the explor
 ``FAILED`` and the Trackpilots simulation errors (``WEBHOOK_NOT_FOUND``, ``EVENT_NOT_REGISTERED``,
 ``SERVICE_UNAVAILABLE``, ``NETWORK_ERROR``, ``SIMULATION_FAILED``); an event type's options
 (``EventOption``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
-``send_many`` returns; and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
+``send_many`` returns; ``plan_load``, ``LoadPlan`` and ``LOCUSTFILE`` for load on Locust
+(:mod:`simlib.locust` holds the Locust user, never imported here); and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
 webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifies with).
 """
 
@@ -119,6 +120,7 @@ from simlib.simulator import Simulator as Simulator
 
 if _typing.TYPE_CHECKING:
     from simlib.core.burst import BurstResult
+    from simlib.core.load import LOCUSTFILE, LoadPlan, plan_load
     from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
     from simlib.receiver import ReceivedRequest, Receiver, serve_forever
     from simlib.toolkit.analysis import (
@@ -147,6 +149,9 @@ _LAZY = {
     "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
     "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
     "BurstResult": ("simlib.core.burst", "BurstResult"),
+    "LOCUSTFILE": ("simlib.core.load", "LOCUSTFILE"),
+    "LoadPlan": ("simlib.core.load", "LoadPlan"),
+    "plan_load": ("simlib.core.load", "plan_load"),
     "webhook_secrets": ("simlib.demo", "webhook_secrets"),
     "serve_forever": ("simlib.receiver", "serve_forever"),
     "Capture": ("simlib.toolkit.capture", "Capture"),
@@ -188,6 +193,8 @@ __all__ = [
     "HistoryFilter",
     "HistoryOrder",
     "HistoryPage",
+    "LOCUSTFILE",
+    "LoadPlan",
     "NETWORK_ERROR",
     "NotFoundError",
     "OverrideError",
@@ -229,6 +236,7 @@ __all__ = [
     "parse_capture",
     "parse_headers",
     "parse_override",
+    "plan_load",
     "probe_tolerance",
     "production_check",
     "register_event",

@@ -13,7 +13,7 @@ the terminal raw: control and bidi characters are escaped (:func:`simlib.cli.out
 The modules: :mod:`~simlib.cli.common` (the parser class, argument types, shared flags, exit codes,
 the :class:`~simlib.cli.common.Context` handlers get) and :mod:`~simlib.cli.output` (JSON, tables,
 a result's lines); then the groups, each declaring its commands next to their handlers --
-:mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst),
+:mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst), :mod:`~simlib.cli.load` (load, on Locust),
 :mod:`~simlib.cli.history`, :mod:`~simlib.cli.receive` (receive, demo),
 :mod:`~simlib.cli.conformance` (check, probe) and :mod:`~simlib.cli.support` (explain, replay,
 import, curl, snippets). Every command stores its handler with ``set_defaults(handler=...)``;
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from simlib import SimlibError, __version__
-from simlib.cli import conformance, history, receive, send, support, webhooks
+from simlib.cli import conformance, history, load, receive, send, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -56,6 +56,7 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     history.add_history,
     receive.add_receive,
     send.add_burst,
+    load.add_load,
     conformance.add_check,
     conformance.add_probe,
     support.add_explain,
