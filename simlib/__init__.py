@@ -6,7 +6,8 @@ Besides the Simulator and its values, simlib exports what front ends (the explor
 :mod:`simlib.ui`, the CLI) need, so that they import nothing else: the results ``DELIVERED`` and
 ``FAILED`` and the Trackpilots simulation errors (``WEBHOOK_NOT_FOUND``, ``EVENT_NOT_REGISTERED``,
 ``SERVICE_UNAVAILABLE``, ``NETWORK_ERROR``, ``SIMULATION_FAILED``); an event type's options
-(``EventOption``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
+(``EventOption``), what its builder gets (``BuildContext``) and the warning a broken plugin
+gives (``PluginWarning``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
 ``send_many`` returns; ``plan_load``, ``LoadPlan`` and ``LOCUSTFILE`` for load on Locust
 (:mod:`simlib.locust` holds the Locust user, never imported here); and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
 webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifies with).
@@ -16,6 +17,9 @@ import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of 
 
 from simlib._version import __version__ as __version__
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
+from simlib.core.events import (
+    BuildContext as BuildContext,
+)
 from simlib.core.events import (
     EventOption as EventOption,
 )
@@ -64,6 +68,9 @@ from simlib.errors import (
 )
 from simlib.errors import (
     OverrideError as OverrideError,
+)
+from simlib.errors import (
+    PluginWarning as PluginWarning,
 )
 from simlib.errors import (
     SimlibError as SimlibError,
@@ -175,6 +182,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "BuildContext",
     "BurstResult",
     "CappedCount",
     "Capture",
@@ -199,6 +207,7 @@ __all__ = [
     "NotFoundError",
     "OverrideError",
     "PageCursor",
+    "PluginWarning",
     "Preview",
     "ProbeResult",
     "ProductionCheck",

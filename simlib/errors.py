@@ -15,6 +15,7 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     ├── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
     ├── NoAddress                       simlib.netpolicy: the resolver answered no usable address (nothing is sent)
     ├── ResolverBusy                    simlib.netpolicy: too many earlier DNS lookups are still hanging
+    ├── PluginWarning [UserWarning]     a warning, not raised: an event-type plugin was broken and skipped
     └── CLIError                        simlib.cli: a combination of flags that cannot work (exit 2)
 
 A test walks the classes and compares them with this drawing, both ways.
@@ -78,3 +79,8 @@ class StoreUnavailable(StoreError):
 
 class StoreVersionError(StoreError):
     """The store file was written by a newer simlib (schema version too high)."""
+
+
+class PluginWarning(SimlibError, UserWarning):
+    """Warned (never raised) once per process for each event-type plugin that could not be
+    loaded; the plugin is skipped and every other event type keeps working."""

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from simlib import SimlibError, __version__
+from simlib import PluginWarning, SimlibError, __version__
 from simlib.cli import conformance, history, load, receive, send, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
@@ -98,7 +99,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         try:
             parser.refuse_undecodable(args)
             handler: Handler = args.handler
-            code = handler(ctx)
+            with warnings.catch_warnings():  # a broken event-type plugin: one warning line
+                warnings.simplefilter("always", PluginWarning)
+                warnings.showwarning = _plugin_warnings_to(ctx, warnings.showwarning)
+                code = handler(ctx)
         finally:
             ctx.close()
         out.flush()  # a reader that went away (``simlib ... | head``) shows here, not at exit
@@ -114,6 +118,19 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return _error(ctx, "the input is nested too deeply to process (Python's recursion limit was reached)", None)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _plugin_warnings_to(ctx: Context, show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints a PluginWarning as ``simlib: warning: ...`` on stderr
+    (any other warning as Python would)."""
+
+    def showwarning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, PluginWarning):
+            ctx.warn(str(message))
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def _error(ctx: Context, message: str, field: str | None) -> int:
