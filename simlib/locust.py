@@ -4,7 +4,7 @@ Trackpilots simulations to one webhook.
 Never imported by ``import simlib``: importing Locust monkey-patches the process through gevent.
 Run it with Locust itself (``simlib load`` does exactly this)::
 
-    SIMLIB_LOAD_WEBHOOK=wh_k3x9p2 locust -f "$(python -c 'import simlib.core.load as l; print(l.LOCUSTFILE)')" \\
+    SIMLIB_LOAD_WEBHOOK=wh_k3x9p2 locust -f "$(simlib load --print-locustfile)" \\
         --headless --users 50 --spawn-rate 10 --run-time 1m --processes 4 --csv run
 
 or in a locustfile of your own: ``from simlib.locust import WebhookUser`` (subclass it to change

@@ -19,7 +19,7 @@ import pytest
 
 from simlib import LOCUSTFILE, Simulator, ValidationError, plan_load
 from simlib.receiver import Receiver
-from tests.helpers import ACT, APP, SHOT
+from tests.helpers import ACT, APP, SHOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +131,37 @@ def test_plain_locust_by_url_with_the_secret_from_the_environment(home, rx):
     assert rx.stats()["verified"] == rx.stats()["requests"] >= int(rows[SHOT]["Request Count"]) > 0
     first = json.loads(rx.requests[0].body)
     assert first["data"][0]["screenshot"]["app"]["name"] == "LoadTest" and first["simulation"] is True
+
+
+def test_separate_workers_get_the_plan_from_the_master(home, rx):
+    """The several-machines form on one machine: workers started on their own with no --simlib-*
+    arguments (only the secret in their environment) run what the master forwards."""
+    port = free_port()
+    env = child_env(home, SIMLIB_LOAD_SECRET=SECRET)
+    worker = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host", "127.0.0.1",
+              "--master-port", str(port)]
+    workers = [subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+               for _ in range(2)]
+    try:
+        master = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--master", "--master-bind-port", str(port),
+             "--headless", "--expect-workers", "2", "-u", "4", "-r", "4", "-t", "3s", "--csv", str(home / "mw"),
+             "--simlib-url", rx.url, "--simlib-events", ACT],
+            capture_output=True, text=True, timeout=60, env=env,
+        )
+        for w in workers:
+            w.wait(timeout=30)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    assert master.returncode == 0, master.stderr[-3000:]
+    assert all(w.returncode == 0 for w in workers)
+    rows = stats_rows(home / "mw")
+    assert set(rows) == {ACT, "Aggregated"} and rows[ACT]["Failure Count"] == "0"
+    stats = rx.stats()
+    assert stats["verified"] == stats["requests"] >= int(rows[ACT]["Request Count"]) > 0
 
 
 def test_a_wrong_secret_shows_as_failures_and_exit_code_1(home, rx):
