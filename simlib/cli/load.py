@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import shlex
 import signal
@@ -97,7 +98,7 @@ def load(ctx: Context) -> int:
     )
     ctx.err.write(f"simlib: running {shlex.join(['locust', *cmd[3:]])}\n")
     ctx.err.flush()
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env={**os.environ, **plan.environment()})
     try:
         code = proc.wait()
     except KeyboardInterrupt:  # Locust got the SIGINT too: it stops its users and prints its statistics

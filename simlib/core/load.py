@@ -151,18 +151,22 @@ class LoadPlan:
 
     def locust_args(self) -> list[str]:
         """The ``--simlib-*`` arguments that make the locustfile build this plan again (in the
-        master and in every worker); never the secret."""
+        master and in every worker); never the secret, and never the store (a store URL may hold
+        a password): that goes in :meth:`environment`."""
         args = ["--simlib-events", ",".join(f"{e}:{w:g}" for e, w in zip(self.events, self.weights, strict=True))]
         args = (["--simlib-webhook", self.webhook.id] if self.from_store else ["--simlib-url", self.webhook.url]) + args
         for path, value in self.overrides:
             args += ["--simlib-set", f"{path}={json.dumps(value, ensure_ascii=False)}"]
         if self.seed is not None:
             args += ["--simlib-seed", str(self.seed)]
-        if self.store is not None:
-            args += ["--simlib-store", self.store]
         if self.record != "none":
             args += ["--simlib-record", self.record, "--simlib-record-every", str(self.record_every)]
         return args
+
+    def environment(self) -> dict[str, str]:
+        """What the Locust process needs in its environment besides :meth:`command`: the store
+        (``SIMLIB_LOAD_STORE``), kept off the command line, which every local user can read."""
+        return {} if self.store is None else {"SIMLIB_LOAD_STORE": self.store}
 
     def command(
         self,

@@ -181,8 +181,11 @@ def test_a_wrong_secret_shows_as_failures_and_exit_code_1(home, rx):
 @pytest.mark.parametrize("mode", ["all", "sample"])
 def test_record_puts_attempts_into_the_history(home, rx, webhook, mode):
     prefix = home / "rec"
-    done = simlib_cli(home, "load", webhook.id, "-u", "2", "-t", "3s", "--csv", str(prefix), "--record", mode,
-                      "--record-every", "10")
+    # --store names the store (SIMLIB_HOME points elsewhere): Locust gets it by environment
+    (home / "elsewhere").mkdir()
+    done = simlib_cli(home, "--store", str(home / "simlib.sqlite3"), "load", webhook.id, "-u", "2", "-t", "3s",
+                      "--csv", str(prefix), "--record", mode, "--record-every", "10", SIMLIB_HOME=str(home / "elsewhere"))
+    assert str(home / "simlib.sqlite3") not in done.stderr  # not on Locust's command line
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert int(stats_rows(prefix)["Aggregated"]["Request Count"]) > 0
     with Simulator(home / "simlib.sqlite3") as sim:
@@ -208,6 +211,8 @@ def test_plan_is_reproducible_with_a_seed_and_fresh_without(webhook, home):
     assert draws != [(plan.draw(c), c.getrandbits(48)) for c in [plan.rng(1, 1)] for _ in range(20)]
     assert plan.preview(APP, 1, 1000).body == plan.preview(APP, 1, 1000).body
     assert "--simlib-webhook" in plan.locust_args() and SECRET not in " ".join(plan.command())
+    assert str(home) not in " ".join(plan.command())  # the store (a URL may hold a password) goes by environment
+    assert plan.environment() == {"SIMLIB_LOAD_STORE": str(home / "simlib.sqlite3")}
     assert SECRET not in repr(plan)
 
 
