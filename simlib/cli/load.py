@@ -40,6 +40,9 @@ from simlib.cli.output import line
 #: What ``simlib load`` says when Locust is missing.
 INSTALL_HINT = "Locust is not installed: pip install 'simlib[load]'"
 MAX_USERS = 1_000_000
+#: After Ctrl-C: how long Locust may take to stop on its own before it is sent SIGINT, and after.
+STOP_GRACE_SECONDS = 3.0
+STOP_TIMEOUT_SECONDS = 30.0
 _RUN_TIME = re.compile(r"\d+|(?=\d)(\d+h)?(\d+m)?(\d+s)?")
 
 
@@ -101,13 +104,24 @@ def load(ctx: Context) -> int:
     proc = subprocess.Popen(cmd, env={**os.environ, **plan.environment()})
     try:
         code = proc.wait()
-    except KeyboardInterrupt:  # Locust got the SIGINT too: it stops its users and prints its statistics
-        try:
-            proc.wait()
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now
-            proc.kill()
-            proc.wait()
+    except KeyboardInterrupt:
+        stop(proc)
         return EXIT_INTERRUPTED
     if code in (EXIT_OK, EXIT_FAILED, EXIT_ERROR):
         return code
     return EXIT_INTERRUPTED if code == -signal.SIGINT else EXIT_FAILED
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """After Ctrl-C: Locust stops its users and prints its statistics. A Ctrl-C at a terminal
+    reached it too; a SIGINT sent to simlib alone did not, so it is passed on if Locust is still
+    running after a moment; a second Ctrl-C (or a Locust that does not stop) ends it at once."""
+    try:
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()

@@ -178,6 +178,30 @@ def test_a_wrong_secret_shows_as_failures_and_exit_code_1(home, rx):
     assert rx.stats()["verified"] == 0
 
 
+def test_ctrl_c_stops_locust_which_prints_its_statistics_and_exits_130(home, rx, webhook):
+    """SIGINT to simlib alone (not to Locust's process group): simlib passes it on."""
+    import signal
+    import time
+
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from simlib.cli import main; sys.exit(main(['load', 'wh_load', '-u', '2']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=child_env(home))
+    try:
+        deadline = time.monotonic() + 30
+        while rx.count < 50 and time.monotonic() < deadline:  # Locust is sending
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out[-2000:]
+    assert "Aggregated" in out  # Locust's final statistics
+    assert rx.stats()["verified"] == rx.stats()["requests"] >= 50
+
+
 @pytest.mark.parametrize("mode", ["all", "sample"])
 def test_record_puts_attempts_into_the_history(home, rx, webhook, mode):
     prefix = home / "rec"
