@@ -35,6 +35,7 @@ import logging
 import os
 import random
 import sys
+from http import HTTPStatus
 from typing import Any
 
 from locust import FastHttpUser, events, task
@@ -201,7 +202,7 @@ class WebhookUser(FastHttpUser):
             outcome = Outcome(
                 http_status=status, latency_ms=latency, response_body=text[: plan_max(self.plan)],
                 response_truncated=len(text) > plan_max(self.plan), response_headers=dict(resp.headers or {}),
-                detail=status_detail(status, "", dict(resp.headers or {}), False, self.plan.delivery),
+                detail=status_detail(status, _reason(status), dict(resp.headers or {}), False, self.plan.delivery),
             )
             if 200 <= status < 300:
                 resp.success()
@@ -231,6 +232,13 @@ class WebhookUser(FastHttpUser):
         wh, headers, ts, history_id = started
         outcome = self.post(event, preview.body, headers)
         engine.complete(preview, sim_id, wh, headers, ts, outcome, history_id)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def plan_max(plan: LoadPlan) -> int:

@@ -217,6 +217,8 @@ def test_record_puts_attempts_into_the_history(home, rx, webhook, mode):
     sent = rx.stats()["requests"]
     delivered = frame[frame["result"] == "Delivered"]
     assert len(delivered) > 0 and set(delivered["event_type"]) <= {APP, ACT}
+    assert set(delivered["detail"]) == {"Delivered: 200 OK"} and set(delivered["http_status"]) == {200}
+    assert all(SECRET not in str(v) for v in frame["request_headers"])
     # Locust kills its users at the end of the run: a request cut off then keeps its reserved row,
     # "interrupted" (it may have gone out), never a Delivered it did not get. At most one per user.
     others = frame[frame["result"] != "Delivered"]
