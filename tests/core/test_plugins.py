@@ -91,13 +91,26 @@ def home(tmp_path) -> Path:
     return path
 
 
+REGISTER_FUNCTION = '''
+from simlib import register_event
+
+
+def register():  # an entry point may name a function: called once, with no arguments
+    @register_event("desktop.badge.captured", "An employee badged in.")
+    def build(ctx):
+        return ctx.envelope("desktop.badge.captured", {"badgeId": ctx.uuid()})
+'''
+
+
 def test_an_installed_plugin_is_in_the_catalogue_and_sends_signed(home, site):
     make_package(site, "acme-events", "acme_events", GOOD)
+    make_package(site, "zeta-events", "zeta_events", REGISTER_FUNCTION, entry="zeta_events:register")
     listed = simlib_cli(home, site, "events", "--json")
     assert listed.returncode == 0, listed.stderr
     assert warnings_in(listed.stderr) == []
     catalogue = {e["name"]: e for e in json.loads(listed.stdout)}
-    assert list(catalogue) == [*ALL_EVENTS, MEETING]  # built-ins first, then the plugin
+    # built-ins first, then the plugins in the order of their entry points' names
+    assert list(catalogue) == [*ALL_EVENTS, MEETING, "desktop.badge.captured"]
     assert catalogue[MEETING]["options"] == [{"name": "minutes", "default": 30, "help": "how long the meeting lasted"}]
     assert MEETING in simlib_cli(home, site, "events").stdout  # the table too
 
