@@ -88,6 +88,8 @@ def load(ctx: Context) -> int:
         return EXIT_OK
     if a.id is None:
         raise ValidationError("id", "give the id of the webhook to load (simlib webhooks list)")
+    if a.locust_args and not a.locust_args[0].startswith("-"):
+        raise ValidationError("id", f"one webhook id, then Locust's own arguments after --, not also {echo(a.locust_args[0])}")
     if importlib.util.find_spec("locust") is None:
         raise CLIError(INSTALL_HINT)
     store = store_location(a.store)

@@ -256,6 +256,7 @@ def test_plan_is_reproducible_with_a_seed_and_fresh_without(webhook, home):
         (["load", "wh_load", "--set", "data.nope=1"], "override: 'data.nope'"),
         (["load", "wh_load", "--run-time", "soon"], "expected a time such as 30s"),
         (["load"], "give the id of the webhook"),
+        (["load", "wh_load", "extra"], "one webhook id, then Locust's own arguments after --"),
     ],
 )
 def test_simlib_load_refuses_in_one_line(home, webhook, argv, message):
