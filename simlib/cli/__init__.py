@@ -84,10 +84,12 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = printable_stream(stdout or sys.stdout)
     err = printable_stream(stderr or sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, passed_on = load.split_locust_args(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if passed_on:
+            args.locust_args = passed_on
     except SystemExit:  # an argument error (its line is on stderr), --help or --version
         refusal = parser.refusal_found()
         if refusal is not None and json_requested(argv):  # under --json, stdout says it too

@@ -53,15 +53,28 @@ def run_time(text: str) -> str:
     return text.strip()
 
 
+def split_locust_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``simlib [--store P] load ... -- LOCUST-ARGS`` -> (simlib's arguments, Locust's): what
+    follows the first ``--`` of a ``load`` command goes to Locust as it is (argparse cannot
+    take it once options stand between the id and the ``--``). Other commands: unchanged."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        i += 2 if argv[i] == "--store" else 1  # the top-level options: --store PATH, --version, -h
+    if i < len(argv) and argv[i] == "load" and "--" in argv[i:]:
+        cut = argv.index("--", i)
+        return argv[:cut], argv[cut + 1 :]
+    return argv, []
+
+
 def add_load(add: AddCommand) -> None:
     ld = add(
         "load", help="load on Locust: many users (and processes) sending signed simulations to one webhook",
         description="Run Locust's headless runner with simlib's locustfile against webhook ID. Exit 0: no "
         "failed request; 1: some failed (or Locust stopped with an error); 2: bad input, unknown webhook, "
-        "Locust not installed. Arguments after -- go to locust as they are.",
+        "Locust not installed. Arguments after -- go to locust as they are "
+        "(simlib load ID -u 50 -t 1m -- --html report.html).",
     )
     ld.add_argument("id", nargs="?", help="webhook id (its URL, secret and events come from the store)")
-    ld.add_argument("locust_args", nargs="*", metavar="-- LOCUST-ARG", help="passed to locust (e.g. -- --html report.html)")
     ld.add_argument("-u", "--users", type=WholeNumber(1, MAX_USERS), default=10, metavar="N",
                     help="simulated users at once (default 10)")
     ld.add_argument("-r", "--spawn-rate", type=PositiveNumber(MAX_USERS, unit="users per second"), metavar="R",
@@ -78,7 +91,7 @@ def add_load(add: AddCommand) -> None:
     ld.add_argument("--record-every", type=WholeNumber(1, 1_000_000), default=100, metavar="N",
                     help="with --record sample: every N-th request of each process (default 100)")
     ld.add_argument("--print-locustfile", action="store_true", help="print the locustfile's path (for locust -f) and exit")
-    ld.set_defaults(handler=load)
+    ld.set_defaults(handler=load, locust_args=[])
 
 
 def load(ctx: Context) -> int:
@@ -88,8 +101,6 @@ def load(ctx: Context) -> int:
         return EXIT_OK
     if a.id is None:
         raise ValidationError("id", "give the id of the webhook to load (simlib webhooks list)")
-    if a.locust_args and not a.locust_args[0].startswith("-"):
-        raise ValidationError("id", f"one webhook id, then Locust's own arguments after --, not also {echo(a.locust_args[0])}")
     if importlib.util.find_spec("locust") is None:
         raise CLIError(INSTALL_HINT)
     store = store_location(a.store)

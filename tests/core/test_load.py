@@ -93,11 +93,13 @@ def test_importing_simlib_and_its_cli_does_not_import_locust():
 def test_a_master_and_two_workers_send_verified_fresh_payloads_named_by_event_type(home, rx, webhook):
     prefix = home / "run"
     done = simlib_cli(home, "load", webhook.id, "--users", "6", "--spawn-rate", "6", "--run-time", "4s",
-                      "--processes", "2", "--csv", str(prefix), "--events", f"{APP}:3,{ACT}:1")
+                      "--processes", "2", "--csv", str(prefix), "--events", f"{APP}:3,{ACT}:1",
+                      "--", "--html", str(home / "report.html"))
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert re.search(r"2 workers connected", output), output[-3000:]  # a master and two worker processes
     assert SECRET not in output
+    assert (home / "report.html").stat().st_size > 0  # Locust's own arguments after -- reached it
     rows = stats_rows(prefix)
     assert set(rows) == {APP, ACT, "Aggregated"}  # statistics named by event type
     total = int(rows["Aggregated"]["Request Count"])
@@ -256,7 +258,7 @@ def test_plan_is_reproducible_with_a_seed_and_fresh_without(webhook, home):
         (["load", "wh_load", "--set", "data.nope=1"], "override: 'data.nope'"),
         (["load", "wh_load", "--run-time", "soon"], "expected a time such as 30s"),
         (["load"], "give the id of the webhook"),
-        (["load", "wh_load", "extra"], "one webhook id, then Locust's own arguments after --"),
+        (["load", "wh_load", "extra"], "unrecognized arguments: extra"),
     ],
 )
 def test_simlib_load_refuses_in_one_line(home, webhook, argv, message):
