@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from simlib import PluginWarning, SimlibError, __version__
-from simlib.cli import conformance, history, load, receive, send, support, webhooks
+from simlib.cli import conformance, history, load, orgs, receive, send, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -66,6 +66,7 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     support.add_curl,
     support.add_snippets,
     receive.add_demo,
+    orgs.add_orgs,
 )
 
 

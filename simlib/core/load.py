@@ -28,7 +28,15 @@ from simlib.core import signing
 from simlib.core.delivery.http import DeliveryConfig, signed_headers, targets
 from simlib.core.engine import Engine
 from simlib.core.events import build_payload, event_types, get_event_type
-from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview, check_size, normalise_overrides
+from simlib.core.jsjson import stringify_bytes
+from simlib.core.payload import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    Overrides,
+    build_preview,
+    check_size,
+    normalise_overrides,
+    serialize,
+)
 from simlib.core.validation import validate_secret, validate_url
 from simlib.errors import SimlibError, ValidationError
 from simlib.records import Preview, Secret, Webhook
@@ -137,27 +145,29 @@ class LoadPlan:
         return build_preview(
             self.webhook, event_type, seed=seed, now_ms=signing.now_ms() if now_ms is None else now_ms,
             overrides=self.overrides, max_bytes=DEFAULT_MAX_PAYLOAD_BYTES,
+            organisation_id=self.webhook.organisation_id,
         )
-
-    def headers(self, body: bytes, ts_ms: int | None = None) -> dict[str, str]:
-        """The headers of ``body`` signed now (or at ``ts_ms``) with the webhook's secret."""
-        return signed_headers(self.webhook.secret, body, signing.now_ms() if ts_ms is None else ts_ms, self.delivery)
 
     def body(self, event_type: str, seed: int, now_ms: int | None = None) -> bytes:
         """The bytes :meth:`preview` would give (same builder, overrides and JSON form), without
         the parts a load request has no use for: its event id, and the walk over the whole
-        payload that looks for nesting or text JSON cannot carry -- :func:`plan_load` built every
-        event type once with the full checks, overrides are checked as they are applied, and
-        what still fails here (a plugin's builder) is the same ValidationError."""
+        payload that looks for nesting JSON cannot carry -- :func:`plan_load` built every event
+        type once with the full checks and overrides are checked as they are applied. What still
+        fails here (a plugin's builder) goes through :func:`serialize`: the same ValidationError."""
         payload = build_payload(
-            event_type, seed=seed, now_ms=signing.now_ms() if now_ms is None else now_ms, overrides=self.overrides
+            event_type, seed=seed, now_ms=signing.now_ms() if now_ms is None else now_ms, overrides=self.overrides,
+            organisation_id=self.webhook.organisation_id,
         )
         try:
-            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-            raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
+            body = stringify_bytes(payload)
+        except (ValueError, TypeError, RecursionError):
+            body = serialize(payload)  # raises the ValidationError a preview would
         check_size(body, DEFAULT_MAX_PAYLOAD_BYTES)
         return body
+
+    def headers(self, body: bytes, ts_ms: int | None = None) -> dict[str, str]:
+        """The headers of ``body`` signed now (or at ``ts_ms``) with the webhook's secret."""
+        return signed_headers(self.webhook.secret, body, signing.now_ms() if ts_ms is None else ts_ms, self.delivery)
 
     def request(self, rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
         """``(event type, body, headers)`` of one request: drawn, built and signed now."""
