@@ -312,3 +312,12 @@ def test_plan_load_refuses_bad_arguments(webhook, home):
     with pytest.raises(ValidationError) as info:
         plan_load(url="http://127.0.0.1:9/x", secret=SECRET, record="all")
     assert info.value.field == "record"
+
+
+def test_load_payloads_carry_the_webhooks_organisation_id(home, rx):
+    with Simulator(home / "simlib.sqlite3") as sim:
+        wh = sim.create_webhook("Org", rx.url, [APP, ACT], secret=SECRET, organisation_id="org-acme-1")
+    plan = plan_load(wh.id, store=str(home / "simlib.sqlite3"))
+    assert json.loads(plan.body(APP, 1, 1000))["data"][0]["organisation"]["organisationId"] == "org-acme-1"
+    assert json.loads(plan.body(ACT, 1, 1000))["data"]["organisation"]["organisationId"] == "org-acme-1"
+    assert plan.body(APP, 2, 1000) == plan.preview(APP, 2, 1000).body
