@@ -566,14 +566,19 @@ class Engine:
         seed: int | None = None,
         progress: Any = True,
         preview: Preview | None = None,
+        respect_retry_after: bool = False,
+        engine: str = "auto",
     ) -> BurstResult:
         """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
-        second); every attempt is recorded. See :mod:`simlib.core.burst`."""
+        second); every attempt is recorded. ``respect_retry_after``: hold new sends while a
+        429's Retry-After runs; ``engine``: "auto" (aiohttp, else httpx), "aiohttp" or "httpx".
+        See :mod:`simlib.core.burst`."""
         from simlib.core.burst import send_many
 
         return send_many(
             self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
             overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
+            respect_retry_after=respect_retry_after, engine=engine,
         )
 
     async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:
