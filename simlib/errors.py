@@ -16,6 +16,7 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     ├── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
     ├── NoAddress                       simlib.netpolicy: the resolver answered no usable address (nothing is sent)
     ├── ResolverBusy                    simlib.netpolicy: too many earlier DNS lookups are still hanging
+    ├── PluginWarning [UserWarning]     a warning, not raised: an event-type plugin was broken and skipped
     └── CLIError                        simlib.cli: a combination of flags that cannot work (exit 2)
 
 A test walks the classes and compares them with this drawing, both ways.
@@ -83,3 +84,8 @@ class StoreVersionError(StoreError):
 
 class SecretKeyError(StoreError):
     """A webhook secret cannot be encrypted or decrypted: no key, a malformed key, another key."""
+
+
+class PluginWarning(SimlibError, UserWarning):
+    """Warned (never raised) once per process for each event-type plugin that could not be
+    loaded; the plugin is skipped and every other event type keeps working."""
