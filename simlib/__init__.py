@@ -83,6 +83,9 @@ from simlib.errors import (
     ValidationError as ValidationError,
 )
 from simlib.records import (
+    CANCELLED as CANCELLED,
+)
+from simlib.records import (
     DELIVERED as DELIVERED,
 )
 from simlib.records import (
@@ -171,6 +174,7 @@ _LAZY = {
 
 __all__ = [
     "BurstResult",
+    "CANCELLED",
     "CappedCount",
     "Capture",
     "DELIVERED",
