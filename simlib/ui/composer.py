@@ -65,8 +65,10 @@ class Composer:
         )
         self.send = w.Button(description=SEND_LABEL, button_style="primary", icon="paper-plane", disabled=True)
         self.preview = w.HTML(value="")
+        # Send, and while a send runs its Cancel button and elapsed time (the explorer adds them).
+        self.send_row = w.HBox([self.send], layout=w.Layout(flex_flow="row wrap", align_items="center"))
         inputs = w.VBox(
-            [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send],
+            [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send_row],
             layout=w.Layout(width="460px", min_width="460px"),
         )
         right = w.VBox(

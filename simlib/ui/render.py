@@ -121,8 +121,14 @@ def render_nothing_sent() -> str:
     return panel('<div style="font-weight:600">Simulation Result</div>' + muted("Nothing sent yet: press Send Test Event."))
 
 
-def render_sending(preview: Preview) -> str:
-    return panel(muted(f"Sending {preview.event_type} to {preview.url} …"))
+def render_sending(preview: Preview, *, elapsed: float = 0.0, cancelling: bool = False) -> str:
+    """A send in flight: what goes where, for how long so far, and that Cancel ends it."""
+    if cancelling:
+        return panel(muted(f"Cancelling the send of {preview.event_type} to {preview.url} … {elapsed:.1f} s"))
+    return panel(
+        muted(f"Sending {preview.event_type} to {preview.url} … {elapsed:.1f} s")
+        + "<br>" + muted("The page stays usable meanwhile; Cancel ends the attempt (it is recorded).")
+    )
 
 
 def _timestamp(value: Any) -> str:

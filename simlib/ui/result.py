@@ -17,9 +17,9 @@ class ResultPanel:
         self.html = w.HTML(value=render_nothing_sent())
         self.shown: SimulationResult | None = None
 
-    def sending(self, preview: Preview) -> None:
+    def sending(self, preview: Preview, *, elapsed: float = 0.0, cancelling: bool = False) -> None:
         self.shown = None
-        self.html.value = render_sending(preview)
+        self.html.value = render_sending(preview, elapsed=elapsed, cancelling=cancelling)
 
     def show(self, result: SimulationResult) -> None:
         self.shown = result

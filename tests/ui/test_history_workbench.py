@@ -18,7 +18,7 @@ from simlib import HistoryFilter, Simulator, parse_capture
 from simlib.ui.base import walk
 from simlib.ui.history_views import download_link, render_count
 from tests.helpers import ACT, APP, free_port
-from tests.ui.helpers import text_of
+from tests.ui.helpers import send_and_wait, text_of
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def page(sim: Simulator, make_explorer):
 
 def send(explorer, event: str = APP):
     explorer.select("demo", event)
-    explorer.send.click()
+    send_and_wait(explorer)
     return explorer.last_result
 
 
