@@ -14,6 +14,7 @@ webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifi
 import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of simlib
 
 from simlib._version import __version__ as __version__
+from simlib.core.classify import request_sent as request_sent
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
 from simlib.core.events import (
     EventOption as EventOption,
@@ -236,6 +237,7 @@ __all__ = [
     "probe_tolerance",
     "production_check",
     "register_event",
+    "request_sent",
     "serve_forever",
     "sign",
     "snippet",

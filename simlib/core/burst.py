@@ -36,6 +36,7 @@ from simlib.core.store.sqlite import Store
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
 from simlib.records import (
+    CANCELLED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
     Attempt,
@@ -225,8 +226,12 @@ async def send_many_async(
     seed: int | None = None,
     progress: bool | Callable[[int, int], None] = True,
     preview: Preview | None = None,
+    cancel: threading.Event | None = None,
 ) -> BurstResult:
     """Send ``n`` simulations; see the module docstring. Never raises for delivery problems.
+
+    ``cancel`` (a :class:`threading.Event`): once set, no further send starts; those in flight
+    finish and are recorded, and ``stopped_early`` says how many went out.
 
     ``preview``: start from this already-built payload (its overrides, options and seed; with
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
@@ -301,7 +306,7 @@ async def send_many_async(
             if delay > 0:
                 await asyncio.sleep(delay)
         async with sem:
-            if recorder.stopped is not None:
+            if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
                 return
             if i not in recorder.ids:
                 reserve_from(i)
@@ -333,6 +338,8 @@ async def send_many_async(
         recorder.release(started)
         bar(0, close=True)
     stopped = stopped or recorder.stopped
+    if stopped is None and cancel is not None and cancel.is_set() and len(started) < n:
+        stopped = f"{CANCELLED}: {len(started)} of {n} sends went out"
     elapsed = time.perf_counter() - start
     out: list[SimulationResult] = []
     for i in range(n):

@@ -8,6 +8,8 @@ simulation itself did not fail). Simulation errors come from the Trackpilots err
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from simlib.core.delivery.http import DeliveryConfig, Outcome
 from simlib.records import (
     DELIVERED,
@@ -20,7 +22,16 @@ from simlib.records import (
     Webhook,
 )
 
-__all__ = ["OUTCOME_ROOM", "REQUEST_HEADERS_ROOM", "is_delivered", "make_history_row", "outcome_bytes", "pending_row", "result_from_row"]
+__all__ = [
+    "OUTCOME_ROOM",
+    "REQUEST_HEADERS_ROOM",
+    "is_delivered",
+    "make_history_row",
+    "outcome_bytes",
+    "pending_row",
+    "request_sent",
+    "result_from_row",
+]
 
 #: Room reserved for what an outcome adds to its row besides the response body: the response
 #: headers (stored up to this; more is cut, with a note), the detail, the status and latency.
@@ -32,6 +43,30 @@ REQUEST_HEADERS_ROOM = 8 * 1024
 def is_delivered(outcome: Outcome) -> bool:
     """Delivered iff there was no simulation error and the endpoint answered 2xx."""
     return outcome.error is None and outcome.http_status is not None and 200 <= outcome.http_status < 300
+
+
+#: How the details of attempts whose request never left begin (after a conformance or import
+#: label, if any): the delivery layer's words for a failed DNS lookup, a refused, blocked or
+#: timed-out connection and a failed TLS handshake. Any detail with "nothing was sent" too.
+NOT_SENT_STARTS = (
+    "DNS:",
+    "timeout: the DNS lookup of",
+    "connection refused by",
+    "timeout: could not connect to",
+    "could not connect to",
+    "TLS:",
+)
+
+
+def request_sent(http_status: int | None, detail: str, request_headers: Mapping[str, str] | None) -> bool:
+    """Whether an attempt's request may have left this machine: False when it certainly did not
+    (stopped before delivery, DNS, refused, blocked, store unavailable, cancelled before the
+    connection was made), so that its payload is "not sent" and no header was sent."""
+    if http_status is not None:
+        return True
+    if not request_headers or "nothing was sent" in detail:
+        return False
+    return not any(detail.startswith(mark) or f": {mark}" in detail for mark in NOT_SENT_STARTS)
 
 
 def make_history_row(

@@ -571,14 +571,16 @@ class Engine:
         seed: int | None = None,
         progress: Any = True,
         preview: Preview | None = None,
+        cancel: threading.Event | None = None,
     ) -> BurstResult:
         """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
-        second); every attempt is recorded. See :mod:`simlib.core.burst`."""
+        second); every attempt is recorded; once ``cancel`` is set no further one starts. See
+        :mod:`simlib.core.burst`."""
         from simlib.core.burst import send_many
 
         return send_many(
             self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
-            overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
+            overrides=overrides, options=options, seed=seed, progress=progress, preview=preview, cancel=cancel,
         )
 
     async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:

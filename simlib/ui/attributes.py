@@ -44,7 +44,8 @@ class ExplorerAttributes:
     result              HTML: the simulation result panel
     history_table       HTML: the newest attempts (``history`` is the full DataFrame)
     burst_*             the Burst panel: count, concurrency, rate, repeat, ``burst_run``,
-                        ``burst_progress``, ``burst_result``; ``last_burst``, ``wait_for_burst()``
+                        ``burst_progress`` (``burst_count_text``: "312 / 1000"), ``burst_cancel``,
+                        ``burst_result``; ``last_burst``, ``wait_for_burst()``
     form_*              the create/edit webhook form; ``use_local`` starts a receiver
     edit, delete        edit / delete the selected webhook (``delete_confirm`` confirms)
     notice              HTML: what the last action did, or why it could not
@@ -81,6 +82,7 @@ class ExplorerAttributes:
         b = self.burst_panel
         self.burst_count, self.burst_concurrency, self.burst_rate, self.burst_repeat = b.count, b.concurrency, b.rate, b.repeat
         self.burst_run, self.burst_progress, self.burst_result = b.run, b.progress, b.result
+        self.burst_cancel, self.burst_count_text = b.cancel, b.count_text
 
     @property
     def history(self) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import ipywidgets as w
 from simlib import EventOption, OverrideError, Preview, Webhook, event_types, parse_override
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, panel
-from simlib.ui.render import render_preview, render_preview_error
+from simlib.ui.render import PAYLOAD_VIEWS, PRETTY, render_preview, render_preview_error
 from simlib.ui.theme import LABEL_STYLE
 
 __all__ = ["SENDING_LABEL", "SEND_LABEL", "Composer", "parse_overrides_text"]
@@ -71,8 +71,13 @@ class Composer:
             [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send_row],
             layout=w.Layout(width="460px", min_width="460px"),
         )
+        # Pretty (indented) or Raw: the compact bytes exactly as signed; the result panel follows it.
+        self.view = w.ToggleButtons(options=PAYLOAD_VIEWS, value=PRETTY, style={"button_width": "auto"})
+        self.view.add_class("simlib-payload-view")
+        head = w.HBox([w.HTML(value="<b>Request Payload Preview</b>"), self.view],
+                      layout=w.Layout(flex_flow="row wrap", align_items="center", justify_content="space-between"))
         right = w.VBox(
-            [w.HTML(value="<b>Request Payload Preview</b>"), self.preview],
+            [head, self.preview],
             layout=w.Layout(flex="1 1 auto", min_width="320px"),
         )
         self.widget = w.HBox([inputs, right], layout=w.Layout(width="100%"))
@@ -80,6 +85,7 @@ class Composer:
         for widget in (*self.options.values(), self.seed, self.overrides):
             widget.observe(self._on_input_change, names="value")
         self.new_seed.on_click(self._on_new_seed_click)
+        self.view.observe(self._on_input_change, names="value")
 
     def set_webhook(self, wh: Webhook | None) -> None:
         """Offer ``wh``'s subscribed events (keeping the chosen one if it is among them)."""
@@ -132,7 +138,7 @@ class Composer:
                 self.preview.value = render_preview_error(message)
             else:
                 self.session.last_error = None
-                self.preview.value = render_preview(self.current_preview)
+                self.preview.value = render_preview(self.current_preview, self.view.value)
         self.on_change()
 
     # -- handlers ------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class Explorer(ExplorerAttributes):
         self.result_panel = ResultPanel()
         self.sending = SendRunner(s, self.result_panel, on_result=self._after_send, on_change=self._update_send_state)
         self.composer.send_row.children = (*self.composer.send_row.children, self.sending.cancel, self.sending.status)
+        self.composer.view.observe(lambda change: self.result_panel.set_view(change["new"]), names="value")
         self.webhooks_panel = WebhooksPanel(
             s, on_select=self._on_select, local=self.local, send_previous=lambda: self._on_send_click(sign_with="previous")
         )

@@ -1,5 +1,5 @@
-"""What the panels show, rendered: pure functions from a preview, a result, the history or a
-burst to an HTML string. No widgets and no state; built from :mod:`simlib.ui.blocks`."""
+"""What the panels show, rendered: pure functions from a preview, a result or the history to
+an HTML string (a burst's: :mod:`simlib.ui.burst_view`). No widgets and no state; built from :mod:`simlib.ui.blocks`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from simlib import (
     DELIVERED,
     Preview,
     SimulationResult,
+    request_sent,
 )
 from simlib.ui.blocks import (
     badge,
@@ -18,38 +19,71 @@ from simlib.ui.blocks import (
     header_cell,
     highlight_json,
     is_missing,
+    json_for_display,
+    layout_json,
     muted,
     notice,
     panel,
-    pretty_json,
     row,
     status_colour,
     status_text,
 )
-from simlib.ui.theme import AMBER, GREEN, RED
+from simlib.ui.theme import GREEN, RED
 from simlib.ui.wording import ERROR_MEANING, STORE_UNAVAILABLE, error_meaning, shown_detail
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from simlib import BurstResult
 
 __all__ = [
     "ERROR_MEANING",
-    "render_burst",
+    "PAYLOAD_VIEWS",
+    "PRETTY",
+    "RAW",
+    "payload_block",
     "render_history",
     "render_nothing_sent",
     "render_preview",
     "render_preview_error",
     "render_result",
     "render_sending",
+    "response_block",
 ]
 
-def render_preview(preview: Preview) -> str:
-    """The request payload preview: what, where, and exactly ``preview.body`` pretty-printed."""
+#: The payload views: the indented JSON, or the compact bytes exactly as signed and sent.
+PRETTY, RAW = "pretty", "raw"
+PAYLOAD_VIEWS = (("Pretty", PRETTY), ("Raw (exact bytes)", RAW))
+
+
+def payload_block(body: str, view: str, *, max_height: str = "420px") -> str:
+    """A payload as ``view`` shows it: ``raw``, exactly ``body`` (the bytes that are signed, one
+    line, wrapped only by the page); ``pretty``, indented (text that is not JSON as it is)."""
+    if view == RAW:
+        return code_block(highlight_json(body), max_height=max_height, wrap=True)
+    pretty, note = layout_json(body)
+    if pretty is None:
+        return code_block(html.escape(body), max_height=max_height, wrap=True) + (muted(note) if note else "")
+    return code_block(highlight_json(pretty), max_height=max_height)
+
+
+def response_block(text: str) -> str:
+    """An endpoint's answer: laid-out JSON (escapes decoded), or the text with a note."""
+    shown, is_json, note = json_for_display(text)
+    if not shown:
+        return code_block(muted("(empty body)"))
+    inner = highlight_json(shown) if is_json else html.escape(shown)
+    return code_block(inner, wrap=not is_json) + (muted(note) if note else "")
+
+
+def render_preview(preview: Preview, view: str = PRETTY) -> str:
+    """The request payload preview: what, where, and exactly ``preview.body`` (pretty-printed,
+    or ``view="raw"``: compact, exactly as it will be signed)."""
+    what = "exactly the bytes that will be signed and sent" if view == RAW else "indented for reading"
     info = f"<b>POST</b> <code>{html.escape(preview.url)}</code><br>" + muted(
-        f"{preview.event_type} · {preview.size} bytes · seed {preview.seed} · {preview.event_id}"
+        f"{preview.event_type} · {preview.size} bytes · seed {preview.seed} · {preview.event_id} · {what}"
     )
+    if view == RAW:
+        return f"<div>{info}</div>" + payload_block(preview.body.decode("utf-8", "replace"), RAW)
     return f"<div>{info}</div>" + code_block(highlight_json(preview.pretty))
 
 
@@ -61,8 +95,9 @@ def render_preview_error(message: str) -> str:
     )
 
 
-def render_result(result: SimulationResult) -> str:
-    """The simulation result panel: status, latency, verdict, headers, payload, response."""
+def render_result(result: SimulationResult, view: str = PRETTY) -> str:
+    """The simulation result panel: status, latency, verdict, headers, payload, response. A
+    request that never left (``request_sent``) shows its payload as "not sent" and no headers."""
     if result.http_status is not None:
         status_html = badge(status_text(result.http_status), status_colour(result.http_status))
     else:
@@ -88,23 +123,22 @@ def render_result(result: SimulationResult) -> str:
         rows.append(row("Detail", html.escape(shown_detail(result))))
     rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
     rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
-    if result.request_headers:
+    sent = request_sent(result.http_status, result.detail, result.request_headers)
+    if sent:
         headers = "<br>".join(
             f"<code>{html.escape(name)}: {html.escape(result.request_headers.get(name, ''))}</code>"
             for name in ("x-webhook-signature", "x-webhook-timestamp")
         )
     else:
-        headers = muted("not sent: the simulation stopped before delivery")
+        headers = muted("not sent: the request never left (nothing went to the endpoint)")
     rows.append(row("Delivery Headers", headers))
     if not result.recorded:
         rows.append(row("History", notice(f"this attempt could not be recorded: {STORE_UNAVAILABLE}")))
-    payload_title = "Sent Payload" if result.request_headers else "Payload (not sent)"
-    payload = pretty_json(result.payload)
-    payload_html = highlight_json(payload) if payload is not None else html.escape(result.payload)
+    payload_title = "Sent Payload" if sent else "Payload (not sent)"
+    payload_title += " · exact bytes" if view == RAW else ""
+    payload_html = payload_block(result.payload, view, max_height="260px") if result.payload else muted("(no payload)")
     if result.http_status is not None:
-        response = pretty_json(result.response_body)
-        text = response if response is not None else result.response_body
-        response_html = code_block(highlight_json(text) if response is not None else html.escape(text) or muted("(empty body)"))
+        response_html = response_block(result.response_body)
         if result.response_truncated:
             response_html += muted("The response was longer than the capture limit and was cut.")
     else:
@@ -112,7 +146,7 @@ def render_result(result: SimulationResult) -> str:
     return panel(
         '<div style="font-weight:600;margin-bottom:4px">Simulation Result</div>'
         f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
-        f"<details open><summary><b>{payload_title}</b></summary>{code_block(payload_html, max_height='260px')}</details>"
+        f"<details open><summary><b>{payload_title}</b></summary>{payload_html}</details>"
         f"<details open><summary><b>Endpoint Response</b></summary>{response_html}</details>"
     )
 
@@ -180,26 +214,3 @@ def render_history(frame: pd.DataFrame, total: int | str | None = None) -> str:
         f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
         + muted(footer)
     )
-
-
-def render_burst(burst: BurstResult) -> str:
-    """The burst summary: counts, failures by reason, throughput, latency percentiles."""
-    summary = burst.summary.iloc[0]
-
-    def ms(key: str) -> str:
-        value = summary[key]
-        return "-" if is_missing(value) else f"{float(value):.1f} ms"
-
-    failed = int(summary["failed"])
-    reasons = html.escape(str(summary["failed_by_reason"])) if failed else ""
-    colour = GREEN if failed == 0 else (RED if int(summary["delivered"]) == 0 else AMBER)
-    lines = [
-        row("Sends", f'{int(summary["count"])} · <b style="color:{colour}">{int(summary["delivered"])} delivered</b>'
-            + (f" · {failed} failed ({reasons})" if failed else "")),
-        row("Throughput", f'{float(summary["throughput_per_s"]):.1f} sends/s over {float(summary["elapsed_s"]):.2f} s'),
-        row("Latency", f'p50 {ms("latency_p50_ms")} · p95 {ms("latency_p95_ms")} · '
-            f'p99 {ms("latency_p99_ms")} · max {ms("latency_max_ms")}'),
-    ]
-    if burst.stopped_early:
-        lines.append(row("Stopped", html.escape(burst.stopped_early)))
-    return panel('<div style="font-weight:600;margin-bottom:4px">Burst result</div>' + "".join(lines))

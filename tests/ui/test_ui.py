@@ -263,7 +263,9 @@ def test_unreachable_url_shows_network_error(sim, make_explorer):
     panel = text_of(explorer.result.value)
     assert "Network error" in panel and "Your endpoint is unreachable" in panel
     assert "✗ Failed" in panel and "no HTTP response" in panel
-    assert "not sent" not in panel  # the request was attempted, with its headers
+    # refused: the request never left, so its payload is "not sent" and no header shows as sent
+    assert "Payload (not sent)" in panel and "Sent Payload" not in panel
+    assert "x-webhook-signature" not in panel and result.request_headers  # signed, but never sent
     assert "Network error" in text_of(explorer.history_table.value)
 
 
