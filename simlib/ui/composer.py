@@ -85,7 +85,7 @@ class Composer:
         for widget in (*self.options.values(), self.seed, self.overrides):
             widget.observe(self._on_input_change, names="value")
         self.new_seed.on_click(self._on_new_seed_click)
-        self.view.observe(self._on_input_change, names="value")
+        self.view.observe(self._on_view_change, names="value")
 
     def set_webhook(self, wh: Webhook | None) -> None:
         """Offer ``wh``'s subscribed events (keeping the chosen one if it is among them)."""
@@ -152,6 +152,11 @@ class Composer:
     @guarded("rebuild the preview")
     def _on_input_change(self, change: dict[str, Any]) -> None:
         self.rebuild()
+
+    @guarded("switch the payload view")
+    def _on_view_change(self, change: dict[str, Any]) -> None:
+        if self.current_preview is not None:  # the same payload, shown the other way: not rebuilt
+            self.preview.value = render_preview(self.current_preview, self.view.value)
 
     @guarded("draw a new seed")
     def _on_new_seed_click(self, _button: w.Button | None = None) -> None:
