@@ -123,7 +123,7 @@ def render_burst(burst: BurstResult, *, histogram: bool = True) -> str:
     figures = [
         row("Sends", f"{total:,} · {delivered:,} delivered · {total - delivered:,} failed"),
         row("Throughput", html.escape(f"{rate:.1f} sends/s over {burst.elapsed_s:.2f} s")),
-        row("Latency", html.escape(f"{len(latencies):,} answered")),
+        row("Latency", html.escape(f"of the {len(latencies):,} answered attempts:")),
     ]
     latency_table = _table(("p50", "p90", "p99", "max"), [tuple(_ms(marks[k]) for k in ("p50", "p90", "p99", "max"))])
     parts = [

@@ -66,6 +66,7 @@ def test_the_page_stays_usable_while_a_send_hangs_and_cancel_records_it(slow_sim
     assert result.request_body == sent_preview.body
     shown = text_of(explorer.result.value)
     assert "Cancelled by the user" in shown and "✗ Failed" in shown
+    assert "You cancelled this attempt" in shown and "check your endpoint logs" not in shown
     assert "Cancelled in" in text_of(explorer.send_status.value)
     row = slow_sim.history().iloc[-1]
     assert row["detail"].startswith(CANCELLED) and row["result"] == "Failed"
