@@ -26,8 +26,9 @@ __all__ = ["burst_latencies", "latency_histogram_svg", "outcome_counts", "percen
 
 #: The latency percentiles the table shows.
 PERCENTILES = (50, 90, 99)
-# Stand-in colours (no theme uses them) swapped for theme variables in the SVG.
-_INK, _BARS, _MARKS = "#010203", "#020304", "#030405"
+# Stand-in colours, as RGB fractions of 1..5 out of 255 (no theme uses them): matplotlib draws
+# with them, then each is swapped for a theme variable in the SVG. Not colours of the page.
+_INK, _BARS, _MARKS = ((1 / 255, 2 / 255, 3 / 255), (2 / 255, 3 / 255, 4 / 255), (3 / 255, 4 / 255, 5 / 255))
 _SVG_START = re.compile(r"^.*?(?=<svg)", re.S)
 
 
@@ -71,6 +72,7 @@ def latency_histogram_svg(latencies: list[float], *, bins: int = 30) -> str:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib.colors import to_hex
     from matplotlib.figure import Figure
 
     marks = percentiles(latencies)
@@ -89,7 +91,7 @@ def latency_histogram_svg(latencies: list[float], *, bins: int = 30) -> str:
         figure.savefig(buffer, format="svg")
     svg = _SVG_START.sub("", buffer.getvalue(), count=1)
     for stand_in, colour in ((_INK, TEXT), (_BARS, GREEN), (_MARKS, AMBER)):
-        svg = svg.replace(stand_in, colour)
+        svg = svg.replace(to_hex(stand_in), colour)
     return f'<div class="simlib-burst-histogram" style="max-width:100%;overflow-x:auto">{svg}</div>'
 
 

@@ -56,7 +56,9 @@ def test_burst_button_sends_records_and_summarises(explorer):
     assert outcome_rows(explorer.burst_result.value) == [["Delivered", "200 OK", "25", "100.0 %"]]
     (latency,) = table_rows(explorer.burst_result.value, "p50")
     assert len(latency) == 4 and all(cell.endswith(" ms") for cell in latency)
-    assert "<svg" in explorer.burst_result.value  # the latency histogram
+    svg = explorer.burst_result.value[explorer.burst_result.value.index("<svg"):]  # the latency histogram
+    assert "var(--jp-ui-font-color1" in svg and "var(--jp-success-color1" in svg  # drawn in the theme's colours
+    assert "#010203" not in svg and "#020304" not in svg  # no stand-in colour left
     assert "25 / 25" in text_of(explorer.burst_count_text.value)
     assert len(explorer.history) == 25
     assert not explorer.send.disabled and explorer.burst_run.description == "Run burst"
