@@ -311,8 +311,12 @@ def event_options(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.work_mode is None else {"work_mode": args.work_mode}
 
 
-def exit_code(r: SimulationResult) -> int:
-    """0 Delivered; 1 Failed (a non-2xx answer, or a network error); 2 a simulation error."""
+def exit_code(r: SimulationResult, *also: SimulationResult | None) -> int:
+    """0 Delivered; 1 Failed (a non-2xx answer, or a network error); 2 a simulation error, or
+    an attempt (``r`` or one of ``also``, the command's other sends) the history could not take:
+    an unrecorded attempt is never a success, even when it was delivered."""
+    if not all(x.recorded for x in (r, *also) if x is not None):
+        return EXIT_ERROR
     if r.delivered:
         return EXIT_OK
     if r.error and r.error != NETWORK_ERROR:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from simlib import check_receiver, probe_tolerance
 from simlib.cli.common import (
+    EXIT_ERROR,
     EXIT_FAILED,
     EXIT_OK,
     AddCommand,
@@ -71,13 +72,21 @@ def check(ctx: Context) -> int:
     frame = ctx.sim.check_receiver(a.id, event_type=a.event, seed=a.seed, tolerance_ms=a.tolerance_ms)
     failed = int((frame["verdict"] == "FAIL").sum())
     if a.json:
-        dump({"webhook_id": a.id, "failed": failed, "variants": frame_rows(frame)}, out)
+        dump({"webhook_id": a.id, "failed": failed, "stopped_early": frame.attrs.get("stopped_early"),
+              "unrecorded": frame.attrs.get("unrecorded", 0), "variants": frame_rows(frame)}, out)
     else:
         rows = [[str(cell(r["history_id"]) or "-"), r["variant"], r["expected"], str(cell(r["observed_status"]) or "-"),
                  r["verdict"], r["explanation"]] for r in frame.to_dict(orient="records")]
         table(rows, ["ROW", "VARIANT", "EXPECTED", "STATUS", "VERDICT", "EXPLANATION"], out)
         counts = frame["verdict"].value_counts()
         line(", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOTE")), out)
+        if frame.attrs.get("stopped_early"):
+            line(f"stopped early: {frame.attrs['stopped_early']}", out)
+    unrecorded = frame.attrs.get("unrecorded", 0)
+    if unrecorded:
+        line(f"simlib: {unrecorded} of {len(frame)} requests were not recorded in history", ctx.err)
+    if unrecorded or frame.attrs.get("stopped_early"):
+        return EXIT_ERROR
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -100,9 +109,15 @@ def probe(ctx: Context) -> int:
                 "future": {"accepted_up_to_ms": res.future[0], "refused_from_ms": res.future[1]},
                 "flags": res.flags,
                 "requests": res.requests,
+                "unrecorded": res.unrecorded,
             },
             ctx.out,
         )
     else:
         text_lines(res.summary(), ctx.out)
+    if res.unrecorded:
+        line(f"simlib: {res.unrecorded} of {res.requests} requests were not recorded in history", ctx.err)
+        return EXIT_ERROR
+    if any(flag.startswith("stopped: the store is unavailable") for flag in res.flags):
+        return EXIT_ERROR
     return EXIT_OK if res.accepts_fresh else EXIT_FAILED

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simlib import Receiver, serve_forever, start_demo, webhook_secrets
 from simlib.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    YEAR_SECONDS,
     AddCommand,
     CLIError,
     Context,
+    PositiveNumber,
     WholeNumber,
     http_status,
     library_default,
@@ -58,7 +60,40 @@ def add_receive(add: AddCommand) -> None:
     rc.add_argument("--accept-future", action="store_true",
                     help="one-sided window: refuse only too-old timestamps (a receiver bug, to rehearse it)")
     rc.add_argument("--replay-protection", action="store_true", help="answer 409 to an exact replay inside the window")
+    limit_flags(rc)
     rc.set_defaults(handler=receive)
+
+
+#: The receiver's limits, as ``(flag, Receiver parameter, type, help)``; a flag left out keeps
+#: the library's default (the README's receiver section lists them). Timeouts are seconds.
+LIMIT_FLAGS: tuple[tuple[str, str, Callable[[str], object], str], ...] = (
+    ("--max-connections", "max_connections", WholeNumber(1, 1_000_000),
+     "connections open at once (default 256, at most half the open-file limit)"),
+    ("--header-timeout", "header_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a whole request head"),
+    ("--body-timeout", "body_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a whole body"),
+    ("--keepalive-timeout", "keepalive_timeout", PositiveNumber(YEAR_SECONDS), "seconds idle between requests"),
+    ("--write-timeout", "write_timeout", PositiveNumber(YEAR_SECONDS), "seconds for a client to take an answer"),
+    ("--max-header-bytes", "max_header_bytes", WholeNumber(1024, 2**31 - 1), "bytes of one request head (431 above)"),
+    ("--max-headers", "max_headers", WholeNumber(1, 100_000), "header fields of one request (431 above)"),
+    ("--max-body-bytes", "max_body_bytes", WholeNumber(0, 2**40), "bytes of one body (413 above)"),
+    ("--max-pending-bytes", "max_pending_bytes", WholeNumber(0, 2**40),
+     "bytes of bodies being received, all connections together (503 above)"),
+    ("--keep", "keep", WholeNumber(0, 10_000_000), "requests kept in memory (oldest dropped first)"),
+    ("--keep-bytes", "keep_bytes", WholeNumber(0, 2**40), "bytes of requests kept in memory (oldest dropped first)"),
+)
+
+
+def limit_flags(sp: Any) -> None:
+    g = sp.add_argument_group("limits (what a hostile or broken client may cost)")
+    for flag, param, kind, help_text in LIMIT_FLAGS:
+        default = library_default(Receiver, param)
+        g.add_argument(flag, dest=param, type=kind, metavar="S" if "timeout" in param else "N",
+                       help=help_text if default is None else f"{help_text}; default {default}")
+
+
+def receiver_limits(args: Any) -> dict[str, Any]:
+    """The Receiver keyword arguments the limit flags set."""
+    return {param: getattr(args, param) for _, param, _, _ in LIMIT_FLAGS if getattr(args, param, None) is not None}
 
 
 def add_demo(add: AddCommand) -> None:
@@ -120,6 +155,7 @@ def receive(ctx: Context) -> int:
         reject_future=not a.accept_future,
         replay_protection=a.replay_protection,
         on_request=None if a.quiet else show,
+        **receiver_limits(a),
     )
     rx.start()
     if a.json:

@@ -234,7 +234,8 @@ def check_receiver(
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     frame["observed_status"] = frame["observed_status"].astype("Int64")
     frame["history_id"] = frame["history_id"].astype("Int64")
-    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped)
+    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped,
+                       unrecorded=sum(not r.recorded for r in results.values()))
     return frame
 
 
@@ -343,6 +344,7 @@ class ProbeResult:
     flags: list[str] = field(default_factory=list)
     history_ids: list[int] = field(default_factory=list, repr=False)
     cancelled: bool = False  # stopped by its cancel event before the measurement was complete
+    unrecorded: int = 0  # requests the history could not take (the CLI then exits 2)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -468,7 +470,8 @@ def probe_tolerance(
             if progress is not None:
                 progress(len(sent), len(sent))
             return ProbeResult(fresh_status, False, seconds, None, None, (None, None), (None, None), max_ms,
-                               resolution_ms, len(sent), flags, [r.history_id for r in sent if r.history_id is not None])
+                               resolution_ms, len(sent), flags, [r.history_id for r in sent if r.history_id is not None],
+                               unrecorded=sum(not r.recorded for r in sent))
 
         budget_left = max_requests - len(sent)
         for direction, sign_ in (("past", 1), ("future", -1)):
@@ -516,6 +519,7 @@ def probe_tolerance(
     return ProbeResult(
         fresh_status, fresh, seconds, past_ms, future_ms, edges["past"], edges["future"], max_ms, resolution_ms,
         len(sent), flags, [r.history_id for r in sent if r.history_id is not None], cancelled,
+        sum(not r.recorded for r in sent),
     )
 
 
