@@ -38,6 +38,10 @@ def add_check(add: AddCommand) -> None:
     ck.add_argument("--seed", type=nonneg_int, help="reproducible payloads")
     ck.add_argument("--tolerance-ms", type=milliseconds, default=tolerance,
                     help=f"the window the stale and future variants step out of, twice over (default {tolerance})")
+    ck.add_argument("--rate-limit-wait", type=positive_float, metavar="S",
+                    default=library_default(check_receiver, "rate_limit_wait_s"),
+                    help="a 429 is sent again once after its Retry-After if that is at most S seconds "
+                         "(else the variant is a NOTE: rate limited)")
     ck.add_argument("--json", action="store_true")
     delivery_flags(ck)
     ck.set_defaults(handler=check)
@@ -69,7 +73,8 @@ def add_probe(add: AddCommand) -> None:
 
 def check(ctx: Context) -> int:
     a, out = ctx.args, ctx.out
-    frame = ctx.sim.check_receiver(a.id, event_type=a.event, seed=a.seed, tolerance_ms=a.tolerance_ms)
+    frame = ctx.sim.check_receiver(a.id, event_type=a.event, seed=a.seed, tolerance_ms=a.tolerance_ms,
+                                   rate_limit_wait_s=a.rate_limit_wait)
     failed = int((frame["verdict"] == "FAIL").sum())
     if a.json:
         dump({"webhook_id": a.id, "failed": failed, "stopped_early": frame.attrs.get("stopped_early"),

@@ -16,7 +16,8 @@ import ipywidgets as w
 from simlib import EventOption, OverrideError, Preview, Webhook, event_types, parse_override
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, panel
-from simlib.ui.render import PAYLOAD_VIEWS, PRETTY, render_preview, render_preview_error
+from simlib.ui.payload_view import PAYLOAD_VIEWS, PRETTY
+from simlib.ui.render import render_preview, render_preview_error
 from simlib.ui.theme import LABEL_STYLE
 
 __all__ = ["SENDING_LABEL", "SEND_LABEL", "Composer", "parse_overrides_text"]

@@ -19,8 +19,6 @@ from simlib.ui.blocks import (
     header_cell,
     highlight_json,
     is_missing,
-    json_for_display,
-    layout_json,
     muted,
     notice,
     panel,
@@ -28,6 +26,7 @@ from simlib.ui.blocks import (
     status_colour,
     status_text,
 )
+from simlib.ui.payload_view import PRETTY, RAW, payload_block, response_block
 from simlib.ui.theme import GREEN, RED
 from simlib.ui.wording import ERROR_MEANING, STORE_UNAVAILABLE, error_meaning, shown_detail
 
@@ -37,43 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_MEANING",
-    "PAYLOAD_VIEWS",
-    "PRETTY",
-    "RAW",
-    "payload_block",
     "render_history",
     "render_nothing_sent",
     "render_preview",
     "render_preview_error",
     "render_result",
     "render_sending",
-    "response_block",
 ]
-
-#: The payload views: the indented JSON, or the compact bytes exactly as signed and sent.
-PRETTY, RAW = "pretty", "raw"
-PAYLOAD_VIEWS = (("Pretty", PRETTY), ("Raw (exact bytes)", RAW))
-
-
-def payload_block(body: str, view: str, *, max_height: str = "420px") -> str:
-    """A payload as ``view`` shows it: ``raw``, exactly ``body`` (the bytes that are signed, one
-    line, wrapped only by the page); ``pretty``, indented (text that is not JSON as it is)."""
-    if view == RAW:
-        return code_block(highlight_json(body), max_height=max_height, wrap=True)
-    pretty, note = layout_json(body)
-    if pretty is None:
-        return code_block(html.escape(body), max_height=max_height, wrap=True) + (muted(note) if note else "")
-    return code_block(highlight_json(pretty), max_height=max_height)
-
-
-def response_block(text: str) -> str:
-    """An endpoint's answer: laid-out JSON (escapes decoded), or the text with a note."""
-    shown, is_json, note = json_for_display(text)
-    if not shown:
-        return code_block(muted("(empty body)"))
-    inner = highlight_json(shown) if is_json else html.escape(shown)
-    return code_block(inner, wrap=not is_json) + (muted(note) if note else "")
-
 
 def render_preview(preview: Preview, view: str = PRETTY) -> str:
     """The request payload preview: what, where, and exactly ``preview.body`` (pretty-printed,
@@ -121,6 +90,11 @@ def render_result(result: SimulationResult, view: str = PRETTY) -> str:
         )
     elif shown_detail(result):
         rows.append(row("Detail", html.escape(shown_detail(result))))
+    if result.http_status == 429:  # issue 14: throttled, which says nothing about the signature
+        ra = result.retry_after
+        rows.append(row("Rate limited", html.escape(
+            f"the endpoint throttled this request: Retry-After {ra}" if ra else "the endpoint throttled this request "
+            "(no Retry-After)")))
     rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
     rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
     sent = request_sent(result.http_status, result.detail, result.request_headers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipywidgets as w
 
 from simlib import Preview, SimulationResult
-from simlib.ui.render import PRETTY, render_nothing_sent, render_result, render_sending
+from simlib.ui.payload_view import PRETTY
+from simlib.ui.render import render_nothing_sent, render_result, render_sending
 
 __all__ = ["ResultPanel"]
 

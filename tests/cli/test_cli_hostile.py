@@ -637,7 +637,7 @@ JSON_COMMANDS = [path for path, parser in _leaves(build_parser())
 
 
 def test_json_commands_are_all_found():
-    assert len(JSON_COMMANDS) == 18
+    assert len(JSON_COMMANDS) == 19
 
 
 @pytest.mark.parametrize("path", JSON_COMMANDS, ids=[" ".join(p) for p in JSON_COMMANDS])
@@ -662,7 +662,7 @@ def _failing(path: tuple[str, ...], tmp_path: Path) -> list[str]:
            ("history",): ["--since", "yesterday-ish"], ("receive",): ["--port", "0"],
            ("check",): ["wh_nope"], ("probe",): ["wh_nope"], ("replay",): ["424242"],
            ("explain",): ["--headers", str(tmp_path / "nope"), "--body", str(tmp_path / "nope")],
-           ("import",): [str(tmp_path / "nope"), "--webhook", "wh_nope"]}
+           ("import",): [str(tmp_path / "nope"), "--webhook", "wh_nope"], ("orgs",): ["2", "ftp://x"]}
     return [*path, *ids.get(path, [])]
 
 

@@ -358,7 +358,7 @@ def test_parse_capture_formats(sim, tmp_path):
     listed = parse_capture(json.dumps([{"request_headers": json.dumps({"a": "b"}), "payload": body.decode()}]))
     assert (listed.headers, listed.body) == ((("a", "b"),), body)
     parsed_body = parse_capture(json.dumps({"headers": [["a", "b"]], "body": {"event": "x"}}))
-    assert parsed_body.body == b'{"event":"x"}' and "serialised compactly" in parsed_body.notes[0]
+    assert parsed_body.body == b'{"event":"x"}' and "as JSON.stringify writes it" in parsed_body.notes[0]
     for bad in (b"", b"just some words", json.dumps({"body": "x"}), "curl https://e.example -F a=b"):
         with pytest.raises(ValidationError):
             parse_capture(bad)
@@ -527,7 +527,10 @@ def test_snippet_accepts_a_simlib_send_and_rejects_a_tampered_one(sim, tmp_path,
         frame = sim.check_receiver(wh, seed=5)
     v = dict(zip(frame["variant"], frame["verdict"]))
     assert v["body-one-byte-changed"] == "PASS"  # the tampered body was refused
-    assert set(v.values()) == {"PASS"}, frame[["variant", "observed_status", "explanation"]]
+    # the snippets serve one organisation: accepting an unknown one is only a note; every same-JSON
+    # variant passes (they verify the raw bytes, not a re-serialisation)
+    assert {k for k, verdict in v.items() if verdict != "PASS"} == {"unknown-organisation"}, frame[
+        ["variant", "observed_status", "explanation"]]
 
 
 def _signed_post(url: str, body: bytes) -> httpx.Response:
