@@ -16,6 +16,7 @@ webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifi
 import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of simlib
 
 from simlib._version import __version__ as __version__
+from simlib.core.classify import request_sent as request_sent
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
 from simlib.core.events import (
     BuildContext as BuildContext,
@@ -92,6 +93,9 @@ from simlib.errors import (
 )
 from simlib.errors import (
     ValidationError as ValidationError,
+)
+from simlib.records import (
+    CANCELLED as CANCELLED,
 )
 from simlib.records import (
     DELIVERED as DELIVERED,
@@ -192,6 +196,7 @@ _LAZY = {
 __all__ = [
     "BuildContext",
     "BurstResult",
+    "CANCELLED",
     "CappedCount",
     "Capture",
     "DELIVERED",
@@ -262,6 +267,7 @@ __all__ = [
     "production_check",
     "read_organisation_secrets",
     "register_event",
+    "request_sent",
     "serve_forever",
     "sign",
     "snippet",

@@ -47,6 +47,7 @@ from simlib.core.store.backends import AnyStore
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
 from simlib.records import (
+    CANCELLED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
     Attempt,
@@ -450,8 +451,12 @@ async def send_many_async(
     preview: Preview | None = None,
     respect_retry_after: bool = False,
     engine: str = "auto",
+    cancel: threading.Event | None = None,
 ) -> BurstResult:
     """Send ``n`` simulations; see the module docstring. Never raises for delivery problems.
+
+    ``cancel`` (a :class:`threading.Event`): once set, no further send starts; those in flight
+    finish and are recorded, and ``stopped_early`` says how many went out.
 
     ``preview``: start from this already-built payload (its overrides, options and seed; with
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
@@ -548,7 +553,7 @@ async def send_many_async(
                 if not reserved and wake - now <= RESERVE_AHEAD_S:
                     # Reserved shortly before it is due (not hours ahead at a slow rate, so a
                     # kill -9 leaves no row of a send far from starting), and not on its time.
-                    if recorder.stopped is not None:
+                    if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
                         return
                     if i not in recorder.ids:
                         reserve_from(i)
@@ -559,7 +564,7 @@ async def send_many_async(
                 if wake <= now:
                     break
                 await asyncio.sleep(wake - now - (0 if reserved else RESERVE_AHEAD_S))
-            if recorder.stopped is not None:
+            if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
                 return
             started.add(i)
             p = previews[i]
@@ -601,6 +606,8 @@ async def send_many_async(
         recorder.release(started)
         bar(0, close=True)
     stopped = stopped or recorder.stopped
+    if stopped is None and cancel is not None and cancel.is_set() and len(started) < n:
+        stopped = f"{CANCELLED}: {len(started)} of {n} sends went out"
     elapsed = time.perf_counter() - start
     out: list[SimulationResult] = []
     measured: list[float | None] = []

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from simlib.core import identity, signing
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
+from simlib.core.delivery.cancel import deliver_cancellable
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
@@ -52,6 +53,7 @@ from simlib.core.validation import (
 )
 from simlib.errors import NotFoundError, StoreError, ValidationError
 from simlib.records import (
+    CANCELLED_BEFORE_SEND,
     EVENT_NOT_REGISTERED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
@@ -333,9 +335,15 @@ class Engine:
             max_bytes=self.max_payload_bytes,
         )
 
-    def send(self, preview: Preview, *, sign_with: SignWith = "current") -> SimulationResult:
+    def send(
+        self, preview: Preview, *, sign_with: SignWith = "current", cancel: threading.Event | None = None
+    ) -> SimulationResult:
         """Deliver exactly ``preview.body``, signed now. Never raises for anything the endpoint
         or the store does; the attempt is recorded.
+
+        ``cancel`` (a :class:`threading.Event`, set from another thread) ends the attempt within
+        a second in any phase; it is recorded as "Simulation failed" with a detail that starts
+        "Cancelled by the user" and says how far it got (:mod:`simlib.core.delivery.cancel`).
 
         The webhook is read again first: deleted -> "Webhook not found" (404); the event no
         longer subscribed -> "Event type not registered" (400). ``sign_with="previous"`` signs
@@ -351,7 +359,7 @@ class Engine:
             assert secret is not None  # checked by requires_previous below
             return signed_headers(secret, preview.body, ts, self.delivery)
 
-        return self.send_exact(preview, headers_for, requires_previous=sign_with == "previous")
+        return self.send_exact(preview, headers_for, requires_previous=sign_with == "previous", cancel=cancel)
 
     def simulate(
         self,
@@ -413,16 +421,19 @@ class Engine:
         replay_of: int | None = None,
         label: str = "",
         requires_previous: bool = False,
+        cancel: threading.Event | None = None,
     ) -> SimulationResult:
         """POST exactly ``preview.body`` with exactly the headers ``headers_for(webhook, now_ms)``
         returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
         hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
         the row to an earlier one and ``label`` prefixes its detail. A webhook id or event type
         that cannot be one (a hand-made Preview, an imported capture) raises a ValidationError
-        before anything is recorded."""
+        before anything is recorded. ``cancel`` as for :meth:`send`."""
         webhook_id_of(preview.webhook_id)
         check_event_name(preview.event_type)
         sim_id = new_uuid4()
+        if cancel is not None and cancel.is_set():
+            return self.record_failure(preview, SIMULATION_FAILED, CANCELLED_BEFORE_SEND, replay_of=replay_of, simulation_id=sim_id)
         try:
             started = self.start_send(
                 preview, sim_id, headers_for, requires_previous=requires_previous, replay_of=replay_of
@@ -437,7 +448,11 @@ class Engine:
         wh, headers, ts, history_id = started
         try:
             config = self.delivery
-            outcome = deliver(self.client_for(config), wh.url, preview.body, headers, config)
+            client = self.client_for(config)
+            if cancel is None:
+                outcome = deliver(client, wh.url, preview.body, headers, config)
+            else:
+                outcome = deliver_cancellable(client, wh.url, preview.body, headers, config, cancel)
             if label:
                 outcome.detail = f"{label}: {outcome.detail}"
         except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
@@ -591,17 +606,18 @@ class Engine:
         preview: Preview | None = None,
         respect_retry_after: bool = False,
         engine: str = "auto",
+        cancel: threading.Event | None = None,
     ) -> BurstResult:
         """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
         second); every attempt is recorded. ``respect_retry_after``: hold new sends while a
-        429's Retry-After runs; ``engine``: "auto" (aiohttp, else httpx), "aiohttp" or "httpx".
-        See :mod:`simlib.core.burst`."""
+        429's Retry-After runs; ``engine``: "auto" (aiohttp, else httpx), "aiohttp" or "httpx";
+        once ``cancel`` is set no further one starts. See :mod:`simlib.core.burst`."""
         from simlib.core.burst import send_many
 
         return send_many(
             self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
             overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
-            respect_retry_after=respect_retry_after, engine=engine,
+            respect_retry_after=respect_retry_after, engine=engine, cancel=cancel,
         )
 
     async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:

@@ -15,6 +15,7 @@ import math
 import os
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,10 +37,11 @@ from simlib.core.delivery.netpolicy import (
 )
 from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
-from simlib.records import NETWORK_ERROR, Secret, SimulationError
+from simlib.records import CANCELLED, CANCELLED_CONNECTED, NETWORK_ERROR, SIMULATION_FAILED, Secret, SimulationError
 
 __all__ = [
     "DeliveryConfig",
+    "cancelled_outcome",
     "Outcome",
     "deliver",
     "deliver_async",
@@ -368,13 +370,17 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     return out
 
 
-def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig) -> Outcome:
-    """POST ``body`` once. Never raises for anything the endpoint or network does."""
+def deliver(
+    client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig,
+    *, cancel: threading.Event | None = None,
+) -> Outcome:
+    """POST ``body`` once. Never raises for anything the endpoint or network does. Setting
+    ``cancel`` ends a request that is connected (see :mod:`.cancel` for every phase)."""
     start = time.perf_counter()
     deadline_at = start + config.deadline
     response: httpx.Response | None = None
     # The total deadline covers every phase (connect, TLS, headers, body): see _deadline.
-    with Deadline(config.deadline) as guard:
+    with Deadline(config.deadline, cancel) as guard:
         try:
             proxy = client.proxy_for(url)
             transport = client.transport_for(url, proxy)
@@ -404,6 +410,8 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
                         raise  # every checked address refused: report the last failure
             raise AssertionError("unreachable")  # pragma: no cover
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+            if guard.cancelled:
+                return cancelled_outcome(response)
             # A per-phase timeout clipped to what was left of the deadline is the deadline too.
             clipped = isinstance(exc, httpx.TimeoutException) and time.perf_counter() >= deadline_at - 0.05
             if (guard.expired or clipped) and not isinstance(exc, ResolveTimeout):  # DNS says so itself
@@ -522,6 +530,18 @@ def _deadline_outcome(start: float | None, config: DeliveryConfig, response: htt
         error=NETWORK_ERROR,
         detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
     )
+
+
+def cancelled_outcome(response: httpx.Response | None) -> Outcome:
+    """A request its caller cancelled once it was connected (the words of :data:`CANCELLED`)."""
+    if response is not None:
+        return Outcome(
+            http_status=response.status_code,
+            response_headers=_headers(response),
+            error=SIMULATION_FAILED,
+            detail=f"{CANCELLED} while reading the response body (status {response.status_code} had arrived)",
+        )
+    return Outcome(error=SIMULATION_FAILED, detail=CANCELLED_CONNECTED)
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
