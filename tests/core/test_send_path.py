@@ -1,0 +1,130 @@
+"""The single send's fast path (issue 12 goal 4) keeps every contract of the slow one: the JSON
+checks of serialize(), the signature, the completion that writes into the reserved row, and an
+async path that works (without rescanning sys.path) when sniffio is not installed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from simlib import sign
+from simlib.core.delivery.body import _mostly_binary
+from simlib.core.payload import serialize
+from simlib.core.signing import compute_signature
+from simlib.errors import ValidationError
+from tests.helpers import APP
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [101, 150, 900])
+def test_serialize_counts_levels_the_encoder_accepts(depth):
+    # Deeper than MAX_NESTING (100) but shallow enough for the C encoder: only the bracket
+    # count sends it to the walk that refuses it.
+    with pytest.raises(ValidationError) as info:
+        serialize({"a": _nested(depth)})
+    assert "nested too deeply" in str(info.value)
+
+
+def test_serialize_allows_the_deepest_payload_and_brackets_inside_text():
+    assert json.loads(serialize(_nested(99))) == _nested(99)
+    text = "[" * 500 + "{" * 500  # counted as brackets, but only text: the walk says it is fine
+    assert serialize({"a": text}) == json.dumps({"a": text}, separators=(",", ":")).encode()
+
+
+def test_serialize_is_the_compact_utf8_form_and_names_each_problem():
+    payload = {"é": ["ü", 1.5, None, True], "n": {"x": []}}
+    assert serialize(payload) == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    cycle: list = []
+    cycle.append(cycle)
+    for value, says in (({"a": "\ud800"}, "lone surrogate"), ({"k\udcff": 1}, "lone surrogate"), (cycle, "nested too deeply"),
+                        ({"a": float("inf")}, "Out of range"), ({"a": object()}, "not JSON serializable")):
+        with pytest.raises(ValidationError) as info:
+            serialize(value)
+        assert says in str(info.value)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_536, 65_537, 300_000])
+@pytest.mark.parametrize("encoding", ["hex", "base64"])
+def test_signature_is_the_same_on_the_one_shot_and_the_streamed_path(size, encoding):
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    mac = hmac.new(b"s3cret", b"1800000000000." + body, hashlib.sha256)
+    want = mac.hexdigest() if encoding == "hex" else __import__("base64").b64encode(mac.digest()).decode()
+    assert compute_signature("s3cret", 1800000000000, body, encoding=encoding) == want
+    assert compute_signature("s3cret", "1800000000000", memoryview(body), encoding=encoding) == want
+    with pytest.raises(ValueError):
+        compute_signature("s3cret", 1, body, encoding="base32")  # type: ignore[arg-type]
+
+
+def test_binary_detection_counts_control_bytes():
+    assert _mostly_binary(bytes(range(32)) * 4)
+    assert not _mostly_binary(b"line\r\n\ttabbed text" * 10)
+    assert _mostly_binary(b"\x01" * 11 + b"a" * 89) and not _mostly_binary(b"\x01" * 10 + b"a" * 90)
+
+
+def test_send_completes_the_reserved_row_and_leaves_no_reservation(sim, receiver):
+    wh = sim.create_webhook("fast", receiver.url, [APP])
+    receiver.secrets = [wh.secret.reveal()]
+    results = [sim.send(sim.preview(wh, APP, seed=i)) for i in range(5)]
+    assert all(r.delivered for r in results)
+    assert sim.store._reserved == {}  # every reservation released by its completion
+    frame = sim.history()
+    assert list(frame["id"]) == [r.history_id for r in results]
+    assert set(frame["result"]) == {"Delivered"} and set(frame["http_status"]) == {200}
+    row = sim.history_row(results[-1].history_id)
+    assert row["detail"].startswith("Delivered: 200")
+    ts = row["request_headers"]["x-webhook-timestamp"]
+    assert row["request_headers"] == {**sign(wh.secret.reveal(), row["request_body"], int(ts)),
+                                      "user-agent": sim.delivery.user_agent}
+
+
+_NO_SNIFFIO = textwrap.dedent(
+    """
+    import asyncio, importlib.abc, sys
+    asked = []
+
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "sniffio":
+                asked.append(name)
+                raise ModuleNotFoundError("No module named 'sniffio'", name="sniffio")
+            return None
+
+    sys.modules.pop("sniffio", None)
+    sys.meta_path.insert(0, Hide())
+    from simlib.core.delivery.http import DeliveryConfig, deliver_async, make_async_sender
+    from simlib.receiver import Receiver
+
+    rx = Receiver().start()
+
+    async def main():
+        config = DeliveryConfig()
+        async with make_async_sender(config, max_connections=4) as client:
+            outs = await asyncio.gather(*(deliver_async(client, rx.url, b'{}', {"content-type": "application/json"}, config)
+                                          for _ in range(40)))
+        return [o.http_status for o in outs]
+
+    statuses = asyncio.run(main())
+    rx.stop()
+    print(statuses.count(200), len(asked))
+    """
+)
+
+
+def test_async_sends_work_without_sniffio_and_look_for_it_once():
+    out = subprocess.run([sys.executable, "-c", _NO_SNIFFIO], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    delivered, lookups = map(int, out.stdout.split())
+    assert delivered == 40
+    assert lookups <= 1  # without the guard: several per request (httpcore's locks and backend)
