@@ -104,6 +104,7 @@ def child(what: str, path: str) -> None:
         out = sim.export_history(os.path.join(out_dir, f"h.{fmt}"))
         rows = -1
         os.unlink(out)
+    os.rmdir(out_dir)
     seconds = time.perf_counter() - t
     peak = peak_rss() - before
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, "rows": rows}))
