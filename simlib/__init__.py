@@ -120,7 +120,7 @@ from simlib.simulator import Simulator as Simulator
 if _typing.TYPE_CHECKING:
     from simlib.core.burst import BurstResult
     from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
-    from simlib.receiver import ReceivedRequest, Receiver, serve_forever
+    from simlib.receiver import ReceivedRequest, Receiver, parse_rate_limit, serve_forever
     from simlib.toolkit.analysis import (
         STATUS_PALETTE,
         HandClock,
@@ -134,6 +134,7 @@ if _typing.TYPE_CHECKING:
     from simlib.toolkit.capture import Capture, parse_capture, parse_headers
     from simlib.toolkit.conformance import ProbeResult, check_receiver, probe_tolerance
     from simlib.toolkit.explain import Explanation, explain_signature
+    from simlib.toolkit.orgs import OrgsRun, organisation_secrets, read_organisation_secrets
     from simlib.toolkit.snippets import FILENAMES as SNIPPET_FILENAMES
     from simlib.toolkit.snippets import snippet
     # Not Explorer: simlib.ui imports simlib (only its exported names), so naming simlib.ui here,
@@ -149,6 +150,10 @@ _LAZY = {
     "BurstResult": ("simlib.core.burst", "BurstResult"),
     "webhook_secrets": ("simlib.demo", "webhook_secrets"),
     "serve_forever": ("simlib.receiver", "serve_forever"),
+    "parse_rate_limit": ("simlib.receiver", "parse_rate_limit"),
+    "OrgsRun": ("simlib.toolkit.orgs", "OrgsRun"),
+    "organisation_secrets": ("simlib.toolkit.orgs", "organisation_secrets"),
+    "read_organisation_secrets": ("simlib.toolkit.orgs", "read_organisation_secrets"),
     "Capture": ("simlib.toolkit.capture", "Capture"),
     "parse_capture": ("simlib.toolkit.capture", "parse_capture"),
     "parse_headers": ("simlib.toolkit.capture", "parse_headers"),
@@ -190,6 +195,7 @@ __all__ = [
     "HistoryPage",
     "NETWORK_ERROR",
     "NotFoundError",
+    "OrgsRun",
     "OverrideError",
     "PageCursor",
     "Preview",
@@ -224,13 +230,16 @@ __all__ = [
     "export_frame",
     "latency_percentiles",
     "local_webhook_secrets",
+    "organisation_secrets",
     "outcome_colours",
     "outcome_mix",
     "parse_capture",
     "parse_headers",
     "parse_override",
+    "parse_rate_limit",
     "probe_tolerance",
     "production_check",
+    "read_organisation_secrets",
     "register_event",
     "serve_forever",
     "sign",

@@ -29,13 +29,16 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import h11
 
+from simlib.core.events import organisation_id_of
+from simlib.core.jsjson import parse as js_parse
+from simlib.core.jsjson import stringify_bytes
 from simlib.core.rawhttp import RawRequestView
 from simlib.core.signing import (
     DEFAULT_TOLERANCE_MS,
@@ -48,7 +51,7 @@ from simlib.core.signing import (
     verify,
 )
 
-__all__ = ["ReceivedRequest", "Receiver", "ReceiverProcess"]
+__all__ = ["FLAT_PAYLOAD_ERROR", "TOO_MANY_REQUESTS", "ReceivedRequest", "Receiver", "ReceiverProcess", "parse_rate_limit"]
 
 MiB = 1024 * 1024
 #: The limits' defaults (``Receiver`` keyword arguments of the same names, lower-case).
@@ -93,6 +96,32 @@ class ReceivedRequest(RawRequestView):
 
 
 StatusSpec = int | Callable[[ReceivedRequest], int]
+#: organisation id -> its webhook's secret(s); or a function returning that (asked per request).
+OrgSecrets = Mapping[str, str | Sequence[str]] | Callable[[], Mapping[str, str | Sequence[str]]]
+#: What a rate-limited receiver answers (the public Trackpilots receiver's words).
+TOO_MANY_REQUESTS = {"error": "Too many requests"}
+#: What the flat-payload receiver answers when organisationId / userId are not at the top level.
+FLAT_PAYLOAD_ERROR = "Missing organisationId or userId"
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|min|h)?\s*")
+_RATE_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_MAX_RATE_CLIENTS = 10_000  # clients the rate limiter remembers (the least recent are forgotten)
+
+
+def parse_rate_limit(value: str | tuple[int, float] | None) -> tuple[int, float] | None:
+    """``"120/60s"``, ``"5/1s"``, ``"10/m"`` or ``(120, 60.0)`` -> (requests, window seconds)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        m = _RATE.fullmatch(value)
+        if m is None:
+            raise ValueError(f"rate limit must look like 120/60s (N per window), not {value!r}")
+        value = (int(m.group(1)), float(m.group(2) or 1) * _RATE_UNITS[m.group(3) or "s"])
+    n, window = value
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"a rate limit allows at least 1 request per window, not {n!r}")
+    if isinstance(window, bool) or not isinstance(window, int | float) or not math.isfinite(window) or window <= 0:
+        raise ValueError(f"a rate-limit window is a finite number of seconds above 0, not {window!r}")
+    return n, float(window)
 
 
 class _BadRequest(Exception):
@@ -119,7 +148,26 @@ class Receiver:
       Stripe-style receivers); Trackpilots sends milliseconds;
     - ``reject_future=False``: a one-sided window that only rejects timestamps that are too old;
     - ``replay_protection=True``: answer 409 to a request whose timestamp and signature were
-      already accepted within the window (off by default).
+      already accepted within the window (off by default);
+    - ``reserialize=True``: verify ``JSON.stringify(JSON.parse(body))`` instead of the raw bytes
+      (Node's rules, :mod:`simlib.core.jsjson`): a Node receiver whose raw body is missing. It
+      rejects every correctly signed body whose bytes are not what ``JSON.stringify`` writes
+      (``\\u00e9`` escapes, ``\\/``, white space, ``1e16``), and answers 400 to a body that is not JSON;
+    - ``flat_payload=True``: read ``organisationId`` and ``userId`` at the top level of the body
+      (the first public Trackpilots receiver did); Trackpilots nests them
+      (``data[0].organisation.organisationId``), so it answers 400 to every real delivery.
+
+    Several organisations on one URL, and rate limiting (as the public Trackpilots receiver does):
+
+    - ``org_secrets``: organisation id -> secret(s) (or a function returning that, asked per
+      request): the secret is chosen by the not-yet-verified ``data[0].organisation
+      .organisationId`` (``data.organisation.organisationId`` for the activity event) instead of
+      ``secrets``; an unknown or missing organisation gets 401 (verification code
+      ``unknown_organisation``);
+    - ``rate_limit``: at most N requests per window per client host (``"120/60s"`` or
+      ``(120, 60.0)``); past it the answer is 429 ``{"error":"Too many requests"}``, with
+      ``Retry-After: retry_after`` when ``retry_after`` (whole seconds) is given. Such requests
+      are recorded (unverified, status 429) and counted in ``stats()["rate_limited"]``.
 
     Limits (a hostile or broken client can neither hold the receiver nor fill its memory); the
     timeouts are seconds, finite and above 0:
@@ -170,6 +218,11 @@ class Receiver:
         timestamp_unit: str = "ms",
         reject_future: bool = True,
         replay_protection: bool = False,
+        reserialize: bool = False,
+        flat_payload: bool = False,
+        org_secrets: OrgSecrets | None = None,
+        rate_limit: str | tuple[int, float] | None = None,
+        retry_after: int | None = None,
         max_connections: int | None = None,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
@@ -200,6 +253,15 @@ class Receiver:
         self.reject_future = reject_future
         self.replay_protection = replay_protection
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()  # (timestamp, signature) -> expiry
+        self.reserialize = reserialize
+        self.flat_payload = flat_payload
+        self.org_secrets = org_secrets
+        self.rate_limit = rate_limit  # parsed by the setter
+        if retry_after is not None:
+            _positive_int("retry_after", retry_after, minimum=0)
+        self.retry_after = retry_after
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()  # client host -> recent request times
+        self._rate_limited = 0
         self.max_connections = default_max_connections() if max_connections is None else _positive_int(
             "max_connections", max_connections
         )
@@ -246,6 +308,23 @@ class Receiver:
             self._secrets = value
         else:
             self._secrets = list(value)
+
+    @property
+    def rate_limit(self) -> tuple[int, float] | None:
+        """(requests, window seconds) allowed per client host, or None (no limit)."""
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: str | tuple[int, float] | None) -> None:
+        self._rate_limit = parse_rate_limit(value)
+
+    def current_org_secrets(self) -> dict[str, list[str]] | None:
+        """organisation id -> candidate secrets now, or None when secrets are not chosen by organisation."""
+        table = self.org_secrets
+        if table is None:
+            return None
+        current = table() if callable(table) else table
+        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in current.items()}
 
     def current_secrets(self) -> list[str]:
         """The candidate secrets now (a callable ``secrets`` is asked on every request, so a
@@ -374,6 +453,7 @@ class Receiver:
                 "delayed_answers": {"now": self._answering, "peak": self._answering_peak},
                 "kept": len(self._requests),
                 "kept_bytes": self._kept_bytes,
+                "rate_limited": self._rate_limited,
             }
 
     def clear(self) -> None:
@@ -541,8 +621,8 @@ class Receiver:
             if self.delay_ms:
                 await flush()
                 deadline.reschedule(None)  # the configured delay is the receiver's own, not the client's
-            status, payload, ctype = await self._answer(request, raw_items, body, client)
-            out.append(_response(status, payload, ctype, keep_alive))
+            status, payload, ctype, extra = await self._answer(request, raw_items, body, client)
+            out.append(_response(status, payload, ctype, keep_alive, extra))
             if not keep_alive:
                 await flush()
                 return
@@ -609,30 +689,69 @@ class Receiver:
 
     async def _answer(
         self, request: h11.Request, raw_items: list[tuple[bytes, bytes]], body: bytes, client: str
-    ) -> tuple[int, bytes, str]:
-        """Verify, record and decide the answer (status, payload, content type)."""
+    ) -> tuple[int, bytes, str, tuple[tuple[str, str], ...]]:
+        """Verify, record and decide the answer (status, payload, content type, extra headers)."""
         method = request.method.decode("latin-1")
         target = request.target.decode("latin-1")
         if method == "GET" and target == STATS_PATH:
-            return 200, json.dumps(self.stats()).encode(), "application/json"
+            return 200, json.dumps(self.stats()).encode(), "application/json", ()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_items]
         version = "HTTP/" + request.http_version.decode("latin-1")
+        index = self._count
+        header_tuple = tuple(headers)
+        if self._over_rate_limit(client):
+            record = ReceivedRequest(index, self.clock(), method, target, version, header_tuple, body, None, 429, client)
+            self._rate_limited += 1
+            self._record(record)
+            extra = (("retry-after", str(self.retry_after)),) if self.retry_after is not None else ()
+            return 429, json.dumps(TOO_MANY_REQUESTS, separators=(",", ":")).encode(), "application/json", extra
         verification = None
-        secrets = self.current_secrets()
-        if self.verify_signatures and secrets:
-            verification = self._verify(headers, body, secrets)
+        parsed: list[Any] = []  # the body as JSON.parse reads it, once, when a switch needs it
+
+        def parsed_body() -> Any:
+            if not parsed:
+                try:
+                    parsed.append(js_parse(body))
+                except (ValueError, RecursionError):
+                    parsed.append(_NOT_JSON)
+            return parsed[0]
+
+        org_table = self.current_org_secrets() if self.verify_signatures else None
+        if org_table is not None:
+            org = organisation_id_of(parsed_body())
+            secrets = org_table.get(org, []) if org is not None else []
+            if not secrets:
+                shown = "no organisation id in the body" if org is None else f"unknown organisation {org[:80]!r}"
+                verification = Verification(False, "unknown_organisation", shown)
+        else:
+            secrets = self.current_secrets()
+        if verification is None and self.verify_signatures and secrets:
+            signed = body
+            if self.reserialize:
+                value = parsed_body()
+                if value is _NOT_JSON:
+                    verification = Verification(False, "not_json", "the body is not JSON: it cannot be re-serialised")
+                else:
+                    signed = stringify_bytes(value, non_finite="null")
+            if verification is None:
+                verification = self._verify(headers, signed, secrets)
         if self.replay_protection and (verification is None or verification.ok):
             replayed = self._replayed(headers, verification)
             verification = verification if replayed is None else replayed
-        index = self._count
-        header_tuple = tuple(headers)
         provisional = ReceivedRequest(
             index, self.clock(), method, target, version, header_tuple, body, verification, 0, client
         )
+        flat_problem = self.flat_payload and (verification is None or verification.ok or not self.reject_invalid)
+        if flat_problem:
+            value = parsed_body()
+            flat_problem = not (isinstance(value, dict) and value.get("organisationId") and value.get("userId"))
         if verification is not None and not verification.ok and self.reject_invalid:
-            status = 409 if verification.code == "replayed" else 401
+            status = {"replayed": 409, "not_json": 400}.get(verification.code, 401)
             payload = json.dumps({"received": False, "verified": False, "reason": verification.reason}).encode()
             ctype = "application/json"
+        elif flat_problem:
+            status, ctype = 400, "application/json"
+            payload = json.dumps({"error": FLAT_PAYLOAD_ERROR}).encode()
         else:
             status = self.status(provisional) if callable(self.status) else int(self.status)
             ctype = self.content_type
@@ -649,18 +768,7 @@ class Receiver:
         record = ReceivedRequest(
             index, provisional.received_at_ms, method, target, version, header_tuple, body, verification, status, client
         )
-        with self._cond:
-            self._count += 1
-            if verification is not None:
-                self._verified += verification.ok
-            self._answered[status] = self._answered.get(status, 0) + 1
-            self._keep(record)
-            self._cond.notify_all()
-        if self.on_request is not None:
-            try:
-                self.on_request(record)
-            except Exception:  # noqa: BLE001 - a caller's hook must not break answering the request
-                pass
+        self._record(record)
         if self.delay_ms:
             self._answering += 1
             self._answering_peak = max(self._answering_peak, self._answering)
@@ -668,7 +776,46 @@ class Receiver:
                 await asyncio.sleep(self.delay_ms / 1000)
             finally:
                 self._answering -= 1
-        return status, payload, ctype
+        return status, payload, ctype, ()
+
+    def _record(self, record: ReceivedRequest) -> None:
+        """Count and keep ``record``, then hand it to ``on_request``."""
+        verification = record.verification
+        with self._cond:
+            self._count += 1
+            if verification is not None:
+                self._verified += verification.ok
+            self._answered[record.status] = self._answered.get(record.status, 0) + 1
+            self._keep(record)
+            self._cond.notify_all()
+        if self.on_request is not None:
+            try:
+                self.on_request(record)
+            except Exception:  # noqa: BLE001 - a caller's hook must not break answering the request
+                pass
+
+    def _over_rate_limit(self, client: str) -> bool:
+        """Whether this request from ``client`` (its host; the port is the connection's) is past
+        ``rate_limit`` in the sliding window; it counts as a request either way."""
+        limit = self._rate_limit
+        if limit is None:
+            return False
+        n, window = limit
+        host = client.rsplit(":", 1)[0]
+        now = time.monotonic()
+        hits = self._hits.get(host)
+        if hits is None:
+            hits = self._hits[host] = deque()
+            while len(self._hits) > _MAX_RATE_CLIENTS:
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(host)
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        if len(hits) >= n:
+            return True
+        hits.append(now)
+        return False
 
     def _verify(self, headers: list[tuple[str, str]], body: bytes, secrets: list[str]) -> Verification:
         now = self.clock()
@@ -724,6 +871,7 @@ def _accept_batch(max_connections: int) -> int:
     return max(1, min(128, max_connections // 2))
 
 
+_NOT_JSON = object()  # what parsed_body() holds for a body JSON.parse would refuse
 _BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of a request head, as h11 finds it
 _OBS_FOLD = re.compile(rb"\n[ \t]")  # a header line that continues the previous one
 
@@ -746,8 +894,10 @@ def _status_line(status: int) -> str:
     return f"HTTP/1.1 {status} {phrase}"
 
 
-def _response(status: int, payload: bytes, ctype: str, keep_alive: bool) -> bytes:
-    head = [_status_line(status), f"content-type: {ctype}"]
+def _response(
+    status: int, payload: bytes, ctype: str, keep_alive: bool, extra: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    head = [_status_line(status), f"content-type: {ctype}", *(f"{k}: {v}" for k, v in extra)]
     no_body = status in (204, 304) or 100 <= status < 200
     if not no_body:
         head.append(f"content-length: {len(payload)}")

@@ -146,6 +146,9 @@ class Webhook:
     updated_ms: int
     previous_secret: Secret | None = None
     previous_secret_expires_ms: int | None = None
+    #: The default of ``organisation.organisationId`` in this webhook's payloads (None: a fresh
+    #: one per payload): one URL can serve many organisations' webhooks, each with its own secret.
+    organisation_id: str | None = None
 
     @property
     def created_at(self) -> datetime:
@@ -170,6 +173,7 @@ class Webhook:
             "secret": self.secret.reveal() if reveal_secret else self.secret.masked,
             "created_at": _iso(self.created_ms),
             "updated_at": _iso(self.updated_ms),
+            "organisation_id": self.organisation_id,
         }
         if self.previous_secret is not None and self.previous_secret_expires_ms is not None:
             d["previous_secret_expires_at"] = _iso(self.previous_secret_expires_ms)
@@ -487,6 +491,11 @@ class Attempt:
     @property
     def timestamp(self) -> str | None:
         return self.request_headers.get("x-webhook-timestamp")
+
+    @property
+    def retry_after(self) -> str | None:
+        """The ``Retry-After`` the endpoint answered with (a 429 or 503 says how long to wait), as sent."""
+        return self.response_headers.get("retry-after")
 
 
 @dataclass(frozen=True)

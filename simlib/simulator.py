@@ -15,6 +15,9 @@ loaded when first used.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simlib.core import signing
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from simlib.toolkit.as_code import CodeLanguage
     from simlib.toolkit.conformance import ProbeResult
     from simlib.toolkit.explain import Explanation
+    from simlib.toolkit.orgs import OrgsRun
     from simlib.toolkit.replay import ImportResult, ReplayResult
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Simulator"]
@@ -53,6 +57,26 @@ class Simulator(Engine):
         from simlib.toolkit.conformance import probe_tolerance
 
         return probe_tolerance(self, webhook, **options)
+
+    def many_organisations(self, n: int, url: str, **options: Any) -> OrgsRun:
+        """N organisations' webhooks (own organisation id, own secret) aimed at one ``url``,
+        and one send from each. See :func:`simlib.toolkit.orgs.many_organisations`."""
+        from simlib.toolkit.orgs import many_organisations
+
+        return many_organisations(self, n, url, **options)
+
+    def organisation_secrets(self, *, url: str | None = None) -> Callable[[], dict[str, list[str]]]:
+        """organisation id -> secrets, read live: ``Receiver(org_secrets=sim.organisation_secrets())``.
+        See :func:`simlib.toolkit.orgs.organisation_secrets`."""
+        from simlib.toolkit.orgs import organisation_secrets
+
+        return organisation_secrets(self, url=url)
+
+    def write_organisation_secrets(self, path: str | os.PathLike[str], *, url: str | None = None) -> Path:
+        """:meth:`organisation_secrets` as a JSON file of mode 0600 (for ``simlib receive --org-secrets``)."""
+        from simlib.toolkit.orgs import write_organisation_secrets
+
+        return write_organisation_secrets(self, path, url=url)
 
     def explain_signature(
         self,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from simlib import SimlibError, __version__
-from simlib.cli import conformance, history, receive, send, support, webhooks
+from simlib.cli import conformance, history, orgs, receive, send, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -64,6 +64,7 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     support.add_curl,
     support.add_snippets,
     receive.add_demo,
+    orgs.add_orgs,
 )
 
 

@@ -311,8 +311,12 @@ def event_options(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.work_mode is None else {"work_mode": args.work_mode}
 
 
-def exit_code(r: SimulationResult) -> int:
-    """0 Delivered; 1 Failed (a non-2xx answer, or a network error); 2 a simulation error."""
+def exit_code(r: SimulationResult, *also: SimulationResult | None) -> int:
+    """0 Delivered; 1 Failed (a non-2xx answer, or a network error); 2 a simulation error, or
+    an attempt (``r`` or one of ``also``, the command's other sends) the history could not take:
+    an unrecorded attempt is never a success, even when it was delivered."""
+    if not all(x.recorded for x in (r, *also) if x is not None):
+        return EXIT_ERROR
     if r.delivered:
         return EXIT_OK
     if r.error and r.error != NETWORK_ERROR:
@@ -435,16 +439,23 @@ def _read_stdin(field: str) -> bytes:
     return data
 
 
-def _read_secret_file(ctx: Context, name: str) -> bytes:
+def read_secret_file(ctx: Context, name: str, flag: str = "--secret-file", max_bytes: int = SECRET_FILE_MAX_BYTES) -> bytes:
+    """The bytes of a file holding secrets (at most ``max_bytes``); a warning when others can read it."""
+    return _read_secret_file(ctx, name, flag, max_bytes)
+
+
+def _read_secret_file(
+    ctx: Context, name: str, flag: str = "--secret-file", max_bytes: int = SECRET_FILE_MAX_BYTES
+) -> bytes:
     shown = printable(name)
     try:
         with open(name, "rb") as f:
             info = os.fstat(f.fileno())
-            data = f.read(SECRET_FILE_MAX_BYTES + 1)
+            data = f.read(max_bytes + 1)
     except OSError as exc:
-        raise ValidationError("--secret-file", f"cannot read {shown}: {exc.strerror or exc}") from None
-    if len(data) > SECRET_FILE_MAX_BYTES:
-        raise ValidationError("--secret-file", f"{shown} is larger than {SECRET_FILE_MAX_BYTES} bytes: not a secret")
+        raise ValidationError(flag, f"cannot read {shown}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise ValidationError(flag, f"{shown} is larger than {max_bytes} bytes: not a secret file")
     if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
         # A warning, not a refusal: secrets mounted by Kubernetes or Docker are often 0644 in a
         # directory only the owner can enter.

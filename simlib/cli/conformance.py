@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from simlib import check_receiver, probe_tolerance
 from simlib.cli.common import (
+    EXIT_ERROR,
     EXIT_FAILED,
     EXIT_OK,
     AddCommand,
@@ -37,6 +38,10 @@ def add_check(add: AddCommand) -> None:
     ck.add_argument("--seed", type=nonneg_int, help="reproducible payloads")
     ck.add_argument("--tolerance-ms", type=milliseconds, default=tolerance,
                     help=f"the window the stale and future variants step out of, twice over (default {tolerance})")
+    ck.add_argument("--rate-limit-wait", type=positive_float, metavar="S",
+                    default=library_default(check_receiver, "rate_limit_wait_s"),
+                    help="a 429 is sent again once after its Retry-After if that is at most S seconds "
+                         "(else the variant is a NOTE: rate limited)")
     ck.add_argument("--json", action="store_true")
     delivery_flags(ck)
     ck.set_defaults(handler=check)
@@ -68,16 +73,25 @@ def add_probe(add: AddCommand) -> None:
 
 def check(ctx: Context) -> int:
     a, out = ctx.args, ctx.out
-    frame = ctx.sim.check_receiver(a.id, event_type=a.event, seed=a.seed, tolerance_ms=a.tolerance_ms)
+    frame = ctx.sim.check_receiver(a.id, event_type=a.event, seed=a.seed, tolerance_ms=a.tolerance_ms,
+                                   rate_limit_wait_s=a.rate_limit_wait)
     failed = int((frame["verdict"] == "FAIL").sum())
     if a.json:
-        dump({"webhook_id": a.id, "failed": failed, "variants": frame_rows(frame)}, out)
+        dump({"webhook_id": a.id, "failed": failed, "stopped_early": frame.attrs.get("stopped_early"),
+              "unrecorded": frame.attrs.get("unrecorded", 0), "variants": frame_rows(frame)}, out)
     else:
         rows = [[str(cell(r["history_id"]) or "-"), r["variant"], r["expected"], str(cell(r["observed_status"]) or "-"),
                  r["verdict"], r["explanation"]] for r in frame.to_dict(orient="records")]
         table(rows, ["ROW", "VARIANT", "EXPECTED", "STATUS", "VERDICT", "EXPLANATION"], out)
         counts = frame["verdict"].value_counts()
         line(", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOTE")), out)
+        if frame.attrs.get("stopped_early"):
+            line(f"stopped early: {frame.attrs['stopped_early']}", out)
+    unrecorded = frame.attrs.get("unrecorded", 0)
+    if unrecorded:
+        line(f"simlib: {unrecorded} of {len(frame)} requests were not recorded in history", ctx.err)
+    if unrecorded or frame.attrs.get("stopped_early"):
+        return EXIT_ERROR
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -100,9 +114,15 @@ def probe(ctx: Context) -> int:
                 "future": {"accepted_up_to_ms": res.future[0], "refused_from_ms": res.future[1]},
                 "flags": res.flags,
                 "requests": res.requests,
+                "unrecorded": res.unrecorded,
             },
             ctx.out,
         )
     else:
         text_lines(res.summary(), ctx.out)
+    if res.unrecorded:
+        line(f"simlib: {res.unrecorded} of {res.requests} requests were not recorded in history", ctx.err)
+        return EXIT_ERROR
+    if any(flag.startswith("stopped: the store is unavailable") for flag in res.flags):
+        return EXIT_ERROR
     return EXIT_OK if res.accepts_fresh else EXIT_FAILED

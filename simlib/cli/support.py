@@ -158,7 +158,10 @@ def import_capture(ctx: Context) -> int:
         line(f"signature {'VALID' if ex.valid else 'INVALID'} for webhook {imp.webhook_id} ({ex.cause}): {ex.summary}", out)
         out.write("\n")
         diff_table(imp.compare, out)
-    return exit_code(imp.resigned)
+        for what, r in (("as captured", imp.as_captured), ("re-signed", imp.resigned)):
+            if r is not None and not r.recorded:
+                line(f"history   the {what} send was NOT recorded (store unavailable)", out)
+    return exit_code(imp.resigned, imp.as_captured)
 
 
 def curl(ctx: Context) -> int:

@@ -31,6 +31,8 @@ def add_webhooks(add: AddCommand) -> None:
     new.add_argument("--event", action="append", required=True, metavar="EVENT", help="repeat for several")
     secret_flags(new.add_mutually_exclusive_group(), what="the secret to use (default: generate one)")
     new.add_argument("--id", help="choose the id (default: generated, e.g. wh_k3x9p2)")
+    new.add_argument("--organisation-id", metavar="ORG",
+                     help="the organisation.organisationId its payloads carry (default: a fresh one per payload)")
     new.add_argument("--json", action="store_true")
     new.set_defaults(handler=create)
 
@@ -49,6 +51,7 @@ def add_webhooks(add: AddCommand) -> None:
     upd.add_argument("--name")
     upd.add_argument("--url")
     upd.add_argument("--event", action="append", metavar="EVENT", help="replaces the subscribed events")
+    upd.add_argument("--organisation-id", metavar="ORG", help="the organisation id its payloads carry ('' removes it)")
     secret_flags(upd.add_mutually_exclusive_group(), what="the new secret (at once; rotate-secret keeps the old one valid)")
     upd.add_argument("--json", action="store_true")
     upd.set_defaults(handler=update)
@@ -76,13 +79,15 @@ def add_events(add: AddCommand) -> None:
 
 def create(ctx: Context) -> int:
     a = ctx.args
-    return changed(ctx, ctx.sim.create_webhook(a.name, a.url, a.event, secret=read_secret(ctx), id=a.id))
+    return changed(ctx, ctx.sim.create_webhook(a.name, a.url, a.event, secret=read_secret(ctx), id=a.id,
+                                               organisation_id=a.organisation_id))
 
 
 def update(ctx: Context) -> int:
     a = ctx.args
     secret = read_secret(ctx)
-    return changed(ctx, ctx.sim.update_webhook(a.id, name=a.name, url=a.url, events=a.event, secret=secret))
+    return changed(ctx, ctx.sim.update_webhook(a.id, name=a.name, url=a.url, events=a.event, secret=secret,
+                                               organisation_id=a.organisation_id))
 
 
 def rotate(ctx: Context) -> int:
@@ -137,6 +142,8 @@ def webhook_lines(wh: Webhook, out: TextIO, *, reveal: bool = False) -> None:
     for key in ("id", "name", "url", "events", "secret", "created_at", "updated_at"):
         value = ", ".join(d[key]) if key == "events" else d[key]
         line(f"{key:<11} {value}", out)
+    if d.get("organisation_id"):
+        line(f"{'org':<11} {d['organisation_id']} (organisation.organisationId of its payloads)", out)
     if "previous_secret_expires_at" in d:
         line(f"{'previous':<11} previous secret valid until {d['previous_secret_expires_at']}", out)
     check = production_check(wh.url)

@@ -82,6 +82,10 @@ FLUSH_SECONDS = 0.25
 MAX_CONCURRENCY = 1000
 #: The most sends of one burst (every result is kept in memory until the burst ends).
 MAX_SENDS = 100_000
+#: The slowest and fastest ``rate``: one send in 1,000 s (a slower "burst" is a schedule, and
+#: 1e-300 would sleep forever), a million per second (no limit at all).
+MIN_RATE = 0.001
+MAX_RATE = 1_000_000
 
 
 @dataclass
@@ -237,9 +241,12 @@ async def send_many_async(
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValidationError("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
     if rate is not None and (
-        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0
+        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate)
+        or not MIN_RATE <= rate <= MAX_RATE
     ):
-        raise ValidationError("rate", f"must be a positive, finite number of sends per second, not {rate!r}")
+        raise ValidationError(
+            "rate", f"must be a number of sends per second from {MIN_RATE:g} to {MAX_RATE:g}, not {rate!r}"
+        )
     if preview is not None and not isinstance(preview, Preview):
         raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
     # An id or event name that cannot be one is refused before it is recorded n times.

@@ -8,6 +8,10 @@ simulation itself did not fail). Simulation errors come from the Trackpilots err
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
 from simlib.core.delivery.http import DeliveryConfig, Outcome
 from simlib.records import (
     DELIVERED,
@@ -20,7 +24,17 @@ from simlib.records import (
     Webhook,
 )
 
-__all__ = ["OUTCOME_ROOM", "REQUEST_HEADERS_ROOM", "is_delivered", "make_history_row", "outcome_bytes", "pending_row", "result_from_row"]
+__all__ = [
+    "OUTCOME_ROOM",
+    "REQUEST_HEADERS_ROOM",
+    "is_delivered",
+    "is_rate_limited",
+    "make_history_row",
+    "outcome_bytes",
+    "pending_row",
+    "result_from_row",
+    "retry_after_seconds",
+]
 
 #: Room reserved for what an outcome adds to its row besides the response body: the response
 #: headers (stored up to this; more is cut, with a note), the detail, the status and latency.
@@ -32,6 +46,36 @@ REQUEST_HEADERS_ROOM = 8 * 1024
 def is_delivered(outcome: Outcome) -> bool:
     """Delivered iff there was no simulation error and the endpoint answered 2xx."""
     return outcome.error is None and outcome.http_status is not None and 200 <= outcome.http_status < 300
+
+
+def is_rate_limited(status: int | None) -> bool:
+    """Whether the endpoint answered 429 Too Many Requests: throttled, which says nothing about
+    the request itself (its signature may be fine). Failed all the same (not 2xx)."""
+    return status == 429
+
+
+#: The longest Retry-After simlib reads as such (a day); a larger one is capped to it.
+MAX_RETRY_AFTER_S = 86_400.0
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now_ms: int | None = None) -> float | None:
+    """How long a ``Retry-After`` response header asks to wait, in seconds (RFC 9110: whole
+    seconds, or an HTTP date, then relative to ``now_ms`` or the clock), at most a day; None when
+    the header is absent or unreadable. ``headers`` as recorded: names in lower case."""
+    raw = (headers or {}).get("retry-after")
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text.isascii() and text.isdigit():
+        return min(float(int(text[:12])), MAX_RETRY_AFTER_S)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    now = (time.time() * 1000 if now_ms is None else now_ms) / 1000
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER_S)
 
 
 def make_history_row(

@@ -46,6 +46,7 @@ from simlib.core.validation import (
     new_webhook_id,
     validate_events,
     validate_name,
+    validate_organisation_id,
     validate_secret,
     validate_url,
     validate_webhook_id,
@@ -212,8 +213,11 @@ class Engine:
         *,
         secret: str | None = None,
         id: str | None = None,
+        organisation_id: str | None = None,
     ) -> Webhook:
-        """Create a webhook; refuses bad input with a ValidationError naming the field."""
+        """Create a webhook; refuses bad input with a ValidationError naming the field.
+        ``organisation_id``: the ``organisation.organisationId`` its payloads carry (default: a
+        fresh one per payload)."""
         now = self._clock()
         wh = Webhook(
             id=validate_webhook_id(id) if id is not None else new_webhook_id(),
@@ -223,6 +227,7 @@ class Engine:
             secret=Secret(validate_secret(secret) if secret is not None else generate_secret()),
             created_ms=now,
             updated_ms=now,
+            organisation_id=validate_organisation_id(organisation_id) if organisation_id is not None else None,
         )
         self.store.insert_webhook(wh)
         return wh
@@ -241,8 +246,10 @@ class Engine:
         url: str | None = None,
         events: Sequence[str] | str | None = None,
         secret: str | None = None,
+        organisation_id: str | None = None,
     ) -> Webhook:
-        """Change any of name, URL, events, secret; validated like create."""
+        """Change any of name, URL, events, secret, organisation id (``""`` removes it: a fresh
+        id per payload again); validated like create."""
         current = self.get_webhook(webhook)
         changes: dict[str, Any] = {"updated_ms": self._clock()}
         if name is not None:
@@ -255,6 +262,8 @@ class Engine:
             changes["secret"] = Secret(validate_secret(secret))
             changes["previous_secret"] = None
             changes["previous_secret_expires_ms"] = None
+        if organisation_id is not None:
+            changes["organisation_id"] = validate_organisation_id(organisation_id) if organisation_id != "" else None
         updated = replace(current, **changes)
         self.store.replace_webhook(updated)
         return updated
@@ -315,6 +324,7 @@ class Engine:
         return build_preview(
             wh,
             event_type,
+            organisation_id=wh.organisation_id,
             seed=_secrets.randbits(48) if seed is None else seed,
             now_ms=self._clock(),
             overrides=overrides,

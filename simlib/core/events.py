@@ -38,8 +38,10 @@ __all__ = [
     "event_types",
     "get_event_type",
     "nesting_problem",
+    "organisation_id_of",
     "parse_override",
     "register_event",
+    "set_organisation_id",
     "unregister_event",
 ]
 
@@ -311,14 +313,17 @@ def parse_value(path: str, raw: str) -> Any:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def nesting_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
+def nesting_problem(value: Any, limit: int = MAX_NESTING, *, surrogates: bool = True) -> str | None:
     """What makes ``value`` unsendable as JSON text, found without recursing: nested more than
-    ``limit`` levels (a cycle counts as too deep), or a string (value or key) with a lone
-    surrogate, which has no UTF-8 form. None when there is nothing."""
+    ``limit`` levels (a cycle counts as too deep), or (``surrogates``) a string (value or key)
+    with a lone surrogate -- almost always a mistake in an override, though ``JSON.stringify``
+    would write it as a ``\\udXXX`` escape. None when there is nothing."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
+            if not surrogates:
+                continue
             m = _SURROGATE.search(node)
             if m:
                 return f"contains text that is not valid Unicode (a lone surrogate U+{ord(m.group()):04X})"
@@ -383,14 +388,44 @@ def build_payload(
     now_ms: int,
     options: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    organisation_id: str | None = None,
 ) -> dict[str, Any]:
-    """Build a simulation payload: the event as sent live, plus top-level ``"simulation": true``."""
+    """Build a simulation payload: the event as sent live, plus top-level ``"simulation": true``;
+    ``organisation_id`` replaces every record's ``organisation.organisationId`` (before the
+    overrides)."""
     et = get_event_type(event_type)
     opts = dict(options or {})
     for name in opts:
         et.option(name)  # unknown option -> ValidationError
     payload = et.builder(BuildContext(seed, now_ms, opts))
     payload[SIMULATION_FLAG] = True
+    if organisation_id is not None:
+        set_organisation_id(payload, organisation_id)
     if overrides:
         apply_overrides(payload, overrides)
     return payload
+
+
+def _records(payload: Any) -> list[Any]:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+
+
+def set_organisation_id(payload: dict[str, Any], organisation_id: str) -> dict[str, Any]:
+    """Put ``organisation_id`` in every record's ``organisation.organisationId`` (``data`` an
+    array or, for the activity event, an object); returns ``payload``."""
+    for record in _records(payload):
+        org = record.get("organisation") if isinstance(record, dict) else None
+        if isinstance(org, dict) and "organisationId" in org:
+            org["organisationId"] = organisation_id
+    return payload
+
+
+def organisation_id_of(payload: Any) -> str | None:
+    """What a receiver choosing its secret by organisation reads: ``data[0].organisation
+    .organisationId`` (or ``data.organisation.organisationId`` for the activity event); None
+    when it is not there or not a string."""
+    records = _records(payload)
+    org = records[0].get("organisation") if records and isinstance(records[0], dict) else None
+    value = org.get("organisationId") if isinstance(org, dict) else None
+    return value if isinstance(value, str) else None

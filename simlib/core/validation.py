@@ -35,6 +35,7 @@ __all__ = [
     "production_check",
     "validate_events",
     "validate_name",
+    "validate_organisation_id",
     "validate_secret",
     "validate_url",
     "validate_webhook_id",
@@ -123,6 +124,24 @@ def validate_name(value: object) -> str:
         raise ValidationError("name", "must not contain control characters (line breaks, tabs, NUL)")
     _invisible("name", name, _NAME_REFUSED, _NAME_ALLOWED)
     return name
+
+
+#: The longest organisation id (Trackpilots ids are 36-character UUIDs).
+MAX_ORGANISATION_ID_LENGTH = 100
+_ORG_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def validate_organisation_id(value: object) -> str:
+    """An organisation id (issue 14): 1-100 characters, letters, digits and ``- _ . :``,
+    starting with a letter or digit (a Trackpilots id is a UUID)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("organisation_id", "must not be empty (leave it out for a fresh one per payload)")
+    org = value.strip()
+    if len(org) > MAX_ORGANISATION_ID_LENGTH:
+        raise ValidationError("organisation_id", f"at most {MAX_ORGANISATION_ID_LENGTH} characters, got {len(org)}")
+    if not _ORG_ID_RE.fullmatch(org):
+        raise ValidationError("organisation_id", "letters, digits and '-', '_', '.', ':' only, e.g. a UUID")
+    return org
 
 
 def validate_url(value: object) -> str:

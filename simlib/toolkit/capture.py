@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simlib.core.jsjson import stringify_bytes
 from simlib.core.rawhttp import RawRequestView
 from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from simlib.errors import ValidationError
@@ -216,8 +217,9 @@ def _parse_json(obj: Any) -> Capture:
         if isinstance(raw, str):
             body = raw.encode("utf-8")
         else:
-            body = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            notes.append("'body' is parsed JSON, serialised compactly here: the original bytes may have differed")
+            body = stringify_bytes(raw, non_finite="null")  # as Node's JSON.stringify would send it
+            notes.append("'body' is parsed JSON, serialised here as JSON.stringify writes it: the original bytes may "
+                         "have differed")
     response = obj.get("response")
     if response is None and ("http_status" in obj or "response_body" in obj):
         response = {"status": obj.get("http_status"), "body": obj.get("response_body")}

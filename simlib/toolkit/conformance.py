@@ -21,11 +21,18 @@ import json
 import re
 import secrets as _secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from simlib.core.classify import is_rate_limited, retry_after_seconds
 from simlib.core.delivery.http import request_headers
+from simlib.core.events import set_organisation_id
+from simlib.core.ids import new_uuid4
+from simlib.core.jsjson import parse as js_parse
+from simlib.core.jsjson import stringify
+from simlib.core.payload import serialize
 from simlib.core.signing import DEFAULT_TOLERANCE_MS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from simlib.errors import ValidationError
 from simlib.records import SERVICE_UNAVAILABLE, Preview, SimulationResult, Webhook
@@ -35,7 +42,17 @@ if TYPE_CHECKING:
 
     from simlib.core.engine import Engine
 
-__all__ = ["CHECK_COLUMNS", "VARIANTS", "ProbeResult", "check_receiver", "probe_tolerance"]
+__all__ = [
+    "CHECK_COLUMNS",
+    "DEFAULT_RATE_LIMIT_WAIT_S",
+    "RESERIALISED_WHY",
+    "SAME_JSON",
+    "VARIANTS",
+    "ProbeResult",
+    "check_receiver",
+    "probe_tolerance",
+    "same_json_other_bytes",
+]
 
 CHECK_COLUMNS = ["variant", "sent", "expected", "observed_status", "verdict", "explanation", "history_id"]
 PASS, FAIL, NOTE = "PASS", "FAIL", "NOTE"
@@ -48,7 +65,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class Variant:
     """One row of the matrix. ``expect``: accept (2xx), reject (4xx), accept_note (2xx, a
-    rejection is only a note) or replay (refusal expected, acceptance is a note)."""
+    rejection is only a note), replay (refusal expected, acceptance is a note) or organisation
+    (401/403 expected when the webhook carries an organisation id, else acceptance is a note)."""
 
     name: str
     sent: str
@@ -85,10 +103,41 @@ VARIANTS: tuple[Variant, ...] = (
             "your endpoint accepted a stale timestamp"),
     Variant("timestamp-in-future", "validly signed, timestamp 2 × tolerance in the future", "reject", "reject (401)",
             "your endpoint accepted a timestamp far in the future"),
+    # -- issue 14: "same JSON, other bytes" (each signed over the bytes sent) and organisations ----
+    Variant("same-json-unicode-escapes", "same JSON, non-ASCII escaped as \\u00e9, signed over these bytes", "accept",
+            "2xx", "your endpoint verifies a re-serialised body, not the bytes it received (it rejected \\u00e9-style "
+            "escapes that JSON.stringify would not write)"),
+    Variant("same-json-escaped-slash", "same JSON, / escaped as \\/, signed over these bytes", "accept", "2xx",
+            "your endpoint verifies a re-serialised body, not the bytes it received (it rejected \\/ escapes)"),
+    Variant("same-json-pretty-printed", "same JSON, pretty-printed (indent 2), signed over these bytes", "accept", "2xx",
+            "your endpoint verifies a re-serialised body, not the bytes it received (it rejected insignificant white "
+            "space)"),
+    Variant("same-json-number-form", "same JSON, the timestamp as 1.769…e12 (another form of the same number), "
+            "signed over these bytes", "accept", "2xx",
+            "your endpoint verifies a re-serialised body, not the bytes it received (it rejected a number in another "
+            "valid form, as 1e16 for 10000000000000000)"),
+    Variant("other-organisation-secret", "signed with another organisation's secret (a webhook on the same URL)",
+            "reject", "reject (401)",
+            "your endpoint accepted a request signed with another organisation's secret — it must choose the secret by "
+            "the payload's organisationId and verify with that one only"),
+    Variant("unknown-organisation", "correctly signed, organisation.organisationId no webhook has", "organisation",
+            "reject (401/403) when one URL serves several organisations",
+            "your endpoint accepted an organisation it does not know — one URL serving several organisations must "
+            "refuse an organisationId it has no secret for (401/403)"),
     Variant("replayed", "the valid request sent again, byte for byte", "replay", "reject (409), or 2xx if de-duplicated",
             "your endpoint accepted the exact same request twice — fine if it de-duplicates, otherwise a captured "
             "request can be replayed within the tolerance window"),
 )
+#: The variants whose bytes differ from what JSON.stringify writes for the same JSON value.
+SAME_JSON = ("same-json-unicode-escapes", "same-json-escaped-slash", "same-json-pretty-printed", "same-json-number-form")
+#: What a receiver that rejects the same-JSON variants does wrong, in one line.
+RESERIALISED_WHY = "your endpoint verifies a re-serialised body, not the bytes it received"
+#: The longest a check waits for a rate-limited endpoint (Retry-After, capped) before one retry.
+DEFAULT_RATE_LIMIT_WAIT_S = 5.0
+#: A text field per event type, for the same-JSON variants (non-ASCII and "/" to escape).
+_TEXT_FIELDS = {"desktop.app_tracking.captured": "data.0.tracking.app.name",
+                "desktop.screenshot_tracking.captured": "data.0.screenshot.app.name"}
+_TEXT = "Café Zoë — Straße/Ελληνικά ✓"
 
 
 def _headers(secret: str, body: bytes, ts: int, config: Any, **kw: Any) -> dict[str, str]:
@@ -103,6 +152,63 @@ def _one_byte_changed(body: bytes) -> bytes:
     pos = m.end(1) - 1
     digit = (body[pos] - 0x30 + 1) % 10
     return body[:pos] + bytes([0x30 + digit]) + body[pos + 1 :]
+
+
+def _escape_non_ascii(body: bytes) -> bytes:
+    """Every non-ASCII character as a ``\\u`` escape (astral ones as a surrogate pair); a body
+    without any gets the letters of its ``"version"`` value escaped instead (the same JSON)."""
+    text = body.decode("utf-8")
+    if text.isascii():
+        return body.replace(b'"version":"v1"', b'"version":"\\u0076\\u0031"', 1)
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if cp < 0x80:
+            out.append(ch)
+        elif cp < 0x10000:
+            out.append(f"\\u{cp:04x}")
+        else:
+            cp -= 0x10000
+            out.append(f"\\u{0xD800 + (cp >> 10):04x}\\u{0xDC00 + (cp & 0x3FF):04x}")
+    return "".join(out).encode("ascii")
+
+
+def _number_form(body: bytes) -> bytes:
+    """The envelope ``timestamp`` in exponent form (``1769592774119`` -> ``1.769592774119e12``): the same number."""
+    m = re.search(rb'"timestamp":(\d+)', body)
+    if m is None:  # pragma: no cover - every event has an envelope timestamp
+        return body
+    digits = m.group(1).decode()
+    rest = digits[1:].rstrip("0")
+    form = f"{digits[0]}{'.' + rest if rest else ''}e{len(digits) - 1}".encode()
+    return body[: m.start(1)] + form + body[m.end(1) :]
+
+
+def same_json_other_bytes(variant: str, body: bytes) -> bytes:
+    """The body of a same-JSON variant: the same JSON value as ``body``, other bytes."""
+    if variant == "same-json-unicode-escapes":
+        return _escape_non_ascii(body)
+    if variant == "same-json-escaped-slash":
+        return body.replace(b"/", b"\\/")
+    if variant == "same-json-pretty-printed":
+        return stringify(js_parse(body), indent=2).encode("utf-8")
+    if variant == "same-json-number-form":
+        return _number_form(body)
+    raise ValueError(f"not a same-JSON variant: {variant!r}")
+
+
+def _text_event(sim: Engine, wh: Webhook, event: str) -> str:
+    """The event the same-JSON variants send: one with a text field (non-ASCII, "/") when the
+    webhook subscribes to one, else ``event``."""
+    if event in _TEXT_FIELDS:
+        return event
+    return next((e for e in wh.events if e in _TEXT_FIELDS), event)
+
+
+def _other_organisations(sim: Engine, wh: Webhook) -> list[Webhook]:
+    """Webhooks on the same URL carrying another organisation id (one URL, many organisations)."""
+    return [o for o in sim.list_webhooks()
+            if o.id != wh.id and o.url == wh.url and o.organisation_id and o.organisation_id != wh.organisation_id]
 
 
 def _default_event(wh: Webhook, event_type: str | None) -> str:
@@ -155,6 +261,12 @@ def _build(variant: str, p: Preview, other: Preview, tolerance_ms: int, config: 
         return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts - 2 * tolerance_ms, config)
     if variant == "timestamp-in-future":
         return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts + 2 * tolerance_ms, config)
+    if variant in SAME_JSON:
+        other_bytes = same_json_other_bytes(variant, body)
+        return other_bytes, lambda wh, ts: _headers(wh.secret.reveal(), other_bytes, ts, config)
+    if variant == "unknown-organisation":
+        stranger = serialize(set_organisation_id(js_parse(body), "org-unknown-" + new_uuid4()))
+        return stranger, lambda wh, ts: _headers(wh.secret.reveal(), stranger, ts, config)
     return body, lambda wh, ts: _headers(wh.secret.reveal(), body, ts, config)  # valid
 
 
@@ -167,6 +279,7 @@ def check_receiver(
     tolerance_ms: int = DEFAULT_TOLERANCE_MS,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
 ) -> pd.DataFrame:
     """Send one valid simulation and every deliberately broken variant (:data:`VARIANTS`) to
     the webhook's endpoint and judge each answer as a correct receiver must give it.
@@ -180,6 +293,19 @@ def check_receiver(
     is True (``frame.attrs["requests"]`` of ``frame.attrs["total"]`` were sent). A store that is
     unavailable ("Service unavailable": nothing sent) stops the check the same way, after one
     wait for it, with the reason in ``frame.attrs["stopped_early"]``.
+
+    The same-JSON variants send the JSON value of a correct body in other bytes (``\\u00e9``
+    escapes, ``\\/``, pretty-printed, a number in exponent form), each signed over the bytes
+    sent: a receiver that verifies a re-serialised body (``JSON.stringify(req.body)``) fails
+    them. They use an event with a text field (app or screenshot) when the webhook subscribes to
+    one. The organisation variants sign with another organisation's secret (a webhook on the
+    same URL with another organisation id; a random secret when there is none) and send an
+    organisation id no webhook has (a FAIL when accepted only if the webhook carries an
+    organisation id: one URL serving several organisations).
+
+    A 429 answer (rate limited) is waited out once, as its Retry-After asks (at most
+    ``rate_limit_wait_s`` seconds; 1 s without the header), then sent again; still 429, the
+    variant is a NOTE "rate limited", never a signature verdict.
     """
     import pandas as pd
 
@@ -190,6 +316,7 @@ def check_receiver(
     base = _secrets.randbits(31) if seed is None else seed
     config = sim.delivery
     results: dict[str, SimulationResult] = {}
+    skipped: dict[str, str] = {}  # variants that could not be made for this event: why
     valid_preview: Preview | None = None
     cancelled = False
     stopped: str | None = None
@@ -199,8 +326,9 @@ def check_receiver(
         if cancel is not None and cancel.is_set():
             cancelled = True
             break
-        if i and results[VARIANTS[i - 1].name].error == SERVICE_UNAVAILABLE:
-            stopped = f"the store is unavailable: {results[VARIANTS[i - 1].name].detail}"
+        previous = results.get(VARIANTS[i - 1].name) if i else None
+        if previous is not None and previous.error == SERVICE_UNAVAILABLE:
+            stopped = f"the store is unavailable: {previous.detail}"
             cancelled = True  # one wait for a locked store, not one per variant
             break
         if variant.name == "replayed":  # the valid request again: same bytes, same headers
@@ -210,31 +338,63 @@ def check_receiver(
             def same_headers(w: Webhook, ts: int, again: dict[str, str] = again) -> dict[str, str]:
                 return dict(again)
 
-            results[variant.name] = sim.send_exact(
-                valid_preview, same_headers, replay_of=first.history_id, label="check replayed"
+            results[variant.name] = _send_patiently(
+                sim, valid_preview, same_headers, "check replayed", rate_limit_wait_s, cancel,
+                replay_of=first.history_id,
             )
             continue
-        p = sim.preview(wh, event, seed=base + i)
+        if variant.name in SAME_JSON:
+            text_event = _text_event(sim, wh, event)
+            field_ = _TEXT_FIELDS.get(text_event)
+            p = sim.preview(wh, text_event, seed=base + i, overrides={field_: _TEXT} if field_ else None)
+            if variant.name == "same-json-escaped-slash" and b"/" not in p.body:
+                skipped[variant.name] = f"not sent: a {text_event} body has no '/' to escape"
+                continue
+        else:
+            p = sim.preview(wh, event, seed=base + i)
         valid_preview = valid_preview or p
         other = sim.preview(wh, event, seed=base + 1000 + i) if variant.name == "signature-of-other-body" else p
         body, headers_for = _build(variant.name, p, other, tolerance_ms, config)
-        results[variant.name] = sim.send_exact(replace(p, body=body), headers_for, label=f"check {variant.name}")
+        if variant.name == "other-organisation-secret":
+            siblings = _other_organisations(sim, wh)
+            if siblings:
+                sibling = siblings[0].id
+
+                def sibling_headers(w: Webhook, ts: int, body: bytes = body, sibling: str = sibling) -> dict[str, str]:
+                    return _headers(sim.get_webhook(sibling).secret.reveal(), body, ts, config)
+
+                headers_for = sibling_headers
+            else:  # no other organisation on this URL: a secret no organisation has
+
+                def stranger_headers(w: Webhook, ts: int, body: bytes = body,
+                                     bogus: str = "other-org-" + _secrets.token_urlsafe(24)) -> dict[str, str]:
+                    return _headers(bogus, body, ts, config)
+
+                headers_for = stranger_headers
+        results[variant.name] = _send_patiently(
+            sim, replace(p, body=body), headers_for, f"check {variant.name}", rate_limit_wait_s, cancel
+        )
     else:
         if progress is not None:
             progress(len(VARIANTS), len(VARIANTS))
 
     valid_ok = "valid" in results and _delivered(results["valid"])
-    rows = []
+    rows: list[list[Any]] = []
+    multi_org = wh.organisation_id is not None
     for variant in VARIANTS:
+        if variant.name in skipped and not cancelled:
+            rows.append([variant.name, variant.sent, variant.expected, None, NOTE, skipped[variant.name], None])
+            continue
         if variant.name not in results:
             continue  # cancelled before it was sent
         r = results[variant.name]
-        verdict, why = _judge(variant, r, valid_ok, results, tolerance_ms)
+        verdict, why = _judge(variant, r, valid_ok, results, tolerance_ms, multi_org=multi_org)
         rows.append([variant.name, variant.sent, variant.expected, r.http_status, verdict, why, r.history_id])
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     frame["observed_status"] = frame["observed_status"].astype("Int64")
     frame["history_id"] = frame["history_id"].astype("Int64")
-    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped)
+    frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped,
+                       unrecorded=sum(not r.recorded for r in results.values()))
     return frame
 
 
@@ -254,11 +414,54 @@ def _no_answer(r: SimulationResult) -> str:
     return ""
 
 
+def _send_patiently(
+    sim: Engine, preview: Preview, headers_for: HeadersFor, label: str, max_wait_s: float,
+    cancel: threading.Event | None, *, replay_of: int | None = None,
+) -> SimulationResult:
+    """Send; if the endpoint answers 429 (rate limited), wait as its Retry-After asks (1 s when
+    it says nothing) if that is at most ``max_wait_s``, and send once more (both recorded)."""
+    r = sim.send_exact(preview, headers_for, label=label, replay_of=replay_of)
+    if not is_rate_limited(r.http_status):
+        return r
+    wait = retry_after_seconds(r.response_headers, now_ms=sim.now_ms())
+    wait = 1.0 if wait is None else wait
+    if wait > max_wait_s:
+        return r
+    if cancel is not None:
+        if cancel.wait(wait):
+            return r
+    else:
+        time.sleep(wait)
+    return sim.send_exact(preview, headers_for, label=f"{label} (after 429)", replay_of=replay_of)
+
+
+def _rate_limited(r: SimulationResult) -> str:
+    ra = r.retry_after
+    return (f"rate limited (429{', Retry-After: ' + ra if ra else ''}): not judged — the endpoint throttled the "
+            "check, which says nothing about its signature checks; run it again later or raise its limit")
+
+
 def _judge(
-    v: Variant, r: SimulationResult, valid_ok: bool, results: dict[str, SimulationResult], tolerance_ms: int
+    v: Variant, r: SimulationResult, valid_ok: bool, results: dict[str, SimulationResult], tolerance_ms: int,
+    *, multi_org: bool = False,
 ) -> tuple[str, str]:
     status = r.http_status
     accepted = _delivered(r)
+    if is_rate_limited(status):
+        return NOTE, _rate_limited(r)
+    if v.expect == "organisation":
+        if accepted:
+            if multi_org:
+                return FAIL, v.wrong
+            return NOTE, ("accepted: fine for an endpoint serving one organisation; one URL serving several must "
+                          "refuse an organisationId it has no secret for (401/403)")
+        if _no_answer(r):
+            return NOTE, _no_answer(r)
+        if not valid_ok:
+            return NOTE, f"rejected ({status}), but so was the valid request — this proves nothing"
+        if status in (401, 403):
+            return PASS, f"refused the unknown organisation ({status}) as it must"
+        return NOTE, f"rejected with status {status}: answer 401 or 403 to an organisation you do not know"
     if v.expect in ("accept", "accept_note"):
         if accepted:
             if v.expect == "accept_note":
@@ -269,6 +472,14 @@ def _judge(
         if v.expect == "accept_note":
             return NOTE, f"rejected ({status}): {v.wrong}"
         why = f"{v.wrong} (status {status})"
+        if v.name in SAME_JSON and valid_ok:
+            return FAIL, why
+        if v.name in SAME_JSON:
+            return NOTE, f"rejected ({status}), but so was the valid request — this proves nothing"
+        if v.name == "valid" and _flat_payload_answer(r):
+            return FAIL, why + (" — it reads organisationId/userId at the top level of the body (a flat payload); "
+                                "Trackpilots nests them: data[0].organisation.organisationId and data[0].user.userId "
+                                "(data.organisation… for the activity event)")
         if v.name == "valid":
             seconds = _accepted(results, "timestamp-in-seconds")
             if seconds:
@@ -294,6 +505,12 @@ def _judge(
     if status is not None and 400 <= status < 500:
         return PASS, f"rejected ({status}) as it must be"
     return NOTE, f"rejected with status {status}: answer 4xx (e.g. 401) — a 5xx or 3xx looks like an outage"
+
+
+def _flat_payload_answer(r: SimulationResult) -> bool:
+    """Whether a refusal names top-level ids: a receiver expecting a flat payload."""
+    text = (r.response_body or "").lower()
+    return r.http_status == 400 and ("organisationid" in text or "userid" in text)
 
 
 def _context(name: str, results: dict[str, SimulationResult], tolerance_ms: int) -> str:
@@ -343,6 +560,7 @@ class ProbeResult:
     flags: list[str] = field(default_factory=list)
     history_ids: list[int] = field(default_factory=list, repr=False)
     cancelled: bool = False  # stopped by its cancel event before the measurement was complete
+    unrecorded: int = 0  # requests the history could not take (the CLI then exits 2)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -407,6 +625,7 @@ def probe_tolerance(
     seed: int | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
 ) -> ProbeResult:
     """Find, by bisection, how old and how far ahead a correctly signed timestamp may be.
 
@@ -419,7 +638,9 @@ def probe_tolerance(
     ``progress(done, total)`` is called after each request (``total``: at most this many).
     When ``cancel`` is set, no further request starts and the edges measured so far are
     returned with ``cancelled=True`` (a direction not reached is "not measured"); so is a store
-    that is unavailable (after one wait for it, said in the flags).
+    that is unavailable (after one wait for it, said in the flags), and an endpoint that still
+    answers 429 after one wait of its Retry-After (at most ``rate_limit_wait_s``): a flag says
+    it rate-limits, and no edge is read from a 429.
     """
     if resolution_ms < 2 or max_ms < resolution_ms:
         raise ValidationError("resolution_ms", "needs 2 <= resolution_ms <= max_ms")
@@ -438,12 +659,16 @@ def probe_tolerance(
         if cancel is not None and cancel.is_set():
             raise _Cancelled
         p = sim.preview(wh, event, seed=base + len(sent))
-        r = sim.send_exact(
-            p,
+        r = _send_patiently(
+            sim, p,
             lambda w, ts: _headers(w.secret.reveal(), p.body, ts - offset_ms, config, timestamp_unit=unit),
-            label=f"probe {label}",
+            f"probe {label}", rate_limit_wait_s, cancel,
         )
         sent.append(r)
+        if is_rate_limited(r.http_status):  # throttled twice: not a verdict on the timestamp, stop here
+            flags.append(f"stopped: the endpoint rate-limits (429{', Retry-After: ' + r.retry_after if r.retry_after else ''}"
+                         "); the edges measured so far stand, run the probe again later")
+            raise _Cancelled
         if progress is not None:
             progress(len(sent), max(total, len(sent)))
         if r.error == SERVICE_UNAVAILABLE:  # nothing was sent: one wait for the store, not one per probe
@@ -468,7 +693,8 @@ def probe_tolerance(
             if progress is not None:
                 progress(len(sent), len(sent))
             return ProbeResult(fresh_status, False, seconds, None, None, (None, None), (None, None), max_ms,
-                               resolution_ms, len(sent), flags, [r.history_id for r in sent if r.history_id is not None])
+                               resolution_ms, len(sent), flags, [r.history_id for r in sent if r.history_id is not None],
+                               unrecorded=sum(not r.recorded for r in sent))
 
         budget_left = max_requests - len(sent)
         for direction, sign_ in (("past", 1), ("future", -1)):
@@ -516,6 +742,7 @@ def probe_tolerance(
     return ProbeResult(
         fresh_status, fresh, seconds, past_ms, future_ms, edges["past"], edges["future"], max_ms, resolution_ms,
         len(sent), flags, [r.history_id for r in sent if r.history_id is not None], cancelled,
+        sum(not r.recorded for r in sent),
     )
 
 

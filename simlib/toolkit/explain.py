@@ -30,6 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from simlib.core.events import organisation_id_of
+from simlib.core.jsjson import parse as js_parse
+from simlib.core.jsjson import stringify_bytes
 from simlib.core.signing import (
     DEFAULT_TOLERANCE_MS,
     SIGNATURE_HEADER,
@@ -57,7 +60,8 @@ CAUSES = {
     "signature_format": "the signature matches once the header's format is normalised",
     "body_whitespace": "the body gained or lost white space (e.g. a trailing newline) after signing",
     "body_encoding": "the body's characters were re-encoded after signing",
-    "body_reserialised": "the body was parsed and re-serialised after signing",
+    "body_reserialised": "the body was parsed and re-serialised after signing (an endpoint that verifies a "
+                         "re-serialised body, not the bytes it received)",
     "timestamp_unit": "the timestamp is in seconds where milliseconds are signed (or the reverse)",
     "payload_timestamp": "the signature was made over the payload's timestamp, not the header's",
     "stale_timestamp": "the signature is valid but the timestamp is outside the tolerance",
@@ -175,10 +179,20 @@ def _body_variants(body: bytes) -> list[tuple[str, str, bytes]]:
     return out
 
 
+def _stringified(body: bytes) -> bytes | None:
+    """``JSON.stringify(JSON.parse(body))`` exactly as Node writes it, or None if not JSON."""
+    try:
+        return stringify_bytes(js_parse(body), non_finite="null")
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
 def _reserialised(body: bytes) -> list[tuple[str, bytes]]:
     try:
         obj = json.loads(body)
+        node = _stringified(body)
         forms = [
+            *([("compact JSON, exactly as JSON.stringify writes it", node.decode("utf-8"))] if node is not None else []),
             ("compact JSON (JSON.stringify style)", json.dumps(obj, separators=(",", ":"), ensure_ascii=False)),
             ("compact JSON with \\u escapes", json.dumps(obj, separators=(",", ":"))),
             ("JSON with spaces", json.dumps(obj, ensure_ascii=False)),
@@ -275,10 +289,21 @@ def explain_signature(
                           ts_ms=ts_ms, skew=skew)
         if cause_if_ok != "valid":
             return result(cause_if_ok, prefix, ts_ms=ts_ms, skew=skew)
+        hint = ("if your receiver still refuses it: it must verify the raw body bytes (before any JSON parsing) "
+                "and compare the timestamp in milliseconds, not with time() in seconds")
+        if _nested_ids(body):
+            hint += ("; a 400 naming organisationId or userId means it reads them at the top level (a flat payload): "
+                     "Trackpilots nests them, data[0].organisation.organisationId (data.organisation… for activity)")
+        node = _stringified(body)
+        if node is not None and node != body:
+            checks.append(("JSON.stringify(JSON.parse(body))",
+                           f"other bytes ({len(node)} instead of {len(body)}, first difference at byte "
+                           f"{first_difference(body, node)}): a receiver that re-serialises rejects this request"))
+            hint = ("these bytes are the same JSON as JSON.stringify(JSON.parse(body)) but not the same bytes: if your "
+                    "receiver refuses it, your endpoint verifies a re-serialised body, not the bytes it received — "
+                    "verify the raw request body (express.raw, fastify's rawBody, request.get_data())")
         return result("valid", f"{prefix} and the timestamp is {abs(skew)} ms {'old' if skew >= 0 else 'ahead'}",
-                      "if your receiver still refuses it: it must verify the raw body bytes (before any JSON parsing) "
-                      "and compare the timestamp in milliseconds, not with time() in seconds",
-                      valid=True, ts_ms=ts_ms, skew=skew)
+                      hint, valid=True, ts_ms=ts_ms, skew=skew)
 
     sig = received.strip()
     # As verify() and a correct receiver do: white space around the header ignored, hex case-insensitive.
@@ -310,8 +335,11 @@ def explain_signature(
             checks.append((f"body as {label}", "match"))
             return result("body_reserialised",
                           f"the signature matches the body re-serialised as {label}: the body you have was "
-                          "re-formatted after it was signed (parsed and serialised again, or pretty-printed in logs)",
-                          "verify the raw request bytes before parsing the JSON (express.raw, request.get_data())")
+                          "re-formatted after it was signed (parsed and serialised again, or pretty-printed in logs); "
+                          "if these are the bytes your receiver checks: your endpoint verifies a re-serialised body, "
+                          "not the bytes it received",
+                          "verify the raw request bytes before parsing the JSON (express.raw, fastify's rawBody, "
+                          "request.get_data())")
         checks.append((f"body as {label}", "no match"))
 
     alt_ts = [ts[:-3]] if len(ts) == 13 else [ts + "000"] if len(ts) == 10 else []
@@ -365,6 +393,15 @@ def explain_signature(
     return result("wrong_secret", summary + ": the secret is most likely wrong",
                   "rotated, copied from another webhook or environment, or truncated? (if the secret is right, "
                   "the body or timestamp was changed in a way not recognised here)")
+
+
+def _nested_ids(body: bytes) -> bool:
+    """Whether the body carries the ids nested, as Trackpilots sends them, and not at the top level."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "organisationId" not in value and organisation_id_of(value) is not None
 
 
 def _payload_timestamp(body: bytes) -> str | None:

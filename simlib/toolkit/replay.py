@@ -27,7 +27,7 @@ from simlib.core.events import apply_overrides
 from simlib.core.payload import Overrides, check_size, event_id_for, normalise_overrides, serialize
 from simlib.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, header_value
 from simlib.errors import ValidationError
-from simlib.records import Preview, SimulationResult, Webhook
+from simlib.records import SERVICE_UNAVAILABLE, Preview, SimulationResult, Webhook
 from simlib.toolkit.capture import Capture, parse_capture
 from simlib.toolkit.explain import Explanation, explain_with_engine
 
@@ -251,7 +251,13 @@ def import_delivery(
             signed.pop("user-agent", None)  # keep the captured sender's User-Agent
         return _merge(forwarded, signed)
 
-    resigned = sim.send_exact(
-        preview, resigned_headers, replay_of=as_captured.history_id if as_captured else None, label="import re-signed"
-    )
+    if as_captured is not None and as_captured.error == SERVICE_UNAVAILABLE:
+        # Nothing was sent and the store already had its one wait: the re-signed send is not
+        # tried (it would wait again), its result says the same, recorded without waiting.
+        resigned = sim.record_failure(preview, SERVICE_UNAVAILABLE, as_captured.detail, webhook=wh, wait=False)
+    else:
+        resigned = sim.send_exact(
+            preview, resigned_headers, replay_of=as_captured.history_id if as_captured else None,
+            label="import re-signed",
+        )
     return ImportResult(cap, wh.id, explanation, as_captured, resigned)

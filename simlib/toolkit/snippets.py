@@ -30,13 +30,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environ["TRACKPILOTS_WEBHOOK_SECRET"].encode("utf-8")  # used as is, never decoded
 TOLERANCE_MS = 5 * 60 * 1000  # x-webhook-timestamp is in MILLISECONDS
+MAX_BODY_BYTES = 5 * 1024 * 1024  # Trackpilots events are a few KB; refuse more before reading it
 seen = {}  # (timestamp, signature) -> when accepted; one process only: use a shared store to scale out
 seen_lock = threading.Lock()
 
 
 class TrackpilotsWebhook(BaseHTTPRequestHandler):
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # the raw bytes
+        length = (self.headers.get("Content-Length") or "").strip()
+        if not (length.isascii() and length.isdigit()) or self.headers.get("Transfer-Encoding"):
+            return self.answer(400, {"ok": False, "reason": "a body with a Content-Length is required"}, close=True)
+        if int(length) > MAX_BODY_BYTES:  # refused before reading: nobody is verified yet
+            return self.answer(413, {"ok": False, "reason": "body too large"}, close=True)
+        body = self.rfile.read(int(length))  # the raw bytes
         timestamp = (self.headers.get("x-webhook-timestamp") or "").strip()
         signature = (self.headers.get("x-webhook-signature") or "").strip().lower()
         now = time.time() * 1000
@@ -51,15 +57,23 @@ class TrackpilotsWebhook(BaseHTTPRequestHandler):
             if (timestamp, signature) in seen:
                 return self.answer(409, {"ok": False, "reason": "replayed request"})
             seen[(timestamp, signature)] = now
-        event = json.loads(body)  # parse only after verifying
+        try:
+            event = json.loads(body)  # parse only after verifying
+        except (ValueError, RecursionError):  # not JSON, or nested too deep for the parser
+            return self.answer(400, {"ok": False, "reason": "body is not a JSON object"})
+        if not isinstance(event, dict):
+            return self.answer(400, {"ok": False, "reason": "body is not a JSON object"})
         # ... handle the event; simulations carry "simulation": true ...
         self.answer(200, {"ok": True, "event": event.get("event"), "simulation": event.get("simulation") is True})
 
-    def answer(self, status, payload):
+    def answer(self, status, payload, close=False):
         data = json.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if close:  # the unread body must not be taken for the next request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 
@@ -81,6 +95,7 @@ const crypto = require("node:crypto");
 
 const SECRET = process.env.TRACKPILOTS_WEBHOOK_SECRET; // used as is, never decoded
 const TOLERANCE_MS = 5 * 60 * 1000; // x-webhook-timestamp is in MILLISECONDS
+const MAX_BODY_BYTES = 5 * 1024 * 1024; // Trackpilots events are a few KB; refuse more unread
 const seen = new Map(); // "timestamp.signature" -> when accepted; one process only
 
 function answer(res, status, payload) {
@@ -89,10 +104,25 @@ function answer(res, status, payload) {
   res.end(data);
 }
 
+function tooLarge(req, res) { // refused before reading (more): nobody is verified yet
+  if (res.headersSent) return;
+  res.setHeader("Connection", "close");
+  res.on("finish", () => req.destroy());
+  answer(res, 413, { ok: false, reason: "body too large" });
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
-  req.on("data", (chunk) => chunks.push(chunk));
+  let size = Number(req.headers["content-length"] || 0);
+  if (size > MAX_BODY_BYTES) return tooLarge(req, res);
+  size = 0;
+  req.on("data", (chunk) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    else tooLarge(req, res);
+  });
   req.on("end", () => {
+    if (size > MAX_BODY_BYTES) return;
     const body = Buffer.concat(chunks); // the raw bytes: verify them before JSON.parse
     const timestamp = (req.headers["x-webhook-timestamp"] || "").trim();
     const signature = (req.headers["x-webhook-signature"] || "").trim().toLowerCase();
@@ -110,7 +140,15 @@ const server = http.createServer((req, res) => {
     const key = timestamp + "." + signature;
     if (seen.has(key)) return answer(res, 409, { ok: false, reason: "replayed request" });
     seen.set(key, now);
-    const event = JSON.parse(body.toString("utf8")); // parse only after verifying
+    let event;
+    try {
+      event = JSON.parse(body.toString("utf8")); // parse only after verifying
+    } catch (err) { // not JSON, or nested too deep (RangeError): an answer, never a crashed process
+      return answer(res, 400, { ok: false, reason: "body is not a JSON object" });
+    }
+    if (event === null || typeof event !== "object" || Array.isArray(event)) {
+      return answer(res, 400, { ok: false, reason: "body is not a JSON object" });
+    }
     // ... handle the event; simulations carry "simulation": true ...
     answer(res, 200, { ok: true, event: event.event, simulation: event.simulation === true });
   });

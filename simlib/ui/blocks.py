@@ -151,8 +151,9 @@ def url_warning(url: str) -> str:
 
 
 def pretty_json(text: str) -> str | None:
-    """``text`` pretty-printed when it is JSON, else None."""
+    """``text`` pretty-printed when it is JSON, else None (also JSON nested too deeply for the
+    parser: an endpoint's answer of 9,000 brackets is shown as the text it is)."""
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None

@@ -42,6 +42,8 @@ def render_receiver_state(receiver: Receiver | None, aimed: Sequence[Webhook]) -
 def verdict_html(request: ReceivedRequest) -> str:
     """✓ signature valid (green), ✗ and the reason (red), or "not verified" (grey)."""
     v = request.verification
+    if v is None and request.status == 429:  # issue 14: refused by the rate limit before verification
+        return f'<span style="color:{GREY}">rate limited (not verified)</span>'
     if v is None:
         return f'<span style="color:{GREY}">not verified</span>'
     if v.ok:

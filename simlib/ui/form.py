@@ -64,6 +64,10 @@ class WebhookForm:
             description="Secret", placeholder="optional: leave empty to generate one", style=LABEL_STYLE,
             layout=w.Layout(width="520px"),
         )
+        self.organisation = w.Text(  # issue 14: one URL, many organisations
+            description="Organisation id", placeholder="optional: the organisation.organisationId its payloads carry",
+            style=LABEL_STYLE, layout=w.Layout(width="520px"),
+        )
         self.submit = w.Button(description="Create webhook", button_style="success")
         self.cancel = w.Button(description="Cancel")
         self.message = w.HTML(value="")
@@ -75,6 +79,7 @@ class WebhookForm:
                 self.url_check,
                 w.HBox([w.Label("Events", layout=w.Layout(width=LABEL_WIDTH)), w.VBox(list(self.events.values()))]),
                 self.secret,
+                self.organisation,
                 w.HBox([self.submit, self.cancel]),
                 self.message,
             ],
@@ -93,6 +98,7 @@ class WebhookForm:
             self.name.value = wh.name if wh else ""
             self.url.value = wh.url if wh else ""
             self.secret.value = ""
+            self.organisation.value = (wh.organisation_id or "") if wh else ""
             for name, box in self.events.items():
                 box.value = (name in wh.events) if wh else True
         if mode == "edit" and wh is not None:
@@ -146,11 +152,13 @@ class WebhookForm:
         try:
             if self.mode == "edit" and self.editing is not None:
                 wh = simulator.update_webhook(
-                    self.editing, name=self.name.value, url=self.url.value, events=events, secret=secret
+                    self.editing, name=self.name.value, url=self.url.value, events=events, secret=secret,
+                    organisation_id=self.organisation.value.strip(),
                 )
                 done = f"Saved webhook {wh.name}."
             else:
-                wh = simulator.create_webhook(self.name.value, self.url.value, events, secret=secret)
+                wh = simulator.create_webhook(self.name.value, self.url.value, events, secret=secret,
+                                              organisation_id=self.organisation.value.strip() or None)
                 done = f"Created webhook {wh.name} ({wh.id})."
         except SimlibError as exc:  # bad input: say what to fix, next to the form
             self.session.last_error = exc

@@ -19,7 +19,7 @@ from simlib.ui.base import Session, guarded
 from simlib.ui.blocks import muted, notice
 from simlib.ui.feed import FEED_ROWS, render_feed, render_receiver_state
 from simlib.ui.receiver import LocalReceiver
-from simlib.ui.theme import GREEN, LABEL_STYLE
+from simlib.ui.theme import AMBER, GREEN, LABEL_STYLE
 
 __all__ = ["ReceiverPanel"]
 
@@ -57,10 +57,27 @@ class ReceiverPanel:
         self.unit = w.Dropdown(options=UNITS, value="ms", description="Timestamp in", style=LABEL_STYLE, layout=w.Layout(width="420px"))
         self.reject_future = w.Checkbox(value=True, description="Reject timestamps from the future", indent=False)
         self.replay = w.Checkbox(value=False, description="Refuse replays (409)", indent=False)
+        # -- issue 14: the receivers real resellers run ------------------------------------------
+        self.reserialize = w.Checkbox(value=False, indent=False,
+                                      description="Verify JSON.stringify(JSON.parse(body)), not the raw bytes (bug)")
+        self.flat = w.Checkbox(value=False, indent=False,
+                               description="Read organisationId/userId at the top level: 400 without (bug)")
+        self.by_org = w.Checkbox(value=False, indent=False,
+                                 description="Choose the secret by the payload's organisation id (unknown: 401)")
+        self.rate = w.BoundedIntText(value=0, min=0, max=100_000, description="Rate limit / 60 s", style=LABEL_STYLE,
+                                     layout=narrow, tooltip="requests per client per minute; 0: no limit")
+        self.retry_after = w.BoundedIntText(value=0, min=0, max=86_400, description="Retry-After (s)",
+                                            style=LABEL_STYLE, layout=narrow, tooltip="sent with each 429; 0: none")
+        self.org_count = w.BoundedIntText(value=3, min=1, max=50, description="Organisations", style=LABEL_STYLE,
+                                          layout=narrow)
+        self.many_orgs = w.Button(description="Many organisations, one URL", icon="sitemap", layout=w.Layout(width="auto"),
+                                  tooltip="create N webhooks (own organisation id and secret) aimed at this receiver, "
+                                          "choose secrets by organisation, and send from each")
         self.message = w.HTML(value="")
         self.feed = w.HTML(value="")
         self.settings = (self.status, self.delay, self.body, self.verify, self.reject_invalid, self.window,
-                         self.tolerance, self.unit, self.reject_future, self.replay)
+                         self.tolerance, self.unit, self.reject_future, self.replay, self.reserialize, self.flat,
+                         self.by_org, self.rate, self.retry_after)
         self.widget = w.VBox([
             w.HTML(value=muted("The embedded receiver on 127.0.0.1: a correct reseller endpoint, or a sloppy one "
                                "(untick a switch to reproduce a common receiver bug). Changes apply to the next request.")),
@@ -68,12 +85,15 @@ class ReceiverPanel:
             w.HBox([self.status, self.delay]), self.body,
             w.HBox([self.verify, self.reject_invalid, self.replay]),
             w.HBox([self.window, self.tolerance, self.reject_future]), self.unit,
+            w.HBox([self.reserialize, self.flat]), w.HBox([self.rate, self.retry_after]),
+            w.HBox([self.by_org, self.org_count, self.many_orgs]),
             self.feed,
         ])
         self.widget.add_class("simlib-receiver-panel")
         self.start.on_click(self._on_start_click)
         self.stop.on_click(self._on_stop_click)
         self.clear.on_click(self._on_clear_click)
+        self.many_orgs.on_click(self._on_many_orgs_click)
         for widget in self.settings:
             widget.observe(self._on_setting_change, names="value")
         self.refresh(force=True)
@@ -126,6 +146,10 @@ class ReceiverPanel:
                 self.tolerance.value = rx.tolerance_ms // 1000
             self.unit.value, self.reject_future.value = rx.timestamp_unit, rx.reject_future
             self.replay.value = rx.replay_protection
+            self.reserialize.value, self.flat.value = rx.reserialize, rx.flat_payload
+            self.by_org.value = rx.org_secrets is not None
+            self.rate.value = int(rx.rate_limit[0] * 60 / rx.rate_limit[1]) if rx.rate_limit else 0
+            self.retry_after.value = rx.retry_after or 0
         finally:
             self._syncing = False
         self._follow_window()
@@ -145,6 +169,10 @@ class ReceiverPanel:
         rx.tolerance_ms = int(self.tolerance.value) * 1000 if self.window.value else None
         rx.timestamp_unit, rx.reject_future = str(self.unit.value), bool(self.reject_future.value)
         rx.replay_protection = bool(self.replay.value)
+        rx.reserialize, rx.flat_payload = bool(self.reserialize.value), bool(self.flat.value)
+        rx.org_secrets = self.session.simulator.organisation_secrets(url=rx.url) if self.by_org.value else None
+        rx.rate_limit = (int(self.rate.value), 60.0) if self.rate.value else None
+        rx.retry_after = int(self.retry_after.value) or None
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -161,6 +189,18 @@ class ReceiverPanel:
         if self.local.receiver is not None:
             self.local.receiver.stop()
         self.message.value = muted("Stopped: sends to it now fail with “Network error” until you start it again.")
+        self.refresh(force=True)
+
+    @guarded("create many organisations")
+    def _on_many_orgs_click(self, _button: w.Button | None = None) -> None:
+        rx = self.local.ensure()
+        self.by_org.value = True  # applied through the observer: secrets chosen by organisation id
+        self.apply()
+        run = self.session.simulator.many_organisations(int(self.org_count.value), rx.url)
+        colour = GREEN if run.delivered == len(run.results) else AMBER
+        self.message.value = notice(
+            f"{len(run.webhooks)} organisations' webhooks aim at {rx.url}, each with its own secret: "
+            f"{run.delivered} of {len(run.results)} delivered (Refresh the webhooks list to see them).", colour)
         self.refresh(force=True)
 
     @guarded("clear the feed")

@@ -86,6 +86,11 @@ def render_result(result: SimulationResult) -> str:
         )
     elif shown_detail(result):
         rows.append(row("Detail", html.escape(shown_detail(result))))
+    if result.http_status == 429:  # issue 14: throttled, which says nothing about the signature
+        ra = result.retry_after
+        rows.append(row("Rate limited", html.escape(
+            f"the endpoint throttled this request: Retry-After {ra}" if ra else "the endpoint throttled this request "
+            "(no Retry-After)")))
     rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
     rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
     if result.request_headers:

@@ -279,6 +279,39 @@ def test_send_whose_outcome_cannot_be_recorded_says_so(home):
     assert _history_count(home) == 2  # the rows reserved before sending, reading "interrupted"
 
 
+def test_replay_and_import_whose_sends_cannot_be_recorded_exit_2(home, tmp_path):
+    """The same rule for every command that sends: delivered but not recorded is exit 2."""
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        assert run("send", wid, APP)[0] == 0
+        req = rx.wait_for(1)[0]
+        capture = tmp_path / "cap.http"
+        capture.write_bytes(b"POST /webhooks/trackpilots HTTP/1.1\r\n"
+                            + b"".join(f"{k}: {v}\r\n".encode() for k, v in req.headers) + b"\r\n" + req.body)
+        assert run("import", str(capture), "--webhook", wid)[0] == 0  # recorded: a success
+        _refuse_history(home / "simlib.sqlite3", "UPDATE")
+        replay_code, replay_out, _ = run("replay", "1")
+        import_code, import_out, _ = run("import", str(capture), "--webhook", wid)
+        assert rx.count == 6  # 1 send, 2 imports of 2 sends each, 1 replay: all delivered
+    assert replay_code == 2 and "history    NOT recorded (store unavailable)" in replay_out
+    assert import_code == 2
+    assert "history   the re-signed send was NOT recorded (store unavailable)" in import_out
+    assert "history   the as captured send was NOT recorded (store unavailable)" in import_out
+
+
+def test_check_and_probe_whose_requests_cannot_be_recorded_exit_2(home):
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url, APP)["id"]
+        _refuse_history(home / "simlib.sqlite3", "UPDATE")
+        check_code, check_out, check_err = run("check", wid)
+        probe_code, _, probe_err = run("probe", wid, "--max-requests", "4")
+        check_json = json.loads(run("check", wid, "--json")[1])
+        assert rx.count > 0  # delivered, but the outcomes are not in the history
+    assert check_code == 2 and check_err.startswith("simlib: ") and "not recorded in history" in check_err
+    assert probe_code == 2 and "not recorded in history" in probe_err
+    assert check_json["unrecorded"] == len(check_json["variants"]) > 0
+
+
 def test_every_command_has_one_handler(home):
     """One dispatch: each command (and each webhooks action) carries the function main calls."""
     import argparse
@@ -294,7 +327,7 @@ def test_every_command_has_one_handler(home):
                 yield from leaves(child, (*path, name))
 
     found = dict(leaves(build_parser(), ()))
-    assert len(found) == 20  # 14 commands + 6 webhooks actions
+    assert len(found) == 21  # 15 commands + 6 webhooks actions
     for path, parser in found.items():
         assert callable(parser.get_default("handler")), path
 

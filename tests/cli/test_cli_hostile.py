@@ -637,7 +637,7 @@ JSON_COMMANDS = [path for path, parser in _leaves(build_parser())
 
 
 def test_json_commands_are_all_found():
-    assert len(JSON_COMMANDS) == 18
+    assert len(JSON_COMMANDS) == 19
 
 
 @pytest.mark.parametrize("path", JSON_COMMANDS, ids=[" ".join(p) for p in JSON_COMMANDS])
@@ -662,7 +662,7 @@ def _failing(path: tuple[str, ...], tmp_path: Path) -> list[str]:
            ("history",): ["--since", "yesterday-ish"], ("receive",): ["--port", "0"],
            ("check",): ["wh_nope"], ("probe",): ["wh_nope"], ("replay",): ["424242"],
            ("explain",): ["--headers", str(tmp_path / "nope"), "--body", str(tmp_path / "nope")],
-           ("import",): [str(tmp_path / "nope"), "--webhook", "wh_nope"]}
+           ("import",): [str(tmp_path / "nope"), "--webhook", "wh_nope"], ("orgs",): ["2", "ftp://x"]}
     return [*path, *ids.get(path, [])]
 
 
@@ -766,3 +766,36 @@ def test_url_stores_are_refused_without_echoing_the_password(tmp_path, url):
         assert "URLs are not supported" in line and url.split(":")[0] + "://" in line
         assert "pw" not in line and "db.example" not in line
         assert list(cwd.iterdir()) == []  # nothing created (no ./postgresql:/u:pw@… directory)
+
+
+# -- item 5's sibling: the receiver's limits are configurable from the command line --------------
+
+
+def test_receive_limit_flags_reach_the_receiver(home):
+    """A slow head gets 408 after --header-timeout (not the 10 s default); a body over
+    --max-body-bytes gets 413; both from a real `simlib receive` process."""
+    proc, first = _receive(home, "--no-verify", "--quiet", "--header-timeout", "0.5", "--max-body-bytes", "100")
+    try:
+        port = int(first.split()[2].split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /webhooks/trackpilots HTTP/1.1\r\nHost: x\r\n")  # never finishes the head
+            started = time.monotonic()
+            answer = s.recv(1024)
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert waited < 5  # the default would be 10 s
+        big = httpx.post(f"http://127.0.0.1:{port}/webhooks/trackpilots", content=b"x" * 101)
+        small = httpx.post(f"http://127.0.0.1:{port}/webhooks/trackpilots", content=b"x" * 100)
+    finally:
+        _stop(proc)
+    assert (big.status_code, small.status_code) == (413, 200)
+
+
+@pytest.mark.parametrize("flag, value", [("--header-timeout", "nan"), ("--header-timeout", "0"),
+                                         ("--max-connections", "0"), ("--keep-bytes", "1e9")])
+def test_receive_limit_flags_refuse_bad_values(home, flag, value):
+    r = simlib("receive", "--no-verify", flag, value, home=home)
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    assert r.stdout == b"" and len(err.strip().splitlines()) == 1  # one line, no usage dump, no traceback
+    assert err.startswith(f"simlib receive: error: argument {flag}: ")

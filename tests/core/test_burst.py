@@ -13,6 +13,8 @@ from simlib.cli import main
 from simlib.receiver import Receiver, ReceiverProcess
 from tests.helpers import ACT, APP
 
+README_CASES = {"burst-rate-absurd"}
+
 
 @pytest.fixture
 def target(tmp_path):
@@ -155,6 +157,9 @@ def test_progress_callback(target):
         (5, {"rate": float("nan")}),
         (5, {"rate": float("inf")}),
         (5, {"rate": True}),
+        (5, {"rate": 1e-300}),  # positive and finite, but the second send would wait forever
+        (5, {"rate": 0.0009}),
+        (5, {"rate": 1e7}),
         (5, {"rate": "10"}),
         (5, {"preview": "not a preview"}),
     ],

@@ -46,10 +46,14 @@ def test_serialize_allows_the_deepest_payload_and_brackets_inside_text():
 def test_serialize_is_the_compact_utf8_form_and_names_each_problem():
     payload = {"é": ["ü", 1.5, None, True], "n": {"x": []}}
     assert serialize(payload) == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert serialize({"a": "\ud800"}) == b'{"a":"\\ud800"}'  # escaped, as JSON.stringify writes it
     cycle: list = []
     cycle.append(cycle)
-    for value, says in (({"a": "\ud800"}, "lone surrogate"), ({"k\udcff": 1}, "lone surrogate"), (cycle, "nested too deeply"),
-                        ({"a": float("inf")}, "Out of range"), ({"a": object()}, "not JSON serializable")):
+    deep_cycle: dict = {"a": [{"b": None}]}
+    deep_cycle["a"][0]["b"] = deep_cycle
+    for value, says in ((cycle, "nested too deeply"), (deep_cycle, "nested too deeply"), (_nested(50_000), "nested too deeply"),
+                        ({"a": float("inf")}, "Out of range"), ({"a": 10**400}, "Out of range"),
+                        ({"a": object()}, "not JSON serializable")):
         with pytest.raises(ValidationError) as info:
             serialize(value)
         assert says in str(info.value)

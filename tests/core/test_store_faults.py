@@ -636,3 +636,35 @@ def test_a_url_is_refused_without_echoing_its_password(
         Store()
     assert info.value.field == "SIMLIB_HOME" and "s3cr3t" not in str(info.value)
     assert list(tmp_path.iterdir()) == []  # no ./postgresql:/... directory
+
+
+def test_replay_and_import_on_a_locked_store_wait_once(tmp_path: Path) -> None:
+    """Siblings of item 6: a replay reads its row and then sends, an import sends twice (as
+    captured, then re-signed): each waits for a locked store once, not once per step."""
+    store = tmp_path / "simlib.sqlite3"
+    with Receiver() as rx:
+        wid = make_webhook(store, rx.url)
+        with Simulator(store, busy_timeout=BUSY) as sim:
+            first = sim.simulate(wid, APP)
+            assert first.delivered and first.history_id is not None
+            req = rx.wait_for(1)[0]
+            capture = (b"POST /webhooks/trackpilots HTTP/1.1\r\n"
+                       + b"".join(f"{k}: {v}\r\n".encode() for k, v in req.headers) + b"\r\n" + req.body)
+            locker = subprocess.Popen(
+                [sys.executable, "-c", LOCKER, str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            try:
+                assert locker.stdout.readline().strip() == "locked"  # type: ignore[union-attr]
+                t0 = time.monotonic()
+                rr = sim.replay(first.history_id)
+                replay_s = time.monotonic() - t0
+                t0 = time.monotonic()
+                imp = sim.import_delivery(capture, wid)
+                import_s = time.monotonic() - t0
+            finally:
+                locker.communicate("\n", timeout=10)
+        assert rx.count == 1  # nothing more was sent
+    assert rr.result.error == "Service unavailable" and not rr.result.recorded
+    assert replay_s < 1.5 * BUSY, f"replay: {replay_s:.2f} s"
+    assert imp.resigned.error == "Service unavailable" and not imp.resigned.recorded
+    assert import_s < 1.5 * BUSY, f"import: {import_s:.2f} s, one wait per send?"

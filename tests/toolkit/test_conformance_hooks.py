@@ -10,14 +10,14 @@ import time
 from simlib import Simulator
 from simlib.receiver import Receiver
 from simlib.toolkit.conformance import VARIANTS
-from tests.helpers import ACT
+from tests.helpers import ACT, APP
 
 SECRET = "conformance-hooks-secret-0123456789"
 
 
 def test_progress_counts_every_request_of_the_matrix(sim: Simulator) -> None:
     with Receiver(SECRET) as rx:
-        wh = sim.create_webhook("Under test", rx.url, [ACT], secret=SECRET)
+        wh = sim.create_webhook("Under test", rx.url, [ACT, APP], secret=SECRET)  # APP: every variant can be made
         calls: list[tuple[int, int]] = []
         frame = sim.check_receiver(wh.id, progress=lambda done, total: calls.append((done, total)))
     n = len(VARIANTS)
@@ -67,7 +67,7 @@ def test_a_cancel_from_another_thread_ends_a_slow_check_within_a_request(sim: Si
 
 def test_the_probe_reports_progress_with_an_upper_bound_and_finishes_the_count(sim: Simulator) -> None:
     with Receiver(SECRET) as rx:
-        wh = sim.create_webhook("Under test", rx.url, [ACT], secret=SECRET)
+        wh = sim.create_webhook("Under test", rx.url, [ACT, APP], secret=SECRET)  # APP: every variant can be made
         calls: list[tuple[int, int]] = []
         probe = sim.probe_tolerance(wh.id, progress=lambda done, total: calls.append((done, total)))
     assert [d for d, _ in calls[:-1]] == list(range(1, probe.requests + 1))

@@ -166,3 +166,19 @@ def test_network_errors_are_worded_by_where_they_stopped(sim: Simulator, detail:
     wh = sim.create_webhook("Any", "https://hooks.example.com/t", [APP])
     result = sim.unsent_result(wh, APP, NETWORK_ERROR, detail)  # a real result with that detail
     assert meaning in error_meaning(result)
+
+
+def test_a_deeply_nested_json_answer_is_shown_as_text(sim: Simulator, make_explorer) -> None:
+    """Issue 11 item 10: 9,000 levels (18 KB) made json.loads raise RecursionError inside the
+    panel, which stayed on "Sending…" although the attempt was delivered and recorded."""
+    deep = "[" * 9000 + "]" * 9000
+    with Receiver(body=deep) as rx:
+        wh = sim.create_webhook("Deep", rx.url, [APP])
+        explorer = make_explorer(sim)
+        explorer.select(wh)
+        explorer.send.click()
+    result = explorer.last_result
+    assert result is not None and result.delivered and result.recorded
+    shown = text_of(explorer.result.value)
+    assert "Sending" not in shown and "200 OK" in shown
+    assert "[[[[[[[[" in shown  # the body, as text

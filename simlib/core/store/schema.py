@@ -86,6 +86,13 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "error_status is derived on read from the error (records.ERROR_STATUS), no longer stored",
         (DropColumn(HISTORY_TABLE, "error_status"),),
     ),
+    # -- issue 14 (many organisations, one URL): the webhook's default organisation id --------
+    Migration(
+        3,
+        "a webhook can carry an organisation id, the default of organisation.organisationId in its payloads",
+        (AddColumn(WEBHOOKS_TABLE, "organisation_id", "text"),),
+    ),
+    # -- end issue 14 ---------------------------------------------------------------------------
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version if MIGRATIONS else BASE_VERSION
 

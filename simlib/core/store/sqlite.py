@@ -126,8 +126,9 @@ CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
     previous_secret_expires_ms INTEGER,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
-    position INTEGER NOT NULL
-)"""
+    position INTEGER NOT NULL,
+    organisation_id TEXT
+)"""  # organisation_id: schema version 3 (issue 14), last, where ALTER TABLE ADD COLUMN puts it
 # No secondary indexes on history: each one doubles the cost of the append every send pays,
 # while a filtered scan of 100k rows takes milliseconds (bench_history.py measures both).
 
@@ -499,7 +500,8 @@ class Store:
             pos = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM webhooks").fetchone()[0]
             conn.execute(
                 "INSERT INTO webhooks (id, name, url, events, secret, previous_secret, "
-                "previous_secret_expires_ms, created_ms, updated_ms, position) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "previous_secret_expires_ms, created_ms, updated_ms, organisation_id, position) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (*_webhook_params(wh), pos),
             )
 
@@ -507,7 +509,7 @@ class Store:
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
-                "previous_secret_expires_ms=?, created_ms=?, updated_ms=? WHERE id=?",
+                "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
                 (*_webhook_params(wh)[1:], wh.id),
             )
             if cur.rowcount == 0:
@@ -1154,7 +1156,8 @@ def _allocate_ahead(fd: int, offset: int, nbytes: int, path: Path) -> None:
 
 
 _WH_COLS = (
-    "id, name, url, events, secret, previous_secret, previous_secret_expires_ms, created_ms, updated_ms"
+    "id, name, url, events, secret, previous_secret, previous_secret_expires_ms, created_ms, updated_ms, "
+    "organisation_id"  # issue 14 (schema version 3)
 )
 
 
@@ -1169,6 +1172,7 @@ def _webhook_params(wh: Webhook) -> tuple[Any, ...]:
         wh.previous_secret_expires_ms,
         wh.created_ms,
         wh.updated_ms,
+        wh.organisation_id,  # issue 14 (schema version 3)
     )
 
 
@@ -1189,6 +1193,7 @@ def _webhook_from_row(row: Sequence[Any]) -> Webhook:
         previous_secret_expires_ms=row[6],
         created_ms=row[7],
         updated_ms=row[8],
+        organisation_id=row[9],  # issue 14 (schema version 3)
     )
 
 
