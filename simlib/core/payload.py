@@ -7,6 +7,8 @@ The bytes made here are the bytes that are previewed, signed, sent and recorded 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +46,50 @@ def serialize(payload: Any) -> bytes:
     # Issue 12: the serialiser runs first; the walk that names a problem runs only when it
     # failed, or when the text has more brackets than MAX_NESTING -- the most levels it could
     # nest (a bracket inside a string only makes the walk run for nothing). Saves ~14 us a send.
+    text = _c_stringify(payload)
+    if text is None:
+        return _serialize_slow(payload)
+    if text.count("[") + text.count("{") > MAX_NESTING:
+        problem = nesting_problem(payload, MAX_NESTING, surrogates=False)
+        if problem:
+            raise ValidationError("payload", problem)
+    return text.encode("utf-8")
+
+
+#: The C encoder in the form that writes what JSON.stringify writes for the values below.
+_C_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+#: A JSON string (escapes included), to blank the strings out before looking at the rest.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: What the C encoder may write differently from JSON.stringify, outside strings: a float
+#: (``1.0``, ``1e-07``, ``-0.0``) or an integer of 16 digits or more (past 2**53 JavaScript rounds).
+_NOT_JS_NUMBER = re.compile(r"\d[.eE]|\d{16}")
+#: ... and a key JSON.stringify orders or refuses differently: one that reads as a number (array
+#: index keys come first in JavaScript; an int or float key), or true / false / null / NaN /
+#: Infinity (the C encoder's text for such keys, refused by stringify).
+_ODD_KEY = re.compile(r'[{,]"(?:-?\d[^"]*|true|false|null|NaN|-?Infinity)":')
+#: Larger texts go straight to stringify (the checks below would cost more than they save).
+_FAST_MAX_CHARS = 256 * 1024
+
+
+def _c_stringify(payload: Any) -> str | None:
+    """``stringify(payload)`` computed by the C encoder when that provably gives the same text
+    (issue 12: ~6 us instead of ~33 us for an event's payload), else None. The C encoder agrees
+    with JSON.stringify on strings (the same escapes, non-ASCII as is), true/false/null, lists,
+    tuples and dicts with string keys in insertion order, and integers within 2**53; the text is
+    refused here when it holds anything else: a float or a long integer outside the strings, a
+    key that reads as a number or a constant, a lone surrogate (no UTF-8 form: stringify escapes
+    it), or when the encoder itself failed (the slow path names the problem)."""
+    try:
+        text = _C_DUMPS(payload)
+        text.encode("utf-8")  # a lone surrogate: stringify writes an escape
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+        return None
+    if len(text) > _FAST_MAX_CHARS or _ODD_KEY.search(text) or _NOT_JS_NUMBER.search(_STRING.sub('""', text)):
+        return None
+    return text
+
+
+def _serialize_slow(payload: Any) -> bytes:
     try:
         text = stringify(payload)
     except (ValueError, TypeError, RecursionError) as exc:

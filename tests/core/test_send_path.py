@@ -12,10 +12,14 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simlib import sign
 from simlib.core.delivery.body import _mostly_binary
-from simlib.core.payload import serialize
+from simlib.core.events import build_payload, event_names
+from simlib.core.jsjson import stringify
+from simlib.core.payload import _c_stringify, serialize
 from simlib.core.signing import compute_signature
 from simlib.errors import ValidationError
 from tests.helpers import APP
@@ -132,3 +136,38 @@ def test_async_sends_work_without_sniffio_and_look_for_it_once():
     delivered, lookups = map(int, out.stdout.split())
     assert delivered == 40
     assert lookups <= 1  # without the guard: several per request (httpcore's locks and backend)
+
+
+# -- serialize()'s C fast path writes exactly what stringify writes --------------------------------
+
+_KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["0", "1", "10", "01", "-1", "1.5", "true", "null", "a\"b", "{", ","]),
+                  st.integers(-5, 5))
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -0.0, 1.0, 1e16, 1e21, 1e-7, 2.5]),
+    st.text(), st.sampled_from(["\ud800", "a\udcffb", "\ud83d\ude00", "\x00\x1f\x7f\u2028", '"{1.5}"', "1e5", "[1,2]"]),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                                                       st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_c_fast_path_is_stringify_or_steps_aside(value):
+    fast = _c_stringify(value)
+    try:
+        slow = stringify(value)
+    except (ValueError, TypeError, RecursionError):
+        assert fast is None
+        return
+    assert fast is None or fast == slow
+    assert serialize(value) == slow.encode("utf-8")
+
+
+def test_event_payloads_take_the_fast_path_and_match_stringify():
+    for name in event_names():
+        for seed in range(20):
+            payload = build_payload(name, seed=seed, now_ms=1_800_000_000_000 + seed)
+            fast = _c_stringify(payload)
+            assert fast == stringify(payload), name
+            assert fast is not None or name == "desktop.screenshot_tracking.captured" and len(stringify(payload)) > 256 * 1024
