@@ -14,8 +14,11 @@ from simlib import HistoryFilter
 from simlib.core.store.export import frame_bytes, write_frames
 from simlib.core.store.frames import frame_from_cursor, iter_frames
 from simlib.core.store.sqlite import _FRAME_COLUMNS, _FRAME_DTYPES, _TIME_COLUMNS, HISTORY_SQL, PAGE_CACHE_KIB
+from simlib.errors import ValidationError
 from simlib.toolkit.replay import replay
 from tests.helpers import APP
+
+README_CASES = {"export-chunk-rows", "export-interrupted"}
 
 
 def old_history(path, sql=HISTORY_SQL.select_frame + " ORDER BY id", params=()) -> pd.DataFrame:
@@ -118,6 +121,14 @@ def test_progress_hears_each_chunk(varied, tmp_path):
     heard.clear()
     varied.export_history(tmp_path / "none.json", progress=lambda d, t: heard.append((d, t)), webhook="nope")
     assert heard == [(0, 0)]
+
+
+def test_a_bad_chunk_size_is_refused_before_anything_is_written(varied, tmp_path):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValidationError) as info:
+            varied.export_history(tmp_path / "h.csv", chunk_rows=bad)
+        assert str(info.value).startswith("chunk_rows: must be a whole number >= 1")
+    assert not list(tmp_path.glob("h.csv*"))
 
 
 def test_a_failed_export_leaves_no_file(varied, tmp_path):
