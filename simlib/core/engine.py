@@ -30,7 +30,8 @@ from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
 from simlib.core.store.backends import AnyStore, open_store
-from simlib.core.store.export import export_frame, frame_bytes
+from simlib.core.store.export import Progress, export_format, frame_bytes, write_frames
+from simlib.core.store.frames import CHUNK_ROWS
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
     DEFAULT_PAGE_ROWS,
@@ -102,6 +103,30 @@ def to_ms(value: datetime | str | int | float | Any | None) -> int | None:
             value = value.replace(tzinfo=UTC)
         return int(value.timestamp() * 1000)
     raise ValidationError("time", f"not a time: {value!r}")
+
+
+def _history_filters(
+    webhook: Webhook | str | Sequence[str] | None = None,
+    event_type: str | Sequence[str] | None = None,
+    result: str | Sequence[str] | None = None,
+    since: datetime | str | int | None = None,
+    until: datetime | str | int | None = None,
+    limit: int | None = None,
+    user: str | Sequence[str] | None = None,
+    host: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The filters of :meth:`Engine.history` checked and as the store takes them."""
+    if isinstance(webhook, Webhook):
+        webhook = webhook.id
+    for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result), ("user", user),
+                         ("host", host)):
+        for text in [value] if isinstance(value, str) else value or ():
+            if isinstance(text, str):
+                check_text(field, text)  # a lone surrogate cannot even be looked up
+    return {
+        "webhook": webhook, "event_type": event_type, "result": result,
+        "since_ms": to_ms(since), "until_ms": to_ms(until), "limit": limit, "user": user, "host": host,
+    }
 
 
 def check_sign_with(sign_with: object) -> None:
@@ -647,21 +672,8 @@ class Engine:
         ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N),
         ``user`` / ``host`` (who sent it, from which machine: a shared store's team history).
         """
-        if isinstance(webhook, Webhook):
-            webhook = webhook.id
-        for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result), ("user", user), ("host", host)):
-            for text in [value] if isinstance(value, str) else value or ():
-                if isinstance(text, str):
-                    check_text(field, text)  # a lone surrogate cannot even be looked up
         return self.store.history_frame(
-            webhook=webhook,
-            event_type=event_type,
-            result=result,
-            since_ms=to_ms(since),
-            until_ms=to_ms(until),
-            limit=limit,
-            user=user,
-            host=host,
+            **_history_filters(webhook, event_type, result, since, until, limit, user, host)
         )
 
     def history_count(self) -> int:
@@ -714,9 +726,29 @@ class Engine:
         bytes: what :meth:`export_history` writes to a file, e.g. for a browser download."""
         return frame_bytes(self.history_matching(filters, limit=limit), format)
 
-    def export_history(self, path: str | os.PathLike[str], format: str | None = None, **filters: Any) -> Path:
-        """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix."""
+    def export_history(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        progress: Progress = False,
+        chunk_rows: int = CHUNK_ROWS,
+        **filters: Any,
+    ) -> Path:
+        """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix.
+        ``filters`` are those of :meth:`history`.
+
+        Streamed (issue 12): ``chunk_rows`` rows at a time, so memory does not grow with the
+        history; the file appears when complete. ``progress``: True shows a tqdm bar, a function
+        is called as ``progress(rows_written, rows_in_all)`` after each chunk."""
         out = Path(path)
-        fmt = (format or out.suffix.lstrip(".")).lower()
-        frame = self.history(**filters)
-        return export_frame(frame, out, fmt)
+        fmt = export_format(format or out.suffix.lstrip("."))
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValidationError("chunk_rows", f"must be a whole number >= 1, not {chunk_rows!r}")
+        unknown = set(filters) - {"webhook", "event_type", "result", "since", "until", "limit", "user", "host"}
+        if unknown:
+            raise TypeError(f"export_history() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        where = _history_filters(**filters)
+        total = self.store.history_frame_rows(**where) if progress else 0
+        write_frames(self.store.history_frames(**where, chunk_rows=chunk_rows), out, fmt, progress=progress, total=total)
+        return out

@@ -15,10 +15,11 @@ import math
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -291,13 +292,32 @@ def make_sender(config: DeliveryConfig) -> Sender:
 
 def make_async_sender(config: DeliveryConfig, *, max_connections: int = 100) -> Sender:
     """The asynchronous sender (burst mode), with up to ``max_connections`` connections."""
+    _sniffio_lookups_once()
     return Sender(config, max_connections=max_connections, asynchronous=True)
+
+
+def _sniffio_lookups_once() -> None:
+    """Keep httpcore's async path from looking for sniffio on every request when it is absent.
+
+    httpcore's async locks, events and network backend run ``import sniffio`` each time they
+    are set up (several times per request); a failed import is not remembered, so without
+    sniffio each one rescans ``sys.path`` (measured: a quarter of a burst's time, issue 12).
+    sniffio is a dependency of simlib, so this is for an environment that lacks it anyway:
+    looked for once, and when absent ``sys.modules["sniffio"] = None`` makes every later import
+    fail at once -- httpcore then assumes asyncio, exactly as after a failed import. (The
+    synchronous path used by single sends never imports sniffio.)"""
+    if "sniffio" in sys.modules:
+        return
+    try:
+        import sniffio  # noqa: F401 - imported once here, then found in sys.modules by httpcore
+    except ImportError:
+        cast(Any, sys.modules)["sniffio"] = None  # a module set to None: "import sniffio" fails at once
 
 
 def _request(target: _Target, body: bytes, headers: dict[str, str], timeout: httpx.Timeout) -> httpx.Request:
     return httpx.Request(
         "POST",
-        target.url,
+        target.parsed,  # parsed once per target, not once per send
         content=body,
         headers={**headers, **target.headers} if target.headers else headers,
         extensions={"timeout": timeout.as_dict(), **target.extensions},
@@ -324,6 +344,10 @@ class _Target:
     url: str  # the URL actually requested (host replaced by a checked address)
     headers: dict[str, str]  # Host header to keep the original name
     extensions: dict[str, Any]  # sni_hostname for TLS
+    parsed: httpx.URL = field(init=False, repr=False, compare=False)  # ``url`` parsed (once)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parsed", httpx.URL(self.url))
 
 
 _LITERAL_TARGETS: dict[tuple[Any, ...], list[_Target]] = {}

@@ -538,8 +538,63 @@ class SQLStore:
         )
         return self.history_filtered(filters, limit=limit)
 
+    def history_frames(
+        self,
+        *,
+        webhook: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
+        chunk_rows: int = 20_000,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`history_frame` in frames of at most ``chunk_rows`` rows, oldest first, read by
+        key ranges (``id > last``), so a streamed export's memory does not grow with the history.
+        With ``limit`` (the newest N) the chunks start at the first of those N."""
+        filters = HistoryFilter(
+            webhook=webhook, event_type=event_type, result=result, since_ms=since_ms, until_ms=until_ms, user=user, host=host
+        )
+        after: int | None = None
+        left = None if limit is None else int(limit)
+        if left is not None:
+            newest = self.history_filtered(filters, limit=left, columns=[KEY])
+            if not len(newest):
+                yield self.history_filtered(filters, limit=0)
+                return
+            after = int(newest[KEY].iloc[0]) - 1
+        first = True
+        while True:
+            take = chunk_rows if left is None else min(chunk_rows, left)
+            frame = self.history_filtered(filters, first_rows=take, after_id=after)
+            if len(frame) or first:
+                yield frame
+            first = False
+            if len(frame) < take or take == 0:
+                return
+            after = int(frame[KEY].iloc[-1])
+            if left is not None:
+                left -= len(frame)
+                if left <= 0:
+                    return
+
+    def history_frame_rows(self, *, limit: int | None = None, **filters: Any) -> int:
+        """How many rows :meth:`history_frame` would give (for an export's progress bar)."""
+        f = HistoryFilter(**filters)
+        with self._read() as conn:
+            n = int(conn.execute(sa.select(sa.func.count()).select_from(_HISTORY).where(*_where(f))).scalar() or 0)
+        return n if limit is None else min(n, int(limit))
+
     def history_filtered(
-        self, filters: HistoryFilter | None = None, *, limit: int | None = None, columns: Sequence[str] | None = None
+        self,
+        filters: HistoryFilter | None = None,
+        *,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        first_rows: int | None = None,
+        after_id: int | None = None,
     ) -> pd.DataFrame:
         import pandas as pd
 
@@ -552,7 +607,11 @@ class SQLStore:
         sources = sorted({i.source for i in items}, key=_NAMES.index)
         h = _HISTORY
         query = sa.select(h.c[KEY], *(h.c[s] for s in sources)).where(*_where(filters))
-        if limit is not None:
+        if after_id is not None:
+            query = query.where(h.c[KEY] > int(after_id))
+        if first_rows is not None:  # the oldest ``first_rows`` (after ``after_id``): an export's chunk
+            query = query.order_by(h.c[KEY]).limit(int(first_rows))
+        elif limit is not None:
             query = query.order_by(h.c[KEY].desc()).limit(int(limit))
         else:
             query = query.order_by(h.c[KEY])

@@ -52,6 +52,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.frames import CHUNK_ROWS, frame_from_cursor, iter_frames
 from simlib.core.store.keys import Keyring
 from simlib.core.store.location import sqlite_path
 from simlib.core.store.query import (
@@ -113,6 +114,9 @@ STORE_FILENAME = "simlib.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0
 #: WAL pages after which a commit checkpoints (SQLite's default is 1000).
 WAL_AUTOCHECKPOINT_PAGES: Final = 2000
+#: The connection's page cache in KiB (SQLite's default is 2000): enough for the pages of the
+#: newest 10,000 rows a capped count reads (allocated as pages are read, not up front).
+PAGE_CACHE_KIB: Final = 16 * 1024
 #: ``ALTER TABLE ... DROP COLUMN`` exists from SQLite 3.35; older libraries rebuild the table.
 NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -310,6 +314,45 @@ def _rebuild_without(conn: sqlite3.Connection, table: str, column: str) -> None:
     conn.execute(f"ALTER TABLE {table}__new RENAME TO {table}")
 
 
+def _history_query(
+    webhook: str | Sequence[str] | None,
+    event_type: str | Sequence[str] | None,
+    result: str | Sequence[str] | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    limit: int | None,
+    user: str | Sequence[str] | None = None,
+    host: str | Sequence[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
+        if value is not None:
+            values = [value] if isinstance(value, str) else list(value)
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    if result is not None:
+        values = [result] if isinstance(result, str) else list(result)
+        where.append(
+            f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
+        )
+        params.extend(values + values)
+    if since_ms is not None:
+        where.append("sent_at_ms >= ?")
+        params.append(int(since_ms))
+    if until_ms is not None:
+        where.append("sent_at_ms <= ?")
+        params.append(int(until_ms))
+    sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
+        params.append(int(limit))
+    else:
+        sql += " ORDER BY id"
+    return sql, params
+
+
 def default_store_path() -> Path:
     """``$SIMLIB_HOME/simlib.sqlite3`` if set, else the per-user data directory."""
     home = os.environ.get("SIMLIB_HOME")
@@ -396,6 +439,10 @@ class Store:
             # A send writes its row twice (reserved, then completed): checkpoint (and sync) after
             # as many sends as when it was written once, not twice as often.
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            # Issue 12 (history flat at 1M rows): the explorer's capped counts read up to 10,001
+            # rows after every send; with SQLite's default 2 MB page cache they come from the
+            # file each time (~5-10 ms at 1M rows), with this they stay cached (~1 ms).
+            conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             if version < SCHEMA_VERSION:
                 self._upgrade(conn)
             self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
@@ -564,24 +611,41 @@ class Store:
         """Write the outcome of the reserved row ``history_id``: ``row`` (the same attempt, with
         its outcome) replaces what the pending row did not know yet (cut to the room that was
         reserved, see :func:`fit_row`)."""
-        self.complete_many(((history_id, row),), wait=wait)
+        if not wait:
+            self.complete_many(((history_id, row),), wait=wait)
+            return
+        # Issue 12 (single send <= 1.2x bare httpx): one UPDATE in autocommit mode, without the
+        # BEGIN IMMEDIATE ... COMMIT around it -- the same one write transaction (SQLite wraps
+        # the statement in it), waiting for the write lock the same way (a statement that only
+        # writes takes its read and write locks in one step, retried by the busy handler), and
+        # two calls into SQLite fewer. complete_many keeps the explicit transaction (many rows).
+        try:
+            with self._connection() as conn:
+                conn.execute(_COMPLETE_HISTORY, self._completion_params(history_id, row))
+        finally:
+            with self._lock:
+                self._reserved.pop(history_id, None)
+
+    def _completion_params(self, hid: int, row: Attempt) -> tuple[Any, ...]:
+        """The parameters of ``HistorySQL.complete`` for the reserved row ``hid``: the room
+        reserved for the whole row, less what the pending row already holds as it stays (mostly
+        the request body; the few short fields left are within the per-row margin of
+        _wal_bytes); a row over it is cut to it (:func:`fit_row`)."""
+        limit = self._reserved.get(hid)
+        values = _outcome_params(row)
+        if limit is not None and _params_bytes(values) > limit - len(row.request_body):
+            values = _outcome_params(fit_row(row, limit - len(row.request_body), outcome_only=True))
+        return (*values, hid)
 
     def complete_many(self, items: Sequence[tuple[int, Attempt]], *, wait: bool = True) -> None:
         """Complete several reserved rows in one transaction (burst mode). A row whose
         completion fails stays pending (it reads "interrupted"); it is not retried."""
-        update, params, reserved = _COMPLETE_HISTORY, _outcome_params, self._reserved
+        update, completion_params, reserved = _COMPLETE_HISTORY, self._completion_params, self._reserved
         try:
             with self._write(wait=wait) as conn:
                 execute = conn.execute
                 for hid, row in items:
-                    # The room reserved for the whole row, less what the pending row already
-                    # holds as it stays (mostly the request body; the few short fields left are
-                    # within the per-row margin of _wal_bytes).
-                    limit = reserved.get(hid)
-                    values = params(row)
-                    if limit is not None and _params_bytes(values) > limit - len(row.request_body):
-                        values = params(fit_row(row, limit - len(row.request_body), outcome_only=True))
-                    execute(update, (*values, hid))
+                    execute(update, completion_params(hid, row))
         finally:
             with self._lock:
                 for hid, _ in items:
@@ -703,39 +767,59 @@ class Store:
         host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """History as a typed DataFrame, oldest first (insertion order)."""
-        import pandas as pd
-
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
-            if value is not None:
-                values = [value] if isinstance(value, str) else list(value)
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params.extend(values)
-        if result is not None:
-            values = [result] if isinstance(result, str) else list(result)
-            where.append(
-                f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
-            )
-            params.extend(values + values)
-        if since_ms is not None:
-            where.append("sent_at_ms >= ?")
-            params.append(int(since_ms))
-        if until_ms is not None:
-            where.append("sent_at_ms <= ?")
-            params.append(int(until_ms))
-        sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
-            params.append(int(limit))
-        else:
-            sql += " ORDER BY id"
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
         with self._connection() as conn:
-            frame = pd.read_sql_query(sql, conn, params=params, dtype=dict(_FRAME_DTYPES))
-        for name in _TIME_COLUMNS:
-            frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
-        return frame[_FRAME_COLUMNS]
+            # Issue 12: built in chunks, text as Arrow strings (see .frames), not read_sql_query.
+            return frame_from_cursor(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS)
 
+    def history_frames(
+        self,
+        *,
+        webhook: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`history_frame` as frames of at most ``chunk_rows`` rows (streamed exports:
+        memory independent of the row count), read in one snapshot on a connection of their
+        own (issue 12), so sends and other reads go on meanwhile."""
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        self.check()  # the store exists, is ours and is at this version
+        try:
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {_reason(exc)}") from None
+        try:
+            conn.execute("BEGIN")  # one snapshot for every chunk
+            yield from iter_frames(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS, chunk_rows=chunk_rows)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+        finally:
+            conn.close()
+
+    def history_frame_rows(
+        self,
+        *,
+        webhook: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
+    ) -> int:
+        """How many rows :meth:`history_frame` would give (a count over the whole history: for
+        an export's progress bar, not for every send)."""
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        with self._connection() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
 
     # -- the history workbench: pages, capped counts, links (simlib.core.store.query) ----------------
 
@@ -811,8 +895,6 @@ class Store:
         """The attempts matching ``filters`` as a typed DataFrame, oldest first, as
         :meth:`history_frame` gives it: the newest ``limit`` of them (all when None), with only
         ``columns`` of the frame (all, in order, when None; the key is always there)."""
-        import pandas as pd
-
         wanted = None if columns is None else {KEY, *columns}
         unknown = set() if wanted is None else wanted - set(_FRAME_COLUMNS)
         if unknown:
@@ -830,10 +912,7 @@ class Store:
             sql += f" ORDER BY {KEY}"
         dtypes = {k: v for k, v in _FRAME_DTYPES.items() if k in keys}
         with self._connection() as conn:
-            frame = pd.read_sql_query(sql, conn, params=params, dtype=dtypes)
-        for name in _TIME_COLUMNS:
-            if name in keys:
-                frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
+            frame = frame_from_cursor(conn.execute(sql, params), dtypes, _TIME_COLUMNS)  # see .frames
         return frame[keys]
 
 
