@@ -108,6 +108,20 @@ def test_history_reads_the_same_on_both_backends(backend_store, monkeypatch):
         assert s.find_attempts(signature=r1.signature) == [r1.history_id]
         assert list(s.history_matching(HistoryFilter(webhook=good.id), columns=["payload"]).columns) == ["id", "payload"]
         assert s.export_bytes("csv").decode().splitlines()[0].split(",") == HISTORY_COLUMNS
+        # Streamed exports read in chunks (of 1 row here) give the whole frame's file, filters and all.
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for filters in ({}, {"result": "Failed"}, {"limit": 3}, {"user": "alice"}, {"user": "nobody-else"}):
+                seen: list[tuple[int, int]] = []
+                out = s.export_history(Path(tmp) / "h.csv", chunk_rows=1, progress=lambda d, t: seen.append((d, t)),
+                                       **filters)
+                expected = s.history(**filters)
+                if not filters:
+                    assert out.read_bytes() == s.export_bytes("csv")  # byte for byte the unstreamed file
+                assert pd.read_csv(out)["id"].tolist() == expected["id"].tolist(), filters
+                assert (seen[-1] if seen else (0, 0)) == (len(expected), len(expected)), filters
 
 
 def test_each_row_records_who_sent_it_and_from_where(backend_store, monkeypatch, receiver):
