@@ -119,7 +119,14 @@ from simlib.simulator import Simulator as Simulator
 
 if _typing.TYPE_CHECKING:
     from simlib.core.burst import BurstResult
-    from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
+    from simlib.demo import (
+        DEMO_WEBHOOK_ID,
+        allow_receiver,
+        local_webhook_secrets,
+        release_demo_webhook,
+        start_demo,
+        webhook_secrets,
+    )
     from simlib.receiver import ReceivedRequest, Receiver, serve_forever
     from simlib.toolkit.analysis import (
         STATUS_PALETTE,
@@ -144,6 +151,8 @@ _LAZY = {
     "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
     "Explorer": ("simlib.ui", "Explorer"),
     "start_demo": ("simlib.demo", "start_demo"),
+    "release_demo_webhook": ("simlib.demo", "release_demo_webhook"),
+    "allow_receiver": ("simlib.demo", "allow_receiver"),
     "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
     "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
     "BurstResult": ("simlib.core.burst", "BurstResult"),
@@ -216,6 +225,7 @@ __all__ = [
     "WEBHOOK_NOT_FOUND",
     "Webhook",
     "__version__",
+    "allow_receiver",
     "answered_attempts",
     "check_receiver",
     "compute_signature",
@@ -232,6 +242,7 @@ __all__ = [
     "probe_tolerance",
     "production_check",
     "register_event",
+    "release_demo_webhook",
     "serve_forever",
     "sign",
     "snippet",

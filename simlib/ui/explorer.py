@@ -27,7 +27,10 @@ from simlib.ui.webhooks import WebhooksPanel
 if TYPE_CHECKING:
     from simlib import Preview, Receiver, SimulationResult
 
-__all__ = ["HEADER_HTML", "Explorer"]
+__all__ = ["HEADER_HTML", "PLAIN_TEXT", "Explorer"]
+
+#: The explorer as plain text (a notebook viewer, the committed text output): not ``VBox(...)``.
+PLAIN_TEXT = "Trackpilots webhook simulations explorer (widgets: run this notebook in JupyterLab, or serve it with Voilà)"
 
 # The first child of the displayed box, and so the start of its repr (nbval compares the first
 # 110 characters of it): fixed text, long enough that no port or id can appear that early.
@@ -102,20 +105,18 @@ class Explorer(ExplorerAttributes):
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
     ) -> Explorer:
-        """The embedded default: a local receiver on 127.0.0.1 and the demo webhook, selected.
-
-        With no configuration at all this is everything a first Send needs. The receiver stops
-        with :meth:`close` (or when the kernel exits).
-        """
+        """The embedded default, everything a first Send needs: a local receiver on 127.0.0.1
+        and a demo webhook of its own, selected; both go with :meth:`close` or the kernel."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
-        receiver, wh = start_demo(sim, port=port)
+        receiver, wh = start_demo(sim, port=port)  # a demo webhook of this receiver's own
         explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)
-        explorer.local.adopt(receiver)
+        explorer.local.adopt(receiver, demo=wh)
         explorer.select(wh.id)
         return explorer
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        return {**bundle, "text/plain": PLAIN_TEXT} if isinstance(bundle, dict) else bundle
 
     def __repr__(self) -> str:
         selected = self.webhook.value or "none"
@@ -152,7 +153,7 @@ class Explorer(ExplorerAttributes):
         self.composer.rebuild()
 
     def close(self) -> None:
-        """Stop the receiver this explorer started and close its widgets."""
+        """Stop the receiver this explorer started (releasing its demo webhook), close its widgets."""
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()

@@ -379,11 +379,10 @@ def test_explorer_repr_prefix_is_deterministic(tmp_path, make_explorer):
         sim = Simulator(tmp_path / f"{name}.sqlite3")
         explorer = make_explorer(sim, demo=True, seed=None)
         bundles.append(explorer._repr_mimebundle_())
-        assert explorer.widget._repr_mimebundle_()["text/plain"] == bundles[-1]["text/plain"]
         sim.close()
     first, second = (b["text/plain"] for b in bundles)
-    assert first == second
-    assert len(first) == 111 and first.endswith("…")
+    assert first == second  # nbval compares it: no port, no id, no widget tree
+    assert first.startswith("Trackpilots webhook simulations explorer") and "VBox" not in first
     assert "127.0.0.1" not in first and "demo" not in first
     assert "application/vnd.jupyter.widget-view+json" in bundles[0]
 
