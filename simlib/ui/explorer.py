@@ -21,7 +21,7 @@ from simlib.ui.importer import ImportPanel
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
-from simlib.ui.theme import MUTED
+from simlib.ui.theme import MUTED, PAGE_CSS
 from simlib.ui.webhooks import WebhooksPanel
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class Explorer(ExplorerAttributes):
         self.burst_panel = BurstPanel(
             s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
         )
-        self.header = w.HTML(value=HEADER_HTML)
+        self.header = w.HTML(value=f"<style>{PAGE_CSS}</style>{HEADER_HTML}")
         self._expose_widgets()
         # The workbench: one tab per tool panel (history, analysis, receiver check, explain, ...).
         self.tools: dict[str, Any] = {}

@@ -529,12 +529,16 @@ def test_status_colour_by_class():
 def test_every_colour_is_a_jupyterlab_variable_defined_in_the_theme():
     colours = {name: value for name, value in vars(theme).items() if name.isupper() and isinstance(value, str)}
     colours.update({f"JSON_COLOURS[{k}]": v for k, v in theme.JSON_COLOURS.items()})
+    variable = r"var\(--jp-[a-z0-9-]+, #[0-9a-f]{6}\)"
+    # a theme variable, or one mixed with the theme's strongest text colour (for contrast)
+    themed = rf"{variable}|color-mix\(in srgb, {variable} \d\d%, var\(--jp-ui-font-color0, #000000\)\)"
     for name in ("GREEN", "AMBER", "ORANGE", "RED", "GREY", "TEXT", "MUTED", "BORDER", "PANEL", "CODE_BG"):
-        assert re.fullmatch(r"var\(--jp-[a-z0-9-]+, #[0-9a-f]{6}\)", colours[name]), (name, colours[name])
+        assert re.fullmatch(themed, colours[name]), (name, colours[name])
     for kind, value in theme.JSON_COLOURS.items():
-        assert value.startswith("var(--jp-mirror-editor-"), kind
+        assert re.fullmatch(themed, value) and ("var(--jp-mirror-editor-" in value or kind == "punct"), kind
+    assert len(set(theme.JSON_COLOURS.values())) == len(theme.JSON_COLOURS)  # keys, strings ... each their own
     # the fallbacks are the status palette the history notebook's charts use
-    assert GREEN.endswith(f"{simlib.STATUS_PALETTE['2xx']})") and RED.endswith(f"{simlib.STATUS_PALETTE['5xx']})")
+    assert f"{simlib.STATUS_PALETTE['2xx']})" in GREEN and f"{simlib.STATUS_PALETTE['5xx']})" in RED
     # no other module of the package spells a colour
     for path in sorted(UI_PACKAGE.glob("*.py")):
         if path.name != "theme.py":
