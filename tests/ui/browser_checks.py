@@ -85,6 +85,16 @@ OVERFLOW_JS = """
 }
 """
 
+#: ``(selector) => [...]``: elements under ``selector`` that scroll sideways (their content is
+#: wider than they are), code blocks and text areas excepted (long lines of exact bytes scroll).
+SIDEWAYS_JS = """
+(selector) => Array.from(document.querySelectorAll(selector + ' *'))
+  .filter((e) => !e.closest('pre, code, textarea, select') && e.getBoundingClientRect().width > 0)
+  .filter((e) => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1)
+  .map((e) => ({tag: e.tagName, cls: String(e.className).slice(0, 60), over: e.scrollWidth - e.clientWidth,
+                text: (e.innerText || '').slice(0, 40)}))
+"""
+
 #: The JSON code font: what the browser resolved for the payload preview's ``<pre>``.
 CODE_FONT_JS = """
 () => Array.from(document.querySelectorAll('.simlib-explorer pre')).filter((e) => e.getBoundingClientRect().width > 0)
@@ -100,3 +110,7 @@ def contrast_failures(page: Any, selector: str) -> tuple[int, list[dict[str, Any
 
 def overflowing(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return list(page.evaluate(OVERFLOW_JS, selectors))
+
+
+def sideways(page: Any, selector: str) -> list[dict[str, Any]]:
+    return list(page.evaluate(SIDEWAYS_JS, selector))

@@ -16,6 +16,7 @@ Run with ``pytest -m browser``; skipped when Debian's ``chromium`` or playwright
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import APP, free_port
-from tests.ui.browser_checks import CODE_FONT_JS, MIN_CONTRAST, contrast_failures, overflowing
+from tests.ui.browser_checks import CODE_FONT_JS, MIN_CONTRAST, contrast_failures, overflowing, sideways
 from tests.ui.test_browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -91,9 +92,10 @@ class Server:
             route.abort()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """Voilà as ``make voila`` starts it, strict address policy, a fresh store; stopped afterwards."""
+@contextlib.contextmanager
+def start_server(tmp_path: Path, *extra: str) -> Iterator[Server]:
+    """Voilà as ``make voila`` starts it (plus ``extra`` options), strict address policy, a fresh
+    store; stopped afterwards."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
     pytest.importorskip("playwright.sync_api")
@@ -103,7 +105,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     env["SIMLIB_ADDRESS_POLICY"] = "strict"
     log_path = tmp_path / "voila.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(voila_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*voila_command(port), *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -125,6 +127,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
             proc.kill()
             proc.wait(timeout=10)
         print(log_path.read_text(errors="replace")[-3000:])  # shown when the test fails
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with start_server(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -273,19 +281,47 @@ def test_layout_and_contrast_from_1024_to_1920_px(server, browser, theme):
 
     problems: list[str] = []
     for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 1000})
+        page.set_viewport_size({"width": width, "height": 3000})  # tall: screenshots show whole panels
         for tab in TABS:
             open_tab(page, tab)
             expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
+            if tab == "Analysis" and width == WIDTHS[0]:  # the charts: drawn on their own light background
+                page.get_by_role("button", name="Analyse the current filter").click()
+                expect(page.locator(".simlib-analysis img").first).to_be_visible()
+                expect(page.locator(".simlib-analysis")).to_contain_text("Analysed 1 attempts")
             problems += [f"{width} px, {tab} tab: {o}" for o in overflowing(page, PANELS)]
             problems += [f"{width} px, {tab} tab, text cut: {o}" for o in overflowing(page, WHOLE_TEXTS)]
+            problems += [f"{width} px, {tab} tab, scrolls sideways: {o}" for o in sideways(page, ".simlib-explorer")]
             if width == 1280:
+                page.locator(".simlib-workbench").screenshot(path=str(SCREENS / f"tab-{theme}-{tab.replace(' ', '-').lower()}.png"))
                 checked, low = contrast_failures(page, ".simlib-explorer")
                 assert checked > 50, f"only {checked} texts found to check"
                 problems += [f"{tab} tab, contrast {f['ratio']} < {MIN_CONTRAST}: {f}" for f in low]
         open_tab(page, "History")
-        page.set_viewport_size({"width": width, "height": 3000})  # the whole page (Voilà's body scrolls itself)
         page.screenshot(path=str(SCREENS / f"explorer-{theme}-{width}.png"), full_page=True)
     print(f"screenshots in {SCREENS}")
     assert not problems, "\n".join(dict.fromkeys(problems))
     assert server.outside == [], f"requests left 127.0.0.1: {server.outside}"
+
+
+def test_an_abandoned_pages_kernel_is_culled_and_an_open_pages_is_not(tmp_path, browser):
+    """The fallback when a page could not say goodbye (a crashed browser, a lost network): the
+    committed culling settings, with the idle time shortened for the test (the culler itself is
+    jupyter_server's). ``cull_connected = False`` is what keeps an open page's kernel."""
+    with start_server(tmp_path, "--MappingKernelManager.cull_idle_timeout=3", "--MappingKernelManager.cull_interval=1") as server:
+        kept, lost = open_page(browser, server), open_page(browser, server)
+        kept_id, lost_id = kernel_id(kept), kernel_id(lost)
+        lost.close(run_before_unload=False)  # gone without Voilà's beacon: only its connection ends
+        deadline = time.monotonic() + 60
+        while server.kernel_alive(lost_id):
+            assert time.monotonic() < deadline, "the abandoned page's kernel was not culled within 60 s"
+            time.sleep(0.5)
+        time.sleep(4)  # longer than the idle timeout: the open page is idle too, but connected
+        assert server.kernel_alive(kept_id), "the kernel of a page still open was culled"
+        log = server.log.read_text(errors="replace")
+        assert re.search(rf"Culling '\w+' kernel '\w+' \({lost_id}\) with 0 connections", log), log[-2000:]
+        assert kept_id not in re.findall(r"Culling '\w+' kernel '\w+' \(([0-9a-f-]+)\)", log)
+        kept.get_by_role("button", name="Send Test Event").click()  # and it still works
+        from playwright.sync_api import expect
+
+        expect(kept.locator(".widget-html", has_text="Simulation Result")).to_contain_text("✓ Delivered")
