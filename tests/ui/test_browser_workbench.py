@@ -5,6 +5,7 @@ README recommends for a shared server, with every request outside 127.0.0.1 refu
 * two pages load and send at the same time: each preview names its own receiver and each send
   reaches it; a closed page's kernel is shut down (the server's REST API says the kernel is
   gone, the log shows no 403) and its demo webhook leaves the other page's list;
+* the page shows the explorer, not the notebook's JupyterLab prose (cells tagged lab-only);
 * the receiver check on the demo webhook gives PASS rows; a request whose body was changed after
   it was signed is explained as such;
 * screenshots at 1024, 1280 and 1920 px, light and dark (``?theme=dark``), saved under
@@ -234,6 +235,10 @@ def test_receiver_check_passes_on_the_demo_webhook_and_a_changed_body_is_explain
     from playwright.sync_api import expect
 
     page = open_page(browser, server)
+    shown = page.locator("#rendered_cells").inner_text()
+    for prose in ("Run all cells", "What you are looking at", "The same from code", "pandas DataFrame"):
+        assert prose not in shown, f"the app shows the notebook's JupyterLab prose: {prose!r}"
+    assert shown.lstrip().startswith("Trackpilots webhook simulations"), shown[:200]  # the explorer comes first
     event = page.locator(".widget-dropdown", has_text="Event type").first.locator("select")
     event.select_option(label=APP)
     page.get_by_role("button", name="Send Test Event").click()
