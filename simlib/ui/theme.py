@@ -92,12 +92,17 @@ BADGE_CSS: Final = f"color:{ON_BADGE};border-radius:10px;padding:1px 8px;font-we
 
 #: The explorer's stylesheet, scoped to its root (``.simlib-explorer``), for what the widgets'
 #: own CSS gets wrong: a widget laid out ``width: 100%`` keeps its margins and so overflows its
-#: box (the workbench, the Explain and Import text areas): it is held to the box instead; tab and
+#: box (the workbench, the Explain and Import text areas): it is held to the box instead; HTML
+#: widgets shrink with their column (their code blocks scroll inside them); tab and
 #: accordion titles are set in the muted grey at 4.4:1 on their grey bar: in the text colour;
 #: the warning button's white text on JupyterLab's orange (2.9:1): on the stronger orange.
 PAGE_CSS: Final = (
     ".simlib-explorer .jupyter-widgets[style*='width: 100%']:not(.widget-box)"
     "{max-width:calc(100% - 2 * var(--jp-widgets-margin, 2px));box-sizing:border-box}"
+    # an HTML widget's content does not shrink by default: a wide code block inside would push
+    # its column past the explorer's edge (the preview, at 1280 px with Lab's file browser open)
+    ".simlib-explorer .widget-html{max-width:100%;min-width:0}"
+    ".simlib-explorer .widget-html-content{min-width:0;max-width:100%;flex:1 1 auto}"
     f".simlib-explorer .lm-TabBar-tab,.simlib-explorer .jupyter-widget-Collapse-header{{color:{TEXT} !important}}"
     f".simlib-explorer .jupyter-button.mod-warning{{background-color:{strong('--jp-warn-color1', '#bf8700', 60)}}}"
 )

@@ -95,6 +95,28 @@ SIDEWAYS_JS = """
                 text: (e.innerText || '').slice(0, 40)}))
 """
 
+#: ``(selector) => [...]``: visible elements that stick out of the right edge of the ``selector``
+#: element they are in (drawn outside it, or cut off by it), inside scrolling boxes excepted.
+OUTSIDE_JS = """
+(selector) => {
+  const out = [];
+  for (const root of document.querySelectorAll(selector)) {
+    const edge = root.getBoundingClientRect().right;
+    for (const e of root.querySelectorAll('*')) {
+      const r = e.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0 || r.right <= edge + 1) continue;
+      let scrolled = false;
+      for (let p = e.parentElement; p && p !== root; p = p.parentElement) {
+        if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) { scrolled = true; break; }
+      }
+      if (!scrolled) out.push({tag: e.tagName, cls: String(e.className).slice(0, 60), over: Math.round(r.right - edge),
+                               text: (e.innerText || '').slice(0, 40)});
+    }
+  }
+  return out.slice(0, 10);
+}
+"""
+
 #: The JSON code font: what the browser resolved for the payload preview's ``<pre>``.
 CODE_FONT_JS = """
 () => Array.from(document.querySelectorAll('.simlib-explorer pre')).filter((e) => e.getBoundingClientRect().width > 0)
@@ -110,6 +132,10 @@ def contrast_failures(page: Any, selector: str) -> tuple[int, list[dict[str, Any
 
 def overflowing(page: Any, selectors: list[str]) -> list[dict[str, Any]]:
     return list(page.evaluate(OVERFLOW_JS, selectors))
+
+
+def outside(page: Any, selector: str) -> list[dict[str, Any]]:
+    return list(page.evaluate(OUTSIDE_JS, selector))
 
 
 def sideways(page: Any, selector: str) -> list[dict[str, Any]]:

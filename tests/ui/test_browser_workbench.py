@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import APP, free_port
-from tests.ui.browser_checks import CODE_FONT_JS, MIN_CONTRAST, contrast_failures, overflowing, sideways
+from tests.ui.browser_checks import CODE_FONT_JS, MIN_CONTRAST, contrast_failures, outside, overflowing, sideways
 from tests.ui.test_browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -138,8 +138,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)  # generous waits on content, for a loaded machine
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=UI_TIMEOUT_MS)
         try:
@@ -297,6 +298,7 @@ def test_layout_and_contrast_from_1024_to_1920_px(server, browser, theme):
             problems += [f"{width} px, {tab} tab: {o}" for o in overflowing(page, PANELS)]
             problems += [f"{width} px, {tab} tab, text cut: {o}" for o in overflowing(page, WHOLE_TEXTS)]
             problems += [f"{width} px, {tab} tab, scrolls sideways: {o}" for o in sideways(page, ".simlib-explorer")]
+            problems += [f"{width} px, {tab} tab, past the edge: {o}" for o in outside(page, ".simlib-explorer")]
             if width == 1280:
                 page.locator(".simlib-workbench").screenshot(path=str(SCREENS / f"tab-{theme}-{tab.replace(' ', '-').lower()}.png"))
                 checked, low = contrast_failures(page, ".simlib-explorer")
