@@ -93,7 +93,8 @@ BADGE_CSS: Final = f"color:{ON_BADGE};border-radius:10px;padding:1px 8px;font-we
 #: The explorer's stylesheet, scoped to its root (``.simlib-explorer``), for what the widgets'
 #: own CSS gets wrong: a widget laid out ``width: 100%`` keeps its margins and so overflows its
 #: box (the workbench, the Explain and Import text areas): it is held to the box instead; HTML
-#: widgets shrink with their column (their code blocks scroll inside them); tab and
+#: widgets shrink with their column (their code blocks scroll inside them); checkbox descriptions
+#: wrap instead of ending in "…"; tab and
 #: accordion titles are set in the muted grey at 4.4:1 on their grey bar: in the text colour;
 #: the warning button's white text on JupyterLab's orange (2.9:1): on the stronger orange.
 PAGE_CSS: Final = (
@@ -103,6 +104,10 @@ PAGE_CSS: Final = (
     # its column past the explorer's edge (the preview, at 1280 px with Lab's file browser open)
     ".simlib-explorer .widget-html{max-width:100%;min-width:0}"
     ".simlib-explorer .widget-html-content{min-width:0;max-width:100%;flex:1 1 auto}"
+    # a checkbox's long description is cut with an ellipsis by default: it wraps instead
+    ".simlib-explorer .widget-checkbox{height:auto;max-width:100%}"
+    ".simlib-explorer .widget-checkbox .widget-label-basic{white-space:normal;overflow:visible;text-overflow:clip;"
+    "height:auto;line-height:1.4}"
     f".simlib-explorer .lm-TabBar-tab,.simlib-explorer .jupyter-widget-Collapse-header{{color:{TEXT} !important}}"
     f".simlib-explorer .jupyter-button.mod-warning{{background-color:{strong('--jp-warn-color1', '#bf8700', 60)}}}"
 )
