@@ -105,8 +105,7 @@ class Explorer(ExplorerAttributes):
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
     ) -> Explorer:
-        """The embedded default, everything a first Send needs: a local receiver on 127.0.0.1
-        and a demo webhook of its own, selected; both go with :meth:`close` or the kernel."""
+        """The embedded default, all a first Send needs: a receiver on 127.0.0.1, a demo webhook of its own."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
         receiver, wh = start_demo(sim, port=port)  # a demo webhook of this receiver's own
         explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)

@@ -26,11 +26,9 @@ def test_two_pages_on_one_store_each_send_to_their_own_receiver(store_path, make
             page.refresh()  # the other page's webhook appeared meanwhile: the selection stays
             assert page.webhooks_panel.selected is not None
             assert page.webhooks_panel.selected.url == page.receiver.url  # the preview's URL is its own receiver's
-        a.send.click()
-        b.send.click()
-        b.send.click()
-        assert a.last_result is not None and a.last_result.delivered, a.last_result
-        assert b.last_result is not None and b.last_result.delivered, b.last_result
+        for page in (a, b, b):
+            page.send.click()
+            assert page.last_result is not None and page.last_result.delivered, page.last_result  # (waits for it)
         assert a.receiver.count == 1 and b.receiver.count == 2  # nobody received the other page's sends
         assert a.receiver.requests[0].verification.ok and b.receiver.requests[0].verification.ok
 
@@ -40,6 +38,7 @@ def test_a_closed_pages_demo_webhook_goes_and_its_id_is_claimed_again(store_path
         a = make_explorer(sim_a, demo=True)
         b = make_explorer(sim_b, demo=True)
         a.send.click()
+        assert a.last_result is not None and a.last_result.delivered  # (waits for the send)
         a.close()  # the page closed: its kernel exits (close() is what runs at exit too)
         ids = [wh.id for wh in sim_b.list_webhooks()]
         assert DEMO_WEBHOOK_ID not in ids and f"{DEMO_WEBHOOK_ID}-2" in ids
