@@ -24,9 +24,10 @@ LAB_ARGS ?=
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/explorer.ipynb --ip 127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
 
-## The explorer as a code-free app for support staff
+## The explorer as a code-free app for support staff (configured by etc/jupyter/voila.py: a kernel
+## per page, shut down when the page closes, idle unconnected kernels culled, nothing from a CDN)
 voila: $(STAMP)
-	$(BIN)/voila notebooks/explorer.ipynb --Voila.ip=127.0.0.1 $(LAB_ARGS)
+	$(BIN)/voila notebooks/explorer.ipynb --Voila.ip=127.0.0.1 --Voila.config_file_paths=$(CURDIR)/etc/jupyter $(LAB_ARGS)
 
 ## Headless: local receiver + demo webhook + one send per event type
 demo: $(STAMP)

@@ -135,7 +135,14 @@ from simlib.simulator import Simulator as Simulator
 if _typing.TYPE_CHECKING:
     from simlib.core.burst import BurstResult
     from simlib.core.load import LOCUSTFILE, LoadPlan, plan_load
-    from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
+    from simlib.demo import (
+        DEMO_WEBHOOK_ID,
+        allow_receiver,
+        local_webhook_secrets,
+        release_demo_webhook,
+        start_demo,
+        webhook_secrets,
+    )
     from simlib.receiver import ReceivedRequest, Receiver, parse_rate_limit, serve_forever
     from simlib.toolkit.analysis import (
         STATUS_PALETTE,
@@ -161,6 +168,8 @@ _LAZY = {
     "ReceivedRequest": ("simlib.receiver", "ReceivedRequest"),
     "Explorer": ("simlib.ui", "Explorer"),
     "start_demo": ("simlib.demo", "start_demo"),
+    "release_demo_webhook": ("simlib.demo", "release_demo_webhook"),
+    "allow_receiver": ("simlib.demo", "allow_receiver"),
     "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
     "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
     "BurstResult": ("simlib.core.burst", "BurstResult"),
@@ -247,6 +256,7 @@ __all__ = [
     "WEBHOOK_NOT_FOUND",
     "Webhook",
     "__version__",
+    "allow_receiver",
     "answered_attempts",
     "check_receiver",
     "compute_signature",
@@ -267,6 +277,7 @@ __all__ = [
     "production_check",
     "read_organisation_secrets",
     "register_event",
+    "release_demo_webhook",
     "request_sent",
     "serve_forever",
     "sign",

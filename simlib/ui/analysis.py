@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from simlib import HistoryFilter, latency_percentiles, success_rates
-from simlib.ui.base import Session, describe_error, guarded
+from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import header_cell, muted, notice, panel
 from simlib.ui.jobs import Job
 from simlib.ui.plots import latency_histogram, latency_over_time, status_mix_chart
@@ -39,11 +39,12 @@ def render_table(frame: pd.DataFrame, title: str, *, percent: tuple[str, ...] = 
     for index, rec in frame.iterrows():
         cells = []
         for column, value in rec.items():
-            text = f"{float(value):.0%}" if column in percent else f"{float(value):.1f} ms" if ms else f"{value}"
+            whole = isinstance(value, float) and value.is_integer()  # counts read back as floats
+            text = f"{float(value):.0%}" if column in percent else f"{float(value):.1f} ms" if ms else f"{int(value) if whole else value}"
             cells.append(f'<td style="padding:2px 10px 2px 0">{html.escape(text)}</td>')
         rows.append(f'<tr><td style="padding:2px 10px 2px 0">{html.escape(str(index))}</td>{"".join(cells)}</tr>')
     body = "".join(rows) or f'<tr><td colspan="{len(frame.columns) + 1}">{muted("no attempts")}</td></tr>'
-    return (f'<div style="flex:1 1 320px;min-width:0;overflow-x:auto"><b>{html.escape(title)}</b>'
+    return (f'<div style="flex:0 1 auto;max-width:100%;overflow-x:auto"><b>{html.escape(title)}</b>'
             f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
@@ -75,7 +76,8 @@ class AnalysisPanel:
         self.mix = w.Image(format="png", layout=_chart())
         self.last_frame: pd.DataFrame | None = None
         self.job: Job[dict[str, Any]] = Job("simlib-analysis")
-        charts = w.Box([self.histogram, self.over_time, self.mix], layout=w.Layout(flex_flow="row wrap", width="100%"))
+        charts = self.charts = w.Box([self.histogram, self.over_time, self.mix], layout=w.Layout(flex_flow="row wrap", width="100%"))
+        show(charts, False)  # until drawn: empty Image widgets show as broken images
         self.widget = w.VBox([
             w.HBox([self.analyse, self.status], layout=w.Layout(flex_flow="row wrap", align_items="center")),
             self.tables, charts,
@@ -118,5 +120,6 @@ class AnalysisPanel:
             self.status.value = muted(f"Analysed {bound} · filter: {_describe(flt)} · {self.job.elapsed:.1f} s")
             self.tables.value = panel(f'<div style="display:flex;flex-wrap:wrap;gap:16px">{out["tables"]}</div>')
             self.histogram.value, self.over_time.value, self.mix.value = out["histogram"], out["over_time"], out["mix"]
+            show(self.charts, True)
 
         self.job.start(work, tick=lambda: None, done=done)

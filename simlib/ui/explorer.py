@@ -23,13 +23,16 @@ from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
 from simlib.ui.sending import SendRunner
-from simlib.ui.theme import MUTED
+from simlib.ui.theme import MUTED, PAGE_CSS
 from simlib.ui.webhooks import WebhooksPanel
 
 if TYPE_CHECKING:
     from simlib import Preview, Receiver, SimulationResult
 
-__all__ = ["HEADER_HTML", "Explorer"]
+__all__ = ["HEADER_HTML", "PLAIN_TEXT", "Explorer"]
+
+#: The explorer as plain text (a notebook viewer, the committed text output): not ``VBox(...)``.
+PLAIN_TEXT = "Trackpilots webhook simulations explorer (widgets: run this notebook in JupyterLab, or serve it with Voilà)"
 
 # The first child of the displayed box, and so the start of its repr (nbval compares the first
 # 110 characters of it): fixed text, long enough that no port or id can appear that early.
@@ -80,7 +83,7 @@ class Explorer(ExplorerAttributes):
         self.burst_panel = BurstPanel(
             s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
         )
-        self.header = w.HTML(value=HEADER_HTML)
+        self.header = w.HTML(value=f"<style>{PAGE_CSS}</style>{HEADER_HTML}")
         self._expose_widgets()
         # The workbench: one tab per tool panel (history, analysis, receiver check, explain, ...).
         self.tools: dict[str, Any] = {}
@@ -106,20 +109,17 @@ class Explorer(ExplorerAttributes):
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
     ) -> Explorer:
-        """The embedded default: a local receiver on 127.0.0.1 and the demo webhook, selected.
-
-        With no configuration at all this is everything a first Send needs. The receiver stops
-        with :meth:`close` (or when the kernel exits).
-        """
+        """The embedded default, all a first Send needs: a receiver on 127.0.0.1, a demo webhook of its own."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
-        receiver, wh = start_demo(sim, port=port)
+        receiver, wh = start_demo(sim, port=port)  # a demo webhook of this receiver's own
         explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)
-        explorer.local.adopt(receiver)
+        explorer.local.adopt(receiver, demo=wh)
         explorer.select(wh.id)
         return explorer
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        return {**bundle, "text/plain": PLAIN_TEXT} if isinstance(bundle, dict) else bundle
 
     def __repr__(self) -> str:
         selected = self.webhook.value or "none"

@@ -78,7 +78,7 @@ class FilterBar:
         self.clear = w.Button(description="Clear filters", layout=w.Layout(width="auto"))
         for widget in (self.webhook, self.event, self.result, self.status, self.time_range, self.since, self.until,
                        self.text, self.user, self.host, self.order, self.page_rows):
-            widget.style.description_width = "60px"
+            widget.style.description_width = "72px"  # "Webhook" whole, in Lab and in Voilà
         box = w.Layout(flex_flow="row wrap", width="100%", align_items="center")
         self.widget = w.VBox([
             w.HBox([self.webhook, self.event, self.result, self.status], layout=box),

@@ -57,7 +57,7 @@ class HistoryGrid:
         self._anchor: tuple[str, PageCursor | None] = ("first", None)  # how the page shown was read
         self.table = make_table(page_frame(()))
         self.table.observe(self._on_selected, names="selected_rows")
-        self.newest = w.Button(description="⏮ Newest", tooltip="The first page", layout=w.Layout(width="auto"))
+        self.newest = w.Button(description="« Newest", tooltip="The first page", layout=w.Layout(width="auto"))
         self.newer = w.Button(description="← Previous", layout=w.Layout(width="auto"))
         self.older = w.Button(description="Next →", layout=w.Layout(width="auto"))
         self.status = w.HTML(value="")

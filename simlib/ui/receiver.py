@@ -10,13 +10,22 @@ ones nothing listens at any more, and :meth:`LocalReceiver.repoint` aims them at
 
 from __future__ import annotations
 
+import atexit
 import re
 import socket
 from collections.abc import Callable, Iterable
 
 import ipywidgets as w
 
-from simlib import DEMO_WEBHOOK_ID, Receiver, Simulator, Webhook, local_webhook_secrets
+from simlib import (
+    DEMO_WEBHOOK_ID,
+    Receiver,
+    Simulator,
+    Webhook,
+    allow_receiver,
+    local_webhook_secrets,
+    release_demo_webhook,
+)
 from simlib.ui.base import Session, guarded, show
 from simlib.ui.blocks import notice
 from simlib.ui.theme import AMBER, GREEN
@@ -56,10 +65,28 @@ class LocalReceiver:
         self.simulator = simulator
         self.receiver = receiver
         self.owned = False
+        self._policy = simulator.delivery.address_policy  # before any allowance of ours
+        #: The demo webhook claimed for the receiver (see :meth:`adopt`), None otherwise.
+        self.demo_webhook: Webhook | None = None
 
-    def adopt(self, receiver: Receiver) -> None:
+    def adopt(self, receiver: Receiver, demo: Webhook | None = None) -> None:
+        """Own ``receiver``: verify every webhook aimed at it, and let sends reach it (exactly
+        its address and port) even under the strict address policy. ``demo`` is the demo webhook
+        claimed for it: :meth:`stop` deletes it, and so does the kernel's exit (a closed Voilà
+        page leaves no dead demo webhook in the other pages' lists)."""
         self.receiver, self.owned = receiver, True
         receiver.secrets = local_webhook_secrets(self.simulator, receiver)
+        allow_receiver(self.simulator, receiver, self._policy)
+        if demo is not None:
+            self.demo_webhook = demo
+            atexit.register(self.release_demo)
+
+    def release_demo(self) -> None:
+        """Delete the claimed demo webhook if it still points at this receiver (its history stays)."""
+        wh, self.demo_webhook = self.demo_webhook, None
+        if wh is not None:
+            atexit.unregister(self.release_demo)
+            release_demo_webhook(self.simulator, wh.id, wh.url)
 
     @property
     def running(self) -> bool:
@@ -118,9 +145,11 @@ class LocalReceiver:
         return out
 
     def stop(self) -> None:
-        """Stop the receiver if this explorer started it (one it was given is left running)."""
+        """Stop the receiver if this explorer started it (one it was given is left running), and
+        release its demo webhook."""
         if self.owned and self.receiver is not None:
             self.receiver.stop()
+        self.release_demo()
 
 
 class StaleNotice:

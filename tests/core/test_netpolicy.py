@@ -298,3 +298,34 @@ def test_siit_literal_url_is_refused_by_strict_before_connecting(tmp_path, recei
 def test_the_two_blocks_the_probe_found_are_refused_by_strict_with_their_names():
     assert "benchmarking" in STRICT.reason("2001:2::1") and LOCAL.reason("2001:2::1") is None
     assert "ORCHIDv2" in STRICT.reason("2001:20::1") and "ORCHIDv2" in LOCAL.reason("2001:2f::1")
+
+
+# -- one allowed endpoint: exactly one address and port (the explorer's own receiver under strict) --
+
+
+def test_an_allowed_endpoint_is_that_address_on_that_port_only():
+    policy = STRICT.allowing_endpoint("127.0.0.1", 40123)
+    assert policy.name == "strict"  # a refusal elsewhere still names the policy in force
+    assert policy.reason("127.0.0.1", 40123) is None
+    assert policy.reason("127.0.0.1", 40124) == "loopback"  # the next port is not allowed
+    assert policy.reason("127.0.0.1") == "loopback"  # nor the address without a port
+    assert policy.reason("127.0.0.2", 40123) == "loopback"  # nor the address next to it
+    assert policy.reason("::ffff:127.0.0.1", 40123) is not None  # nor another spelling of it
+    assert policy.reason("10.0.0.1", 40123) is not None
+    assert STRICT.reason("127.0.0.1", 40123) == "loopback"  # the built-in policy is unchanged
+    assert policy.allowing_endpoint("127.0.0.1", 40123) is policy
+    with pytest.raises(ValueError, match="port must be"):
+        STRICT.allowing_endpoint("127.0.0.1", 0)
+
+
+def test_strict_with_the_receivers_endpoint_allowed_delivers_to_it_and_nothing_beside_it(tmp_path, receiver):
+    from simlib.receiver import Receiver
+
+    policy = STRICT.allowing_endpoint("127.0.0.1", receiver.port)
+    with _sim(tmp_path, address_policy=policy) as sim, Receiver() as other:
+        mine = sim.create_webhook("mine", receiver.url, [APP])
+        theirs = sim.create_webhook("theirs", other.url, [APP])
+        assert sim.simulate(mine, APP).result == "Delivered"
+        refused = sim.simulate(theirs, APP)
+        assert refused.error == "Network error" and "blocked address" in refused.detail and "'strict'" in refused.detail
+    assert receiver.count == 1 and other.count == 0

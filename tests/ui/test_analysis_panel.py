@@ -8,7 +8,7 @@ import pytest
 from simlib import Simulator
 from simlib.ui.analysis import ANALYSIS_ROWS
 from tests.helpers import ACT, APP
-from tests.ui.helpers import send_and_wait, text_of
+from tests.ui.helpers import send_and_wait, text_of, visible
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,8 +28,10 @@ def analysed(sim: Simulator, make_explorer):
 
 def test_analysis_shows_rates_percentiles_and_charts(analysed):
     explorer, _history, panel = analysed
+    assert not visible(panel.charts)  # no empty Image widgets (a broken-image icon) before a first analysis
     panel.analyse.click()
     assert panel.wait(60)
+    assert visible(panel.charts)
     assert len(panel.last_frame) == 5
     tables = text_of(panel.tables.value)
     assert "Success rate per webhook" in tables and "60%" in tables  # 3 of 5 delivered

@@ -51,6 +51,7 @@ def voila_command(port: int) -> list[str]:
         "--Voila.ip=127.0.0.1",
         "--Voila.port_retries=0",
         "--show_tracebacks=True",
+        f"--Voila.config_file_paths={ROOT / 'etc' / 'jupyter'}",  # as `make voila` starts it
     ]
 
 

@@ -380,7 +380,7 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     # resolve() never answers []: no address means nothing is sent (NoAddress), never "let
     # httpx resolve the name itself", which would skip the policy.
     addresses = resolve(host, port, config.resolver, timeout=config.deadline)
-    policy.check(host, addresses)
+    policy.check(host, addresses, port)  # an allowed endpoint is allowed on its own port only
     if proxied:
         return [_Target(url, {}, {})]  # the proxy resolves; literal addresses were checked
     out = []

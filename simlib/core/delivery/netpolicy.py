@@ -150,17 +150,23 @@ def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
 
 @dataclass(frozen=True)
 class AddressPolicy:
-    """A named table of refused networks, with optional allow-list exceptions."""
+    """A named table of refused networks, with optional allow-list exceptions: whole networks
+    (``allow``) or single endpoints, one exact address and port each (``endpoints``)."""
 
     name: str
     deny: tuple[tuple[Network, str], ...]
     allow: tuple[Network, ...] = field(default=())
+    endpoints: tuple[tuple[IPAddress, int], ...] = field(default=())
 
-    def reason(self, address: str | IPAddress) -> str | None:
-        """Why ``address`` is refused, or None when it is allowed."""
+    def reason(self, address: str | IPAddress, port: int | None = None) -> str | None:
+        """Why ``address`` is refused, or None when it is allowed. An allowed endpoint is
+        allowed on its own port only: the same address on any other ``port`` (or with no port
+        given) is judged by the tables."""
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
         if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
             ip = ipaddress.IPv6Address(str(ip).split("%")[0])
+        if port is not None and (ip, port) in self.endpoints:
+            return None
         candidates: list[IPAddress] = [ip, *embedded_ipv4(ip)]
         for cand in candidates:
             if any(cand.version == n.version and cand in n for n in self.allow):
@@ -172,17 +178,28 @@ class AddressPolicy:
                     return why
         return None
 
-    def check(self, host: str, addresses: Iterable[str]) -> None:
-        """Raise BlockedAddress if any of ``addresses`` is refused."""
+    def check(self, host: str, addresses: Iterable[str], port: int | None = None) -> None:
+        """Raise BlockedAddress if any of ``addresses`` (on ``port``) is refused."""
         for addr in addresses:
-            why = self.reason(addr)
+            why = self.reason(addr, port)
             if why is not None:
                 raise BlockedAddress(host, addr, why, self.name)
 
     def allowing(self, *cidrs: str) -> AddressPolicy:
         """A copy that also allows ``cidrs`` (e.g. a lab network you really want to reach)."""
         extra = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-        return AddressPolicy(self.name + "+allow", self.deny, self.allow + extra)
+        return AddressPolicy(self.name + "+allow", self.deny, self.allow + extra, self.endpoints)
+
+    def allowing_endpoint(self, address: str, port: int) -> AddressPolicy:
+        """A copy that also allows one endpoint: exactly ``address`` on ``port``, nothing next
+        to it (e.g. the explorer's own embedded receiver under the strict policy). The name
+        stays the policy's, so that a refusal elsewhere still names the policy in force."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"port must be a number from 1 to 65535, not {port!r}")
+        endpoint = (ipaddress.ip_address(address), port)
+        if endpoint in self.endpoints:
+            return self
+        return AddressPolicy(self.name, self.deny, self.allow, (*self.endpoints, endpoint))
 
 
 LOCAL = AddressPolicy("local", ALWAYS_DENIED)

@@ -1,0 +1,85 @@
+"""Several pages on one server (issue 10): each explorer made with ``with_demo`` gets a demo
+webhook of its own, aimed at its own embedded receiver, so that a send goes to the URL its own
+preview shows; a closed page leaves no dead demo webhook behind; under the strict address policy
+the page's own receiver (that exact address and port) stays reachable and nothing beside it.
+Real receivers, a real store shared by two Simulators (as two kernels share it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from simlib import DEMO_WEBHOOK_ID, DeliveryConfig, Receiver, Simulator
+from simlib.ui import Explorer
+from simlib.ui.explorer import PLAIN_TEXT
+from tests.helpers import APP
+
+
+def test_two_pages_on_one_store_each_send_to_their_own_receiver(store_path, make_explorer: Callable[..., Explorer]) -> None:
+    with Simulator(store_path) as sim_a, Simulator(store_path) as sim_b:  # two kernels, one store
+        a = make_explorer(sim_a, demo=True)
+        b = make_explorer(sim_b, demo=True)
+        assert a.receiver is not None and b.receiver is not None and a.receiver.port != b.receiver.port
+        assert a.webhook.value == DEMO_WEBHOOK_ID and b.webhook.value == f"{DEMO_WEBHOOK_ID}-2"
+        for page in (a, b):
+            page.select(page.webhook.value, APP)
+            page.refresh()  # the other page's webhook appeared meanwhile: the selection stays
+            assert page.webhooks_panel.selected is not None
+            assert page.webhooks_panel.selected.url == page.receiver.url  # the preview's URL is its own receiver's
+        for page in (a, b, b):
+            page.send.click()
+            assert page.last_result is not None and page.last_result.delivered, page.last_result  # (waits for it)
+        assert a.receiver.count == 1 and b.receiver.count == 2  # nobody received the other page's sends
+        assert a.receiver.requests[0].verification.ok and b.receiver.requests[0].verification.ok
+
+
+def test_a_closed_pages_demo_webhook_goes_and_its_id_is_claimed_again(store_path, make_explorer: Callable[..., Explorer]) -> None:
+    with Simulator(store_path) as sim_a, Simulator(store_path) as sim_b:
+        a = make_explorer(sim_a, demo=True)
+        b = make_explorer(sim_b, demo=True)
+        a.send.click()
+        assert a.last_result is not None and a.last_result.delivered  # (waits for the send)
+        a.close()  # the page closed: its kernel exits (close() is what runs at exit too)
+        ids = [wh.id for wh in sim_b.list_webhooks()]
+        assert DEMO_WEBHOOK_ID not in ids and f"{DEMO_WEBHOOK_ID}-2" in ids
+        assert len(sim_b.history()) == 1  # the history of the closed page stays
+        c = make_explorer(sim_a, demo=True)  # the next page reuses the free id
+        assert c.webhook.value == DEMO_WEBHOOK_ID
+        assert b.webhooks_panel.webhooks[b.webhook.value].url == b.receiver.url  # b untouched
+
+
+def test_a_demo_webhook_of_a_receiver_that_died_is_reused_not_duplicated(sim: Simulator) -> None:
+    from simlib import start_demo
+
+    rx, wh = start_demo(sim)
+    rx.stop()  # the kernel died without cleaning up
+    rx2, again = start_demo(sim)
+    try:
+        assert again.id == wh.id and again.url == rx2.url
+        assert [w.id for w in sim.list_webhooks()] == [wh.id]
+    finally:
+        rx2.stop()
+
+
+def test_under_the_strict_policy_the_pages_own_receiver_is_reachable_and_nothing_else(
+    tmp_path, make_explorer: Callable[..., Explorer]
+) -> None:
+    with Simulator(tmp_path / "s.db", delivery=DeliveryConfig(address_policy="strict", deadline=5)) as sim, Receiver() as other:
+        page = make_explorer(sim, demo=True)
+        page.select(page.webhook.value, APP)
+        page.send.click()  # the first Send of the preselected demo webhook is never a puzzling block
+        assert page.last_result is not None and page.last_result.delivered, page.last_result.detail
+        stranger = sim.create_webhook("Another local server", other.url, [APP])
+        page.refresh()
+        page.select(stranger.id, APP)
+        page.send.click()
+        assert page.last_result is not None and not page.last_result.delivered
+        assert "blocked address" in page.last_result.detail and "'strict'" in page.last_result.detail
+        assert other.count == 0 and page.receiver is not None and page.receiver.count == 1
+
+
+def test_the_explorers_plain_text_is_a_sentence_not_a_widget_tree(sim: Simulator, make_explorer: Callable[..., Explorer]) -> None:
+    bundle = make_explorer(sim, demo=True)._repr_mimebundle_()
+    assert bundle["text/plain"] == PLAIN_TEXT and "VBox" not in bundle["text/plain"]
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert json.dumps(view) and view["model_id"]  # the widget itself still renders where it can
