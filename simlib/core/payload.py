@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from simlib.core.events import MAX_NESTING, build_payload, get_event_type, nesting_problem, parse_override
-from simlib.core.jsjson import stringify
+from simlib.core.jsjson import stringify_bytes_and_brackets
 from simlib.errors import OverrideError, ValidationError
 from simlib.records import Preview, Webhook
 
@@ -41,17 +41,23 @@ def serialize(payload: Any) -> bytes:
     Refused with a ValidationError on ``payload``: values JSON has no form for (NaN, an
     infinity, an integer too large for a double, a set, an object), nesting deeper than
     ``MAX_NESTING``."""
+    try:
+        body, brackets = stringify_bytes_and_brackets(payload)
+    except (ValueError, TypeError, RecursionError) as exc:
+        _refuse_nesting(payload)  # too deep (or a cycle) is the first thing to say
+        if isinstance(exc, ValueError):
+            raise ValidationError("payload", "cannot be sent as JSON: Out of range float values are not JSON "
+                                  "compliant (JavaScript would send null)") from None
+        raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
+    if brackets > MAX_NESTING:  # else it cannot nest that deep
+        _refuse_nesting(payload)
+    return body
+
+
+def _refuse_nesting(payload: Any) -> None:
     problem = nesting_problem(payload, MAX_NESTING, surrogates=False)
     if problem:
         raise ValidationError("payload", problem)
-    try:
-        text = stringify(payload)
-    except ValueError:
-        raise ValidationError("payload", "cannot be sent as JSON: Out of range float values are not JSON compliant "
-                              "(JavaScript would send null)") from None
-    except (TypeError, RecursionError) as exc:
-        raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
-    return text.encode("utf-8")
 
 
 def event_id_for(body: bytes) -> str:
