@@ -188,7 +188,29 @@ def _refuse(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+# The C encoder's text differs from JSON.stringify's only where one of these shows. Each is
+# looked for in ``shape``, the bytes translated so that one needle finds a whole family: digits
+# as 0, "]" and "}" as ",", "[" as "{", "+" and "." as "-", t f n a as T and r u l s e as u (so
+# that the keys true, false and null all end in 'Tuuu":'). A hit there (rare in real payloads)
+# is confirmed on the bytes themselves before the fast path is given up.
+_SHAPE = bytes.maketrans(b"123456789]}[+.tfnaruels", b"000000000,,{--TTTTuuuuu")
+#: a key ending in a digit (an array index comes first in JavaScript; an int or float key):
+_DIGIT_KEY = b'0":'
+_NUMBER_KEY = re.compile(rb'"-?[0-9][-+.0-9e]*":')
+#: keys the C encoder writes for True, False and None (the reference refuses them):
+_CONST_SHAPE = b'Tuuu":'
+_CONST_KEYS = (b'"true":', b'"false":', b'"null":')
+#: an integer of 16 or more digits (past 2**53 JavaScript rounds it):
+_LONG_DIGITS = b"0" * 16
+_LONG_NUMBERS = (re.compile(rb"^-?[0-9]{16}"), re.compile(rb":-?[0-9]{16}"), re.compile(rb",-?[0-9]{16}"),
+                 re.compile(rb"\[-?[0-9]{16}"))
+#: a float written 1.0 or -0.0 (JavaScript: 1, 0) or 1e-05, 1e+16 (JavaScript: 0.00001,
+#: 10000000000000000); in the shape both end "-0," to "-000," (as do a few other numbers):
+_FLOAT_SHAPE = re.compile(rb"-0{1,3}(?:,|\Z)")
+_FLOAT_FORMS = re.compile(rb"(?:\.0|e[-+][0-9]{2,3})(?:[,\]}]|\Z)")
+
 _c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_encode: Any = None
 if _c_make_encoder is not None:
     # No circular-reference markers: the encoder keeps no state between calls (a cycle ends in
     # RecursionError, and the reference path then gives the real answer).
@@ -202,35 +224,12 @@ else:  # pragma: no cover - CPython always has the C encoder
     _dumps = json.JSONEncoder(check_circular=False, ensure_ascii=False, separators=(",", ":"),
                               allow_nan=False, default=_refuse).encode
 
-# The C encoder's text differs from JSON.stringify's only where one of these shows. Each is
-# looked for in ``shape``, the bytes translated so that one needle finds a whole family: digits
-# as 0, "]" and "}" as ",", "[" as "{", "+" as "-", t f n a as T and r u l s e as u (so that the
-# keys true, false and null all end in 'Tuuu":'). A hit there (rare in real payloads) is
-# confirmed on the bytes themselves before the fast path is given up.
-_SHAPE = bytes.maketrans(b"123456789]}[+tfnaruels", b"000000000,,{-TTTTuuuuu")
-#: a key ending in a digit (an array index comes first in JavaScript; an int or float key):
-_DIGIT_KEY = b'0":'
-_NUMBER_KEY = re.compile(rb'"-?[0-9][-+.0-9e]*":')
-#: keys the C encoder writes for True, False and None (the reference refuses them):
-_CONST_SHAPE = b'Tuuu":'
-_CONST_KEYS = (b'"true":', b'"false":', b'"null":')
-#: an integer of 16 or more digits (past 2**53 JavaScript rounds it):
-_LONG_DIGITS = b"0" * 16
-_LONG_NUMBERS = (re.compile(rb"^-?[0-9]{16}"), re.compile(rb":-?[0-9]{16}"), re.compile(rb",-?[0-9]{16}"),
-                 re.compile(rb"\[-?[0-9]{16}"))
-#: a float in exponent form, 1e-05 or 1e+16 (JavaScript: 0.00001, 10000000000000000):
-_EXPONENT_SHAPE = re.compile(rb"-000?(?:,|\Z)")
-_EXPONENT = re.compile(rb"e[-+][0-9]{2,3}(?:[,\]}]|\Z)")
-#: a float written 1.0 or -0.0 (JavaScript: 1, 0):
-_POINT_ZERO_SHAPE = b".0,"
-_POINT_ZERO = re.compile(rb"\.0(?:[,\]}]|\Z)")
-
 
 def _fast(value: Any) -> tuple[str, bytes, int] | None:
     """The C encoder's text and UTF-8 bytes for ``value`` when they are ``JSON.stringify``'s
     (and the number of "[" and "{" in them), else None."""
     try:
-        text = _dumps(value)
+        text = "".join(_c_encode(value, 0)) if _c_encode is not None else _dumps(value)
         body = text.encode("utf-8")  # a lone surrogate fails here (UnicodeEncodeError)
     except (ValueError, TypeError, RecursionError):
         return None
@@ -239,8 +238,7 @@ def _fast(value: Any) -> tuple[str, bytes, int] | None:
         (_DIGIT_KEY in shape and _NUMBER_KEY.search(body))
         or (_CONST_SHAPE in shape and (_CONST_KEYS[0] in body or _CONST_KEYS[1] in body or _CONST_KEYS[2] in body))
         or (_LONG_DIGITS in shape and any(p.search(body) for p in _LONG_NUMBERS))
-        or (_EXPONENT_SHAPE.search(shape) and _EXPONENT.search(body))
-        or ((_POINT_ZERO_SHAPE in shape or shape.endswith(b".0")) and _POINT_ZERO.search(body))
+        or (_FLOAT_SHAPE.search(shape) and _FLOAT_FORMS.search(body))
     ):
         return None
     return text, body, shape.count(b"{")
