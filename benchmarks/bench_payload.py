@@ -4,7 +4,8 @@ the nesting limit) vs the bare C encoder, ``json.dumps(..., ensure_ascii=False, 
 reference: the rule-by-rule writer with the nesting walk (what ``serialize`` did before its
 fast path). Target: serialize / json.dumps <= 1.2 for every event type.
 
-``python benchmarks/bench_payload.py [rounds]`` (default 15 rounds of 2,000 bodies per side).
+``python benchmarks/bench_payload.py [rounds]`` (default 41 alternating rounds of 500 bodies per
+side: short rounds, so that the machine's drift hits both sides alike).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from simlib.core.events import MAX_NESTING, build_payload, event_names, nesting_
 from simlib.core.jsjson import stringify_reference
 from simlib.core.payload import serialize
 
-PER_ROUND = 2_000
+PER_ROUND = 500
 NOW_MS = 1_769_592_774_119
 
 
@@ -45,7 +46,7 @@ def per_body(fn: Callable[[Any], bytes], payloads: list[Any]) -> Callable[[], fl
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 41
     print(f"bench_payload on {machine()}: {rounds} rounds of {PER_ROUND} bodies per event type and side")
     worst = 0.0
     for name in event_names():
