@@ -24,7 +24,8 @@ Speed: for compact output, :func:`stringify` first lets the C ``json`` encoder w
 text whenever none of the exceptions above occurs, and then looks for the exceptions in that text
 with a few C-level scans (a lone surrogate fails the UTF-8 encoding; a key ending in a digit or
 spelled ``true``/``false``/``null``; a number written as ``1.0``, ``1e-05`` or with 16 or more
-digits). Only a value with one of those goes through :func:`stringify_reference`, the plain
+digits; a body over 16 KB, which is mostly long strings, is checked on the value instead). Only a
+value with one of those goes through :func:`stringify_reference`, the plain
 implementation of the rules; the two are proved equal by a property test. (At depths near the
 interpreter's recursion limit the C encoder may still succeed where the reference would raise
 RecursionError; Node writes such values too.)
@@ -225,6 +226,40 @@ else:  # pragma: no cover - CPython always has the C encoder
                               allow_nan=False, default=_refuse).encode
 
 
+#: Bodies up to this many bytes are checked by scanning them; bigger ones by walking the value.
+_SCAN_LIMIT = 16_384
+
+
+def _plain(value: Any) -> int | None:
+    """For a value the C encoder has written: the number of arrays and objects in it when it has
+    no key or number that ``JSON.stringify`` writes otherwise (a key that is not a string or is
+    an array index; a float whose repr has an exponent or ends in ``.0``; an integer past
+    2**53), else None."""
+    containers = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str) or v is None or v is True or v is False:
+            continue
+        if isinstance(v, dict):
+            containers += 1
+            for k in v:
+                if not isinstance(k, str) or _is_index(k):
+                    return None
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            containers += 1
+            stack.extend(v)
+        elif isinstance(v, int):
+            if not -_SAFE <= v <= _SAFE:
+                return None
+        elif isinstance(v, float):
+            r = float.__repr__(v)
+            if "e" in r or r.endswith(".0"):
+                return None
+    return containers
+
+
 def _fast(value: Any) -> tuple[str, bytes, int] | None:
     """The C encoder's text and UTF-8 bytes for ``value`` when they are ``JSON.stringify``'s
     (and the number of "[" and "{" in them), else None."""
@@ -233,6 +268,9 @@ def _fast(value: Any) -> tuple[str, bytes, int] | None:
         body = text.encode("utf-8")  # a lone surrogate fails here (UnicodeEncodeError)
     except (ValueError, TypeError, RecursionError):
         return None
+    if len(body) > _SCAN_LIMIT:  # a big body is big strings: looking at the values is cheaper
+        containers = _plain(value)
+        return None if containers is None else (text, body, containers)
     shape = body.translate(_SHAPE)
     if (
         (_DIGIT_KEY in shape and _NUMBER_KEY.search(body))
@@ -266,8 +304,8 @@ def stringify_bytes(value: Any, *, indent: int | str | None = None, non_finite: 
 
 
 def stringify_bytes_and_brackets(value: Any) -> tuple[bytes, int]:
-    """``stringify_bytes(value)`` and how many "[" and "{" bytes it holds (strings' included):
-    a bound on how deeply ``value`` nests, counted without walking it."""
+    """``stringify_bytes(value)`` and a bound on how deeply ``value`` nests: how many "[" and "{"
+    bytes the body holds (strings' included), or for a big body the number of arrays and objects."""
     fast = _fast(value)
     if fast is not None:
         return fast[1], fast[2]

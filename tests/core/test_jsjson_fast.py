@@ -15,9 +15,10 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import simlib.core.jsjson as jsjson
 from simlib.core.events import MAX_NESTING, build_payload, event_names
 from simlib.core.jsjson import stringify, stringify_bytes, stringify_bytes_and_brackets, stringify_reference
 from simlib.core.payload import serialize
@@ -47,13 +48,13 @@ numbers = st.one_of(
 scalars = st.one_of(st.none(), st.booleans(), numbers, text)
 
 
-def containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+def nested(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
     return (st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
             | st.dictionaries(str_keys, inner, max_size=5)
             | st.dictionaries(st.one_of(str_keys, other_keys), inner, max_size=3))
 
 
-values = st.recursive(scalars, containers, max_leaves=30)
+values = st.recursive(scalars, nested, max_leaves=30)
 
 
 def outcome(fn, value):
@@ -63,9 +64,26 @@ def outcome(fn, value):
         return "error", type(exc).__name__
 
 
-@settings(max_examples=3000, deadline=None)
-@given(values)
-def test_the_fast_path_gives_the_reference_bytes_or_the_same_error(value):
+def containers(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(containers(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 1 + sum(containers(v) for v in value)
+    return 0
+
+
+@pytest.fixture(params=["scan", "walk"])
+def check(request, monkeypatch):
+    """Both ways the fast path checks the C encoder's text: scanning it (bodies up to 16 KB)
+    and walking the value (bigger bodies; forced here for every size)."""
+    if request.param == "walk":
+        monkeypatch.setattr(jsjson, "_SCAN_LIMIT", -1)
+    return request.param
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=values)
+def test_the_fast_path_gives_the_reference_bytes_or_the_same_error(check, value):
     expected = outcome(stringify_reference, value)
     assert outcome(stringify, value) == expected
     got = outcome(stringify_bytes, value)
@@ -73,12 +91,12 @@ def test_the_fast_path_gives_the_reference_bytes_or_the_same_error(value):
     if expected[0] == "ok":
         body, brackets = stringify_bytes_and_brackets(value)
         assert body == expected[1].encode("utf-8")
-        assert brackets == body.count(b"{") + body.count(b"[")
+        assert containers(value) <= brackets <= body.count(b"{") + body.count(b"[")
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.one_of(numbers, st.floats()))
-def test_every_number_alone_and_in_each_position(x):
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=st.one_of(numbers, st.floats()))
+def test_every_number_alone_and_in_each_position(check, x):
     for value in (x, [x], [0, x], {"k": x}, {"k": [x, 1]}):
         assert outcome(stringify, value) == outcome(stringify_reference, value)
 
@@ -89,7 +107,7 @@ def test_every_number_alone_and_in_each_position(x):
     -(2**53) - 1, "\ud800", "\ud83d\ude00", {"\udfff": 1}, "\x01\u2028\x7f/", float("nan"), [math.inf], {1, 2},
     object(), {(1, 2): 3},
 ])
-def test_the_known_exceptions_by_hand(value):
+def test_the_known_exceptions_by_hand(check, value):
     assert outcome(stringify, value) == outcome(stringify_reference, value)
     assert outcome(stringify_bytes, value)[0] == outcome(stringify_reference, value)[0]
 
@@ -132,11 +150,17 @@ def test_serialize_errors_are_the_same_as_before():
         serialize({"x": {1, 2}})
 
 
+def test_a_big_body_is_checked_on_its_value():
+    image = "QUJD+/9=" * 4_000  # base64-like: "+" and digits that the scans would have to read
+    for value in ({"imageBuffer": image, "n": 1}, {"imageBuffer": image, "1": 1}, {"imageBuffer": image, "x": 1.0},
+                  {"imageBuffer": image, "x": [2**60]}, {"imageBuffer": image, True: 1}):
+        assert len(json.dumps(value)) > jsjson._SCAN_LIMIT
+        assert outcome(stringify, value) == outcome(stringify_reference, value)
+
+
 def test_every_real_event_body_takes_the_fast_path(monkeypatch):
     """The checks must not fire on simlib's own bodies, or the speed-up is lost: with the
     reference made to fail, every event still serialises (and to the reference's bytes)."""
-    import simlib.core.jsjson as jsjson
-
     expected = {name: stringify_reference(build_payload(name, seed=0, now_ms=1769592774119)).encode()
                 for name in event_names()}
 
