@@ -22,7 +22,7 @@ def main() -> None:
     xs, ys = alternate(15, lambda: cost("simlib"), lambda: cost("httpx"))
     s, h = median(xs), median(ys)
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, simlib; print(sorted(m for m in ('pandas','ipywidgets','asyncio','simlib.receiver') if m in sys.modules))"],
+        [sys.executable, "-c", "import sys, simlib; print(sorted(m for m in ('pandas','ipywidgets','asyncio','aiohttp','hdrh','simlib.receiver') if m in sys.modules))"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     print(f"import simlib: {s * 1e3:6.1f} ms   import httpx: {h * 1e3:6.1f} ms   (heavy modules loaded by simlib: {heavy})")

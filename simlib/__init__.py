@@ -6,15 +6,21 @@ Besides the Simulator and its values, simlib exports what front ends (the explor
 :mod:`simlib.ui`, the CLI) need, so that they import nothing else: the results ``DELIVERED`` and
 ``FAILED`` and the Trackpilots simulation errors (``WEBHOOK_NOT_FOUND``, ``EVENT_NOT_REGISTERED``,
 ``SERVICE_UNAVAILABLE``, ``NETWORK_ERROR``, ``SIMULATION_FAILED``); an event type's options
-(``EventOption``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
-``send_many`` returns; and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
+(``EventOption``), what its builder gets (``BuildContext``) and the warning a broken plugin
+gives (``PluginWarning``) and ``parse_override`` for one ``path=value``; ``BurstResult``, what
+``send_many`` returns; ``plan_load``, ``LoadPlan`` and ``LOCUSTFILE`` for load on Locust
+(:mod:`simlib.locust` holds the Locust user, never imported here); and the embedded default: ``start_demo``, ``DEMO_WEBHOOK_ID`` (the demo
 webhook's id) and ``local_webhook_secrets`` (the secrets a local receiver verifies with).
 """
 
 import typing as _typing  # as a module: TYPE_CHECKING and Any are not names of simlib
 
 from simlib._version import __version__ as __version__
+from simlib.core.classify import request_sent as request_sent
 from simlib.core.delivery.http import DeliveryConfig as DeliveryConfig
+from simlib.core.events import (
+    BuildContext as BuildContext,
+)
 from simlib.core.events import (
     EventOption as EventOption,
 )
@@ -65,6 +71,12 @@ from simlib.errors import (
     OverrideError as OverrideError,
 )
 from simlib.errors import (
+    PluginWarning as PluginWarning,
+)
+from simlib.errors import (
+    SecretKeyError as SecretKeyError,
+)
+from simlib.errors import (
     SimlibError as SimlibError,
 )
 from simlib.errors import (
@@ -81,6 +93,9 @@ from simlib.errors import (
 )
 from simlib.errors import (
     ValidationError as ValidationError,
+)
+from simlib.records import (
+    CANCELLED as CANCELLED,
 )
 from simlib.records import (
     DELIVERED as DELIVERED,
@@ -119,6 +134,7 @@ from simlib.simulator import Simulator as Simulator
 
 if _typing.TYPE_CHECKING:
     from simlib.core.burst import BurstResult
+    from simlib.core.load import LOCUSTFILE, LoadPlan, plan_load
     from simlib.demo import DEMO_WEBHOOK_ID, local_webhook_secrets, start_demo, webhook_secrets
     from simlib.receiver import ReceivedRequest, Receiver, parse_rate_limit, serve_forever
     from simlib.toolkit.analysis import (
@@ -148,6 +164,9 @@ _LAZY = {
     "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
     "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
     "BurstResult": ("simlib.core.burst", "BurstResult"),
+    "LOCUSTFILE": ("simlib.core.load", "LOCUSTFILE"),
+    "LoadPlan": ("simlib.core.load", "LoadPlan"),
+    "plan_load": ("simlib.core.load", "plan_load"),
     "webhook_secrets": ("simlib.demo", "webhook_secrets"),
     "serve_forever": ("simlib.receiver", "serve_forever"),
     "parse_rate_limit": ("simlib.receiver", "parse_rate_limit"),
@@ -175,7 +194,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "BuildContext",
     "BurstResult",
+    "CANCELLED",
     "CappedCount",
     "Capture",
     "DELIVERED",
@@ -193,11 +214,14 @@ __all__ = [
     "HistoryFilter",
     "HistoryOrder",
     "HistoryPage",
+    "LOCUSTFILE",
+    "LoadPlan",
     "NETWORK_ERROR",
     "NotFoundError",
     "OrgsRun",
     "OverrideError",
     "PageCursor",
+    "PluginWarning",
     "Preview",
     "ProbeResult",
     "ProductionCheck",
@@ -209,6 +233,7 @@ __all__ = [
     "STATUS_CLASSES",
     "STATUS_PALETTE",
     "Secret",
+    "SecretKeyError",
     "SimlibError",
     "SimulationResult",
     "Simulator",
@@ -237,10 +262,12 @@ __all__ = [
     "parse_headers",
     "parse_override",
     "parse_rate_limit",
+    "plan_load",
     "probe_tolerance",
     "production_check",
     "read_organisation_secrets",
     "register_event",
+    "request_sent",
     "serve_forever",
     "sign",
     "snippet",

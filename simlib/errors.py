@@ -9,12 +9,14 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     │   └── UnknownEventError           an event type that is not in the catalogue
     ├── NotFoundError [LookupError]     no webhook / history row with that id
     ├── StoreError                      the store cannot be used
-    │   ├── StoreUnavailable            locked past the busy timeout, unreadable, read-only
-    │   └── StoreVersionError           the store was written by a newer simlib
+    │   ├── StoreUnavailable            locked past the busy timeout, unreadable, read-only, server down
+    │   ├── StoreVersionError           the store was written by a newer simlib
+    │   └── SecretKeyError              no key (or the wrong one) for the webhook secrets encrypted at rest
     ├── BlockedAddress                  simlib.netpolicy: the address policy refuses the endpoint's address
     ├── ResolveTimeout [TimeoutError]   simlib.netpolicy: the DNS lookup did not finish within the deadline
     ├── NoAddress                       simlib.netpolicy: the resolver answered no usable address (nothing is sent)
     ├── ResolverBusy                    simlib.netpolicy: too many earlier DNS lookups are still hanging
+    ├── PluginWarning [UserWarning]     a warning, not raised: an event-type plugin was broken and skipped
     └── CLIError                        simlib.cli: a combination of flags that cannot work (exit 2)
 
 A test walks the classes and compares them with this drawing, both ways.
@@ -78,3 +80,12 @@ class StoreUnavailable(StoreError):
 
 class StoreVersionError(StoreError):
     """The store file was written by a newer simlib (schema version too high)."""
+
+
+class SecretKeyError(StoreError):
+    """A webhook secret cannot be encrypted or decrypted: no key, a malformed key, another key."""
+
+
+class PluginWarning(SimlibError, UserWarning):
+    """Warned (never raised) once per process for each event-type plugin that could not be
+    loaded; the plugin is skipped and every other event type keeps working."""

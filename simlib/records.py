@@ -20,6 +20,10 @@ from typing import Any, Final, Literal, NamedTuple, Union, get_args, get_origin,
 
 __all__ = [
     "ALL_VIEWS",
+    "CANCELLED",
+    "CANCELLED_BEFORE_CONNECT",
+    "CANCELLED_BEFORE_SEND",
+    "CANCELLED_CONNECTED",
     "DELIVERED",
     "ERROR_STATUS",
     "EVENT_NOT_REGISTERED",
@@ -77,6 +81,15 @@ FAILED: Final = "Failed"
 INTERRUPTED: Final = (
     "interrupted: recorded before sending, but the outcome never was (the process stopped or the "
     "store failed after the request may have gone out)"
+)
+
+#: The start of the detail of an attempt its user cancelled ("Simulation failed", never Delivered);
+#: the rest says how far it got.
+CANCELLED: Final = "Cancelled by the user"
+CANCELLED_BEFORE_SEND: Final = f"{CANCELLED} before sending (nothing was sent)"
+CANCELLED_BEFORE_CONNECT: Final = f"{CANCELLED} before the connection was made (nothing was sent)"
+CANCELLED_CONNECTED: Final = (
+    f"{CANCELLED} after connecting, before a complete response (the request may have reached the endpoint)"
 )
 
 
@@ -464,6 +477,10 @@ class Attempt:
     response_body: str
     response_truncated: bool
     replay_of: int | None = field(default=None, metadata=column(views=frozenset(("frame", "row"))))
+    #: Who sent it (``$SIMLIB_USER``, else the OS user) and from which host: in a shared store,
+    #: the history of a team (schema version 4; None in rows recorded before it).
+    user: str | None = None
+    host: str | None = None
 
     @property
     def error_status(self) -> int | None:

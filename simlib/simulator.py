@@ -16,6 +16,7 @@ loaded when first used.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,13 +95,17 @@ class Simulator(Engine):
 
         return explain_with_engine(self, headers, body, secret=secret, webhook=webhook, tolerance_ms=tolerance_ms)
 
-    def replay(self, history_id: int, *, original_timestamp: bool = False, overrides: Overrides = None) -> ReplayResult:
+    def replay(
+        self, history_id: int, *, original_timestamp: bool = False, overrides: Overrides = None,
+        cancel: threading.Event | None = None,
+    ) -> ReplayResult:
         """Resend a history row: its exact bytes re-signed now (default), or with its original
         timestamp and signature; ``overrides`` edit the payload first. The new row links to the
-        original (``replay_of``); ``.diff`` compares the answers. See :mod:`simlib.toolkit.replay`."""
+        original (``replay_of``); ``.diff`` compares the answers; ``cancel`` ends the send
+        within a second (recorded, as for :meth:`send`). See :mod:`simlib.toolkit.replay`."""
         from simlib.toolkit.replay import replay
 
-        return replay(self, history_id, original_timestamp=original_timestamp, overrides=overrides)
+        return replay(self, history_id, original_timestamp=original_timestamp, overrides=overrides, cancel=cancel)
 
     def import_delivery(self, source: Any, webhook: Webhook | str, *, send_as_captured: bool = True) -> ImportResult:
         """Send a captured request (raw HTTP, JSON or curl; a path or the content) to

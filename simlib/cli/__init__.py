@@ -13,10 +13,10 @@ the terminal raw: control and bidi characters are escaped (:func:`simlib.cli.out
 The modules: :mod:`~simlib.cli.common` (the parser class, argument types, shared flags, exit codes,
 the :class:`~simlib.cli.common.Context` handlers get) and :mod:`~simlib.cli.output` (JSON, tables,
 a result's lines); then the groups, each declaring its commands next to their handlers --
-:mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst),
+:mod:`~simlib.cli.webhooks` (webhooks, events), :mod:`~simlib.cli.send` (preview, send, burst), :mod:`~simlib.cli.load` (load, on Locust),
 :mod:`~simlib.cli.history`, :mod:`~simlib.cli.receive` (receive, demo),
-:mod:`~simlib.cli.conformance` (check, probe) and :mod:`~simlib.cli.support` (explain, replay,
-import, curl, snippets). Every command stores its handler with ``set_defaults(handler=...)``;
+:mod:`~simlib.cli.conformance` (check, probe), :mod:`~simlib.cli.support` (explain, replay,
+import, curl, snippets) and :mod:`~simlib.cli.store` (info, rotate-key). Every command stores its handler with ``set_defaults(handler=...)``;
 :func:`main` calls it: the one dispatch.
 """
 
@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from simlib import SimlibError, __version__
-from simlib.cli import conformance, history, orgs, receive, send, support, webhooks
+from simlib import PluginWarning, SimlibError, __version__
+from simlib.cli import conformance, history, load, orgs, receive, send, store, support, webhooks
 from simlib.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -56,6 +57,7 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     history.add_history,
     receive.add_receive,
     send.add_burst,
+    load.add_load,
     conformance.add_check,
     conformance.add_probe,
     support.add_explain,
@@ -65,14 +67,17 @@ COMMANDS: tuple[Callable[[AddCommand], None], ...] = (
     support.add_snippets,
     receive.add_demo,
     orgs.add_orgs,
+    store.add_store,
 )
 
 
 def build_parser() -> Parser:
     p = Parser(prog="simlib", description="Send real, signed Trackpilots webhook simulations.")
     p.add_argument("--version", action="version", version=f"simlib {__version__}")
-    p.add_argument("--store", type=path, metavar="PATH",
-                   help="store file (default: $SIMLIB_HOME or the per-user data dir); a file path, not a URL")
+    p.add_argument("--store", type=path, metavar="PATH|URL",
+                   help="store: a SQLite file, or a shared PostgreSQL store (postgresql+psycopg://user@host/db; "
+                   "give the password in PGPASSWORD or ~/.pgpass, not here); default: $SIMLIB_STORE, "
+                   "$SIMLIB_HOME or the per-user data dir")
     commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
     for add_command in COMMANDS:
@@ -83,10 +88,12 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = printable_stream(stdout or sys.stdout)
     err = printable_stream(stderr or sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, passed_on = load.split_locust_args(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if passed_on:
+            args.locust_args = passed_on
     except SystemExit:  # an argument error (its line is on stderr), --help or --version
         refusal = parser.refusal_found()
         if refusal is not None and json_requested(argv):  # under --json, stdout says it too
@@ -98,7 +105,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         try:
             parser.refuse_undecodable(args)
             handler: Handler = args.handler
-            code = handler(ctx)
+            with warnings.catch_warnings():  # a broken event-type plugin: one warning line
+                warnings.simplefilter("always", PluginWarning)
+                warnings.showwarning = _plugin_warnings_to(ctx, warnings.showwarning)
+                code = handler(ctx)
         finally:
             ctx.close()
         out.flush()  # a reader that went away (``simlib ... | head``) shows here, not at exit
@@ -114,6 +124,19 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return _error(ctx, "the input is nested too deeply to process (Python's recursion limit was reached)", None)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _plugin_warnings_to(ctx: Context, show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints a PluginWarning as ``simlib: warning: ...`` on stderr
+    (any other warning as Python would)."""
+
+    def showwarning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, PluginWarning):
+            ctx.warn(str(message))
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def _error(ctx: Context, message: str, field: str | None) -> int:

@@ -169,25 +169,12 @@ def library_default(func: Callable[..., object], param: str) -> Any:
 
 # -- the store -----------------------------------------------------------------------------------
 
-_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
 def store_location(store: str | None) -> str | None:
-    """The store ``--store`` (else ``$SIMLIB_HOME``) names, refused when it looks like a URL.
-
-    Without this, ``--store postgresql://u:pw@host/db`` would create a SQLite file under
-    ``./postgresql:/u:pw@host/`` -- the password in a directory name. The message names the
-    scheme only (the rest may hold a password). The one place a URL store is decided: when a
-    PostgreSQL store exists (issue 13) this is where the CLI hands it the URL instead.
-    """
-    for name, value in (("--store", store), ("SIMLIB_HOME", None if store else os.environ.get("SIMLIB_HOME"))):
-        m = _URL.match(value or "")
-        if m:
-            raise ValidationError(
-                name,
-                f"{m.group(1)}:// URLs are not supported: the store is a SQLite file, give its path "
-                "(the value is not repeated here, it may hold a password)",
-            )
+    """The store ``--store`` names (a SQLite file or a PostgreSQL URL), else None: the library
+    then takes ``$SIMLIB_STORE``, else ``$SIMLIB_HOME``, else the per-user file. The library
+    decides what a location is (``simlib.core.store.location``): a URL of an unknown scheme, or a
+    URL in ``$SIMLIB_HOME``, is refused there, naming the scheme and host only (the rest may hold
+    a password); nothing is created under ``./mysql:/u:pw@host/``."""
     return store
 
 

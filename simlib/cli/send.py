@@ -30,6 +30,8 @@ BURST_MAX_SENDS = 100_000
 BURST_MAX_CONCURRENCY = 1_000
 #: The fastest --rate: a million sends per second is no limit at all.
 BURST_MAX_RATE = 1_000_000
+#: The engines a burst can send with (the library refuses any other with a field error).
+BURST_ENGINES = ("auto", "aiohttp", "httpx")
 
 
 def add_preview(add: AddCommand) -> None:
@@ -59,7 +61,12 @@ def add_burst(add: AddCommand) -> None:
     bu.add_argument("-c", "--concurrency", type=WholeNumber(1, BURST_MAX_CONCURRENCY), default=concurrency, metavar="C",
                     help=f"at most C in flight (default {concurrency}, at most {BURST_MAX_CONCURRENCY})")
     bu.add_argument("--rate", type=PositiveNumber(BURST_MAX_RATE, unit="sends per second"), metavar="R",
-                    help="at most R sends per second")
+                    help="send at a fixed R sends per second (latency from each send's intended time; "
+                    "late sends counted); from 0.001 to 1,000,000")
+    bu.add_argument("--respect-retry-after", action="store_true",
+                    help="after a 429 with Retry-After, start no send until it has passed (at most a minute each)")
+    bu.add_argument("--engine", choices=BURST_ENGINES, default="auto",
+                    help="HTTP engine: auto (aiohttp, or httpx where aiohttp cannot send: a proxy), aiohttp or httpx")
     bu.add_argument("--repeat-payload", action="store_true", help="send one payload N times (idempotency)")
     bu.add_argument("--seed", type=nonneg_int)
     bu.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
@@ -117,6 +124,7 @@ def burst(ctx: Context) -> int:
         result = sim.send_many(
             a.id, a.event, a.n, concurrency=a.concurrency, rate=a.rate,
             repeat_payload=a.repeat_payload, overrides=a.set, seed=a.seed, progress=progress,
+            respect_retry_after=a.respect_retry_after, engine=a.engine,
         )
     except KeyboardInterrupt:
         # send_many flushes its pending batch on the way out: what is in history now is kept.
@@ -135,6 +143,8 @@ def burst(ctx: Context) -> int:
         for key, value in summary.items():
             text = f"{value:.1f}" if isinstance(value, float) else str(value)
             line(f"{key:<18} {text}", ctx.out)
+    if result.engine_note and not a.json:
+        line(f"simlib: {result.engine_note}", ctx.err)
     unrecorded = sum(not r.recorded for r in result.results)
     if unrecorded:
         line(f"simlib: {unrecorded} of {len(result.results)} attempts were not recorded in history", ctx.err)

@@ -1,9 +1,20 @@
-"""Burst mode: many simulations at a bounded concurrency (and optionally a rate), over
-``httpx.AsyncClient``, every attempt recorded.
+"""Burst mode: many simulations at a bounded concurrency (and optionally a fixed rate), every
+attempt recorded.
 
     burst = sim.send_many("demo", "desktop.app_tracking.captured", 500, concurrency=32, rate=200)
-    burst.summary          # one-row DataFrame: count, delivered, failed by reason, throughput, p50/p95/p99/max
+    burst.summary          # one-row DataFrame: count, delivered, failed by reason, throughput,
+                           # p50/p90/p95/p99/p99.9/max (HDR histogram), late sends, 429s, engine
     burst.results          # one SimulationResult per attempt, in send order
+    burst.plot_latency()   # a matplotlib Figure of the latency histogram (latency_histogram(): data)
+
+The sends go out on the fast engine (:mod:`simlib.core.delivery.fast`, aiohttp, loaded only when
+a burst starts), with the rules of a single send; where it cannot send (a proxy, ``trust_env``)
+the burst uses the httpx engine of single sends and ``engine_note`` says so. ``concurrency``
+workers take the sends in order. With ``rate``, send *i* is intended at ``start + i / rate``;
+its latency is measured from that intended time (no coordinated omission: when every worker is
+busy the wait counts), and a send that starts more than ``LATE_AFTER_MS`` late is counted.
+429 answers are counted apart; ``respect_retry_after=True`` holds new sends until a 429's
+``Retry-After`` has passed.
 
 Each send gets a fresh payload (a new seed) unless ``repeat_payload=True``, which sends one payload
 again and again (to test a receiver's idempotency). History writes are batched in short
@@ -32,10 +43,11 @@ from simlib.core.classify import make_history_row, outcome_bytes, pending_row, r
 from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
-from simlib.core.store.sqlite import Store
+from simlib.core.store.backends import AnyStore
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
 from simlib.records import (
+    CANCELLED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
     Attempt,
@@ -52,7 +64,7 @@ if TYPE_CHECKING:
 class BurstHost(Protocol):
     """What a burst needs of the engine (:class:`simlib.core.engine.Engine` is one)."""
 
-    store: Store
+    store: AnyStore
     delivery: DeliveryConfig
 
     def now_ms(self) -> int: ...
@@ -74,7 +86,18 @@ class BurstHost(Protocol):
         wait: bool = True,
     ) -> SimulationResult: ...
 
-__all__ = ["BurstResult", "send_many", "send_many_async", "summarize"]
+__all__ = [
+    "ENGINES",
+    "LATE_AFTER_MS",
+    "MAX_RATE",
+    "MAX_RETRY_AFTER_S",
+    "MIN_RATE",
+    "BurstResult",
+    "parse_retry_after",
+    "send_many",
+    "send_many_async",
+    "summarize",
+]
 
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.25
@@ -86,22 +109,52 @@ MAX_SENDS = 100_000
 #: 1e-300 would sleep forever), a million per second (no limit at all).
 MIN_RATE = 0.001
 MAX_RATE = 1_000_000
+#: In rate mode, a send that starts more than this after its intended time is counted late.
+LATE_AFTER_MS = 2.0
+#: How long before its intended time a send's row is reserved (rate mode).
+RESERVE_AHEAD_S = 0.5
+#: The longest pause one ``Retry-After`` causes (``respect_retry_after=True``): a hostile
+#: endpoint answering ``Retry-After: 999999999`` cannot stall a burst for ever.
+MAX_RETRY_AFTER_S = 60.0
+#: The engines a burst can send with: "auto" picks aiohttp, or httpx where aiohttp cannot.
+ENGINES = ("auto", "aiohttp", "httpx")
+#: The HDR histogram's range (microseconds) and precision (significant digits).
+_HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS = 1, 3_600_000_000, 3
 
 
 @dataclass
 class BurstResult:
-    """What a burst did: every result in send order, and the summary."""
+    """What a burst did: every result in send order, and the summary.
+
+    ``latencies_ms`` (aligned with ``results``) is what the percentiles are computed from: in
+    rate mode the time from each send's *intended* send time to its answer (no coordinated
+    omission: a send that started late counts its wait), else the round trip of each send.
+    ``late_sends`` counts the sends that started more than :data:`LATE_AFTER_MS` after their
+    intended time; ``throttled`` the 429 answers; ``retry_after_pauses`` / ``paused_s`` what
+    ``respect_retry_after`` did; ``engine`` the HTTP engine that sent, and ``engine_note`` why
+    it was not the fast one, when it was not.
+    """
 
     results: list[SimulationResult]
     elapsed_s: float
     acknowledged: int = 0  # rows committed to history
     stopped_early: str | None = None
     _summary: Any = field(default=None, repr=False)
+    engine: str = ""
+    engine_note: str = ""
+    rate: float | None = None
+    latencies_ms: list[float | None] = field(default_factory=list, repr=False)
+    late_sends: int = 0
+    max_lag_ms: float = 0.0
+    throttled: int = 0
+    retry_after_pauses: int = 0
+    paused_s: float = 0.0
+    _hdr: Any = field(default=None, repr=False)
 
     @property
     def summary(self) -> pd.DataFrame:
         if self._summary is None:
-            self._summary = summarize(self.results, self.elapsed_s)
+            self._summary = summarize(self.results, self.elapsed_s, burst=self)
         summary: pd.DataFrame = self._summary
         return summary
 
@@ -120,17 +173,89 @@ class BurstResult:
             }
         )
 
+    def histogram(self) -> Any:
+        """The HDR histogram (``hdrh.histogram.HdrHistogram``, microseconds) of the latencies of
+        the delivered sends (from the intended send time in rate mode)."""
+        if self._hdr is None:
+            self._hdr = _hdr_of(_measured(self))
+        return self._hdr
+
+    def latency_histogram(self, bins: int = 40) -> tuple[Any, Any]:
+        """``(edges_ms, counts)`` as numpy arrays: ``bins`` log-spaced bins over the recorded
+        latencies (from :meth:`histogram`), for a plot or a table. Empty arrays when nothing
+        was delivered."""
+        import numpy as np
+
+        if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 10_000:
+            raise ValidationError("bins", f"must be a whole number from 1 to 10000, not {bins!r}")
+        hist = self.histogram()
+        values, counts = [], []
+        for item in hist.get_recorded_iterator():
+            values.append(hist.get_highest_equivalent_value(item.value_iterated_to) / 1000)
+            counts.append(item.count_at_value_iterated_to)
+        if not values:
+            return np.array([], dtype=float), np.array([], dtype=np.int64)
+        low, high = min(values), max(values)
+        edges = np.geomspace(max(low, 0.001), high, bins + 1) if high > low else np.array([low * 0.999, high * 1.001])
+        counted, edges = np.histogram(np.array(values), bins=edges, weights=np.array(counts, dtype=float))
+        return edges, counted.astype(np.int64)
+
+    def plot_latency(self, bins: int = 40, ax: Any = None) -> Any:
+        """A matplotlib Figure: the latency histogram (log scale) with p50/p90/p99/p99.9 marked.
+        matplotlib is optional (the ``notebook`` extra); without it this raises ImportError."""
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as exc:  # pragma: no cover - matplotlib is in the notebook extra
+            raise ImportError("plot_latency() needs matplotlib (pip install 'simlib[notebook]')") from exc
+        edges, counts = self.latency_histogram(bins)
+        if ax is None:
+            fig = Figure(figsize=(7, 3.2), layout="constrained")
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        if len(counts):
+            ax.stairs(counts, edges, fill=True, alpha=0.6)
+            ax.set_xscale("log")
+            s = self.summary.iloc[0]
+            for name, col in (("p50", "latency_p50_ms"), ("p90", "latency_p90_ms"), ("p99", "latency_p99_ms"), ("p99.9", "latency_p999_ms")):
+                ax.axvline(s[col], linestyle="--", linewidth=1, color="0.3")
+                ax.annotate(name, (s[col], 1), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=8)
+        basis = "from the intended send time" if self.rate is not None else "round trip"
+        ax.set_xlabel(f"latency, ms ({basis})")
+        ax.set_ylabel("sends")
+        ax.set_title(f"{len(self.results)} sends, {sum(r.delivered for r in self.results)} delivered")
+        return fig
+
     def __repr__(self) -> str:
         ok = sum(r.delivered for r in self.results)
         return f"BurstResult({len(self.results)} sends, {ok} delivered, {self.elapsed_s:.2f} s)"
 
 
-def summarize(results: list[SimulationResult], elapsed_s: float) -> pd.DataFrame:
-    """count, delivered, failed, failed by reason, throughput and latency percentiles."""
-    import numpy as np
+def _measured(burst: BurstResult | None, results: list[SimulationResult] | None = None) -> list[float]:
+    """The latencies the percentiles are computed from: those of the delivered sends."""
+    results = burst.results if burst is not None else results or []
+    lat = burst.latencies_ms if burst is not None and len(burst.latencies_ms) == len(results) else [r.latency_ms for r in results]
+    return [x for r, x in zip(results, lat, strict=True) if x is not None and r.delivered]
+
+
+def _hdr_of(latencies_ms: list[float]) -> Any:
+    from hdrh.histogram import HdrHistogram
+
+    hist = HdrHistogram(_HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS)
+    for ms in latencies_ms:
+        hist.record_value(min(max(round(ms * 1000), _HDR_LOWEST_US), _HDR_HIGHEST_US))
+    return hist
+
+
+def summarize(
+    results: list[SimulationResult], elapsed_s: float, *, burst: BurstResult | None = None
+) -> pd.DataFrame:
+    """count, delivered, failed, failed by reason, throughput, latency percentiles (p50, p90,
+    p95, p99, p99.9, max: from an HDR histogram, 3 significant digits), and, given the
+    ``burst``, late sends, 429 answers, Retry-After pauses and the engine."""
     import pandas as pd
 
-    lat = np.array([r.latency_ms for r in results if r.latency_ms is not None and r.delivered], dtype=float)
+    hist = burst.histogram() if burst is not None else _hdr_of(_measured(None, results))
     reasons: dict[str, int] = {}
     for r in results:
         if not r.delivered:
@@ -138,7 +263,7 @@ def summarize(results: list[SimulationResult], elapsed_s: float) -> pd.DataFrame
             reasons[key] = reasons.get(key, 0) + 1
 
     def pct(q: float) -> float:
-        return float(np.percentile(lat, q)) if lat.size else float("nan")
+        return hist.get_value_at_percentile(q) / 1000 if hist.get_total_count() else float("nan")
 
     row: dict[str, Any] = {
         "count": len(results),
@@ -148,11 +273,38 @@ def summarize(results: list[SimulationResult], elapsed_s: float) -> pd.DataFrame
         "elapsed_s": elapsed_s,
         "throughput_per_s": len(results) / elapsed_s if elapsed_s > 0 else float("nan"),
         "latency_p50_ms": pct(50),
+        "latency_p90_ms": pct(90),
         "latency_p95_ms": pct(95),
         "latency_p99_ms": pct(99),
-        "latency_max_ms": float(lat.max()) if lat.size else float("nan"),
+        "latency_p999_ms": pct(99.9),
+        "latency_max_ms": hist.get_max_value() / 1000 if hist.get_total_count() else float("nan"),
+        "latency_from": "intended send time" if burst is not None and burst.rate is not None else "send",
+        "late_sends": burst.late_sends if burst is not None else 0,
+        "throttled_429": burst.throttled if burst is not None else sum(r.http_status == 429 for r in results),
+        "retry_after_pauses": burst.retry_after_pauses if burst is not None else 0,
+        "engine": burst.engine if burst is not None else "",
+        "engine_note": burst.engine_note if burst is not None else "",
     }
     return pd.DataFrame([row])
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP date), or None when
+    there is none or it cannot be read; never negative."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text[:12])
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class _Recorder:
@@ -161,7 +313,7 @@ class _Recorder:
     acknowledged when its batch commits. The first store failure stops the burst (no send
     starts after it) and no later write waits for the store again."""
 
-    def __init__(self, store: Store, outcome_bytes: int, chunk: int) -> None:
+    def __init__(self, store: AnyStore, outcome_bytes: int, chunk: int) -> None:
         self.store = store
         self.outcome_bytes = outcome_bytes
         self.chunk = chunk
@@ -215,6 +367,74 @@ class _Recorder:
                 pass  # they stay as interrupted rows
 
 
+@dataclass
+class _Schedule:
+    """Where a burst is: the next send, the schedule's shift and the Retry-After pause (in
+    perf_counter seconds), and what was counted."""
+
+    next: int = 0
+    origin: float = 0.0  # when send 0 is intended: as the workers start (the engine is ready)
+    shift: float = 0.0
+    resume_at: float = 0.0
+    late: int = 0
+    max_lag: float = 0.0
+    throttled: int = 0
+    pauses: int = 0
+    paused: float = 0.0
+
+
+class _HttpxEngine:
+    """The httpx sender of single sends, asynchronous (the fallback where aiohttp cannot send)."""
+
+    engine = "httpx"
+
+    def __init__(self, config: DeliveryConfig, max_connections: int) -> None:
+        self.config = config
+        self.client = make_async_sender(config, max_connections=max_connections)
+
+    async def __aenter__(self) -> _HttpxEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def deliver(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        return await deliver_async(self.client, url, body, headers, self.config)
+
+
+def _engine_for(config: DeliveryConfig, engine: str, max_connections: int) -> tuple[Any, str]:
+    """The sender of a burst, and why it is not the fast one (empty when it is). aiohttp loads
+    here, when a burst starts (``import simlib`` does not import it)."""
+    if engine == "httpx":
+        return _HttpxEngine(config, max_connections), "engine='httpx' was asked for"
+    from simlib.core.delivery.fast import FastSender, fast_engine_problem
+
+    problem = fast_engine_problem(config)
+    if problem is None:
+        return FastSender(config, max_connections=max_connections), ""
+    if engine == "aiohttp":
+        raise ValidationError("engine", f"the aiohttp engine cannot send this burst: {problem}")
+    return _HttpxEngine(config, max_connections), f"sent with httpx, not the fast aiohttp engine: {problem}"
+
+
+def _check_arguments(n: Any, concurrency: Any, rate: Any, respect_retry_after: Any, engine: Any) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SENDS:
+        raise ValidationError("n", f"must be a whole number from 1 to {MAX_SENDS}, not {n!r}")
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValidationError("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
+    if rate is not None and (
+        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate)
+        or not MIN_RATE <= rate <= MAX_RATE
+    ):
+        raise ValidationError(
+            "rate", f"must be a number of sends per second from {MIN_RATE:g} to {MAX_RATE:g}, not {rate!r}"
+        )
+    if not isinstance(respect_retry_after, bool):
+        raise ValidationError("respect_retry_after", f"must be True or False, not {respect_retry_after!r}")
+    if engine not in ENGINES:
+        raise ValidationError("engine", f"must be one of {', '.join(ENGINES)}, not {engine!r}")
+
+
 async def send_many_async(
     sim: BurstHost,
     webhook: Webhook | str,
@@ -229,24 +449,24 @@ async def send_many_async(
     seed: int | None = None,
     progress: bool | Callable[[int, int], None] = True,
     preview: Preview | None = None,
+    respect_retry_after: bool = False,
+    engine: str = "auto",
+    cancel: threading.Event | None = None,
 ) -> BurstResult:
     """Send ``n`` simulations; see the module docstring. Never raises for delivery problems.
 
+    ``cancel`` (a :class:`threading.Event`): once set, no further send starts; those in flight
+    finish and are recorded, and ``stopped_early`` says how many went out.
+
     ``preview``: start from this already-built payload (its overrides, options and seed; with
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
+    ``respect_retry_after``: after a 429 with ``Retry-After``, start no send until it has
+    passed (at most :data:`MAX_RETRY_AFTER_S` per answer; in rate mode the schedule moves on by
+    the pause). ``engine``: "auto" (aiohttp, or httpx where aiohttp cannot: a proxy,
+    ``trust_env``), "aiohttp" or "httpx".
     """
     # The caller's mistakes raise here, before anything is previewed, sent or recorded.
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SENDS:
-        raise ValidationError("n", f"must be a whole number from 1 to {MAX_SENDS}, not {n!r}")
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValidationError("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}")
-    if rate is not None and (
-        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate)
-        or not MIN_RATE <= rate <= MAX_RATE
-    ):
-        raise ValidationError(
-            "rate", f"must be a number of sends per second from {MIN_RATE:g} to {MAX_RATE:g}, not {rate!r}"
-        )
+    _check_arguments(n, concurrency, rate, respect_retry_after, engine)
     if preview is not None and not isinstance(preview, Preview):
         raise ValidationError("preview", f"expected a Preview (from preview()), not {type(preview).__name__}")
     # An id or event name that cannot be one is refused before it is recorded n times.
@@ -282,12 +502,18 @@ async def send_many_async(
     target = wh  # later previews need no store read
     config = sim.delivery
     secret = wh.secret
+    url = wh.url
+    sender, engine_note = _engine_for(config, engine, min(concurrency, n))  # no idle connections
     recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)))
     bar = _progress(n, progress)
     rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n
     sim_ids: list[str] = [""] * n
+    latencies: list[float | None] = [None] * n
     started: set[int] = set()
+    # The schedule (rate mode) and the Retry-After pause, in perf_counter seconds.
+    clock = time.perf_counter
+    state = _Schedule()
 
     def reserve_from(i: int) -> None:
         """Reserve the rows of sends ``i`` .. ``i + chunk - 1`` (those not reserved yet)."""
@@ -299,30 +525,69 @@ async def send_many_async(
             sim_ids[j] = sim_ids[j] or new_uuid4()
             pending.append(pending_row(p, sim_ids[j], wh, {}, now))
         recorder.reserve(indices, pending)
-    sem = asyncio.Semaphore(concurrency)
-    client = make_async_sender(config, max_connections=min(concurrency, n))  # no idle connection pools
 
-    async def one(i: int) -> None:
-        if rate is not None:
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        async with sem:
-            if recorder.stopped is not None:
+    def throttled(outcome: Outcome, now: float) -> None:
+        state.throttled += 1
+        if not respect_retry_after:
+            return
+        wait = parse_retry_after(outcome.response_headers.get("retry-after"))
+        if not wait:
+            return
+        resume = now + min(wait, MAX_RETRY_AFTER_S)
+        if resume > state.resume_at:
+            state.paused += resume - max(state.resume_at, now)
+            if rate is not None:
+                state.shift += resume - max(state.resume_at, now)
+            state.resume_at = resume
+            state.pauses += 1
+
+    async def worker() -> None:
+        while recorder.stopped is None and state.next < n:
+            i = state.next
+            state.next = i + 1
+            reserved = False
+            while True:  # wait for the intended time (rate mode) and any Retry-After pause
+                intended = state.origin + state.shift + i / rate if rate is not None else 0.0
+                wake = max(intended, state.resume_at)
+                now = clock()
+                if not reserved and wake - now <= RESERVE_AHEAD_S:
+                    # Reserved shortly before it is due (not hours ahead at a slow rate, so a
+                    # kill -9 leaves no row of a send far from starting), and not on its time.
+                    if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
+                        return
+                    if i not in recorder.ids:
+                        reserve_from(i)
+                        if i not in recorder.ids:
+                            return
+                    reserved = True
+                    continue
+                if wake <= now:
+                    break
+                await asyncio.sleep(wake - now - (0 if reserved else RESERVE_AHEAD_S))
+            if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
                 return
-            if i not in recorder.ids:
-                reserve_from(i)
-                if i not in recorder.ids:
-                    return
             started.add(i)
             p = previews[i]
             assert p is not None
             ts = sim.now_ms()
             headers = signed_headers(secret, p.body, ts, config)
+            sent = clock()
+            if rate is not None:
+                lag = (sent - intended) * 1000
+                if lag > LATE_AFTER_MS:
+                    state.late += 1
+                if lag > state.max_lag:
+                    state.max_lag = lag
             try:
-                outcome = await deliver_async(client, wh.url, p.body, headers, config)
+                outcome = await sender.deliver(url, p.body, headers)
             except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
                 outcome = Outcome(error=SIMULATION_FAILED, detail=f"unexpected error: {type(exc).__name__}: {exc}")
+            done = clock()
+            if outcome.latency_ms is not None:
+                # Rate mode: from the intended send time (a late send counts its wait).
+                latencies[i] = (done - intended) * 1000 if rate is not None else outcome.latency_ms
+            if outcome.http_status == 429:
+                throttled(outcome, done)
             row = make_history_row(p, sim_ids[i], wh, headers, ts, outcome)
             rows[i] = row
             recorder.add(i, row)
@@ -330,8 +595,9 @@ async def send_many_async(
 
     stopped: str | None = None
     try:
-        async with client:
-            await asyncio.gather(*(one(i) for i in range(n)))
+        async with sender:
+            state.origin = clock()
+            await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         stopped = f"interrupted ({type(exc).__name__})"
         raise
@@ -340,8 +606,11 @@ async def send_many_async(
         recorder.release(started)
         bar(0, close=True)
     stopped = stopped or recorder.stopped
+    if stopped is None and cancel is not None and cancel.is_set() and len(started) < n:
+        stopped = f"{CANCELLED}: {len(started)} of {n} sends went out"
     elapsed = time.perf_counter() - start
     out: list[SimulationResult] = []
+    measured: list[float | None] = []
     for i in range(n):
         row, p = rows[i], previews[i]
         if row is None or p is None:
@@ -350,9 +619,16 @@ async def send_many_async(
             out.append(result_from_row(row, note=f" (not recorded in history: {recorder.failed[i]})"))
         else:
             out.append(result_from_row(row, history_id=recorder.ids[i]))
+        measured.append(latencies[i])
     if not started and recorder.error is not None:  # not even the first send: its one result
         out.append(sim.record_failure(first, SERVICE_UNAVAILABLE, f"{recorder.error} (nothing was sent)", wait=False))
-    return BurstResult(out, elapsed, recorder.acknowledged, stopped)
+        measured.append(None)
+    return BurstResult(
+        out, elapsed, recorder.acknowledged, stopped,
+        engine=sender.engine, engine_note=engine_note, rate=rate, latencies_ms=measured,
+        late_sends=state.late, max_lag_ms=state.max_lag, throttled=state.throttled,
+        retry_after_pauses=state.pauses, paused_s=state.paused,
+    )
 
 
 def send_many(sim: BurstHost, *args: Any, **kwargs: Any) -> BurstResult:

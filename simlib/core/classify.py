@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 from simlib.core.delivery.http import DeliveryConfig, Outcome
+from simlib.core.identity import sender
 from simlib.records import (
     DELIVERED,
     FAILED,
@@ -32,6 +33,7 @@ __all__ = [
     "make_history_row",
     "outcome_bytes",
     "pending_row",
+    "request_sent",
     "result_from_row",
     "retry_after_seconds",
 ]
@@ -46,6 +48,30 @@ REQUEST_HEADERS_ROOM = 8 * 1024
 def is_delivered(outcome: Outcome) -> bool:
     """Delivered iff there was no simulation error and the endpoint answered 2xx."""
     return outcome.error is None and outcome.http_status is not None and 200 <= outcome.http_status < 300
+
+
+#: How the details of attempts whose request never left begin (after a conformance or import
+#: label, if any): the delivery layer's words for a failed DNS lookup, a refused, blocked or
+#: timed-out connection and a failed TLS handshake. Any detail with "nothing was sent" too.
+NOT_SENT_STARTS = (
+    "DNS:",
+    "timeout: the DNS lookup of",
+    "connection refused by",
+    "timeout: could not connect to",
+    "could not connect to",
+    "TLS:",
+)
+
+
+def request_sent(http_status: int | None, detail: str, request_headers: Mapping[str, str] | None) -> bool:
+    """Whether an attempt's request may have left this machine: False when it certainly did not
+    (stopped before delivery, DNS, refused, blocked, store unavailable, cancelled before the
+    connection was made), so that its payload is "not sent" and no header was sent."""
+    if http_status is not None:
+        return True
+    if not request_headers or "nothing was sent" in detail:
+        return False
+    return not any(detail.startswith(mark) or f": {mark}" in detail for mark in NOT_SENT_STARTS)
 
 
 def is_rate_limited(status: int | None) -> bool:
@@ -88,7 +114,9 @@ def make_history_row(
     *,
     replay_of: int | None = None,
 ) -> Attempt:
-    """The history record of one attempt (what is stored; nothing derived)."""
+    """The history record of one attempt (what is stored; nothing derived), with who sent it
+    from where (:func:`simlib.core.identity.sender`)."""
+    user, host = sender()
     return Attempt(
         simulation_id=sim_id,
         sent_at_ms=sent_at_ms,
@@ -108,6 +136,8 @@ def make_history_row(
         response_body=outcome.response_body,
         response_truncated=outcome.response_truncated,
         replay_of=replay_of,
+        user=user,
+        host=host,
     )
 
 

@@ -22,13 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from simlib.core import signing
+from simlib.core import identity, signing
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
+from simlib.core.delivery.cancel import deliver_cancellable
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
 from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
-from simlib.core.store.export import export_frame, frame_bytes
+from simlib.core.store.backends import AnyStore, open_store
+from simlib.core.store.export import Progress, export_format, frame_bytes, write_frames
+from simlib.core.store.frames import CHUNK_ROWS
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
     DEFAULT_PAGE_ROWS,
@@ -38,7 +41,6 @@ from simlib.core.store.query import (
     HistoryPage,
     PageCursor,
 )
-from simlib.core.store.sqlite import Store
 from simlib.core.validation import (
     check_text,
     generate_secret,
@@ -52,6 +54,7 @@ from simlib.core.validation import (
 )
 from simlib.errors import NotFoundError, StoreError, ValidationError
 from simlib.records import (
+    CANCELLED_BEFORE_SEND,
     EVENT_NOT_REGISTERED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
@@ -102,6 +105,30 @@ def to_ms(value: datetime | str | int | float | Any | None) -> int | None:
     raise ValidationError("time", f"not a time: {value!r}")
 
 
+def _history_filters(
+    webhook: Webhook | str | Sequence[str] | None = None,
+    event_type: str | Sequence[str] | None = None,
+    result: str | Sequence[str] | None = None,
+    since: datetime | str | int | None = None,
+    until: datetime | str | int | None = None,
+    limit: int | None = None,
+    user: str | Sequence[str] | None = None,
+    host: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The filters of :meth:`Engine.history` checked and as the store takes them."""
+    if isinstance(webhook, Webhook):
+        webhook = webhook.id
+    for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result), ("user", user),
+                         ("host", host)):
+        for text in [value] if isinstance(value, str) else value or ():
+            if isinstance(text, str):
+                check_text(field, text)  # a lone surrogate cannot even be looked up
+    return {
+        "webhook": webhook, "event_type": event_type, "result": result,
+        "since_ms": to_ms(since), "until_ms": to_ms(until), "limit": limit, "user": user, "host": host,
+    }
+
+
 def check_sign_with(sign_with: object) -> None:
     """Refuse a ``sign_with`` other than "current" or "previous" (a ValidationError)."""
     if sign_with not in ("current", "previous"):
@@ -135,26 +162,27 @@ def target_problem(wh: Webhook, event_type: str) -> tuple[SimulationError, str, 
 class Engine:
     """Configure webhooks, preview and send simulations, and read the history.
 
-    ``store``: a :class:`Store`, a file path, or None for the default location.
+    ``store``: a :class:`Store`, a file path, a PostgreSQL URL (``postgresql+psycopg://...``,
+    a shared store), or None for ``$SIMLIB_STORE`` or else the default SQLite file.
     ``delivery``: a :class:`DeliveryConfig` (timeouts, TLS, response cap ...).
     ``clock``: a function returning epoch milliseconds (tests and notebooks inject one).
     """
 
     def __init__(
         self,
-        store: Store | str | os.PathLike[str] | None = None,
+        store: AnyStore | str | os.PathLike[str] | None = None,
         *,
         delivery: DeliveryConfig | None = None,
         clock: Callable[[], int] | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         busy_timeout: float | None = None,
     ) -> None:
-        if isinstance(store, Store):
-            self.store = store
-        elif busy_timeout is None:
-            self.store = Store(store)
+        identity.refresh()  # who records from here on: $SIMLIB_USER / $SIMLIB_HOST as they are now
+        self.store: AnyStore
+        if isinstance(store, (str, os.PathLike)) or store is None:
+            self.store = open_store(store, busy_timeout=busy_timeout)
         else:
-            self.store = Store(store, busy_timeout=busy_timeout)
+            self.store = store
         self.delivery = delivery or DeliveryConfig()
         self._clock = clock or signing.now_ms
         self.max_payload_bytes = max_payload_bytes
@@ -162,7 +190,7 @@ class Engine:
         self._clients_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(store={str(self.store.path)!r})"
+        return f"{type(self).__name__}(store={self.store.location!r})"
 
     def __enter__(self) -> Engine:
         return self
@@ -267,6 +295,28 @@ class Engine:
     def delete_webhook(self, webhook: Webhook | str) -> None:
         self.store.delete_webhook(webhook_id_of(webhook))
 
+    def rotate_store_key(self) -> tuple[int, str]:
+        """Re-encrypt every webhook secret in the store with a new key; ``(webhooks, what to do
+        next)``. Keys in a key file (the SQLite default, or ``$SIMLIB_SECRET_KEY_FILE``): a new
+        key is made and written first in the file, the secrets re-encrypted, then the old keys
+        dropped from the file. Keys in ``$SIMLIB_SECRET_KEY``: the secrets are re-encrypted with
+        the first key given there (put the new one first, ``"NEW,OLD"``), and the old one can then
+        be removed from the variable."""
+        from simlib.core.store.keys import new_key, write_key_file
+
+        ring = self.store.keyring
+        path = ring.path
+        if path is None:
+            count = self.store.reencrypt_secrets(ring)
+            return count, "every secret is now encrypted with the first key of $SIMLIB_SECRET_KEY: remove the others"
+        key = new_key()
+        staged = ring.with_first(key)
+        write_key_file(path, staged.keys())  # a crash from here on: the file still opens every secret
+        count = self.store.reencrypt_secrets(staged)
+        write_key_file(path, [key])
+        self.store.reload_keys()
+        return count, f"a new key is in {path}; the old one no longer opens anything (give the new file to those sharing the store)"
+
     def valid_secrets(self, webhook: Webhook | str) -> list[Secret]:
         """The secrets a receiver should accept now: current, and previous within its grace period."""
         wh = webhook if isinstance(webhook, Webhook) else self.get_webhook(webhook)
@@ -310,9 +360,15 @@ class Engine:
             max_bytes=self.max_payload_bytes,
         )
 
-    def send(self, preview: Preview, *, sign_with: SignWith = "current") -> SimulationResult:
+    def send(
+        self, preview: Preview, *, sign_with: SignWith = "current", cancel: threading.Event | None = None
+    ) -> SimulationResult:
         """Deliver exactly ``preview.body``, signed now. Never raises for anything the endpoint
         or the store does; the attempt is recorded.
+
+        ``cancel`` (a :class:`threading.Event`, set from another thread) ends the attempt within
+        a second in any phase; it is recorded as "Simulation failed" with a detail that starts
+        "Cancelled by the user" and says how far it got (:mod:`simlib.core.delivery.cancel`).
 
         The webhook is read again first: deleted -> "Webhook not found" (404); the event no
         longer subscribed -> "Event type not registered" (400). ``sign_with="previous"`` signs
@@ -328,7 +384,7 @@ class Engine:
             assert secret is not None  # checked by requires_previous below
             return signed_headers(secret, preview.body, ts, self.delivery)
 
-        return self.send_exact(preview, headers_for, requires_previous=sign_with == "previous")
+        return self.send_exact(preview, headers_for, requires_previous=sign_with == "previous", cancel=cancel)
 
     def simulate(
         self,
@@ -390,16 +446,19 @@ class Engine:
         replay_of: int | None = None,
         label: str = "",
         requires_previous: bool = False,
+        cancel: threading.Event | None = None,
     ) -> SimulationResult:
         """POST exactly ``preview.body`` with exactly the headers ``headers_for(webhook, now_ms)``
         returns (conformance variants, replays, imported captures). The guarantees of :meth:`send`
         hold: the webhook is re-read, nothing raises, the attempt is recorded; ``replay_of`` links
         the row to an earlier one and ``label`` prefixes its detail. A webhook id or event type
         that cannot be one (a hand-made Preview, an imported capture) raises a ValidationError
-        before anything is recorded."""
+        before anything is recorded. ``cancel`` as for :meth:`send`."""
         webhook_id_of(preview.webhook_id)
         check_event_name(preview.event_type)
         sim_id = new_uuid4()
+        if cancel is not None and cancel.is_set():
+            return self.record_failure(preview, SIMULATION_FAILED, CANCELLED_BEFORE_SEND, replay_of=replay_of, simulation_id=sim_id)
         try:
             started = self.start_send(
                 preview, sim_id, headers_for, requires_previous=requires_previous, replay_of=replay_of
@@ -414,7 +473,11 @@ class Engine:
         wh, headers, ts, history_id = started
         try:
             config = self.delivery
-            outcome = deliver(self.client_for(config), wh.url, preview.body, headers, config)
+            client = self.client_for(config)
+            if cancel is None:
+                outcome = deliver(client, wh.url, preview.body, headers, config)
+            else:
+                outcome = deliver_cancellable(client, wh.url, preview.body, headers, config, cancel)
             if label:
                 outcome.detail = f"{label}: {outcome.detail}"
         except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
@@ -566,14 +629,20 @@ class Engine:
         seed: int | None = None,
         progress: Any = True,
         preview: Preview | None = None,
+        respect_retry_after: bool = False,
+        engine: str = "auto",
+        cancel: threading.Event | None = None,
     ) -> BurstResult:
         """Send ``n`` simulations at most ``concurrency`` at a time (and at most ``rate`` per
-        second); every attempt is recorded. See :mod:`simlib.core.burst`."""
+        second); every attempt is recorded. ``respect_retry_after``: hold new sends while a
+        429's Retry-After runs; ``engine``: "auto" (aiohttp, else httpx), "aiohttp" or "httpx";
+        once ``cancel`` is set no further one starts. See :mod:`simlib.core.burst`."""
         from simlib.core.burst import send_many
 
         return send_many(
             self, webhook, event_type, n, concurrency=concurrency, rate=rate, repeat_payload=repeat_payload,
             overrides=overrides, options=options, seed=seed, progress=progress, preview=preview,
+            respect_retry_after=respect_retry_after, engine=engine, cancel=cancel,
         )
 
     async def send_many_async(self, webhook: Webhook | str, event_type: str, n: int, **kwargs: Any) -> BurstResult:
@@ -593,26 +662,18 @@ class Engine:
         since: datetime | str | int | None = None,
         until: datetime | str | int | None = None,
         limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Every attempt, oldest first, as a typed DataFrame.
 
         Filters: ``webhook`` (id, Webhook or list of ids), ``event_type``, ``result``
         ("Delivered", "Failed", or a simulation error such as "Network error"), ``since`` /
-        ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N).
+        ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N),
+        ``user`` / ``host`` (who sent it, from which machine: a shared store's team history).
         """
-        if isinstance(webhook, Webhook):
-            webhook = webhook.id
-        for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result)):
-            for text in [value] if isinstance(value, str) else value or ():
-                if isinstance(text, str):
-                    check_text(field, text)  # a lone surrogate cannot even be looked up
         return self.store.history_frame(
-            webhook=webhook,
-            event_type=event_type,
-            result=result,
-            since_ms=to_ms(since),
-            until_ms=to_ms(until),
-            limit=limit,
+            **_history_filters(webhook, event_type, result, since, until, limit, user, host)
         )
 
     def history_count(self) -> int:
@@ -665,9 +726,29 @@ class Engine:
         bytes: what :meth:`export_history` writes to a file, e.g. for a browser download."""
         return frame_bytes(self.history_matching(filters, limit=limit), format)
 
-    def export_history(self, path: str | os.PathLike[str], format: str | None = None, **filters: Any) -> Path:
-        """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix."""
+    def export_history(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        progress: Progress = False,
+        chunk_rows: int = CHUNK_ROWS,
+        **filters: Any,
+    ) -> Path:
+        """Write the (filtered) history to CSV, JSON or Parquet; the format follows the suffix.
+        ``filters`` are those of :meth:`history`.
+
+        Streamed (issue 12): ``chunk_rows`` rows at a time, so memory does not grow with the
+        history; the file appears when complete. ``progress``: True shows a tqdm bar, a function
+        is called as ``progress(rows_written, rows_in_all)`` after each chunk."""
         out = Path(path)
-        fmt = (format or out.suffix.lstrip(".")).lower()
-        frame = self.history(**filters)
-        return export_frame(frame, out, fmt)
+        fmt = export_format(format or out.suffix.lstrip("."))
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValidationError("chunk_rows", f"must be a whole number >= 1, not {chunk_rows!r}")
+        unknown = set(filters) - {"webhook", "event_type", "result", "since", "until", "limit", "user", "host"}
+        if unknown:
+            raise TypeError(f"export_history() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        where = _history_filters(**filters)
+        total = self.store.history_frame_rows(**where) if progress else 0
+        write_frames(self.store.history_frames(**where, chunk_rows=chunk_rows), out, fmt, progress=progress, total=total)
+        return out

@@ -11,23 +11,42 @@ Adding an event type is one registration::
 Builders are deterministic: the same seed and clock give the same payload. They return
 the event as it would be sent live; :func:`build_payload` adds the top-level
 ``"simulation": true`` and applies overrides.
+
+Plugins: event types also come from installed packages, through the entry-point group
+:data:`PLUGIN_GROUP` (``simlib.events``), and from the modules named in ``$SIMLIB_PLUGINS``
+(comma-separated). A plugin is a module whose import registers its event types with
+:func:`register_event` (an entry point may also name a function, called once with no
+arguments). They are loaded once per process, the first time the catalogue is read
+(:func:`event_types`, :func:`event_names`, :func:`get_event_type`). A plugin that fails to
+import, registers nothing that builds (each new type is built once, seed 0, and must give a JSON
+object naming its event), or redefines an event type that already exists is reported once with a
+:class:`~simlib.errors.PluginWarning` naming it and its error, and skipped: the built-in event
+types and the other plugins keep working.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
+import os
 import random
 import re
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from simlib.core.ids import uuid4_from_int
-from simlib.errors import OverrideError, UnknownEventError, ValidationError
+from simlib.errors import OverrideError, PluginWarning, SimlibError, UnknownEventError, ValidationError
 
 __all__ = [
     "MAX_NESTING",
+    "PLUGINS_ENV",
+    "PLUGIN_GROUP",
     "BuildContext",
     "EventOption",
     "EventType",
@@ -37,9 +56,11 @@ __all__ = [
     "event_names",
     "event_types",
     "get_event_type",
+    "load_plugins",
     "nesting_problem",
     "organisation_id_of",
     "parse_override",
+    "plugin_problems",
     "register_event",
     "set_organisation_id",
     "unregister_event",
@@ -104,11 +125,15 @@ def unregister_event(name: str) -> None:
 
 
 def event_types() -> list[EventType]:
-    """Every registered event type, in registration order."""
+    """Every registered event type, in registration order (built-ins first, then plugins)."""
+    if not _plugins_loaded:
+        load_plugins()
     return list(_REGISTRY.values())
 
 
 def event_names() -> list[str]:
+    if not _plugins_loaded:
+        load_plugins()
     return list(_REGISTRY)
 
 
@@ -122,6 +147,8 @@ def check_event_name(name: object) -> str:
 
 
 def get_event_type(name: str) -> EventType:
+    if not _plugins_loaded:
+        load_plugins()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -397,13 +424,118 @@ def build_payload(
     opts = dict(options or {})
     for name in opts:
         et.option(name)  # unknown option -> ValidationError
-    payload = et.builder(BuildContext(seed, now_ms, opts))
+    try:
+        payload = et.builder(BuildContext(seed, now_ms, opts))
+    except SimlibError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's builder: one line naming it, never a traceback
+        raise ValidationError("event", f"the payload builder of {event_type} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ValidationError("event", f"the payload builder of {event_type} returned {type(payload).__name__}, not an object")
     payload[SIMULATION_FLAG] = True
     if organisation_id is not None:
         set_organisation_id(payload, organisation_id)
     if overrides:
         apply_overrides(payload, overrides)
     return payload
+
+
+# --- plugins ------------------------------------------------------------------------------
+
+#: The entry-point group installed packages declare their event types in.
+PLUGIN_GROUP = "simlib.events"
+#: Comma-separated module names to load event types from (besides the entry points).
+PLUGINS_ENV = "SIMLIB_PLUGINS"
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+#: The clock a plugin's new event types are test-built with (2026-01-28, the spec's examples).
+_CHECK_NOW_MS = 1_769_591_601_771
+
+_plugins_loaded = False
+_plugins_lock = threading.RLock()
+_problems: list[str] = []
+
+
+def _plugin_sources(environ: Mapping[str, str]) -> list[tuple[str, Callable[[], object]]]:
+    """(label for messages, loader) of every plugin: entry points first, then $SIMLIB_PLUGINS."""
+    sources: list[tuple[str, Callable[[], object]]] = []
+    try:
+        points = list(importlib.metadata.entry_points(group=PLUGIN_GROUP))
+    except Exception as exc:  # noqa: BLE001 - broken package metadata must not break the catalogue
+        _report(f"the entry points of group {PLUGIN_GROUP!r}", exc)
+        points = []
+    for point in sorted(points, key=lambda p: (p.name, p.value)):
+        dist = getattr(point, "dist", None)
+        owner = f" of {dist.name}" if dist is not None and getattr(dist, "name", None) else ""
+        sources.append((f"plugin {point.name!r} (entry point {point.value!r}{owner})", point.load))
+    for raw in environ.get(PLUGINS_ENV, "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        if not _MODULE_NAME.fullmatch(name):
+            sources.append((f"plugin {name[:80]!r} (from ${PLUGINS_ENV})", _not_a_module(name)))
+        else:
+            sources.append((f"plugin {name!r} (from ${PLUGINS_ENV})", _importer(name)))
+    return sources
+
+
+def _importer(name: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(name)
+
+
+def _not_a_module(name: str) -> Callable[[], object]:
+    def fail() -> object:
+        raise ValueError(f"{name[:80]!r} is not a module name (dotted Python identifiers)")
+
+    return fail
+
+
+def _report(label: str, problem: BaseException | str) -> None:
+    text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
+    message = f"{label} was skipped: {' '.join(text.split())[:500]}"
+    _problems.append(message)
+    warnings.warn(PluginWarning(message), stacklevel=4)
+
+
+def _check_new(names: list[str]) -> None:
+    """Build each new event type once: a builder that fails or does not give a JSON object
+    naming its event is broken."""
+    for name in names:
+        payload = build_payload(name, seed=0, now_ms=_CHECK_NOW_MS)
+        json.dumps(payload, allow_nan=False)
+        if payload.get("event") != name:
+            raise ValidationError("event", f"the payload of {name} names event {payload.get('event')!r}")
+
+
+def load_plugins(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Load the event-type plugins (once per process; later calls do nothing) and return what
+    was wrong with any of them (each also warned once as a PluginWarning)."""
+    global _plugins_loaded
+    with _plugins_lock:
+        if _plugins_loaded:
+            return list(_problems)
+        _plugins_loaded = True  # first: a plugin that reads the catalogue while loading does not recurse
+        for label, load in _plugin_sources(os.environ if environ is None else environ):
+            before = dict(_REGISTRY)
+            try:
+                loaded = load()
+                if callable(loaded) and not isinstance(loaded, (ModuleType, type)):
+                    loaded()
+                replaced = [n for n in before if _REGISTRY.get(n) is not before[n]]
+                if replaced:
+                    raise ValidationError(
+                        "event", f"it redefines {', '.join(replaced)}, which already exist (kept as they were)"
+                    )
+                _check_new([n for n in _REGISTRY if n not in before])
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is reported and skipped, whatever it raised
+                _REGISTRY.clear()
+                _REGISTRY.update(before)
+                _report(label, exc.message if isinstance(exc, ValidationError) and exc.field == "event" else exc)
+        return list(_problems)
+
+
+def plugin_problems() -> list[str]:
+    """What was wrong with the plugins loaded so far (empty before they are loaded)."""
+    return list(_problems)
 
 
 def _records(payload: Any) -> list[Any]:

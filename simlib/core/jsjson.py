@@ -41,7 +41,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["js_number", "parse", "stringify", "stringify_bytes", "stringify_bytes_and_brackets", "stringify_reference"]
+__all__ = ["js_number", "parse", "stringify", "stringify_bytes", "stringify_bytes_and_brackets", "stringify_fast",
+           "stringify_reference"]
 
 _encode_basestring = json.encoder.encode_basestring
 _PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
@@ -301,6 +302,13 @@ def stringify_bytes(value: Any, *, indent: int | str | None = None, non_finite: 
         if fast is not None:
             return fast[1]
     return stringify_reference(value, indent=indent, non_finite=non_finite).encode("utf-8")
+
+
+def stringify_fast(value: Any) -> str | None:
+    """:func:`stringify`'s compact text when the C encoder's fast path gives it, else None (the
+    value then needs :func:`stringify_reference`, or is refused by it)."""
+    fast = _fast(value)
+    return None if fast is None else fast[0]
 
 
 def stringify_bytes_and_brackets(value: Any) -> tuple[bytes, int]:

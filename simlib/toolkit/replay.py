@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -122,13 +123,15 @@ def replay(
     *,
     original_timestamp: bool = False,
     overrides: Overrides = None,
+    cancel: threading.Event | None = None,
 ) -> ReplayResult:
     """Resend history row ``history_id`` to its webhook (its current URL).
 
     Default: exactly the original bytes, re-signed with a fresh timestamp and the webhook's
     current secret. ``original_timestamp=True``: the recorded headers as they were (original
     timestamp and signature), to test a receiver's replay protection. ``overrides`` edit the
-    payload first (dotted paths, as for previews); the edited body is re-signed.
+    payload first (dotted paths, as for previews); the edited body is re-signed. ``cancel``
+    ends the send within a second, as for :meth:`~simlib.core.engine.Engine.send`.
     """
     row = sim.history_row(history_id)
     body: bytes = row["request_body"]
@@ -160,10 +163,11 @@ def replay(
         event_id=row["event_id"] if body == row["request_body"] else event_id_for(body),
     )
     if original_timestamp:
-        result = sim.send_exact(preview, lambda wh, ts: dict(recorded), replay_of=history_id)
+        result = sim.send_exact(preview, lambda wh, ts: dict(recorded), replay_of=history_id, cancel=cancel)
     else:
         result = sim.send_exact(
-            preview, lambda wh, ts: signed_headers(wh.secret, body, ts, sim.delivery), replay_of=history_id
+            preview, lambda wh, ts: signed_headers(wh.secret, body, ts, sim.delivery), replay_of=history_id,
+            cancel=cancel,
         )
     mode = "original timestamp and signature" if original_timestamp else "re-signed"
     return ReplayResult(int(history_id), row, result, mode, bool(ov))

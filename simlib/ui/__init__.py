@@ -58,9 +58,10 @@ from __future__ import annotations
 
 from simlib.ui.base import in_voila
 from simlib.ui.blocks import highlight_json, status_colour
+from simlib.ui.burst_view import render_burst
 from simlib.ui.composer import parse_overrides_text
 from simlib.ui.explorer import Explorer
-from simlib.ui.render import render_burst, render_history, render_preview, render_result
+from simlib.ui.render import render_history, render_preview, render_result
 from simlib.ui.theme import AMBER, GREEN, GREY, ORANGE, RED
 
 __all__ = [

@@ -17,12 +17,13 @@ from simlib.ui.form import WebhookForm
 from simlib.ui.history import HistoryPanel
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.result import ResultPanel
+from simlib.ui.sending import SendRunner
 from simlib.ui.webhooks import WebhooksPanel
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from simlib import BurstResult, Preview, Receiver
+    from simlib import BurstResult, Preview, Receiver, SimulationResult
 
 __all__ = ["ExplorerAttributes"]
 
@@ -38,11 +39,13 @@ class ExplorerAttributes:
     options             every event option's widget by name (``option_rows``: shown/hidden)
     overrides           Textarea, one ``path=value`` per line
     preview             HTML: the payload exactly as it will be sent, highlighted
-    send                the Send Test Event button
+    send                the Send Test Event button (it sends on a worker thread: ``wait()``)
+    send_cancel         Cancel for the send in flight; ``send_status`` its elapsed time
     result              HTML: the simulation result panel
     history_table       HTML: the newest attempts (``history`` is the full DataFrame)
     burst_*             the Burst panel: count, concurrency, rate, repeat, ``burst_run``,
-                        ``burst_progress``, ``burst_result``; ``last_burst``, ``wait_for_burst()``
+                        ``burst_progress`` (``burst_count_text``: "312 / 1000"), ``burst_cancel``,
+                        ``burst_result``; ``last_burst``, ``wait_for_burst()``
     form_*              the create/edit webhook form; ``use_local`` starts a receiver
     edit, delete        edit / delete the selected webhook (``delete_confirm`` confirms)
     notice              HTML: what the last action did, or why it could not
@@ -58,6 +61,7 @@ class ExplorerAttributes:
     result_panel: ResultPanel
     history_panel: HistoryPanel
     burst_panel: BurstPanel
+    sending: SendRunner
 
     def _expose_widgets(self) -> None:
         """Give every panel's widgets their flat names (the panels exist by now)."""
@@ -74,9 +78,11 @@ class ExplorerAttributes:
         self.event, self.options, self.option_rows, self.work_mode = c.event, c.options, c.option_rows, c.work_mode
         self.seed, self.new_seed, self.overrides, self.send, self.preview = c.seed, c.new_seed, c.overrides, c.send, c.preview
         self.result, self.history_table = self.result_panel.html, self.history_panel.table
+        self.send_cancel, self.send_status = self.sending.cancel, self.sending.status
         b = self.burst_panel
         self.burst_count, self.burst_concurrency, self.burst_rate, self.burst_repeat = b.count, b.concurrency, b.rate, b.repeat
         self.burst_run, self.burst_progress, self.burst_result = b.run, b.progress, b.result
+        self.burst_cancel, self.burst_count_text = b.cancel, b.count_text
 
     @property
     def history(self) -> pd.DataFrame:
@@ -115,6 +121,29 @@ class ExplorerAttributes:
     @history_rows.setter
     def history_rows(self, rows: int) -> None:
         self.history_panel.rows = rows
+
+    @property
+    def last_result(self) -> SimulationResult | None:
+        """The last send's result. While a send is in flight (it runs on a worker thread) this
+        waits for it, at most the delivery deadline and a margin: a script's
+        ``explorer.send.click()`` then ``explorer.last_result`` reads the result of that click."""
+        self.wait()
+        return self.sending.last_result
+
+    @last_result.setter
+    def last_result(self, value: SimulationResult | None) -> None:
+        self.sending.last_result = value
+
+    @property
+    def send_running(self) -> bool:
+        """Whether a Send is in flight (``send_cancel`` is enabled meanwhile)."""
+        return self.sending.running
+
+    def wait(self, timeout: float | None = None) -> SimulationResult | None:
+        """Wait for the Send in flight, if any (by default at most the delivery deadline and
+        5 s); returns the last result."""
+        self.sending.wait(self.simulator.delivery.deadline + 5.0 if timeout is None else timeout)
+        return self.sending.last_result
 
     @property
     def last_burst(self) -> BurstResult | None:

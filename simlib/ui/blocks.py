@@ -33,9 +33,12 @@ from simlib.ui.theme import (
 __all__ = [
     "badge",
     "code_block",
+    "decode_escapes",
     "header_cell",
     "highlight_json",
     "is_missing",
+    "json_for_display",
+    "layout_json",
     "muted",
     "notice",
     "panel",
@@ -151,9 +154,44 @@ def url_warning(url: str) -> str:
 
 
 def pretty_json(text: str) -> str | None:
-    """``text`` pretty-printed when it is JSON, else None (also JSON nested too deeply for the
-    parser: an endpoint's answer of 9,000 brackets is shown as the text it is)."""
+    """``text`` pretty-printed when it is JSON (escapes decoded), else None -- also when it is
+    nested too deeply to parse or lay out (see :func:`json_for_display`)."""
+    return layout_json(text)[0]
+
+
+TOO_DEEP = "Nested too deeply to lay out: shown as received."
+ESCAPES_DECODED = "JSON escapes (\\uXXXX) are shown as the characters they stand for."
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def layout_json(text: str) -> tuple[str | None, str]:
+    """``(pretty text, "")`` when ``text`` is JSON; ``(None, TOO_DEEP)`` when it is nested too
+    deeply for the parser or the layout (a 9,000-level answer); ``(None, "")`` otherwise."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return None
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), ""
+    except RecursionError:
+        return None, TOO_DEEP
+    except ValueError:
+        return None, ""
+
+
+def decode_escapes(text: str) -> str:
+    """``\\u00b1`` as ``±`` for display (surrogates and control characters stay escaped)."""
+
+    def one(m: re.Match[str]) -> str:
+        char = chr(int(m.group(1), 16))
+        return char if char.isprintable() and not 0xD800 <= ord(char) <= 0xDFFF else m.group(0)
+
+    return _ESCAPE.sub(one, text)
+
+
+def json_for_display(text: str) -> tuple[str, bool, str]:
+    """``(text to show, is it laid-out JSON, note)``: pretty JSON when it parses; otherwise the
+    text as received, its JSON escapes decoded (with a note saying so, or that it was too deep)."""
+    pretty, note = layout_json(text)
+    if pretty is not None:
+        return pretty, True, ""
+    decoded = decode_escapes(text)
+    if decoded != text:
+        note = f"{note} {ESCAPES_DECODED}".strip()
+    return decoded, False, note

@@ -1,5 +1,7 @@
 """The Burst panel (load test): many sends of the selected event at a bounded concurrency, with
-the current options and overrides, on a worker thread so the kernel stays responsive."""
+the current options and overrides, on a worker thread so the kernel stays responsive; a count
+("312 / 1000") and the elapsed time while it runs, Cancel (no new send starts), and the result
+as a table with a latency histogram."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import ipywidgets as w
 from simlib import Preview, Webhook
 from simlib.ui.base import Session, describe_error, guarded
 from simlib.ui.blocks import muted, notice, panel
-from simlib.ui.render import render_burst
+from simlib.ui.burst_view import render_burst
+from simlib.ui.jobs import Job
 from simlib.ui.theme import LABEL_STYLE
 
 if TYPE_CHECKING:
@@ -44,7 +47,8 @@ class BurstPanel:
         self.session = session
         self.target, self.on_change, self.on_done = target, on_change, on_done
         self.last_burst: BurstResult | None = None
-        self._thread: threading.Thread | None = None
+        self.job: Job[BurstResult] = Job("simlib-explorer-burst", tick_s=0.25)
+        self._busy = False  # from Run until the result is shown
         width = w.Layout(width="240px")
         self.count = w.BoundedIntText(value=100, min=1, max=1_000_000, description="Sends", style=LABEL_STYLE, layout=width)
         self.concurrency = w.BoundedIntText(
@@ -55,37 +59,44 @@ class BurstPanel:
         )
         self.repeat = w.Checkbox(value=False, description="Repeat one payload (idempotency test)", indent=False)
         self.run = w.Button(description=RUN_LABEL, icon="bolt", button_style="warning", disabled=True)
+        self.cancel = w.Button(description="Cancel", icon="stop", disabled=True, layout=w.Layout(width="auto"))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Progress", style=LABEL_STYLE)
+        self.count_text = w.HTML(value="")  # "312 / 1000 · 2.4 s"
+        self.count_text.add_class("simlib-burst-count")
         self.result = w.HTML(value="")
         self.box = w.VBox(
             [
                 w.HTML(value=muted("Many sends of the selected event at a bounded concurrency (rate 0 = as fast as "
                                    "possible), each with a fresh payload unless repeated; every attempt is recorded.")),
-                w.HBox([self.count, self.concurrency, self.rate]),
-                w.HBox([self.repeat, self.run]),
-                self.progress,
+                w.HBox([self.count, self.concurrency, self.rate], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.repeat, self.run, self.cancel], layout=w.Layout(flex_flow="row wrap", align_items="center")),
+                w.HBox([self.progress, self.count_text], layout=w.Layout(flex_flow="row wrap", align_items="center")),
                 self.result,
             ]
         )
         self.widget = w.Accordion(children=[self.box], titles=("Burst (load test)",), selected_index=None)
         self.run.on_click(self._on_run_click)
+        self.cancel.on_click(self._on_cancel_click)
 
     @property
     def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+        return self._busy
 
     def wait(self, timeout: float | None = None) -> BurstResult | None:
         """Wait for the running burst, if any; the last burst's result (None if none ran)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        self.job.wait(timeout)
         return self.last_burst
 
     def follow(self, *, can_start: bool) -> None:
         """The Run button: disabled while a burst runs or when it ``can_start`` no burst."""
         self.run.disabled = not can_start or self.running
         self.run.description = RUNNING_LABEL if self.running else RUN_LABEL
+        self.cancel.disabled = not self.running
+
+    def _show_count(self) -> None:
+        done, total = self.progress.value, self.progress.max
+        stopping = " · cancelling: no new send starts" if self.job.cancelled and self._busy else ""
+        self.count_text.value = muted(f"{done:,} / {total:,} · {self.job.elapsed:.1f} s{stopping}")
 
     @guarded("run the burst")
     def _on_run_click(self, _button: w.Button | None = None) -> None:
@@ -97,34 +108,50 @@ class BurstPanel:
         concurrency = int(self.concurrency.value)
         rate = float(self.rate.value) or None
         repeat = bool(self.repeat.value)
+        sim = self.session.simulator
         self.session.notice.value = ""
         self.result.value = panel(muted(f"Sending {n} × {preview.event_type} to {wh.url} …"))
         self.progress.max = n
         self.progress.value = 0
 
+        step = max(1, n // 100)
+
         def progress(done: int, total: int) -> None:
             self.progress.value = done
+            if done % step == 0 or done == total:  # the count follows without a message per send
+                self._show_count()
 
-        def work() -> None:
-            # Runs on its own thread so the kernel stays responsive; widget updates travel as
-            # comm messages, which any thread may send.
+        def work(cancel: threading.Event) -> BurstResult:
+            # On a worker thread, so the kernel stays responsive; widget updates travel as comm
+            # messages, which any thread may send.
+            return sim.send_many(wh.id, preview.event_type, n, concurrency=concurrency, rate=rate,
+                                 repeat_payload=repeat, preview=preview, progress=progress, cancel=cancel)
+
+        def done(burst: BurstResult | None, error: BaseException | None) -> None:
             try:
-                burst = self.session.simulator.send_many(
-                    wh.id, preview.event_type, n, concurrency=concurrency, rate=rate,
-                    repeat_payload=repeat, preview=preview, progress=progress,
-                )
-                self.last_burst = burst
-                self.result.value = render_burst(burst)
-            except Exception as exc:  # noqa: BLE001 - shown in the panel, never raised into the kernel
-                self.session.last_error = exc
-                self.result.value = panel(notice(f"Could not run the burst: {describe_error(exc)}"))
+                if error is not None or burst is None:
+                    self.session.last_error = error
+                    why = describe_error(error) if error is not None else "it gave no result"
+                    self.result.value = panel(notice(f"Could not run the burst: {why}"))
+                else:
+                    self.last_burst = burst
+                    self.result.value = render_burst(burst)
+                self._show_count()
             finally:
-                self._thread = None
+                self._busy = False
                 try:
                     self.on_done()
+                    self.on_change()
                 except Exception as exc:  # noqa: BLE001 - a worker thread has no one to raise to
                     self.session.last_error = exc
 
-        self._thread = threading.Thread(target=work, name="simlib-explorer-burst", daemon=True)
-        self._thread.start()
+        self._busy = True
+        self.job.start(work, tick=self._show_count, done=done)
+        self._show_count()
         self.on_change()
+
+    @guarded("cancel the burst")
+    def _on_cancel_click(self, _button: w.Button | None = None) -> None:
+        if self.running:
+            self.job.cancel()
+            self._show_count()

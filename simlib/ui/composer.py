@@ -16,6 +16,7 @@ import ipywidgets as w
 from simlib import EventOption, OverrideError, Preview, Webhook, event_types, parse_override
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, panel
+from simlib.ui.payload_view import PAYLOAD_VIEWS, PRETTY
 from simlib.ui.render import render_preview, render_preview_error
 from simlib.ui.theme import LABEL_STYLE
 
@@ -65,12 +66,19 @@ class Composer:
         )
         self.send = w.Button(description=SEND_LABEL, button_style="primary", icon="paper-plane", disabled=True)
         self.preview = w.HTML(value="")
+        # Send, and while a send runs its Cancel button and elapsed time (the explorer adds them).
+        self.send_row = w.HBox([self.send], layout=w.Layout(flex_flow="row wrap", align_items="center"))
         inputs = w.VBox(
-            [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send],
+            [self.event, *self.option_rows.values(), w.HBox([self.seed, self.new_seed]), self.overrides, self.send_row],
             layout=w.Layout(width="460px", min_width="460px"),
         )
+        # Pretty (indented) or Raw: the compact bytes exactly as signed; the result panel follows it.
+        self.view = w.ToggleButtons(options=PAYLOAD_VIEWS, value=PRETTY, style={"button_width": "auto"})
+        self.view.add_class("simlib-payload-view")
+        head = w.HBox([w.HTML(value="<b>Request Payload Preview</b>"), self.view],
+                      layout=w.Layout(flex_flow="row wrap", align_items="center", justify_content="space-between"))
         right = w.VBox(
-            [w.HTML(value="<b>Request Payload Preview</b>"), self.preview],
+            [head, self.preview],
             layout=w.Layout(flex="1 1 auto", min_width="320px"),
         )
         self.widget = w.HBox([inputs, right], layout=w.Layout(width="100%"))
@@ -78,6 +86,7 @@ class Composer:
         for widget in (*self.options.values(), self.seed, self.overrides):
             widget.observe(self._on_input_change, names="value")
         self.new_seed.on_click(self._on_new_seed_click)
+        self.view.observe(self._on_view_change, names="value")
 
     def set_webhook(self, wh: Webhook | None) -> None:
         """Offer ``wh``'s subscribed events (keeping the chosen one if it is among them)."""
@@ -130,7 +139,7 @@ class Composer:
                 self.preview.value = render_preview_error(message)
             else:
                 self.session.last_error = None
-                self.preview.value = render_preview(self.current_preview)
+                self.preview.value = render_preview(self.current_preview, self.view.value)
         self.on_change()
 
     # -- handlers ------------------------------------------------------------------------------
@@ -144,6 +153,11 @@ class Composer:
     @guarded("rebuild the preview")
     def _on_input_change(self, change: dict[str, Any]) -> None:
         self.rebuild()
+
+    @guarded("switch the payload view")
+    def _on_view_change(self, change: dict[str, Any]) -> None:
+        if self.current_preview is not None:  # the same payload, shown the other way: not rebuilt
+            self.preview.value = render_preview(self.current_preview, self.view.value)
 
     @guarded("draw a new seed")
     def _on_new_seed_click(self, _button: w.Button | None = None) -> None:

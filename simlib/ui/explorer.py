@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +22,7 @@ from simlib.ui.importer import ImportPanel
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
+from simlib.ui.sending import SendRunner
 from simlib.ui.theme import MUTED
 from simlib.ui.webhooks import WebhooksPanel
 
@@ -62,16 +64,18 @@ class Explorer(ExplorerAttributes):
     ) -> None:
         self.simulator = simulator if simulator is not None else Simulator(clock=clock)
         self.local = LocalReceiver(self.simulator, receiver)
-        self.last_result: SimulationResult | None = None
         self._callbacks: list[Callable[[SimulationResult], None]] = []
-        self._in_flight = False
+        self._send_state = threading.Lock()  # the worker and the kernel both update the Send button
         self.session = s = Session(self.simulator)
         self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
+        self.result_panel = ResultPanel()
+        self.sending = SendRunner(s, self.result_panel, on_result=self._after_send, on_change=self._update_send_state)
+        self.composer.send_row.children = (*self.composer.send_row.children, self.sending.cancel, self.sending.status)
+        self.composer.view.observe(lambda change: self.result_panel.set_view(change["new"]), names="value")
         self.webhooks_panel = WebhooksPanel(
             s, on_select=self._on_select, local=self.local, send_previous=lambda: self._on_send_click(sign_with="previous")
         )
         self.form_panel = self.webhooks_panel.form
-        self.result_panel = ResultPanel()
         self.history_panel = HistoryPanel(self.simulator, history_rows)
         self.burst_panel = BurstPanel(
             s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
@@ -147,12 +151,13 @@ class Explorer(ExplorerAttributes):
             self.composer.reset()
             self.notice.value = ""
             self.session.last_error = None
-            self.last_result = None
+            self.sending.last_result = None
         self.result_panel.clear()
         self.composer.rebuild()
 
     def close(self) -> None:
-        """Stop the receiver this explorer started and close its widgets."""
+        """Cancel a send in flight, stop the receiver this explorer started, close its widgets."""
+        self.sending.job.cancel()
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()
@@ -178,10 +183,12 @@ class Explorer(ExplorerAttributes):
     # -- between the panels --------------------------------------------------------------------
 
     def _update_send_state(self) -> None:
-        ready = self.composer.current_preview is not None
-        self.send.disabled = self._in_flight or self.burst_panel.running or not ready
-        self.send.description = SENDING_LABEL if self._in_flight else SEND_LABEL
-        self.burst_panel.follow(can_start=ready and not self._in_flight)
+        with self._send_state:
+            ready = self.composer.current_preview is not None
+            in_flight = self.sending.running
+            self.send.disabled = in_flight or self.burst_panel.running or not ready
+            self.send.description = SENDING_LABEL if in_flight else SEND_LABEL
+            self.burst_panel.follow(can_start=ready and not in_flight)
 
     def _on_select(self, wh: Webhook | None) -> None:
         self.composer.set_webhook(wh)  # and a result of another webhook (or of none left) goes
@@ -189,7 +196,7 @@ class Explorer(ExplorerAttributes):
 
     def _burst_target(self) -> tuple[Preview, Webhook] | None:
         preview, wh = self.composer.current_preview, self.webhooks_panel.selected
-        return None if preview is None or wh is None or self._in_flight else (preview, wh)
+        return None if preview is None or wh is None or self.sending.running else (preview, wh)
 
     def _after_burst(self) -> None:
         self._update_send_state()
@@ -198,22 +205,16 @@ class Explorer(ExplorerAttributes):
     @guarded("send the simulation")
     def _on_send_click(self, _button: w.Button | None = None, *, sign_with: Literal["current", "previous"] = "current") -> None:
         preview = self.composer.current_preview
-        if preview is None or self._in_flight or self.burst_panel.running:
+        if preview is None or self.sending.running or self.burst_panel.running:
             return
         self.notice.value = ""
-        self._in_flight = True
-        self._update_send_state()
-        self.result_panel.sending(preview)
-        try:
-            result = self.simulator.send(preview, sign_with=sign_with)  # never raises; bounded by the deadline
-        finally:
-            self._in_flight = False
-            self._update_send_state()
-        self.last_result = result
+        self.sending.start(preview, sign_with=sign_with)  # on a worker thread; never raises, bounded by the deadline
+
+    def _after_send(self, result: SimulationResult) -> None:
+        """What a finished send shows (on the send's worker thread)."""
         self.result_panel.show(result)
         self.history_panel.refresh()
         if result.error in (WEBHOOK_NOT_FOUND, EVENT_NOT_REGISTERED):
             self.webhooks_panel.refresh()  # the store changed under the selection: show it as it is now
         for callback in self._callbacks:
             callback(result)
-

@@ -1,7 +1,8 @@
 """What can be done with the attempt open in the History tab: Replay it (re-signed now, with its
 original timestamp and signature, or with the payload edited first) and see the diff of the two
 answers; copy it as curl or httpx (the secret a placeholder unless revealed by a click); download
-it as a JSON fixture that Import reads back. The replay runs on a worker thread."""
+it as a JSON fixture that Import reads back. The replay runs on a worker thread, with its
+elapsed time and Cancel (which ends its send within a second; the attempt is recorded)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class RowActions:
                                     layout=w.Layout(width="100%", max_width="720px", height="70px"))
         self.replay = w.Button(description="Replay", button_style="primary", layout=w.Layout(width="auto"))
         self.open_new = w.Button(description="Open the new row", layout=w.Layout(width="auto", display="none"))
+        self.cancel = w.Button(description="Cancel", icon="stop", disabled=True, layout=w.Layout(width="auto"))
         self.replay_result = w.HTML(value="")
         self.lang = w.ToggleButtons(options=[("curl", "curl"), ("httpx", "httpx")], value="curl",
                                     style={"button_width": "auto"})
@@ -59,7 +61,7 @@ class RowActions:
         self.job: Job[ReplayResult] = Job("simlib-replay")
         self.widget = w.VBox([
             w.HTML(value="<b>Replay</b>"),
-            w.HBox([self.mode, self.replay, self.open_new], layout=_row()),
+            w.HBox([self.mode, self.replay, self.cancel, self.open_new], layout=_row()),
             self.overrides, self.replay_result,
             w.HTML(value="<b>Copy as code</b>"),
             w.HBox([self.lang, self.copy_code, self.reveal], layout=_row()), self.code,
@@ -69,6 +71,7 @@ class RowActions:
         self.mode.observe(self._on_mode, names="value")
         self.replay.on_click(self._on_replay_click)
         self.open_new.on_click(self._on_open_new_click)
+        self.cancel.on_click(self._on_cancel_click)
         self.copy_code.on_click(self._on_copy_code_click)
         self.reveal.on_click(self._on_reveal_click)
         self.fixture.on_click(self._on_fixture_click)
@@ -93,6 +96,7 @@ class RowActions:
             button.disabled = none
         self.replay.disabled = none or self.job.running
         self.replay.description = "Replaying…" if self.job.running else "Replay"
+        self.cancel.disabled = not self.job.running
 
     def _hide_secret(self) -> None:
         if self._revealed:
@@ -117,8 +121,12 @@ class RowActions:
         self.replay_result.value = panel(muted(f"Replaying #{hid} …"))
         show(self.open_new, False)
 
-        def work(_cancel: threading.Event) -> ReplayResult:
-            return sim.replay(hid, original_timestamp=mode == "original", overrides=lines or None)
+        def work(cancel: threading.Event) -> ReplayResult:
+            return sim.replay(hid, original_timestamp=mode == "original", overrides=lines or None, cancel=cancel)
+
+        def tick() -> None:
+            word = "Cancelling" if self.job.cancelled else "Replaying"
+            self.replay_result.value = panel(muted(f"{word} #{hid} … {self.job.elapsed:.1f} s"))
 
         def done(rr: ReplayResult | None, error: BaseException | None) -> None:
             try:
@@ -135,8 +143,13 @@ class RowActions:
             finally:
                 self._follow()
 
-        self.job.start(work, tick=lambda: None, done=done)
+        self.job.start(work, tick=tick, done=done)
         self._follow()
+
+    @guarded("cancel the replay")
+    def _on_cancel_click(self, _button: w.Button | None = None) -> None:
+        if self.job.running:
+            self.job.cancel()
 
     @guarded("open the new row")
     def _on_open_new_click(self, _button: w.Button | None = None) -> None:

@@ -1,5 +1,5 @@
 """The History tab's filter bar: webhook, event type, result, status class, time range, free text,
-sort order and page size, read as one :class:`simlib.HistoryFilter`."""
+who sent it and from which host (a shared store), sort order and page size, read as one :class:`simlib.HistoryFilter`."""
 
 from __future__ import annotations
 
@@ -69,23 +69,25 @@ class FilterBar:
         self.until = w.Text(description="To", placeholder="2026-01-28 18:00 (UTC)", continuous_update=False, layout=_small())
         self.text = w.Text(description="Search", placeholder="id, text in a body, a detail, a header …",
                            continuous_update=False, layout=w.Layout(width="auto", flex="1 1 300px", min_width="200px"))
+        self.user = w.Text(description="Sent by", placeholder="user (all)", continuous_update=False, layout=_small())
+        self.host = w.Text(description="Host", placeholder="host (all)", continuous_update=False, layout=_small())
         self.order = w.Dropdown(description="Sort", options=[(ORDER_LABELS[o], o) for o in HISTORY_ORDERS],
                                 value="newest", layout=_small())
         self.page_rows = w.Dropdown(description="Rows", options=[10, 25, 50, 100], value=25,
                                     layout=w.Layout(width="auto", flex="0 1 130px"))
         self.clear = w.Button(description="Clear filters", layout=w.Layout(width="auto"))
         for widget in (self.webhook, self.event, self.result, self.status, self.time_range, self.since, self.until,
-                       self.text, self.order, self.page_rows):
+                       self.text, self.user, self.host, self.order, self.page_rows):
             widget.style.description_width = "60px"
         box = w.Layout(flex_flow="row wrap", width="100%", align_items="center")
         self.widget = w.VBox([
             w.HBox([self.webhook, self.event, self.result, self.status], layout=box),
             w.HBox([self.time_range, self.since, self.until, self.order, self.page_rows], layout=box),
-            w.HBox([self.text, self.clear], layout=box),
+            w.HBox([self.text, self.user, self.host, self.clear], layout=box),
         ], layout=w.Layout(width="100%"))
         self._quiet = False
         for widget in (self.webhook, self.event, self.result, self.status, self.since, self.until, self.text,
-                       self.order, self.page_rows):
+                       self.user, self.host, self.order, self.page_rows):
             widget.observe(self._changed, names="value")
         self.time_range.observe(self._range_changed, names="value")
         self.clear.on_click(self._on_clear_click)
@@ -114,6 +116,7 @@ class FilterBar:
         return HistoryFilter(
             webhook=self.webhook.value or None, event_type=self.event.value or None, result=self.result.value or None,
             status_class=self.status.value or None, since_ms=since, until_ms=until, text=self.text.value,
+            user=self.user.value.strip() or None, host=self.host.value.strip() or None,
         )
 
     @property
@@ -139,7 +142,8 @@ class FilterBar:
     def _on_clear_click(self, _button: w.Button | None = None) -> None:
         self._quiet = True
         try:
-            for widget in (self.webhook, self.event, self.result, self.status, self.text, self.since, self.until):
+            for widget in (self.webhook, self.event, self.result, self.status, self.text, self.since, self.until,
+                           self.user, self.host):
                 widget.value = ""
             self.time_range.value = 0
         finally:

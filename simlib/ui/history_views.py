@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from simlib import DELIVERED, CappedCount
+from simlib import DELIVERED, CappedCount, request_sent
 from simlib.ui.blocks import badge, code_block, highlight_json, muted, notice, panel, row, status_colour, status_text
 from simlib.ui.theme import BORDER, CODE_FONT, GREEN, JSON_COLOURS, RED
 
@@ -139,7 +139,7 @@ def render_detail(rec: dict[str, Any]) -> str:
     status = rec["http_status"]
     status_html = badge(status_text(status), status_colour(status)) if status is not None else muted("no HTTP status")
     latency = f"{float(rec['latency_ms']):.1f} ms" if rec["latency_ms"] is not None else "-"
-    sent = bool(rec["request_headers"])
+    sent = request_sent(rec["http_status"], rec["detail"] or "", rec["request_headers"])
     rows = [
         row("Result", _verdict(rec) + " · " + status_html),
         row("Webhook", html.escape(f"{rec['webhook_name']} ({rec['webhook_id']}) — {rec['url']}")),
@@ -165,7 +165,7 @@ def render_detail(rec: dict[str, Any]) -> str:
         f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
         f"<details open><summary><b>Request{'' if sent else ' (not sent)'}</b></summary>{request}</details>"
         f"<details open><summary><b>Delivery headers</b></summary>"
-        f"{_headers(rec['request_headers'], 'none: nothing was sent')}</details>"
+        f"{_headers(rec['request_headers'] if sent else None, 'none: nothing was sent')}</details>"
         f"<details open><summary><b>Response</b> {status_html}</summary>"
         f"{_headers(rec['response_headers'], 'no response headers') if status is not None else ''}"
         f"{response if status is not None else muted('no response')}</details>"

@@ -35,6 +35,11 @@ class Job(Generic[T]):
         return self._active
 
     @property
+    def thread(self) -> threading.Thread | None:
+        """The worker thread of the last action (None before the first)."""
+        return self._thread
+
+    @property
     def elapsed(self) -> float:
         """Seconds since the action started (until it ended)."""
         if not self._started:

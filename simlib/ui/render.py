@@ -1,5 +1,5 @@
-"""What the panels show, rendered: pure functions from a preview, a result, the history or a
-burst to an HTML string. No widgets and no state; built from :mod:`simlib.ui.blocks`."""
+"""What the panels show, rendered: pure functions from a preview, a result or the history to
+an HTML string (a burst's: :mod:`simlib.ui.burst_view`). No widgets and no state; built from :mod:`simlib.ui.blocks`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from simlib import (
     DELIVERED,
     Preview,
     SimulationResult,
+    request_sent,
 )
 from simlib.ui.blocks import (
     badge,
@@ -21,22 +22,20 @@ from simlib.ui.blocks import (
     muted,
     notice,
     panel,
-    pretty_json,
     row,
     status_colour,
     status_text,
 )
-from simlib.ui.theme import AMBER, GREEN, RED
+from simlib.ui.payload_view import PRETTY, RAW, payload_block, response_block
+from simlib.ui.theme import GREEN, RED
 from simlib.ui.wording import ERROR_MEANING, STORE_UNAVAILABLE, error_meaning, shown_detail
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from simlib import BurstResult
 
 __all__ = [
     "ERROR_MEANING",
-    "render_burst",
     "render_history",
     "render_nothing_sent",
     "render_preview",
@@ -45,11 +44,15 @@ __all__ = [
     "render_sending",
 ]
 
-def render_preview(preview: Preview) -> str:
-    """The request payload preview: what, where, and exactly ``preview.body`` pretty-printed."""
+def render_preview(preview: Preview, view: str = PRETTY) -> str:
+    """The request payload preview: what, where, and exactly ``preview.body`` (pretty-printed,
+    or ``view="raw"``: compact, exactly as it will be signed)."""
+    what = "exactly the bytes that will be signed and sent" if view == RAW else "indented for reading"
     info = f"<b>POST</b> <code>{html.escape(preview.url)}</code><br>" + muted(
-        f"{preview.event_type} · {preview.size} bytes · seed {preview.seed} · {preview.event_id}"
+        f"{preview.event_type} · {preview.size} bytes · seed {preview.seed} · {preview.event_id} · {what}"
     )
+    if view == RAW:
+        return f"<div>{info}</div>" + payload_block(preview.body.decode("utf-8", "replace"), RAW)
     return f"<div>{info}</div>" + code_block(highlight_json(preview.pretty))
 
 
@@ -61,8 +64,9 @@ def render_preview_error(message: str) -> str:
     )
 
 
-def render_result(result: SimulationResult) -> str:
-    """The simulation result panel: status, latency, verdict, headers, payload, response."""
+def render_result(result: SimulationResult, view: str = PRETTY) -> str:
+    """The simulation result panel: status, latency, verdict, headers, payload, response. A
+    request that never left (``request_sent``) shows its payload as "not sent" and no headers."""
     if result.http_status is not None:
         status_html = badge(status_text(result.http_status), status_colour(result.http_status))
     else:
@@ -93,23 +97,22 @@ def render_result(result: SimulationResult) -> str:
             "(no Retry-After)")))
     rows.append(row("Webhook", html.escape(f"{result.webhook_name} — {result.url}")))
     rows.append(row("Event", html.escape(f"{result.event_type} · {result.event_id}")))
-    if result.request_headers:
+    sent = request_sent(result.http_status, result.detail, result.request_headers)
+    if sent:
         headers = "<br>".join(
             f"<code>{html.escape(name)}: {html.escape(result.request_headers.get(name, ''))}</code>"
             for name in ("x-webhook-signature", "x-webhook-timestamp")
         )
     else:
-        headers = muted("not sent: the simulation stopped before delivery")
+        headers = muted("not sent: the request never left (nothing went to the endpoint)")
     rows.append(row("Delivery Headers", headers))
     if not result.recorded:
         rows.append(row("History", notice(f"this attempt could not be recorded: {STORE_UNAVAILABLE}")))
-    payload_title = "Sent Payload" if result.request_headers else "Payload (not sent)"
-    payload = pretty_json(result.payload)
-    payload_html = highlight_json(payload) if payload is not None else html.escape(result.payload)
+    payload_title = "Sent Payload" if sent else "Payload (not sent)"
+    payload_title += " · exact bytes" if view == RAW else ""
+    payload_html = payload_block(result.payload, view, max_height="260px") if result.payload else muted("(no payload)")
     if result.http_status is not None:
-        response = pretty_json(result.response_body)
-        text = response if response is not None else result.response_body
-        response_html = code_block(highlight_json(text) if response is not None else html.escape(text) or muted("(empty body)"))
+        response_html = response_block(result.response_body)
         if result.response_truncated:
             response_html += muted("The response was longer than the capture limit and was cut.")
     else:
@@ -117,7 +120,7 @@ def render_result(result: SimulationResult) -> str:
     return panel(
         '<div style="font-weight:600;margin-bottom:4px">Simulation Result</div>'
         f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
-        f"<details open><summary><b>{payload_title}</b></summary>{code_block(payload_html, max_height='260px')}</details>"
+        f"<details open><summary><b>{payload_title}</b></summary>{payload_html}</details>"
         f"<details open><summary><b>Endpoint Response</b></summary>{response_html}</details>"
     )
 
@@ -126,8 +129,14 @@ def render_nothing_sent() -> str:
     return panel('<div style="font-weight:600">Simulation Result</div>' + muted("Nothing sent yet: press Send Test Event."))
 
 
-def render_sending(preview: Preview) -> str:
-    return panel(muted(f"Sending {preview.event_type} to {preview.url} …"))
+def render_sending(preview: Preview, *, elapsed: float = 0.0, cancelling: bool = False) -> str:
+    """A send in flight: what goes where, for how long so far, and that Cancel ends it."""
+    if cancelling:
+        return panel(muted(f"Cancelling the send of {preview.event_type} to {preview.url} … {elapsed:.1f} s"))
+    return panel(
+        muted(f"Sending {preview.event_type} to {preview.url} … {elapsed:.1f} s")
+        + "<br>" + muted("The page stays usable meanwhile; Cancel ends the attempt (it is recorded).")
+    )
 
 
 def _timestamp(value: Any) -> str:
@@ -179,26 +188,3 @@ def render_history(frame: pd.DataFrame, total: int | str | None = None) -> str:
         f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
         + muted(footer)
     )
-
-
-def render_burst(burst: BurstResult) -> str:
-    """The burst summary: counts, failures by reason, throughput, latency percentiles."""
-    summary = burst.summary.iloc[0]
-
-    def ms(key: str) -> str:
-        value = summary[key]
-        return "-" if is_missing(value) else f"{float(value):.1f} ms"
-
-    failed = int(summary["failed"])
-    reasons = html.escape(str(summary["failed_by_reason"])) if failed else ""
-    colour = GREEN if failed == 0 else (RED if int(summary["delivered"]) == 0 else AMBER)
-    lines = [
-        row("Sends", f'{int(summary["count"])} · <b style="color:{colour}">{int(summary["delivered"])} delivered</b>'
-            + (f" · {failed} failed ({reasons})" if failed else "")),
-        row("Throughput", f'{float(summary["throughput_per_s"]):.1f} sends/s over {float(summary["elapsed_s"]):.2f} s'),
-        row("Latency", f'p50 {ms("latency_p50_ms")} · p95 {ms("latency_p95_ms")} · '
-            f'p99 {ms("latency_p99_ms")} · max {ms("latency_max_ms")}'),
-    ]
-    if burst.stopped_early:
-        lines.append(row("Stopped", html.escape(burst.stopped_early)))
-    return panel('<div style="font-weight:600;margin-bottom:4px">Burst result</div>' + "".join(lines))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from simlib import Preview, SimulationResult
+from simlib.ui.payload_view import PRETTY
 from simlib.ui.render import render_nothing_sent, render_result, render_sending
 
 __all__ = ["ResultPanel"]
@@ -16,14 +17,21 @@ class ResultPanel:
     def __init__(self) -> None:
         self.html = w.HTML(value=render_nothing_sent())
         self.shown: SimulationResult | None = None
+        self.view = PRETTY  # or RAW: the payload as the exact bytes sent
 
-    def sending(self, preview: Preview) -> None:
+    def set_view(self, view: str) -> None:
+        """Show the payload pretty or raw (the composer's toggle), re-rendering a shown result."""
+        self.view = view
+        if self.shown is not None:
+            self.html.value = render_result(self.shown, view)
+
+    def sending(self, preview: Preview, *, elapsed: float = 0.0, cancelling: bool = False) -> None:
         self.shown = None
-        self.html.value = render_sending(preview)
+        self.html.value = render_sending(preview, elapsed=elapsed, cancelling=cancelling)
 
     def show(self, result: SimulationResult) -> None:
         self.shown = result
-        self.html.value = render_result(result)
+        self.html.value = render_result(result, self.view)
 
     def clear(self) -> None:
         self.shown = None

@@ -2,6 +2,7 @@
 without what the page must not show or would only repeat. Pure functions.
 
 - A read timeout is a timeout *after connecting*, not an unreachable endpoint.
+- A cancelled attempt is the user's doing, not "an unexpected error" of the endpoint.
 - "Service unavailable" is the store: the page says so without the server's file path (which
   stays in ``result.detail`` for Python, and in ``explorer.last_result``).
 - A delivered attempt's detail repeats its status ("Delivered: 200 OK"): only what it adds
@@ -11,6 +12,7 @@ without what the page must not show or would only repeat. Pure functions.
 from __future__ import annotations
 
 from simlib import (
+    CANCELLED,
     EVENT_NOT_REGISTERED,
     NETWORK_ERROR,
     SERVICE_UNAVAILABLE,
@@ -31,6 +33,7 @@ ERROR_MEANING = {
 }
 TIMED_OUT = "Your endpoint accepted the connection but did not answer in time (a timeout after connecting)."
 STORE_UNAVAILABLE = "the store is unavailable"
+CANCELLED_MEANING = "You cancelled this attempt: it is kept in the history as failed, with how far it got."
 # What the engine appends to the detail of an attempt the store could not take; the result
 # panel's History row says it instead, without the store's path.
 _NOT_RECORDED = " (not recorded in history"
@@ -51,6 +54,8 @@ def error_meaning(result: SimulationResult) -> str:
     """The one line under the simulation error."""
     if connected_timeout(result):
         return TIMED_OUT
+    if result.detail.startswith(CANCELLED):
+        return CANCELLED_MEANING
     return ERROR_MEANING.get(result.error or "", "")
 
 

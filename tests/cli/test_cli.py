@@ -327,7 +327,7 @@ def test_every_command_has_one_handler(home):
                 yield from leaves(child, (*path, name))
 
     found = dict(leaves(build_parser(), ()))
-    assert len(found) == 21  # 15 commands + 6 webhooks actions
+    assert len(found) == 24  # 16 commands + 6 webhooks actions + 2 store actions
     for path, parser in found.items():
         assert callable(parser.get_default("handler")), path
 

@@ -50,6 +50,7 @@ def as_history_row(raw: dict) -> dict:
     row["request_headers"] = json.loads(row["request_headers"])
     row["response_headers"] = json.loads(row["response_headers"])
     row["response_truncated"] = bool(row["response_truncated"])
+    row.update(user=None, host=None)  # schema version 4: not known for rows recorded before it
     return row
 
 
@@ -96,7 +97,9 @@ def test_the_fixture_is_a_version_1_store(v1_contents):
     assert len(v1_contents["webhooks"]) == 2 and len(v1_contents["history"]) == 5
     assert "error_status" in v1_contents["history"][0]
     assert BASE_VERSION == 1 < SCHEMA_VERSION == MIGRATIONS[-1].version
-    assert [m.version for m in MIGRATIONS] == list(range(BASE_VERSION + 1, SCHEMA_VERSION + 1))
+    versions = [m.version for m in MIGRATIONS]
+    # Increasing, not necessarily consecutive: branches take numbers ahead (3 is another's).
+    assert versions == sorted(set(versions)) and versions[0] > BASE_VERSION
 
 
 def test_a_v1_store_upgrades_in_place_and_keeps_everything(v1_store, v1_contents):

@@ -46,6 +46,9 @@ HISTORY_ROW_KEYS_V1 = [
     "request_body", "response_headers", "response_body", "response_truncated", "replay_of",
 ]
 RECORD_FIELDS = [f.name for f in fields(Attempt)]
+# Schema version 4 (a shared store) adds who sent an attempt and from where, at the end of each
+# shape: what the previous release had stays where it was.
+SENDER_V4 = ["user", "host"]
 
 
 def table_columns(conn: sqlite3.Connection, table: str = "history") -> dict[str, tuple[str, int, int]]:
@@ -102,7 +105,7 @@ def test_insert_and_selects_name_exactly_the_record_fields():
     insert = HISTORY_SQL.insert
     assert insert.startswith(f"INSERT INTO history ({', '.join(RECORD_FIELDS)}) VALUES (")
     assert insert.count("?") == len(RECORD_FIELDS)
-    assert HISTORY_SQL.row_keys == tuple(HISTORY_ROW_KEYS_V1)
+    assert HISTORY_SQL.row_keys == tuple(HISTORY_ROW_KEYS_V1 + SENDER_V4)
     for name in RECORD_FIELDS:
         assert name in HISTORY_SQL.select_row
     assert "error_status" not in insert and "CASE error" in HISTORY_SQL.select_frame
@@ -112,7 +115,7 @@ def test_history_columns_dtypes_and_export_columns_derive_from_the_record(attemp
     s, _ = attempts
     frame = s.history()
     expected = ["id", *(item.key for item in record_view(Attempt, "frame"))]
-    assert list(frame.columns) == HISTORY_COLUMNS == expected == FRAME_COLUMNS_V1
+    assert list(frame.columns) == HISTORY_COLUMNS == expected == FRAME_COLUMNS_V1 + SENDER_V4
     assert list(EXPORT_COLUMNS) == HISTORY_COLUMNS
     for name, dtype in schema.frame_dtypes().items():
         if name not in schema.time_columns():
@@ -133,9 +136,11 @@ def test_to_dict_and_history_row_derive_from_the_record(attempts):
     json_keys = [item.key for item in record_view(Attempt, "json")]
     for r in results:
         d = r.to_dict()
-        assert list(d) == [*json_keys, "recorded", "history_id", "error_detail", "sent_at"] == TO_DICT_KEYS_V1
+        assert list(d) == [*json_keys, "recorded", "history_id", "error_detail", "sent_at"]
+        v1 = TO_DICT_KEYS_V1[: TO_DICT_KEYS_V1.index("recorded")]
+        assert list(d) == [*v1, *SENDER_V4, *TO_DICT_KEYS_V1[len(v1):]]
         json.dumps(d)
-        assert list(s.history_row(r.history_id)) == HISTORY_ROW_KEYS_V1
+        assert list(s.history_row(r.history_id)) == HISTORY_ROW_KEYS_V1 + SENDER_V4
     # SimulationResult is the record plus where it was recorded: every field, by inheritance.
     assert [f.name for f in fields(SimulationResult)] == [*RECORD_FIELDS, "history_id"]
 

@@ -21,3 +21,10 @@ def visible(widget: Any) -> bool:
 def history_rows(explorer: Explorer) -> int:
     """How many attempts the history table shows."""
     return int(explorer.history_table.value.count('class="simlib-history-row"'))
+
+
+def send_and_wait(explorer: Explorer) -> None:
+    """Click Send Test Event and wait for the send (it runs on a worker thread) to show its result."""
+    explorer.send.click()
+    explorer.wait(60)
+    assert not explorer.send_running, "the send did not finish within 60 s"

@@ -8,7 +8,7 @@ import pytest
 from simlib import Simulator
 from simlib.ui.analysis import ANALYSIS_ROWS
 from tests.helpers import ACT, APP
-from tests.ui.helpers import text_of
+from tests.ui.helpers import send_and_wait, text_of
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -21,7 +21,7 @@ def analysed(sim: Simulator, make_explorer):
     for event, status in ((APP, 200), (APP, 200), (ACT, 200), (ACT, 500), (APP, 500)):
         rx.status = status
         explorer.select("demo", event)
-        explorer.send.click()
+        send_and_wait(explorer)
     rx.status = 200
     return explorer, explorer.tools["History"], explorer.tools["Analysis"]
 

@@ -14,7 +14,7 @@ from simlib.ui import GREEN, RED, Explorer
 from simlib.ui.base import walk
 from simlib.ui.explain import ANY, PASTED
 from tests.helpers import ACT, APP
-from tests.ui.helpers import text_of, visible
+from tests.ui.helpers import send_and_wait, text_of, visible
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def sent(sim: Simulator, make_explorer):
     """An explorer with the demo webhook, after one real send: (explorer, panel, request as received)."""
     explorer = make_explorer(sim, demo=True)
     explorer.select("demo", ACT)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered
     return explorer, explorer.tools["Explain"], explorer.receiver.requests[-1]
 

@@ -12,7 +12,7 @@ import httpx
 from simlib import sign
 from simlib.ui.receiver_tab import ReceiverPanel
 from tests.helpers import ACT, APP
-from tests.ui.helpers import text_of
+from tests.ui.helpers import send_and_wait, text_of
 
 
 def panel_of(explorer) -> ReceiverPanel:
@@ -30,11 +30,11 @@ def test_the_reserialising_and_flat_payload_switches(sim, make_explorer):
     panel.reserialize.value = True
     assert rx.reserialize
     assert httpx.post(rx.url, content=escaped, headers=sign(secret, escaped, sim.now_ms())).status_code == 401
-    explorer.send.click()  # simlib's own bytes are what JSON.stringify writes: still accepted
+    send_and_wait(explorer)  # simlib's own bytes are what JSON.stringify writes: still accepted
     assert explorer.last_result.http_status == 200
     panel.reserialize.value = False
     panel.flat.value = True
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.http_status == 400 and "organisationId" in explorer.last_result.response_body
 
 
@@ -44,8 +44,8 @@ def test_rate_limit_shows_429_and_its_retry_after_in_the_result_panel(sim, make_
     panel.retry_after.value = 42
     panel.rate.value = 1
     assert rx.rate_limit == (1, 60.0) and rx.retry_after == 42
-    explorer.send.click()
-    explorer.send.click()
+    send_and_wait(explorer)
+    send_and_wait(explorer)
     r = explorer.last_result
     assert r.http_status == 429 and r.retry_after == "42"
     shown = text_of(explorer.result_panel.html.value)
@@ -69,10 +69,10 @@ def test_many_organisations_button_and_secrets_chosen_by_organisation(sim, make_
     assert [g["data"]["organisation"]["organisationId"] for g in got] == [wh.organisation_id for wh in orgs]
     assert all(wh.secret.reveal() not in panel.message.value for wh in orgs)
     # the demo webhook carries no organisation id: an organisation-aware receiver refuses it
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.http_status == 401
     panel.by_org.value = False
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.http_status == 200
 
 

@@ -10,15 +10,16 @@ import html
 import io
 import json
 import re
+import time
 
 import pandas as pd
 import pytest
 
-from simlib import HistoryFilter, Simulator, parse_capture
+from simlib import CANCELLED, HistoryFilter, Simulator, parse_capture
 from simlib.ui.base import walk
 from simlib.ui.history_views import download_link, render_count
 from tests.helpers import ACT, APP, free_port
-from tests.ui.helpers import text_of
+from tests.ui.helpers import send_and_wait, text_of
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def page(sim: Simulator, make_explorer):
 
 def send(explorer, event: str = APP):
     explorer.select("demo", event)
-    explorer.send.click()
+    send_and_wait(explorer)
     return explorer.last_result
 
 
@@ -228,3 +229,23 @@ def test_download_size_cap_and_count_words():
     from simlib import CappedCount
 
     assert "of 10,000+ attempts" in text_of(render_count(CappedCount(10_000, True), 1, 25, False))
+
+
+def test_a_hanging_replay_shows_its_time_and_cancel_records_it(sim, page):
+    explorer, wb, rx = page
+    original = send(explorer)
+    wb.open(original.history_id)
+    actions = wb.actions
+    rx.delay_ms = 20_000  # the receiver now holds every answer for 20 s
+    actions.replay.click()
+    assert actions.job.running and not actions.cancel.disabled and actions.replay.disabled
+    deadline = time.monotonic() + 5
+    while "Replaying" not in text_of(actions.replay_result.value) or " s" not in text_of(actions.replay_result.value):
+        assert time.monotonic() < deadline, text_of(actions.replay_result.value)
+        time.sleep(0.05)
+    actions.cancel.click()
+    assert wb.wait(2.0), "Cancel did not end the replay within 2 s"
+    result = actions.last_replay.result
+    assert result.detail.startswith(CANCELLED) and result.recorded
+    assert sim.history_row(result.history_id)["replay_of"] == original.history_id
+    assert actions.cancel.disabled and not actions.replay.disabled

@@ -13,7 +13,7 @@ from simlib import Simulator, sign
 from simlib.ui import Explorer
 from simlib.ui.receiver_tab import ReceiverPanel
 from tests.helpers import APP
-from tests.ui.helpers import text_of, visible
+from tests.ui.helpers import send_and_wait, text_of, visible
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -63,7 +63,7 @@ def test_the_panel_is_a_workbench_tab(sim, make_explorer):
 def test_live_feed_shows_a_signed_sends_verdict_and_a_tampered_ones_failure(sim, make_explorer):
     explorer = make_explorer(sim, demo=True)
     panel = panel_of(explorer)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered
     # the watcher thread redraws the feed; nothing here asks it to
     assert eventually(lambda: len(feed_rows(panel)) == 1)
@@ -87,7 +87,7 @@ def test_the_feed_is_bounded_newest_first(sim, make_explorer):
     explorer = make_explorer(sim, demo=True)
     panel = panel_of(explorer)
     for _ in range(5):
-        explorer.send.click()
+        send_and_wait(explorer)
     panel.rows = 3
     panel.refresh(force=True)
     rows = feed_rows(panel)
@@ -103,7 +103,7 @@ def test_status_delay_and_body_of_the_answers(sim, make_explorer):
     panel.status.value = 503
     panel.delay.value = 300
     panel.body.value = '{"down": "for maintenance"}'
-    explorer.send.click()
+    send_and_wait(explorer)
     result = explorer.last_result
     assert result.http_status == 503 and not result.delivered
     assert result.response_body == '{"down": "for maintenance"}'
@@ -111,7 +111,7 @@ def test_status_delay_and_body_of_the_answers(sim, make_explorer):
     assert "503 Service Unavailable" in text_of(explorer.result.value)
 
     panel.status.value, panel.delay.value, panel.body.value = 200, 0, ""
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered and '"received": true' in explorer.last_result.response_body
 
 
@@ -135,7 +135,7 @@ def test_verification_off_and_the_sloppy_receiver_switches(sim, make_explorer):
 
     panel.verify.value = True
     panel.unit.value = "s"  # the Stripe-style bug: a millisecond timestamp read as seconds
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.http_status == 401
     panel.refresh()
     assert "ms in the future (read as s)" in feed_rows(panel)[0]
@@ -166,14 +166,14 @@ def test_stop_and_start_again_on_the_same_port(sim, make_explorer):
     panel.stop.click()
     assert not rx.running and "○ Stopped" in text_of(panel.state.value)
     assert panel.stop.disabled and not panel.start.disabled
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.error == "Network error"
 
     panel.status.value = 202  # a setting changed while stopped is kept across the restart
     panel.start.click()
     assert explorer.receiver is rx and rx.running and rx.port == port
     assert "● Listening" in text_of(panel.state.value)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.http_status == 202 and explorer.last_result.delivered
 
 

@@ -18,7 +18,7 @@ from simlib import Simulator
 from simlib.receiver import Receiver
 from simlib.ui import Explorer
 from tests.helpers import APP
-from tests.ui.helpers import history_rows, text_of
+from tests.ui.helpers import history_rows, send_and_wait, text_of
 
 
 def table_row(panel_html: str, label: str) -> str | None:
@@ -65,7 +65,7 @@ def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
         wh = quick_sim.create_webhook("Local", rx.url, [APP])
         explorer = make_explorer(quick_sim)
         explorer.select(wh)
-        explorer.send.click()
+        send_and_wait(explorer)
         lock.release()
 
     result = explorer.last_result
@@ -82,7 +82,7 @@ def test_an_endpoint_answer_the_store_could_not_record_is_shown_as_not_recorded(
     assert frame["result"].tolist() == ["Failed"] and frame["detail"].str.startswith("interrupted").all()
     assert history_rows(explorer) == 1
 
-    explorer.send.click()  # the store is writable again: recorded, and no such row
+    send_and_wait(explorer)  # the store is writable again: recorded, and no such row
     assert explorer.last_result is not None and explorer.last_result.recorded
     assert table_row(explorer.result.value, "History") is None
     assert history_rows(explorer) == 2
@@ -96,7 +96,7 @@ def test_a_store_locked_before_the_send_gives_service_unavailable_not_recorded(
         explorer = make_explorer(quick_sim)
         explorer.select(wh)
         lock.take()
-        explorer.send.click()
+        send_and_wait(explorer)
         lock.release()
 
     result = explorer.last_result
@@ -113,7 +113,7 @@ def test_a_store_locked_before_the_send_gives_service_unavailable_not_recorded(
 def test_a_delivered_result_does_not_repeat_its_status_as_a_detail(sim: Simulator, demo, make_explorer) -> None:
     rx, wh = demo
     explorer = make_explorer(sim, receiver=rx)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result is not None and explorer.last_result.detail.startswith("Delivered: 200 OK")
     assert table_row(explorer.result.value, "HTTP Status") == "200 OK"
     assert table_row(explorer.result.value, "Detail") is None  # "Delivered: 200 OK" said it twice
@@ -129,7 +129,7 @@ def test_a_read_timeout_is_worded_as_a_timeout_after_connecting(store_path: Path
             wh = slow.create_webhook("Slow", rx.url, [APP])
             explorer = make_explorer(slow)
             explorer.select(wh)
-            explorer.send.click()
+            send_and_wait(explorer)
         result = explorer.last_result
         assert result is not None and result.error == "Network error", result
         row = table_row(explorer.result.value, "Simulation error") or ""
@@ -145,7 +145,7 @@ def test_a_refused_connection_is_still_unreachable(sim: Simulator, make_explorer
     wh = sim.create_webhook("Gone", f"http://127.0.0.1:{free_port()}/hooks", [APP])
     explorer = make_explorer(sim)
     explorer.select(wh)
-    explorer.send.click()
+    send_and_wait(explorer)
     row = table_row(explorer.result.value, "Simulation error") or ""
     assert "Your endpoint is unreachable" in row and "did not answer in time" not in row
 
@@ -176,7 +176,7 @@ def test_a_deeply_nested_json_answer_is_shown_as_text(sim: Simulator, make_explo
         wh = sim.create_webhook("Deep", rx.url, [APP])
         explorer = make_explorer(sim)
         explorer.select(wh)
-        explorer.send.click()
+        send_and_wait(explorer)
     result = explorer.last_result
     assert result is not None and result.delivered and result.recorded
     shown = text_of(explorer.result.value)

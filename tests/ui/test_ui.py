@@ -30,7 +30,7 @@ from simlib.ui import (
     theme,
 )
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
-from tests.ui.helpers import history_rows, text_of, visible
+from tests.ui.helpers import history_rows, send_and_wait, text_of, visible
 
 UI_PACKAGE = Path(simlib.__file__).resolve().parent / "ui"
 
@@ -172,7 +172,7 @@ def test_send_delivers_exactly_the_previewed_bytes_and_records_them(sim, demo, m
     preview = explorer.current_preview
     assert history_rows(explorer) == 0
 
-    explorer.send.click()
+    send_and_wait(explorer)
 
     request = rx.wait_for(1)[-1]
     assert request.body == explorer.current_preview.body == preview.body
@@ -209,7 +209,7 @@ def test_send_is_disabled_while_in_flight(sim, make_explorer):
         explorer = make_explorer(sim)
         holder.append(explorer)
         explorer.select(wh)
-        explorer.send.click()
+        send_and_wait(explorer)
         assert seen == [(True, "Sending…")]
         assert not explorer.send.disabled
         assert explorer.send.description == "Send Test Event"
@@ -224,7 +224,7 @@ def test_deleted_webhook_shows_webhook_not_found(sim, demo, make_explorer):
     explorer.select(other)
     sim.delete_webhook(other.id)  # deleted after it was selected (another tab, the CLI ...)
 
-    explorer.send.click()
+    send_and_wait(explorer)
 
     assert explorer.last_result.error == "Webhook not found"
     panel = text_of(explorer.result.value)
@@ -241,7 +241,7 @@ def test_unsubscribed_event_shows_event_type_not_registered(sim, demo, make_expl
     explorer.select(wh, SHOT)
     sim.update_webhook(wh, events=[APP])
 
-    explorer.send.click()
+    send_and_wait(explorer)
 
     assert explorer.last_result.error == "Event type not registered"
     panel = text_of(explorer.result.value)
@@ -256,14 +256,16 @@ def test_unreachable_url_shows_network_error(sim, make_explorer):
     explorer = make_explorer(sim)
     explorer.select(wh)
 
-    explorer.send.click()
+    send_and_wait(explorer)
 
     result = explorer.last_result
     assert result.error == "Network error" and result.http_status is None
     panel = text_of(explorer.result.value)
     assert "Network error" in panel and "Your endpoint is unreachable" in panel
     assert "✗ Failed" in panel and "no HTTP response" in panel
-    assert "not sent" not in panel  # the request was attempted, with its headers
+    # refused: the request never left, so its payload is "not sent" and no header shows as sent
+    assert "Payload (not sent)" in panel and "Sent Payload" not in panel
+    assert "x-webhook-signature" not in panel and result.request_headers  # signed, but never sent
     assert "Network error" in text_of(explorer.history_table.value)
 
 
@@ -272,7 +274,7 @@ def test_endpoint_500_is_failed_in_red(sim, make_explorer):
         wh = sim.create_webhook("Broken", rx.url, [APP])
         explorer = make_explorer(sim)
         explorer.select(wh)
-        explorer.send.click()
+        send_and_wait(explorer)
 
     result = explorer.last_result
     assert result.http_status == 500 and not result.delivered and result.error is None
@@ -289,9 +291,9 @@ def test_history_table_is_newest_first_with_status_colours(sim, make_explorer):
         second = sim.create_webhook("Wrong path", missing.url, [APP])
         explorer = make_explorer(sim)
         explorer.select(first)
-        explorer.send.click()
+        send_and_wait(explorer)
         explorer.select(second)
-        explorer.send.click()
+        send_and_wait(explorer)
     rows = re.findall(r'<tr class="simlib-history-row">(.*?)</tr>', explorer.history_table.value)
     assert len(rows) == 2
     assert "Wrong path" in rows[0] and f'color:{ORANGE}">404' in rows[0]
@@ -305,7 +307,7 @@ def test_history_table_shows_the_newest_rows_only(sim, make_explorer):
         explorer = make_explorer(sim, history_rows=2)
         explorer.select(wh)
         for _ in range(3):
-            explorer.send.click()
+            send_and_wait(explorer)
     assert history_rows(explorer) == 2
     assert "Newest 2 of 3 attempts" in text_of(explorer.history_table.value)
     assert len(explorer.history) == 3
@@ -316,7 +318,7 @@ def test_endpoint_response_is_escaped(sim, make_explorer):
         wh = sim.create_webhook("Hostile", rx.url, [APP])
         explorer = make_explorer(sim)
         explorer.select(wh)
-        explorer.send.click()
+        send_and_wait(explorer)
     assert "<img" not in explorer.result.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in explorer.result.value
 
@@ -326,7 +328,7 @@ def test_callbacks_get_every_result(sim, demo, make_explorer):
     explorer = make_explorer(sim, receiver=rx)
     got = []
     explorer.register_callback(got.append)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert got == [explorer.last_result]
 
 
@@ -338,7 +340,7 @@ def test_a_failing_handler_is_shown_not_raised(sim, demo, make_explorer, monkeyp
         raise RuntimeError("boom")
 
     monkeypatch.setattr(explorer.simulator, "send", boom)
-    explorer.send.click()
+    send_and_wait(explorer)
 
     assert isinstance(explorer.last_error, RuntimeError)
     assert "Could not send the simulation: RuntimeError: boom" in text_of(explorer.notice.value)
@@ -368,7 +370,7 @@ def test_with_demo_is_ready_to_send(sim, make_explorer):
     assert not explorer.send.disabled
     assert not visible(explorer.empty) and not visible(explorer.form_box)
     assert "Trackpilots would reject this URL" in text_of(explorer.url_check.value)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered
     assert explorer.receiver.requests[-1].verified
 
@@ -457,7 +459,7 @@ def test_use_local_receiver_gives_a_working_endpoint(sim, make_explorer):
     mine = [wh for wh in sim.list_webhooks() if wh.name == "My local test"]
     assert len(mine) == 1 and explorer.webhook.value == mine[0].id
 
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered, explorer.last_result.detail
     assert rx.requests[-1].verified  # the receiver also trusts the new webhook's secret
 
@@ -598,7 +600,7 @@ def test_reset_clears_inputs_and_result_but_keeps_the_selection(sim, demo, make_
     explorer.work_mode.value = False
     explorer.overrides.value = "data.nope=1"
     explorer.overrides.value = ""
-    explorer.send.click()
+    send_and_wait(explorer)
     explorer.overrides.value = "data.nope=1"
 
     explorer.reset()
@@ -614,12 +616,12 @@ def test_reset_clears_inputs_and_result_but_keeps_the_selection(sim, demo, make_
 def test_the_explorers_receiver_follows_secret_changes(sim, make_explorer):
     explorer = make_explorer(sim, demo=True)
     sim.rotate_secret("demo")
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered and explorer.receiver.requests[-1].verified
 
     explorer.edit.click()
     explorer.form_secret.value = "a-brand-new-secret-42"
     explorer.form_submit.click()
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered, explorer.last_result.detail
     assert explorer.receiver.requests[-1].verification.matched_secret == 0

@@ -3,6 +3,10 @@ every attempt, and keeps Send disabled meanwhile."""
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+
 import pytest
 
 from simlib import Simulator
@@ -10,6 +14,21 @@ from simlib.receiver import Receiver
 from simlib.ui import Explorer
 from tests.helpers import ACT, APP
 from tests.ui.helpers import text_of
+
+
+def table_rows(panel_html: str, first_header: str) -> list[list[str]]:
+    """The body rows (cell texts) of the table whose first header is ``first_header``."""
+    for table in re.findall(r"<table[^>]*>(.*?)</table>", panel_html, re.S):
+        heads = [text_of(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+        if heads and heads[0] == first_header:
+            body = re.search(r"<tbody>(.*?)</tbody>", table, re.S)
+            rows = re.findall(r"<tr>(.*?)</tr>", body.group(1) if body else "", re.S)
+            return [[text_of(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+    raise AssertionError(f"no table headed {first_header!r}")
+
+
+def outcome_rows(panel_html: str) -> list[list[str]]:
+    return table_rows(panel_html, "Outcome")
 
 
 @pytest.fixture
@@ -33,7 +52,14 @@ def test_burst_button_sends_records_and_summarises(explorer):
     assert all(r.delivered for r in burst.results)
     assert explorer.burst_progress.value == 25 == explorer.burst_progress.max
     text = text_of(explorer.burst_result.value)
-    assert "25 · 25 delivered" in text and "sends/s" in text and "p95" in text
+    assert "25 · 25 delivered · 0 failed" in text and "sends/s" in text
+    assert outcome_rows(explorer.burst_result.value) == [["Delivered", "200 OK", "25", "100.0 %"]]
+    (latency,) = table_rows(explorer.burst_result.value, "p50")
+    assert len(latency) == 4 and all(cell.endswith(" ms") for cell in latency)
+    svg = explorer.burst_result.value[explorer.burst_result.value.index("<svg"):]  # the latency histogram
+    assert "var(--jp-ui-font-color1" in svg and "var(--jp-success-color1" in svg  # drawn in the theme's colours
+    assert "#010203" not in svg and "#020304" not in svg  # no stand-in colour left
+    assert "25 / 25" in text_of(explorer.burst_count_text.value)
     assert len(explorer.history) == 25
     assert not explorer.send.disabled and explorer.burst_run.description == "Run burst"
     # the current options went with every send
@@ -64,7 +90,8 @@ def test_burst_failures_shown_by_reason(tmp_path):
         ex.burst_run.click()
         ex.wait_for_burst(timeout=60)
         text = text_of(ex.burst_result.value)
-        assert "4 failed (HTTP 500: 4)" in text
+        assert "0 delivered · 4 failed" in text
+        assert outcome_rows(ex.burst_result.value) == [["Failed", "500 Internal Server Error", "4", "100.0 %"]]
         ex.close()
     finally:
         sim.close()
@@ -91,3 +118,39 @@ def test_send_is_disabled_while_a_burst_runs(tmp_path):
     finally:
         sim.close()
         rx.stop()
+
+
+def test_cancel_stops_a_burst_and_keeps_what_went_out(tmp_path):
+    rx = Receiver(delay_ms=50).start()
+    sim = Simulator(tmp_path / "s.db")
+    try:
+        wh = sim.create_webhook("slow", rx.url, [APP])
+        ex = Explorer(sim, seed=1)
+        ex.select(wh.id, APP)
+        ex.burst_count.value = 400
+        ex.burst_concurrency.value = 2
+        ex.burst_run.click()
+        assert ex.burst_running and not ex.burst_cancel.disabled
+        seen = threading.Event()
+        assert wait_for(lambda: ex.burst_progress.value >= 4, seen)
+        assert re.search(r"\d+ / 400", text_of(ex.burst_count_text.value))
+        ex.burst_cancel.click()
+        burst = ex.wait_for_burst(timeout=60)
+        assert not ex.burst_running and ex.burst_cancel.disabled
+        assert 4 <= len(burst.results) < 400 and all(r.delivered for r in burst.results)
+        assert burst.stopped_early.startswith("Cancelled by the user")
+        assert len(ex.history) == len(burst.results)  # every send that went out is recorded, no other
+        assert "Stopped early: Cancelled by the user" in text_of(ex.burst_result.value)
+        ex.close()
+    finally:
+        sim.close()
+        rx.stop()
+
+
+def wait_for(predicate, stop: threading.Event, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not stop.is_set():
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

@@ -15,7 +15,7 @@ from simlib.ui import Explorer
 from simlib.ui.base import describe_error
 from simlib.ui.secret import SecretPanel
 from tests.helpers import ACT, ALL_EVENTS, APP
-from tests.ui.helpers import text_of, visible
+from tests.ui.helpers import send_and_wait, text_of, visible
 
 
 def page_state() -> str:
@@ -133,7 +133,7 @@ def test_a_local_webhook_survives_a_kernel_restart_with_a_one_click_fix(store_pa
     explorer.use_local.click()
     explorer.form_name.value = "My local test"
     explorer.form_submit.click()
-    explorer.send.click()
+    send_and_wait(explorer)
     assert explorer.last_result.delivered
     old_port = explorer.receiver.port
     explorer.close()  # the kernel ends: its receiver goes with it
@@ -151,7 +151,7 @@ def test_a_local_webhook_survives_a_kernel_restart_with_a_one_click_fix(store_pa
 
         mine = next(wh for wh in explorer.webhooks if wh.name == "My local test")
         explorer.select(mine)
-        explorer.send.click()
+        send_and_wait(explorer)
         assert explorer.last_result.error == "Network error"
         explorer.notice.value = ""
 
@@ -162,7 +162,7 @@ def test_a_local_webhook_survives_a_kernel_restart_with_a_one_click_fix(store_pa
         assert not visible(stale.box)
         assert "Re-pointed My local test" in text_of(explorer.notice.value)
         assert explorer.webhook.value == mine.id and explorer.current_preview.url == fixed.url
-        explorer.send.click()
+        send_and_wait(explorer)
         assert explorer.last_result.delivered and explorer.receiver.requests[-1].verified
     finally:
         second.close()
@@ -234,7 +234,7 @@ def test_after_webhook_not_found_nothing_is_selected_and_send_waits_for_a_pick(s
     explorer.select(other)
     sim.delete_webhook(other.id)  # by the CLI or another user
 
-    explorer.send.click()
+    send_and_wait(explorer)
 
     assert explorer.last_result.error == "Webhook not found"
     assert explorer.webhook.value is None  # no silent switch to another webhook
@@ -255,7 +255,7 @@ def test_the_last_result_goes_when_switching_webhooks_or_deleting_them_all(sim, 
     other = sim.create_webhook("Other", rx.url, [APP])
     explorer = make_explorer(sim, receiver=rx)
     explorer.select(demo_wh)
-    explorer.send.click()
+    send_and_wait(explorer)
     assert "Simulation Result" in text_of(explorer.result.value) and "✓ Delivered" in text_of(explorer.result.value)
     explorer.event.value = ACT  # same webhook: the result stays
     assert "✓ Delivered" in text_of(explorer.result.value)
@@ -263,7 +263,7 @@ def test_the_last_result_goes_when_switching_webhooks_or_deleting_them_all(sim, 
     explorer.select(other)
     assert "Nothing sent yet" in text_of(explorer.result.value)
 
-    explorer.send.click()
+    send_and_wait(explorer)
     for _ in range(2):
         explorer.delete.click()
         explorer.delete_confirm.click()

@@ -10,6 +10,11 @@ can report a timeout rather than a reset.
 
 Cost per send: two set operations under a lock and an attribute write per socket operation;
 no thread is started per send.
+
+A deadline may also carry a ``cancel`` event (a :class:`threading.Event`): once it is set, the
+watchdog ends the request the same way, within its poll interval, and the deadline says it was
+``cancelled``. A stream first noted after that (a connect that was still under way) is shut down
+at once, so nothing is written on it. Without a cancel event nothing changes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 import time
 from typing import Protocol
 
-__all__ = ["Deadline", "Interruptible", "track"]
+__all__ = ["Deadline", "Interruptible", "cancellable", "track"]
 
 _local = threading.local()
 _POLL = 0.1
@@ -46,7 +51,7 @@ class _Watchdog:
             time.sleep(_POLL)
             now = time.monotonic()
             with self._lock:
-                due = [d for d in self._running if d.at <= now]
+                due = [d for d in self._running if d.at <= now or (d.cancel is not None and d.cancel.is_set())]
                 for d in due:
                     self._running.discard(d)
                     d.expire()
@@ -67,20 +72,33 @@ def track(stream: Interruptible) -> None:
     deadline = getattr(_local, "deadline", None)
     if deadline is not None:
         deadline.stream = stream
+        if deadline.expired:  # it passed (or was cancelled) before this stream existed
+            stream.shutdown()
+
+
+def cancellable() -> bool:
+    """Whether the current thread's request can be cancelled (its deadline has a cancel event)."""
+    deadline = getattr(_local, "deadline", None)
+    return deadline is not None and deadline.cancel is not None
 
 
 class Deadline:
-    """``with Deadline(seconds) as d:`` around one request on the current thread."""
+    """``with Deadline(seconds) as d:`` around one request on the current thread; with
+    ``cancel``, setting that event ends the request too (``d.cancelled`` then says so)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, cancel: threading.Event | None = None) -> None:
         self.at = time.monotonic() + seconds
+        self.cancel = cancel
         self.expired = False
+        self.cancelled = False
         self.stream: Interruptible | None = None
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
 
     def expire(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            self.cancelled = True
         self.expired = True
         if self.stream is not None:
             self.stream.shutdown()

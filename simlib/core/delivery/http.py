@@ -15,9 +15,11 @@ import math
 import os
 import socket
 import ssl
+import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -36,10 +38,11 @@ from simlib.core.delivery.netpolicy import (
 )
 from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
-from simlib.records import NETWORK_ERROR, Secret, SimulationError
+from simlib.records import CANCELLED, CANCELLED_CONNECTED, NETWORK_ERROR, SIMULATION_FAILED, Secret, SimulationError
 
 __all__ = [
     "DeliveryConfig",
+    "cancelled_outcome",
     "Outcome",
     "deliver",
     "deliver_async",
@@ -289,13 +292,32 @@ def make_sender(config: DeliveryConfig) -> Sender:
 
 def make_async_sender(config: DeliveryConfig, *, max_connections: int = 100) -> Sender:
     """The asynchronous sender (burst mode), with up to ``max_connections`` connections."""
+    _sniffio_lookups_once()
     return Sender(config, max_connections=max_connections, asynchronous=True)
+
+
+def _sniffio_lookups_once() -> None:
+    """Keep httpcore's async path from looking for sniffio on every request when it is absent.
+
+    httpcore's async locks, events and network backend run ``import sniffio`` each time they
+    are set up (several times per request); a failed import is not remembered, so without
+    sniffio each one rescans ``sys.path`` (measured: a quarter of a burst's time, issue 12).
+    sniffio is a dependency of simlib, so this is for an environment that lacks it anyway:
+    looked for once, and when absent ``sys.modules["sniffio"] = None`` makes every later import
+    fail at once -- httpcore then assumes asyncio, exactly as after a failed import. (The
+    synchronous path used by single sends never imports sniffio.)"""
+    if "sniffio" in sys.modules:
+        return
+    try:
+        import sniffio  # noqa: F401 - imported once here, then found in sys.modules by httpcore
+    except ImportError:
+        cast(Any, sys.modules)["sniffio"] = None  # a module set to None: "import sniffio" fails at once
 
 
 def _request(target: _Target, body: bytes, headers: dict[str, str], timeout: httpx.Timeout) -> httpx.Request:
     return httpx.Request(
         "POST",
-        target.url,
+        target.parsed,  # parsed once per target, not once per send
         content=body,
         headers={**headers, **target.headers} if target.headers else headers,
         extensions={"timeout": timeout.as_dict(), **target.extensions},
@@ -322,6 +344,10 @@ class _Target:
     url: str  # the URL actually requested (host replaced by a checked address)
     headers: dict[str, str]  # Host header to keep the original name
     extensions: dict[str, Any]  # sni_hostname for TLS
+    parsed: httpx.URL = field(init=False, repr=False, compare=False)  # ``url`` parsed (once)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parsed", httpx.URL(self.url))
 
 
 _LITERAL_TARGETS: dict[tuple[Any, ...], list[_Target]] = {}
@@ -368,13 +394,17 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
     return out
 
 
-def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig) -> Outcome:
-    """POST ``body`` once. Never raises for anything the endpoint or network does."""
+def deliver(
+    client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig,
+    *, cancel: threading.Event | None = None,
+) -> Outcome:
+    """POST ``body`` once. Never raises for anything the endpoint or network does. Setting
+    ``cancel`` ends a request that is connected (see :mod:`.cancel` for every phase)."""
     start = time.perf_counter()
     deadline_at = start + config.deadline
     response: httpx.Response | None = None
     # The total deadline covers every phase (connect, TLS, headers, body): see _deadline.
-    with Deadline(config.deadline) as guard:
+    with Deadline(config.deadline, cancel) as guard:
         try:
             proxy = client.proxy_for(url)
             transport = client.transport_for(url, proxy)
@@ -404,6 +434,8 @@ def deliver(client: Sender, url: str, body: bytes, headers: dict[str, str], conf
                         raise  # every checked address refused: report the last failure
             raise AssertionError("unreachable")  # pragma: no cover
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
+            if guard.cancelled:
+                return cancelled_outcome(response)
             # A per-phase timeout clipped to what was left of the deadline is the deadline too.
             clipped = isinstance(exc, httpx.TimeoutException) and time.perf_counter() >= deadline_at - 0.05
             if (guard.expired or clipped) and not isinstance(exc, ResolveTimeout):  # DNS says so itself
@@ -522,6 +554,18 @@ def _deadline_outcome(start: float | None, config: DeliveryConfig, response: htt
         error=NETWORK_ERROR,
         detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
     )
+
+
+def cancelled_outcome(response: httpx.Response | None) -> Outcome:
+    """A request its caller cancelled once it was connected (the words of :data:`CANCELLED`)."""
+    if response is not None:
+        return Outcome(
+            http_status=response.status_code,
+            response_headers=_headers(response),
+            error=SIMULATION_FAILED,
+            detail=f"{CANCELLED} while reading the response body (status {response.status_code} had arrived)",
+        )
+    return Outcome(error=SIMULATION_FAILED, detail=CANCELLED_CONNECTED)
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:

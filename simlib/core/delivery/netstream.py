@@ -8,7 +8,7 @@ from typing import Any
 
 import httpcore
 
-from simlib.core.delivery.deadline import track
+from simlib.core.delivery.deadline import cancellable, track
 
 __all__ = ["DeadlineBackend", "install"]
 
@@ -30,9 +30,24 @@ class _Stream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> _Stream:
         track(self)
-        wrapped = _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        spare = self._spare() if cancellable() else None
+        try:
+            wrapped = _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        finally:
+            if spare is not None:
+                spare.close()
         track(wrapped)
         return wrapped
+
+    def _spare(self) -> _Spare | None:
+        # Wrapping a socket for TLS detaches it, so during the handshake this stream has no
+        # socket to shut down: a duplicate of it lets a cancel end the handshake too.
+        sock = self._inner.get_extra_info("socket")
+        if not isinstance(sock, socket.socket):
+            return None
+        spare = _Spare(sock.dup())
+        track(spare)
+        return spare
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -46,6 +61,22 @@ class _Stream(httpcore.NetworkStream):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class _Spare:
+    """A duplicate of a socket, kept only to shut the connection down."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def shutdown(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: the handshake ended
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 class DeadlineBackend(httpcore.NetworkBackend):

@@ -1,8 +1,12 @@
-"""The store: the webhooks and the history of attempts (SQLite, the embedded default).
+"""The store: the webhooks and the history of attempts (SQLite, the embedded default; PostgreSQL
+for a shared store).
 
 ``schema``: the tables and schema versions, derived from the one history record
 (:class:`simlib.records.Attempt`), and the forward migrations; ``sqlite``: the SQLite store that
-renders them; ``export``: CSV / JSON / Parquet files of the history.
+renders them; ``sql``: the PostgreSQL store (SQLAlchemy Core) that renders the same definitions,
+imported only when a URL is opened; ``location`` / ``backends``: what a location names and
+``open_store``; ``keys``: webhook secrets encrypted at rest; ``export``: CSV / JSON / Parquet
+files of the history.
 """
 
 from simlib.core.store.sqlite import Store as Store

@@ -1,12 +1,13 @@
-"""Where the store lives: a location (a path, ``$SIMLIB_HOME``) -> the SQLite file.
+"""Where the store lives: a location -> a SQLite file or a database URL.
 
-The one function that decides what a location names (:func:`sqlite_path`). Today every store is a
-SQLite file, so a location that looks like a URL (``scheme://...``, e.g.
-``postgresql://user:password@host/db``) is refused instead of becoming a file under
-``./postgresql:/user:password@host/`` -- a password in a directory name. A PostgreSQL store
-(issue 13) replaces this function with a dispatch on the scheme.
+The one place that decides what a location names (:func:`parse_location`): a path (``~``
+expanded) is a SQLite file; a URL (``scheme://...``) is a database server, and only
+PostgreSQL's schemes are known (``postgresql://`` and ``postgresql+psycopg://``, both through
+psycopg 3). Any other scheme is refused instead of becoming a file under
+``./mysql:/user:password@host/`` -- a password in a directory name.
 
-The refusal names the scheme and the host only: the rest of a URL may hold a password.
+A URL may hold a password: it is kept only inside :class:`StoreURL` (whose ``str`` and ``repr``
+hide it) and never repeated in a message; a refusal names the scheme and the host at most.
 """
 
 from __future__ import annotations
@@ -14,16 +15,98 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 from simlib.errors import ValidationError
 
-__all__ = ["URL_PATTERN", "sqlite_path"]
+__all__ = ["SQL_SCHEMES", "STORE_ENV", "URL_PATTERN", "StoreURL", "parse_location", "scrub", "sqlite_path"]
 
 #: What makes a location a URL: a scheme, then ``://``.
 URL_PATTERN: Final = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
 _HOST: Final = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+#: The URL schemes of a shared store -> the SQLAlchemy driver name they use.
+SQL_SCHEMES: Final = {"postgresql": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg"}
+#: The store's location when none is given (a path or a URL), before ``$SIMLIB_HOME``.
+STORE_ENV: Final = "SIMLIB_STORE"
+
+
+class StoreURL:
+    """A database URL with its password kept out of sight: ``str`` / ``repr`` / :attr:`shown`
+    give it without the password; :meth:`secret_text` is what the driver gets."""
+
+    __slots__ = ("_password", "_text", "driver", "shown")
+
+    def __init__(self, text: str, driver: str, shown: str, password: str | None) -> None:
+        self._text = text
+        self._password = password
+        self.driver = driver
+        self.shown = shown
+
+    def secret_text(self) -> str:
+        return self._text
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __repr__(self) -> str:
+        return f"StoreURL({self.shown!r})"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("StoreURL cannot be pickled (it holds a password)")
+
+
+def scrub(text: str, url: StoreURL | None) -> str:
+    """``text`` with the URL's password (as given and percent-decoded) replaced by ``***``."""
+    if url is None or not url.password:
+        return text
+    for secret in {url.password, unquote(url.password)}:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def parse_location(location: str | os.PathLike[str], *, source: str = "store") -> Path | StoreURL:
+    """The SQLite file or the database URL ``location`` names; a one-line ValidationError on
+    ``source`` (the argument or variable it came from) for a URL of an unknown scheme or one
+    that cannot be parsed -- never repeating more than its scheme and host."""
+    text = os.fspath(location)
+    if not isinstance(text, str):  # a bytes path
+        text = os.fsdecode(text)
+    m = URL_PATTERN.match(text)
+    if not m:
+        return Path(text).expanduser()
+    scheme = m.group(1).lower()
+    shown = _shown(text, m.group(1))
+    driver = SQL_SCHEMES.get(scheme)
+    if driver is None:
+        raise ValidationError(
+            source,
+            f"{shown} is a URL of an unknown kind; give the path of a SQLite file or a PostgreSQL URL "
+            "(postgresql+psycopg://user@host/db) (the rest of the URL is not repeated, it may hold a password)",
+        )
+    try:
+        parts = urlsplit(text.strip())
+        host, port, user, password = parts.hostname, parts.port, parts.username, parts.password
+    except ValueError:
+        raise ValidationError(
+            source, f"{shown} is not a valid URL (the rest is not repeated, it may hold a password)"
+        ) from None
+    database = parts.path.lstrip("/")
+    if not database or "/" in database:
+        raise ValidationError(source, f"{shown}: name the database after the host (postgresql+psycopg://user@host/db)")
+    where = f"{host or 'localhost'}" + (f":{port}" if port else "")
+    who = f"{unquote(user)}@" if user else ""
+    masked = f"{driver}://{who}{'***@' if password and not who else ''}{where}/{database}"
+    if password and who:
+        masked = f"{driver}://{who[:-1]}:***@{where}/{database}"
+    # the driver name as SQLAlchemy spells it, whatever the URL said
+    full = f"{driver}://" + text.strip().split("://", 1)[1]
+    return StoreURL(full, driver, masked, password)
 
 
 def sqlite_path(location: str | os.PathLike[str], *, source: str = "store") -> Path:
@@ -36,8 +119,8 @@ def sqlite_path(location: str | os.PathLike[str], *, source: str = "store") -> P
     if m:
         raise ValidationError(
             source,
-            f"{_shown(text, m.group(1))} is a URL; the store is a SQLite file, give its path "
-            "(database URLs are not supported yet; the rest of the URL is not repeated, it may hold a password)",
+            f"{_shown(text, m.group(1))} is a URL; a SQLite store is a file, give its path (a PostgreSQL "
+            "store is opened with Simulator(url) or $SIMLIB_STORE; the rest of the URL is not repeated, it may hold a password)",
         )
     return Path(text).expanduser()
 

@@ -93,8 +93,8 @@ class HistoryFilter:
     """Which attempts a page, a count or an export covers; every criterion given must hold.
 
     ``webhook`` (ids), ``event_type``, ``result`` ("Delivered", "Failed" or a simulation error
-    such as "Network error"), ``status_class`` ("2xx" ... "5xx", or "none" for no status) each
-    take one value or several (any of them); ``since_ms`` / ``until_ms`` bound the send time
+    such as "Network error"), ``status_class`` ("2xx" ... "5xx", or "none" for no status),
+    ``user`` and ``host`` (who sent it, from where) each take one value or several (any of them); ``since_ms`` / ``until_ms`` bound the send time
     (epoch ms, inclusive); ``text`` is a substring searched case-insensitively (see the module).
     """
 
@@ -105,6 +105,8 @@ class HistoryFilter:
     since_ms: int | None
     until_ms: int | None
     text: str
+    user: tuple[str, ...]
+    host: tuple[str, ...]
 
     def __init__(
         self,
@@ -116,6 +118,8 @@ class HistoryFilter:
         since_ms: int | None = None,
         until_ms: int | None = None,
         text: str = "",
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
     ) -> None:
         classes = _strings("status_class", status_class)
         for c in classes:
@@ -134,6 +138,8 @@ class HistoryFilter:
         set_(self, "since_ms", since_ms)
         set_(self, "until_ms", until_ms)
         set_(self, "text", _strings("text", text.strip())[0] if text.strip() else "")
+        set_(self, "user", _strings("user", user))
+        set_(self, "host", _strings("host", host))
 
     @property
     def empty(self) -> bool:
@@ -184,7 +190,7 @@ def filter_sql(f: HistoryFilter | None) -> tuple[str, list[Any]]:
         return "", []
     where: list[str] = []
     params: list[Any] = []
-    for column, values in (("webhook_id", f.webhook), ("event_type", f.event_type)):
+    for column, values in (("webhook_id", f.webhook), ("event_type", f.event_type), ("user", f.user), ("host", f.host)):
         if values:
             where.append(f"{column} IN ({','.join('?' * len(values))})")
             params.extend(values)

@@ -24,6 +24,11 @@ from simlib.records import Attempt, FieldSpec, Kind, ViewItem, record_fields, re
 
 __all__ = [
     "BASE_VERSION",
+    "ENCRYPTED_SINCE",
+    "VERSION_TABLE",
+    "WEBHOOK_COLUMNS",
+    "ColumnDef",
+    "EncryptSecrets",
     "EXPORT_COLUMNS",
     "HISTORY_COLUMNS",
     "HISTORY_TABLE",
@@ -45,6 +50,8 @@ __all__ = [
 
 HISTORY_TABLE: Final = "history"
 WEBHOOKS_TABLE: Final = "webhooks"
+#: PostgreSQL's schema version: one row, one column ``version`` (SQLite has ``PRAGMA user_version``).
+VERSION_TABLE: Final = "simlib_schema"
 #: The history table's key: the attempt's history id (``SimulationResult.history_id``).
 KEY: Final = "id"
 
@@ -66,7 +73,40 @@ class DropColumn(NamedTuple):
     name: str
 
 
-Step = AddColumn | DropColumn
+class EncryptSecrets(NamedTuple):
+    """Encrypt the secrets of a table in place (plain text -> Fernet tokens); the backend runs
+    it with the store's key (a value that is already a token is left as it is)."""
+
+    table: str
+    columns: tuple[str, ...]
+
+
+Step = AddColumn | DropColumn | EncryptSecrets
+
+
+class ColumnDef(NamedTuple):
+    """A column of a table not derived from the record (the webhooks)."""
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+    primary_key: bool = False
+
+
+#: The webhooks table, in column order (both backends render it).
+WEBHOOK_COLUMNS: Final[tuple[ColumnDef, ...]] = (
+    ColumnDef("id", "text", primary_key=True),
+    ColumnDef("name", "text"),
+    ColumnDef("url", "text"),
+    ColumnDef("events", "json"),
+    ColumnDef("secret", "text"),
+    ColumnDef("previous_secret", "text", nullable=True),
+    ColumnDef("previous_secret_expires_ms", "time_ms", nullable=True),
+    ColumnDef("created_ms", "time_ms"),
+    ColumnDef("updated_ms", "time_ms"),
+    ColumnDef("position", "int"),
+    ColumnDef("organisation_id", "text", nullable=True),  # schema version 3 (issue 14): last, where ADD COLUMN puts it
+)
 
 
 class Migration(NamedTuple):
@@ -93,8 +133,23 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         (AddColumn(WEBHOOKS_TABLE, "organisation_id", "text"),),
     ),
     # -- end issue 14 ---------------------------------------------------------------------------
+    # -- issue 13 (a shared store) -----------------------------------------------------------------
+    Migration(
+        4,
+        "a shared store: who sent each attempt and from which host; webhook secrets encrypted at rest",
+        (
+            AddColumn(HISTORY_TABLE, "user", "text"),
+            AddColumn(HISTORY_TABLE, "host", "text"),
+            EncryptSecrets(WEBHOOKS_TABLE, ("secret", "previous_secret")),
+        ),
+    ),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version if MIGRATIONS else BASE_VERSION
+#: The first version whose webhook secrets are Fernet tokens (a store from before holds them in
+#: plain text until it is upgraded).
+ENCRYPTED_SINCE: Final = next(
+    m.version for m in MIGRATIONS if any(isinstance(step, EncryptSecrets) for step in m.steps)
+)
 
 
 def pending_migrations(version: int) -> tuple[Migration, ...]:

@@ -7,7 +7,9 @@ data directory (``platformdirs.user_data_dir("simlib")``). The file must be on a
 Practice (PRACTICE.md §5): WAL, a busy timeout, ``BEGIN IMMEDIATE`` + one short transaction per
 write, no network I/O inside a transaction, rows ordered by their integer id (insertion order),
 times as integer epoch milliseconds, ``PRAGMA user_version`` as the schema version. The file and
-its directory are created owner-only, because the file holds webhook secrets.
+its directory are created owner-only, because the file holds webhook secrets -- encrypted
+(:mod:`~simlib.core.store.keys`), with the key in an owner-only file beside it
+(``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
 
 The history table, its INSERT and SELECTs are rendered once, at import, from the history record
 (:class:`simlib.records.Attempt`, via :mod:`~simlib.core.store.schema`): :data:`HISTORY_SQL`.
@@ -50,6 +52,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from simlib.core.store.frames import CHUNK_ROWS, frame_from_cursor, iter_frames
+from simlib.core.store.keys import Keyring
 from simlib.core.store.location import sqlite_path
 from simlib.core.store.query import (
     DEFAULT_COUNT_CAP,
@@ -67,13 +71,16 @@ from simlib.core.store.query import (
 )
 from simlib.core.store.schema import (
     BASE_VERSION,
+    ENCRYPTED_SINCE,
     HISTORY_COLUMNS,
     HISTORY_TABLE,
     KEY,
     SCHEMA_VERSION,
+    WEBHOOK_COLUMNS,
     WEBHOOKS_TABLE,
     AddColumn,
     DropColumn,
+    EncryptSecrets,
     Step,
     frame_columns,
     frame_dtypes,
@@ -81,8 +88,8 @@ from simlib.core.store.schema import (
     stored_fields,
     time_columns,
 )
-from simlib.errors import NotFoundError, StoreUnavailable, StoreVersionError, ValidationError
-from simlib.records import INTERRUPTED, Attempt, Derived, Kind, Secret, View, Webhook, record_view
+from simlib.errors import NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
+from simlib.records import INTERRUPTED, Attempt, Derived, Kind, View, Webhook, record_view
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,24 +114,12 @@ STORE_FILENAME = "simlib.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0
 #: WAL pages after which a commit checkpoints (SQLite's default is 1000).
 WAL_AUTOCHECKPOINT_PAGES: Final = 2000
+#: The connection's page cache in KiB (SQLite's default is 2000): enough for the pages of the
+#: newest 10,000 rows a capped count reads (allocated as pages are read, not up front).
+PAGE_CACHE_KIB: Final = 16 * 1024
 #: ``ALTER TABLE ... DROP COLUMN`` exists from SQLite 3.35; older libraries rebuild the table.
 NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 
-# Not derived from the history record: the webhooks table (the configuration, not attempts).
-_WEBHOOKS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    url TEXT NOT NULL,
-    events TEXT NOT NULL,
-    secret TEXT NOT NULL,
-    previous_secret TEXT,
-    previous_secret_expires_ms INTEGER,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    organisation_id TEXT
-)"""  # organisation_id: schema version 3 (issue 14), last, where ALTER TABLE ADD COLUMN puts it
 # No secondary indexes on history: each one doubles the cost of the append every send pays,
 # while a filtered scan of 100k rows takes milliseconds (bench_history.py measures both).
 
@@ -138,6 +133,17 @@ SQLITE_TYPES: Final[dict[Kind, str]] = {
     "bytes": "BLOB",
     "time_ms": "INTEGER",
 }
+
+
+# Not derived from the history record: the webhooks table (the configuration, not attempts),
+# rendered from schema.WEBHOOK_COLUMNS: CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY,
+# name TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, ...).
+_WEBHOOKS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
+    """ + ",\n    ".join(
+    f"{c.name} {SQLITE_TYPES[c.kind]}" + (" PRIMARY KEY" if c.primary_key else "" if c.nullable else " NOT NULL")
+    for c in WEBHOOK_COLUMNS
+) + "\n)"
 
 
 def _literal(value: str | int | float | None) -> str:
@@ -264,11 +270,21 @@ def _table_info(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     return conn.execute(f"PRAGMA table_info({table})").fetchall()
 
 
-def apply_step(conn: sqlite3.Connection, step: Step) -> None:
+def apply_step(conn: sqlite3.Connection, step: Step, keyring: Keyring | None = None) -> None:
     """Run one migration step inside the caller's transaction; a step already applied (the
-    column is there / gone) does nothing."""
+    column is there / gone, the secrets are tokens) does nothing. ``EncryptSecrets`` needs the
+    store's ``keyring``."""
     present = {row[1] for row in _table_info(conn, step.table)}
-    if isinstance(step, AddColumn):
+    if isinstance(step, EncryptSecrets):
+        if keyring is None:
+            raise StoreUnavailable("encrypting the webhook secrets needs the store's key")
+        for name in step.columns:
+            rows = conn.execute(f"SELECT id, {name} FROM {step.table} WHERE {name} IS NOT NULL").fetchall()
+            for ident, value in rows:
+                token = keyring.encrypt_plain(value)
+                if token != value:
+                    conn.execute(f"UPDATE {step.table} SET {name}=? WHERE id=?", (token, ident))
+    elif isinstance(step, AddColumn):
         if step.name not in present:
             ddl = _column_ddl(step.name, step.kind, step.nullable, step.default)
             conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {ddl}")
@@ -296,6 +312,45 @@ def _rebuild_without(conn: sqlite3.Connection, table: str, column: str) -> None:
     conn.execute(f"INSERT INTO {table}__new ({names}) SELECT {names} FROM {table}")
     conn.execute(f"DROP TABLE {table}")
     conn.execute(f"ALTER TABLE {table}__new RENAME TO {table}")
+
+
+def _history_query(
+    webhook: str | Sequence[str] | None,
+    event_type: str | Sequence[str] | None,
+    result: str | Sequence[str] | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    limit: int | None,
+    user: str | Sequence[str] | None = None,
+    host: str | Sequence[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
+        if value is not None:
+            values = [value] if isinstance(value, str) else list(value)
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    if result is not None:
+        values = [result] if isinstance(result, str) else list(result)
+        where.append(
+            f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
+        )
+        params.extend(values + values)
+    if since_ms is not None:
+        where.append("sent_at_ms >= ?")
+        params.append(int(since_ms))
+    if until_ms is not None:
+        where.append("sent_at_ms <= ?")
+        params.append(int(until_ms))
+    sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
+        params.append(int(limit))
+    else:
+        sql += " ORDER BY id"
+    return sql, params
 
 
 def default_store_path() -> Path:
@@ -328,9 +383,28 @@ class Store:
         #: The WAL file, open while the connection is (SQLite removes it only when the last
         #: connection closes; it holds no lock on it, so this descriptor can be closed freely).
         self._wal_fd: int | None = None
+        #: The key of the secrets at rest (loaded when the store opens).
+        self._keyring: Keyring | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, as it may be shown: the file's path."""
+        return str(self.path)
+
+    @property
+    def key_file(self) -> Path:
+        """The key file beside the store (used unless ``$SIMLIB_SECRET_KEY`` gives the key)."""
+        return Path(f"{self.path}.key")
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys of the webhook secrets (the store is opened first)."""
+        with self._connection():
+            assert self._keyring is not None
+            return self._keyring
 
     # -- connection -------------------------------------------------------------------------
 
@@ -356,18 +430,24 @@ class Store:
             # another application's database is refused as it is.
             version = _store_version(path, conn)
             # A simlib store: owner-only before anything (a secret, the WAL) is written into it.
-            _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in _STORE_SUFFIXES])
+            _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in (*_STORE_SUFFIXES, ".key")])
+            if self._keyring is None:  # a key file is made for a new store and for plain-text secrets only
+                self._keyring = Keyring.load(self.key_file, create=version < ENCRYPTED_SINCE)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             conn.execute("PRAGMA synchronous=NORMAL")
             # A send writes its row twice (reserved, then completed): checkpoint (and sync) after
             # as many sends as when it was written once, not twice as often.
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            # Issue 12 (history flat at 1M rows): the explorer's capped counts read up to 10,001
+            # rows after every send; with SQLite's default 2 MB page cache they come from the
+            # file each time (~5-10 ms at 1M rows), with this they stay cached (~1 ms).
+            conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             if version < SCHEMA_VERSION:
                 self._upgrade(conn)
             self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
             self._size_limit = _file_size_limit()  # read when the store opens (ulimit -f of this process)
-        except (StoreVersionError, StoreUnavailable):
+        except StoreError:
             conn.close()
             raise
         except sqlite3.Error as exc:
@@ -390,8 +470,8 @@ class Store:
                 for migration in pending_migrations(version):
                     try:
                         for step in migration.steps:
-                            apply_step(conn, step)
-                    except sqlite3.Error as exc:
+                            apply_step(conn, step, self._keyring)
+                    except (sqlite3.Error, StoreError) as exc:
                         raise StoreUnavailable(
                             f"cannot upgrade the store at {self.path} from schema version {version} to "
                             f"{migration.version}: {_reason(exc)}"
@@ -457,7 +537,7 @@ class Store:
                 "INSERT INTO webhooks (id, name, url, events, secret, previous_secret, "
                 "previous_secret_expires_ms, created_ms, updated_ms, organisation_id, position) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (*_webhook_params(wh), pos),
+                (*_webhook_params(wh, self._keyring), pos),
             )
 
     def replace_webhook(self, wh: Webhook) -> None:
@@ -465,7 +545,7 @@ class Store:
             cur = conn.execute(
                 "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
                 "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
-                (*_webhook_params(wh)[1:], wh.id),
+                (*_webhook_params(wh, self._keyring)[1:], wh.id),
             )
             if cur.rowcount == 0:
                 raise NotFoundError("webhook", wh.id)
@@ -487,12 +567,30 @@ class Store:
                 row = conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
         if row is None:
             raise NotFoundError("webhook", webhook_id)
-        return _webhook_from_row(row)
+        return _webhook_from_row(row, self._keyring)
+
+    def reload_keys(self) -> None:
+        """Read the key file again (after a key rotation)."""
+        with self._lock:
+            self._keyring = Keyring.load(self.key_file)
+
+    def reencrypt_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
+        rotation; SecretKeyError, and nothing changed, when a secret is not decrypted by any of
+        its keys); how many webhooks."""
+        with self._write() as conn:
+            rows = conn.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
+            for ident, secret, previous in rows:
+                conn.execute(
+                    "UPDATE webhooks SET secret=?, previous_secret=? WHERE id=?",
+                    (keyring.rotate(secret), keyring.rotate(previous) if previous is not None else None, ident),
+                )
+        return len(rows)
 
     def list_webhooks(self) -> list[Webhook]:
         with self._connection() as conn:
             rows = conn.execute(f"SELECT {_WH_COLS} FROM webhooks ORDER BY position").fetchall()
-        return [_webhook_from_row(r) for r in rows]
+        return [_webhook_from_row(r, self._keyring) for r in rows]
 
     # -- history ----------------------------------------------------------------------------
 
@@ -513,24 +611,41 @@ class Store:
         """Write the outcome of the reserved row ``history_id``: ``row`` (the same attempt, with
         its outcome) replaces what the pending row did not know yet (cut to the room that was
         reserved, see :func:`fit_row`)."""
-        self.complete_many(((history_id, row),), wait=wait)
+        if not wait:
+            self.complete_many(((history_id, row),), wait=wait)
+            return
+        # Issue 12 (single send <= 1.2x bare httpx): one UPDATE in autocommit mode, without the
+        # BEGIN IMMEDIATE ... COMMIT around it -- the same one write transaction (SQLite wraps
+        # the statement in it), waiting for the write lock the same way (a statement that only
+        # writes takes its read and write locks in one step, retried by the busy handler), and
+        # two calls into SQLite fewer. complete_many keeps the explicit transaction (many rows).
+        try:
+            with self._connection() as conn:
+                conn.execute(_COMPLETE_HISTORY, self._completion_params(history_id, row))
+        finally:
+            with self._lock:
+                self._reserved.pop(history_id, None)
+
+    def _completion_params(self, hid: int, row: Attempt) -> tuple[Any, ...]:
+        """The parameters of ``HistorySQL.complete`` for the reserved row ``hid``: the room
+        reserved for the whole row, less what the pending row already holds as it stays (mostly
+        the request body; the few short fields left are within the per-row margin of
+        _wal_bytes); a row over it is cut to it (:func:`fit_row`)."""
+        limit = self._reserved.get(hid)
+        values = _outcome_params(row)
+        if limit is not None and _params_bytes(values) > limit - len(row.request_body):
+            values = _outcome_params(fit_row(row, limit - len(row.request_body), outcome_only=True))
+        return (*values, hid)
 
     def complete_many(self, items: Sequence[tuple[int, Attempt]], *, wait: bool = True) -> None:
         """Complete several reserved rows in one transaction (burst mode). A row whose
         completion fails stays pending (it reads "interrupted"); it is not retried."""
-        update, params, reserved = _COMPLETE_HISTORY, _outcome_params, self._reserved
+        update, completion_params, reserved = _COMPLETE_HISTORY, self._completion_params, self._reserved
         try:
             with self._write(wait=wait) as conn:
                 execute = conn.execute
                 for hid, row in items:
-                    # The room reserved for the whole row, less what the pending row already
-                    # holds as it stays (mostly the request body; the few short fields left are
-                    # within the per-row margin of _wal_bytes).
-                    limit = reserved.get(hid)
-                    values = params(row)
-                    if limit is not None and _params_bytes(values) > limit - len(row.request_body):
-                        values = params(fit_row(row, limit - len(row.request_body), outcome_only=True))
-                    execute(update, (*values, hid))
+                    execute(update, completion_params(hid, row))
         finally:
             with self._lock:
                 for hid, _ in items:
@@ -648,41 +763,63 @@ class Store:
         since_ms: int | None = None,
         until_ms: int | None = None,
         limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """History as a typed DataFrame, oldest first (insertion order)."""
-        import pandas as pd
-
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("webhook_id", webhook), ("event_type", event_type)):
-            if value is not None:
-                values = [value] if isinstance(value, str) else list(value)
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params.extend(values)
-        if result is not None:
-            values = [result] if isinstance(result, str) else list(result)
-            where.append(
-                f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
-            )
-            params.extend(values + values)
-        if since_ms is not None:
-            where.append("sent_at_ms >= ?")
-            params.append(int(since_ms))
-        if until_ms is not None:
-            where.append("sent_at_ms <= ?")
-            params.append(int(until_ms))
-        sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
-            params.append(int(limit))
-        else:
-            sql += " ORDER BY id"
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
         with self._connection() as conn:
-            frame = pd.read_sql_query(sql, conn, params=params, dtype=dict(_FRAME_DTYPES))
-        for name in _TIME_COLUMNS:
-            frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
-        return frame[_FRAME_COLUMNS]
+            # Issue 12: built in chunks, text as Arrow strings (see .frames), not read_sql_query.
+            return frame_from_cursor(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS)
 
+    def history_frames(
+        self,
+        *,
+        webhook: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`history_frame` as frames of at most ``chunk_rows`` rows (streamed exports:
+        memory independent of the row count), read in one snapshot on a connection of their
+        own (issue 12), so sends and other reads go on meanwhile."""
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        self.check()  # the store exists, is ours and is at this version
+        try:
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {_reason(exc)}") from None
+        try:
+            conn.execute("BEGIN")  # one snapshot for every chunk
+            yield from iter_frames(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS, chunk_rows=chunk_rows)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+        finally:
+            conn.close()
+
+    def history_frame_rows(
+        self,
+        *,
+        webhook: str | Sequence[str] | None = None,
+        event_type: str | Sequence[str] | None = None,
+        result: str | Sequence[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+        user: str | Sequence[str] | None = None,
+        host: str | Sequence[str] | None = None,
+    ) -> int:
+        """How many rows :meth:`history_frame` would give (a count over the whole history: for
+        an export's progress bar, not for every send)."""
+        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        with self._connection() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
 
     # -- the history workbench: pages, capped counts, links (simlib.core.store.query) ----------------
 
@@ -758,8 +895,6 @@ class Store:
         """The attempts matching ``filters`` as a typed DataFrame, oldest first, as
         :meth:`history_frame` gives it: the newest ``limit`` of them (all when None), with only
         ``columns`` of the frame (all, in order, when None; the key is always there)."""
-        import pandas as pd
-
         wanted = None if columns is None else {KEY, *columns}
         unknown = set() if wanted is None else wanted - set(_FRAME_COLUMNS)
         if unknown:
@@ -777,10 +912,7 @@ class Store:
             sql += f" ORDER BY {KEY}"
         dtypes = {k: v for k, v in _FRAME_DTYPES.items() if k in keys}
         with self._connection() as conn:
-            frame = pd.read_sql_query(sql, conn, params=params, dtype=dtypes)
-        for name in _TIME_COLUMNS:
-            if name in keys:
-                frame[name] = pd.to_datetime(frame[name].astype("int64"), unit="ms", utc=True)
+            frame = frame_from_cursor(conn.execute(sql, params), dtypes, _TIME_COLUMNS)  # see .frames
         return frame[keys]
 
 
@@ -872,7 +1004,10 @@ class StoreTransaction:
 
     def get_webhook(self, webhook_id: str) -> Webhook | None:
         row = self._conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
-        return None if row is None else _webhook_from_row(row)
+        return None if row is None else self._webhook_in(self._store, row)
+
+    def _webhook_in(self, store: Store, row: Sequence[Any]) -> Webhook:
+        return _webhook_from_row(row, store._keyring)
 
     def append(self, row: Attempt) -> int:
         """Append a finished attempt (one that sends nothing); its history id."""
@@ -1088,14 +1223,16 @@ _WH_COLS = (
 )
 
 
-def _webhook_params(wh: Webhook) -> tuple[Any, ...]:
+def _webhook_params(wh: Webhook, keyring: Keyring | None) -> tuple[Any, ...]:
+    """The stored values of a webhook: its secrets as tokens (SecretKeyError without a key)."""
+    assert keyring is not None  # loaded when the store opened
     return (
         wh.id,
         wh.name,
         wh.url,
         json.dumps(list(wh.events)),
-        wh.secret.reveal(),
-        wh.previous_secret.reveal() if wh.previous_secret is not None else None,
+        keyring.seal(wh.secret),
+        keyring.seal(wh.previous_secret) if wh.previous_secret is not None else None,
         wh.previous_secret_expires_ms,
         wh.created_ms,
         wh.updated_ms,
@@ -1109,14 +1246,15 @@ def _events(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _webhook_from_row(row: Sequence[Any]) -> Webhook:
+def _webhook_from_row(row: Sequence[Any], keyring: Keyring | None) -> Webhook:
+    assert keyring is not None  # loaded when the store opened
     return Webhook(
         id=row[0],
         name=row[1],
         url=row[2],
         events=_events(row[3]),
-        secret=Secret(row[4]),
-        previous_secret=Secret(row[5]) if row[5] is not None else None,
+        secret=keyring.open(row[4]),
+        previous_secret=keyring.open(row[5]) if row[5] is not None else None,
         previous_secret_expires_ms=row[6],
         created_ms=row[7],
         updated_ms=row[8],

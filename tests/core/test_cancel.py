@@ -1,0 +1,160 @@
+"""Cancelling a single send (``Simulator.send(cancel=event)``) in each phase, against real
+servers on 127.0.0.1: the send returns within a second of the cancel, the attempt is recorded
+as "Simulation failed" with a detail that starts "Cancelled by the user" and says how far it
+got, and a request cancelled before its connection was made never writes a byte."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from simlib import CANCELLED, DELIVERED, FAILED, SIMULATION_FAILED, DeliveryConfig, Simulator
+from simlib.records import CANCELLED_BEFORE_CONNECT, CANCELLED_BEFORE_SEND, CANCELLED_CONNECTED
+from tests.helpers import APP
+from tests.servers import RawServer, answer, drip, never_answer
+
+#: Long enough that only the cancel can end the sends below.
+SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
+#: What "within a second" is allowed on a loaded 2-CPU machine.
+BOUND_S = 2.0
+
+
+def _cancel_after(seconds: float, then: float = BOUND_S) -> tuple[threading.Event, list[float]]:
+    """An event set ``seconds`` from now; ``at[0]`` is when it was set."""
+    cancel, at = threading.Event(), []
+
+    def fire() -> None:
+        time.sleep(seconds)
+        at.append(time.monotonic())
+        cancel.set()
+
+    threading.Thread(target=fire, daemon=True).start()
+    return cancel, at
+
+
+def _send(sim: Simulator, url: str, cancel: threading.Event, at: list[float]):
+    wh = sim.create_webhook("cancel", url, [APP])
+    result = sim.send(sim.preview(wh, APP, seed=1), cancel=cancel)
+    ended = time.monotonic()
+    assert at, "the send ended before it was cancelled"
+    assert ended - at[0] < BOUND_S, f"the cancel took {ended - at[0]:.2f} s"
+    return result
+
+
+def _row(sim: Simulator, result) -> dict:
+    assert result.recorded
+    return sim.history_row(result.history_id)
+
+
+@pytest.fixture
+def sim(tmp_path) -> Iterator[Simulator]:
+    with Simulator(tmp_path / "s.db", delivery=SLOW) as s:
+        yield s
+
+
+def test_cancel_while_resolving(tmp_path) -> None:
+    release = threading.Event()
+
+    def hanging_resolver(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["127.0.0.1"]
+
+    with Simulator(tmp_path / "s.db", delivery=SLOW.with_(resolver=hanging_resolver)) as sim:
+        cancel, at = _cancel_after(0.3)
+        try:
+            result = _send(sim, "http://hangs.example/hook", cancel, at)
+        finally:
+            release.set()
+        assert (result.result, result.error, result.detail) == (FAILED, SIMULATION_FAILED, CANCELLED_BEFORE_CONNECT)
+        row = _row(sim, result)
+        assert row["detail"] == CANCELLED_BEFORE_CONNECT and row["error"] == SIMULATION_FAILED
+
+
+def test_cancel_while_connecting_to_a_blackhole_sends_nothing(sim: Simulator) -> None:
+    # A listener with a full accept queue: Linux drops further SYNs, so a connect hangs.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        cancel, at = _cancel_after(0.5)
+        result = _send(sim, f"http://127.0.0.1:{port}/hook", cancel, at)
+        assert result.detail == CANCELLED_BEFORE_CONNECT and result.http_status is None
+        assert _row(sim, result)["detail"] == CANCELLED_BEFORE_CONNECT
+        # Free the queue: the abandoned connect now goes through, and must write nothing.
+        hole.settimeout(3)
+        received = b""
+        for _ in range(2):  # the filler, then the cancelled send's connection
+            conn, _ = hole.accept()
+            conn.settimeout(3)
+            try:
+                while chunk := conn.recv(65536):
+                    received += chunk
+            except (TimeoutError, ConnectionResetError):
+                pass
+            conn.close()
+        assert b"POST" not in received, received[:200]
+    finally:
+        filler.close()
+        hole.close()
+
+
+def test_cancel_during_tls_handshake(sim: Simulator) -> None:
+    def silent(conn: socket.socket, server: RawServer) -> None:  # takes the ClientHello, never answers
+        server.stopped.wait(30)
+
+    with RawServer(silent) as server:
+        cancel, at = _cancel_after(0.4)
+        result = _send(sim, f"https://127.0.0.1:{server.port}/hook", cancel, at)
+        assert result.detail == CANCELLED_CONNECTED
+        assert _row(sim, result)["result"] == FAILED
+
+
+def test_cancel_while_waiting_for_the_answer(sim: Simulator) -> None:
+    with RawServer(never_answer()) as server:
+        cancel, at = _cancel_after(0.4)
+        result = _send(sim, server.url, cancel, at)
+        assert result.detail == CANCELLED_CONNECTED and result.detail.startswith(CANCELLED)
+        assert len(server.requests) == 1  # it had been sent: "may have reached the endpoint"
+        assert _row(sim, result)["detail"] == CANCELLED_CONNECTED
+
+
+def test_cancel_while_reading_a_slow_drip(sim: Simulator) -> None:
+    with RawServer(drip(total=1000, every=0.05)) as server:
+        cancel, at = _cancel_after(0.5)
+        result = _send(sim, server.url, cancel, at)
+        assert result.http_status == 200 and result.result == FAILED and result.error == SIMULATION_FAILED
+        assert result.detail == f"{CANCELLED} while reading the response body (status 200 had arrived)"
+        assert _row(sim, result)["http_status"] == 200
+
+
+def test_cancelled_before_it_starts_sends_nothing(sim: Simulator) -> None:
+    with RawServer(answer()) as server:
+        cancel = threading.Event()
+        cancel.set()
+        wh = sim.create_webhook("cancel", server.url, [APP])
+        result = sim.send(sim.preview(wh, APP, seed=1), cancel=cancel)
+        assert result.detail == CANCELLED_BEFORE_SEND and result.request_headers == {}
+        assert server.requests == [] and _row(sim, result)["detail"] == CANCELLED_BEFORE_SEND
+
+
+def test_a_cancel_event_never_set_changes_nothing(sim: Simulator) -> None:
+    with RawServer(answer()) as server:
+        wh = sim.create_webhook("cancel", server.url, [APP])
+        preview = sim.preview(wh, APP, seed=1)
+        result = sim.send(preview, cancel=threading.Event())
+        assert result.result == DELIVERED and result.detail == "Delivered: 200 X"
+        assert server.requests[0].body == preview.body
+
+
+def test_sends_after_a_cancelled_one_still_work(sim: Simulator) -> None:
+    with RawServer(never_answer()) as hang, RawServer(answer()) as ok:
+        cancel, at = _cancel_after(0.3)
+        _send(sim, hang.url, cancel, at)
+        wh = sim.create_webhook("after", ok.url, [APP])
+        assert sim.send(sim.preview(wh, APP, seed=2)).result == DELIVERED

@@ -1,0 +1,499 @@
+"""One fault matrix, run through both engines (issue 12, goal 2): a single send (httpx) and a
+burst (the fast aiohttp engine), against the same real servers on 127.0.0.1, must give the same
+result, the same status, the same classification in the same words, within the same deadline,
+and every attempt is recorded. The burst's httpx fallback (used with a proxy) runs the matrix
+too.
+
+Mocked: only the resolver (``DeliveryConfig(resolver=...)``) where a test needs a host name to
+resolve to 127.0.0.1, fail, or hang: no DNS server may be contacted from the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import re
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+import pytest
+import trustme
+
+from simlib import DeliveryConfig, Simulator, ValidationError
+from tests.helpers import APP, free_port
+from tests.servers import RawServer, answer, big_body, drip, never_answer, read_request, redirect
+
+DEADLINE = 2.0
+ENGINES = ["single", "burst", "burst-httpx"]
+
+
+def _raw(payload: bytes, *, then_reset: bool = False, close: bool = True):
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        conn.sendall(payload)
+        if then_reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        if not close:
+            server.stopped.wait(30)
+
+    return run
+
+
+def send(engine: str, tmp_path, url: str, *, n: int = 2, **config):
+    """``n`` attempts to ``url`` through ``engine`` ("single": ``simulate`` n times; "burst":
+    ``send_many`` on the fast engine; "burst-httpx": ``send_many`` on the httpx fallback), each
+    checked against its history row and the deadline; returns the results."""
+    settings = {"deadline": DEADLINE, "read_timeout": DEADLINE, "connect_timeout": DEADLINE, **config}
+    with Simulator(tmp_path / f"{engine}.db", delivery=DeliveryConfig(**settings)) as sim:
+        wh = sim.create_webhook("matrix", url, [APP])
+        t0 = time.monotonic()
+        if engine == "single":
+            results = [sim.simulate(wh, APP) for _ in range(n)]
+            per = (time.monotonic() - t0) / n
+        else:
+            which = "aiohttp" if engine == "burst" else "httpx"
+            burst = sim.send_many(wh, APP, n, concurrency=n, progress=False, engine=which)
+            assert burst.engine == which
+            results = burst.results
+            per = time.monotonic() - t0  # the attempts run side by side
+        history = sim.history()
+    assert per < settings["deadline"] + 1.5, f"{engine}: took {per:.2f} s"
+    assert len(results) == n and len(history) == n  # every attempt recorded
+    for r in results:
+        assert r.recorded
+        row = history[history["simulation_id"] == r.simulation_id].iloc[0]
+        assert row["detail"] == r.detail and row["result"] == r.result and row["response_body"] == r.response_body
+    return results
+
+
+def same(results, *, result=None, status="any", error="any", detail=None, prefix=None, body=None):
+    """Every result equal in what the matrix compares, and as expected."""
+    first = results[0]
+    for r in results:
+        assert (r.result, r.http_status, r.error, r.detail) == (first.result, first.http_status, first.error, first.detail)
+    if result is not None:
+        assert first.result == result, first.detail
+    if status != "any":
+        assert first.http_status == status, first.detail
+    if error != "any":
+        assert first.error == error, first.detail
+    if detail is not None:
+        assert first.detail == detail
+    if prefix is not None:
+        assert first.detail.startswith(prefix), first.detail
+    if body is not None:
+        assert first.response_body == body
+    return first
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param
+
+
+def _ports(detail: str) -> str:
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", detail)
+
+
+# -- answers: status classes, 1xx, HTTP/1.0, chunked -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status, headers, result, detail",
+    [
+        (200, {}, "Delivered", "Delivered: 200 X"),
+        (202, {}, "Delivered", "Delivered: 202 X"),
+        (204, {}, "Delivered", "Delivered: 204 X"),
+        (304, {}, "Failed", "304 X: redirect not followed (a webhook endpoint must answer 2xx itself)"),
+        (418, {}, "Failed", "418 X: the endpoint answered with an error"),
+        (429, {"Retry-After": "120"}, "Failed", "429 X: the endpoint is throttling (Retry-After: 120)"),
+        (410, {}, "Failed", "410 X: the endpoint says it is gone"),
+        (500, {}, "Failed", "500 X: the endpoint answered with an error"),
+        (504, {}, "Failed", "504 X: a gateway in front of the endpoint failed or timed out"),
+    ],
+)
+def test_status_classes(tmp_path, engine, status, headers, result, detail):
+    body = b"" if status in (204, 304) else b'{"status": %d}' % status
+    with RawServer(answer(status, body, headers)) as srv:
+        results = send(engine, tmp_path, srv.url)
+        assert len(srv.requests) == 2  # one request per attempt, never a retry
+    same(results, result=result, status=status, error=None, detail=detail, body=body.decode())
+
+
+def test_redirect_is_not_followed_and_its_target_is_never_contacted(tmp_path, engine):
+    with RawServer(answer(200)) as target, RawServer(redirect(target.url, 307)) as srv:
+        results = send(engine, tmp_path, srv.url)
+        assert target.connections == 0
+    same(results, result="Failed", status=307, detail=f"307 X: redirect to {target.url} not followed (a webhook endpoint must answer 2xx itself)")
+
+
+def test_informational_1xx_then_the_final_answer(tmp_path, engine):
+    payload = b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Delivered", status=200, body="ok", detail="Delivered: 200 OK")
+
+
+def test_only_a_1xx_and_then_silence_ends_at_the_deadline(tmp_path, engine):
+    with RawServer(_raw(b"HTTP/1.1 100 Continue\r\n\r\n", close=False)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Failed", error="Network error", detail="timeout: no complete response within the total deadline of 2 s")
+
+
+def test_http_1_0_answer_without_content_length(tmp_path, engine):
+    payload = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold but fine"
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Delivered", status=200, body="old but fine", detail="Delivered: 200 OK")
+
+
+def test_chunked_answer(tmp_path, engine):
+    payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Delivered", status=200, body="hello world", detail="Delivered: 200 OK")
+
+
+def test_chunked_gzip_answer_is_decoded(tmp_path, engine):
+    data = zlib.compress(b'{"ok": "chunked gzip"}', wbits=31)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7]) for i in range(0, len(data), 7))
+    payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunks + b"0\r\n\r\n"
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Delivered", body='{"ok": "chunked gzip"}')
+
+
+def test_the_request_on_the_wire_is_the_same(tmp_path, engine):
+    """Same header names, same body bytes, no extra headers (no Accept-Encoding: the endpoint
+    must not be invited to compress), exactly as a single send sends them."""
+    with RawServer(answer(200)) as srv:
+        results = send(engine, tmp_path, srv.url, n=1)
+        (req,) = srv.requests
+    names = sorted(name.lower() for name, _ in req.header_pairs)
+    assert names == sorted(
+        ["host", "content-length", "content-type", "user-agent", "x-webhook-signature", "x-webhook-timestamp", "x-webhook-event"]
+    ) or names == sorted(["host", "content-length", "content-type", "user-agent", "x-webhook-signature", "x-webhook-timestamp"]), names
+    assert req.request_line == "POST /hook HTTP/1.1"
+    assert req.body == results[0].payload.encode() if isinstance(results[0].payload, str) else req.body == results[0].payload
+
+
+def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine):
+    long = "v" * 20_000  # over aiohttp's default 8 KiB line limit, under h11's 100 KiB head
+    payload = f"HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200, body="ok")
+    assert first.response_headers["x-long"] == "v" * 1000  # stored cut to MAX_HEADER_VALUE
+
+
+def test_a_response_head_over_100_kib_is_refused_the_same_way(tmp_path, engine):
+    huge = "v" * 200_000
+    payload = f"HTTP/1.1 200 OK\r\nX-Huge: {huge}\r\nContent-Length: 2\r\n\r\nok".encode()
+    with RawServer(_raw(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Failed", error="Network error", status=None, prefix="the endpoint closed the connection or broke HTTP: ")
+
+
+# -- faults: refused, reset, garbage, silence, drips --------------------------------------------
+
+
+def test_refused(tmp_path, engine):
+    port = free_port()
+    results = send(engine, tmp_path, f"http://127.0.0.1:{port}/hook")
+    same(results, result="Failed", error="Network error", detail=f"connection refused by 127.0.0.1:{port} (nothing is listening there)")
+
+
+def test_reset_before_any_response(tmp_path, engine):
+    with RawServer(_raw(b"", then_reset=True)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Failed", error="Network error")
+    assert _ports(first.detail) in {
+        "connection reset by 127.0.0.1:PORT before a complete response",
+        "the endpoint closed the connection or broke HTTP: Server disconnected without sending a response.",
+    }
+
+
+def test_reset_mid_response_keeps_the_status(tmp_path, engine):
+    payload = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10
+    with RawServer(_raw(payload, then_reset=True)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Failed", error="Network error")
+    assert "reset" in first.detail or "closed the connection" in first.detail
+
+
+def test_garbage_instead_of_http(tmp_path, engine):
+    with RawServer(_raw(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, result="Failed", error="Network error", status=None, prefix="the endpoint closed the connection or broke HTTP: ")
+
+
+def test_never_answers_names_the_read_timeout(tmp_path, engine):
+    with RawServer(never_answer()) as srv:
+        results = send(engine, tmp_path, srv.url, read_timeout=0.5)
+    same(results, error="Network error", detail="timeout: connected, but no response within the read timeout of 0.5 s")
+
+
+def test_never_answers_within_a_long_read_timeout_stops_at_the_deadline(tmp_path, engine):
+    with RawServer(never_answer()) as srv:
+        results = send(engine, tmp_path, srv.url, read_timeout=60)
+    same(results, error="Network error", detail="timeout: no complete response within the total deadline of 2 s")
+
+
+def test_a_dripping_body_stops_at_the_total_deadline(tmp_path, engine):
+    with RawServer(drip(total=1000, every=0.1)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(
+        results, error="Network error", status=200,
+        detail="timeout: the total deadline of 2 s passed while reading the response body (status 200 had arrived)",
+    )
+
+
+def test_dripping_headers_stop_at_the_total_deadline(tmp_path, engine):
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+            if server.stopped.wait(0.3):
+                return
+            conn.sendall(bytes([byte]))
+
+    with RawServer(run) as srv:
+        results = send(engine, tmp_path, srv.url)
+    same(results, error="Network error", status=None, detail="timeout: no complete response within the total deadline of 2 s")
+
+
+# -- the response cap: bytes read and bytes decoded ---------------------------------------------
+
+
+def _gzip(parts) -> bytes:
+    z = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return b"".join([*(z.compress(p) for p in parts), z.flush()])
+
+
+def test_a_big_body_is_cut_at_the_cap(tmp_path, engine):
+    with RawServer(big_body(10_000_000)) as srv:
+        results = send(engine, tmp_path, srv.url, max_response_bytes=20_000)
+    first = same(results, result="Delivered", status=200, detail="Delivered: 200 OK; response body cut at 20000 bytes")
+    assert all(r.response_truncated and len(r.response_body) == 20_000 for r in results)
+    assert first.response_body == "a" * 20_000
+
+
+@pytest.mark.parametrize("layers", ["gzip", "gzip, gzip"])
+def test_gzip_bombs_are_cut_at_the_cap(tmp_path, engine, layers):
+    block = b"\0" * (1 << 20)
+    bomb = _gzip(block for _ in range(200))  # 200 MB of zeros in ~200 KB
+    if layers == "gzip, gzip":
+        bomb = _gzip([bomb])
+    with RawServer(answer(200, bomb, {"Content-Type": "text/plain", "Content-Encoding": layers})) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200)
+    assert all(r.response_truncated for r in results)
+    assert first.detail.startswith("Delivered: 200 X; response body cut at 20000 bytes")
+    assert first.response_body.startswith("<binary response: 20000+ bytes of text/plain")
+
+
+def test_a_body_that_is_not_the_gzip_it_claims_keeps_the_status_and_says_why(tmp_path, engine):
+    with RawServer(answer(200, b"this is not gzip", {"Content-Encoding": "gzip"})) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200)
+    assert "could not be decoded (gzip)" in first.detail
+
+
+# -- TLS: verification, ca_bundle, the pinned address keeps the name ---------------------------
+
+
+class _Ack(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def https_server():
+    servers = []
+
+    def start(cert: trustme.LeafCert) -> int:
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ack)
+        srv.daemon_threads = True
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return srv.server_address[1]
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    return authority, str(bundle)
+
+
+def test_tls_untrusted_certificate(tmp_path, engine, ca, https_server):
+    port = https_server(ca[0].issue_cert("127.0.0.1"))
+    results = send(engine, tmp_path, f"https://127.0.0.1:{port}/hook")
+    first = same(results, result="Failed", error="Network error", prefix="TLS: certificate verification failed for 127.0.0.1: ")
+    assert "self-signed" in first.detail or "unable to get local issuer" in first.detail
+
+
+def test_tls_trusting_the_ca_bundle_delivers(tmp_path, engine, ca, https_server):
+    port = https_server(ca[0].issue_cert("127.0.0.1"))
+    results = send(engine, tmp_path, f"https://127.0.0.1:{port}/hook", ca_bundle=ca[1])
+    same(results, result="Delivered", status=200, detail="Delivered: 200 OK")
+
+
+def test_tls_expired_certificate(tmp_path, engine, ca, https_server):
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    port = https_server(ca[0].issue_cert("127.0.0.1", not_before=past - dt.timedelta(days=60), not_after=past))
+    results = send(engine, tmp_path, f"https://127.0.0.1:{port}/hook", ca_bundle=ca[1])
+    first = same(results, error="Network error", prefix="TLS: certificate verification failed")
+    assert "expired" in first.detail
+
+
+def test_tls_verification_off_is_said(tmp_path, engine, ca, https_server):
+    port = https_server(ca[0].issue_cert("127.0.0.1"))
+    results = send(engine, tmp_path, f"https://127.0.0.1:{port}/hook", verify_tls=False)
+    same(results, result="Delivered", detail="Delivered: 200 OK; TLS verification was OFF")
+
+
+def test_tls_pinned_address_still_checks_the_certificate_against_the_name(tmp_path, engine, ca, https_server):
+    port = https_server(ca[0].issue_cert("receiver.test"))
+    to_local = {"resolver": lambda h, p: ["127.0.0.1"], "ca_bundle": ca[1]}
+    ok = send(engine, tmp_path, f"https://receiver.test:{port}/hook", **to_local)
+    same(ok, result="Delivered", detail="Delivered: 200 OK")
+    (tmp_path / "other").mkdir()
+    wrong = send(engine, tmp_path / "other", f"https://other.test:{port}/hook", **to_local)
+    first = same(wrong, error="Network error", prefix="TLS: certificate verification failed for other.test: ")
+    assert "mismatch" in first.detail.lower() or "doesn't match" in first.detail.lower()
+
+
+# -- the address policy, the connection pinned to the checked address --------------------------
+
+
+def test_a_name_goes_to_the_checked_address_with_its_own_host_header(tmp_path, engine):
+    asked = []
+
+    def resolver(host, port):
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    with RawServer(answer(200)) as srv:
+        # receiver.test resolves nowhere but through this resolver: delivery proves the pin.
+        results = send(engine, tmp_path, f"http://receiver.test:{srv.port}/hook", resolver=resolver)
+        hosts = {req.header("host") for req in srv.requests}
+    same(results, result="Delivered")
+    assert hosts == {f"receiver.test:{srv.port}"}
+    assert asked and set(asked) == {"receiver.test"}
+
+
+@pytest.mark.parametrize(
+    "answer_, policy, phrase",
+    [
+        (["127.0.0.1"], "strict", "blocked address: receiver.test resolves to 127.0.0.1, which is loopback; refused by the 'strict' address policy (nothing was sent)"),
+        (["127.0.0.1", "169.254.169.254"], "local", "blocked address: receiver.test resolves to 169.254.169.254, which is link-local (includes the cloud metadata service 169.254.169.254); refused by the 'local' address policy (nothing was sent)"),
+        ([], "local", "DNS: the resolver answered no addresses for 'receiver.test'; nothing was sent"),
+    ],
+)
+def test_a_refused_or_empty_answer_sends_nothing(tmp_path, engine, answer_, policy, phrase):
+    with RawServer(answer(200)) as srv:
+        results = send(
+            engine, tmp_path, f"http://receiver.test:{srv.port}/hook", address_policy=policy, resolver=lambda h, p: answer_
+        )
+        time.sleep(0.1)
+        assert srv.connections == 0
+    same(results, result="Failed", error="Network error", status=None, detail=phrase)
+
+
+def test_strict_policy_refuses_a_literal_loopback_address(tmp_path, engine):
+    with RawServer(answer(200)) as srv:
+        results = send(engine, tmp_path, srv.url, address_policy="strict")
+        assert srv.connections == 0
+    same(results, error="Network error", detail="blocked address: 127.0.0.1 is loopback; refused by the 'strict' address policy (nothing was sent)")
+
+
+def test_dns_failure_reason(tmp_path, engine):
+    def resolver(host, port):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    results = send(engine, tmp_path, "https://receiver.invalid/hook", resolver=resolver)
+    same(results, error="Network error", detail="DNS: could not resolve host 'receiver.invalid' (Name or service not known)")
+
+
+def test_a_resolver_that_hangs_stops_at_the_deadline(tmp_path, engine):
+    def resolver(host, port):
+        time.sleep(5)
+        return ["127.0.0.1"]
+
+    results = send(engine, tmp_path, "http://slow-dns.test/hook", resolver=resolver)
+    same(results, error="Network error", prefix="timeout: the DNS lookup of 'slow-dns.test' did not finish within 2 s")
+
+
+# -- the engine a burst uses --------------------------------------------------------------------
+
+
+def test_a_proxy_falls_back_to_httpx_and_says_so(tmp_path):
+    with RawServer(answer(200)) as proxy:
+        config = DeliveryConfig(deadline=5, proxy=f"http://127.0.0.1:{proxy.port}", resolver=lambda h, p: ["127.0.0.1"])
+        with Simulator(tmp_path / "s.db", delivery=config) as sim:
+            wh = sim.create_webhook("proxied", "http://receiver.test/hook", [APP])
+            burst = sim.send_many(wh, APP, 2, progress=False)
+            with pytest.raises(ValidationError) as info:
+                sim.send_many(wh, APP, 2, progress=False, engine="aiohttp")
+            assert sim.history_count() == 2  # the refused engine sent and recorded nothing
+        assert len(proxy.requests) == 2  # the proxy got them
+    assert info.value.field == "engine"
+    assert burst.engine == "httpx"
+    assert burst.engine_note == "sent with httpx, not the fast aiohttp engine: a proxy is configured"
+    s = burst.summary.iloc[0]
+    assert s["engine"] == "httpx" and "a proxy is configured" in s["engine_note"]
+    assert all(r.delivered for r in burst.results)
+
+
+def test_the_fast_engine_is_the_default_and_loads_only_when_a_burst_starts():
+    code = (
+        "import sys, simlib\n"
+        "assert 'aiohttp' not in sys.modules, 'import simlib loaded aiohttp'\n"
+        "assert 'simlib.core.delivery.fast' not in sys.modules\n"
+        "import simlib.core.burst\n"
+        "assert 'aiohttp' not in sys.modules, 'importing the burst module loaded aiohttp'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_unknown_engine_is_a_field_error(tmp_path):
+    with Simulator(tmp_path / "s.db") as sim:
+        wh = sim.create_webhook("e", "http://127.0.0.1:9/hook", [APP])
+        with pytest.raises(ValidationError) as info:
+            sim.send_many(wh, APP, 2, progress=False, engine="curl")
+        assert info.value.field == "engine" and sim.history_count() == 0

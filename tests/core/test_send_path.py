@@ -1,0 +1,173 @@
+"""The single send's fast path (issue 12 goal 4) keeps every contract of the slow one: the JSON
+checks of serialize(), the signature, the completion that writes into the reserved row, and an
+async path that works (without rescanning sys.path) when sniffio is not installed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simlib import sign
+from simlib.core.delivery.body import _mostly_binary
+from simlib.core.events import build_payload, event_names
+from simlib.core.jsjson import stringify, stringify_fast
+from simlib.core.payload import serialize
+from simlib.core.signing import compute_signature
+from simlib.errors import ValidationError
+from tests.helpers import APP
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [101, 150, 900])
+def test_serialize_counts_levels_the_encoder_accepts(depth):
+    # Deeper than MAX_NESTING (100) but shallow enough for the C encoder: only the bracket
+    # count sends it to the walk that refuses it.
+    with pytest.raises(ValidationError) as info:
+        serialize({"a": _nested(depth)})
+    assert "nested too deeply" in str(info.value)
+
+
+def test_serialize_allows_the_deepest_payload_and_brackets_inside_text():
+    assert json.loads(serialize(_nested(99))) == _nested(99)
+    text = "[" * 500 + "{" * 500  # counted as brackets, but only text: the walk says it is fine
+    assert serialize({"a": text}) == json.dumps({"a": text}, separators=(",", ":")).encode()
+
+
+def test_serialize_is_the_compact_utf8_form_and_names_each_problem():
+    payload = {"é": ["ü", 1.5, None, True], "n": {"x": []}}
+    assert serialize(payload) == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert serialize({"a": "\ud800"}) == b'{"a":"\\ud800"}'  # escaped, as JSON.stringify writes it
+    cycle: list = []
+    cycle.append(cycle)
+    deep_cycle: dict = {"a": [{"b": None}]}
+    deep_cycle["a"][0]["b"] = deep_cycle
+    for value, says in ((cycle, "nested too deeply"), (deep_cycle, "nested too deeply"), (_nested(50_000), "nested too deeply"),
+                        ({"a": float("inf")}, "Out of range"), ({"a": 10**400}, "Out of range"),
+                        ({"a": object()}, "not JSON serializable")):
+        with pytest.raises(ValidationError) as info:
+            serialize(value)
+        assert says in str(info.value)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_536, 65_537, 300_000])
+@pytest.mark.parametrize("encoding", ["hex", "base64"])
+def test_signature_is_the_same_on_the_one_shot_and_the_streamed_path(size, encoding):
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    mac = hmac.new(b"s3cret", b"1800000000000." + body, hashlib.sha256)
+    want = mac.hexdigest() if encoding == "hex" else __import__("base64").b64encode(mac.digest()).decode()
+    assert compute_signature("s3cret", 1800000000000, body, encoding=encoding) == want
+    assert compute_signature("s3cret", "1800000000000", memoryview(body), encoding=encoding) == want
+    with pytest.raises(ValueError):
+        compute_signature("s3cret", 1, body, encoding="base32")  # type: ignore[arg-type]
+
+
+def test_binary_detection_counts_control_bytes():
+    assert _mostly_binary(bytes(range(32)) * 4)
+    assert not _mostly_binary(b"line\r\n\ttabbed text" * 10)
+    assert _mostly_binary(b"\x01" * 11 + b"a" * 89) and not _mostly_binary(b"\x01" * 10 + b"a" * 90)
+
+
+def test_send_completes_the_reserved_row_and_leaves_no_reservation(sim, receiver):
+    wh = sim.create_webhook("fast", receiver.url, [APP])
+    receiver.secrets = [wh.secret.reveal()]
+    results = [sim.send(sim.preview(wh, APP, seed=i)) for i in range(5)]
+    assert all(r.delivered for r in results)
+    assert sim.store._reserved == {}  # every reservation released by its completion
+    frame = sim.history()
+    assert list(frame["id"]) == [r.history_id for r in results]
+    assert set(frame["result"]) == {"Delivered"} and set(frame["http_status"]) == {200}
+    row = sim.history_row(results[-1].history_id)
+    assert row["detail"].startswith("Delivered: 200")
+    ts = row["request_headers"]["x-webhook-timestamp"]
+    assert row["request_headers"] == {**sign(wh.secret.reveal(), row["request_body"], int(ts)),
+                                      "user-agent": sim.delivery.user_agent}
+
+
+_NO_SNIFFIO = textwrap.dedent(
+    """
+    import asyncio, importlib.abc, sys
+    asked = []
+
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "sniffio":
+                asked.append(name)
+                raise ModuleNotFoundError("No module named 'sniffio'", name="sniffio")
+            return None
+
+    sys.modules.pop("sniffio", None)
+    sys.meta_path.insert(0, Hide())
+    from simlib.core.delivery.http import DeliveryConfig, deliver_async, make_async_sender
+    from simlib.receiver import Receiver
+
+    rx = Receiver().start()
+
+    async def main():
+        config = DeliveryConfig()
+        async with make_async_sender(config, max_connections=4) as client:
+            outs = await asyncio.gather(*(deliver_async(client, rx.url, b'{}', {"content-type": "application/json"}, config)
+                                          for _ in range(40)))
+        return [o.http_status for o in outs]
+
+    statuses = asyncio.run(main())
+    rx.stop()
+    print(statuses.count(200), len(asked))
+    """
+)
+
+
+def test_async_sends_work_without_sniffio_and_look_for_it_once():
+    out = subprocess.run([sys.executable, "-c", _NO_SNIFFIO], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    delivered, lookups = map(int, out.stdout.split())
+    assert delivered == 40
+    assert lookups <= 1  # without the guard: several per request (httpcore's locks and backend)
+
+
+# -- serialize()'s C fast path writes exactly what stringify writes --------------------------------
+
+_KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["0", "1", "10", "01", "-1", "1.5", "true", "null", "a\"b", "{", ","]),
+                  st.integers(-5, 5))
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([0.0, -0.0, 1.0, 1e16, 1e21, 1e-7, 2.5]),
+    st.text(), st.sampled_from(["\ud800", "a\udcffb", "\ud83d\ude00", "\x00\x1f\x7f\u2028", '"{1.5}"', "1e5", "[1,2]"]),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                                                       st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_c_fast_path_is_stringify_or_steps_aside(value):
+    fast = stringify_fast(value)
+    try:
+        slow = stringify(value)
+    except (ValueError, TypeError, RecursionError):
+        assert fast is None
+        return
+    assert fast is None or fast == slow
+    assert serialize(value) == slow.encode("utf-8")
+
+
+def test_event_payloads_take_the_fast_path_and_match_stringify():
+    for name in event_names():
+        for seed in range(20):
+            payload = build_payload(name, seed=seed, now_ms=1_800_000_000_000 + seed)
+            fast = stringify_fast(payload)
+            assert fast == stringify(payload), name
+            assert fast is not None or name == "desktop.screenshot_tracking.captured" and len(stringify(payload)) > 256 * 1024
