@@ -7,13 +7,11 @@ The bytes made here are the bytes that are previewed, signed, sent and recorded 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from simlib.core.events import MAX_NESTING, build_payload, get_event_type, nesting_problem, parse_override
-from simlib.core.jsjson import stringify
+from simlib.core.jsjson import stringify_bytes_and_brackets
 from simlib.errors import OverrideError, ValidationError
 from simlib.records import Preview, Webhook
 
@@ -43,75 +41,23 @@ def serialize(payload: Any) -> bytes:
     Refused with a ValidationError on ``payload``: values JSON has no form for (NaN, an
     infinity, an integer too large for a double, a set, an object), nesting deeper than
     ``MAX_NESTING``."""
-    # Issue 12: the serialiser runs first; the walk that names a problem runs only when it
-    # failed, or when the text has more brackets than MAX_NESTING -- the most levels it could
-    # nest (a bracket inside a string only makes the walk run for nothing). Saves ~14 us a send.
-    text = _c_stringify(payload)
-    if text is None:
-        return _serialize_slow(payload)
-    if text.count("[") + text.count("{") > MAX_NESTING:
-        problem = nesting_problem(payload, MAX_NESTING, surrogates=False)
-        if problem:
-            raise ValidationError("payload", problem)
-    return text.encode("utf-8")
-
-
-#: The C encoder in the form that writes what JSON.stringify writes for the values below.
-_C_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-#: A JSON string (escapes included), to blank the strings out before looking at the rest.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-#: An integer of 16 digits or more, outside the strings (past 2**53 JavaScript rounds it).
-_LONG_INT = re.compile(r"\d{16}")
-#: A key (or, harmlessly, a string in a list) that JSON.stringify orders or refuses differently:
-#: one that starts like a number (array-index keys come first in JavaScript; int and float keys),
-#: or true / false / null / NaN / Infinity (the C encoder's text for such keys, which stringify
-#: refuses). Two patterns, each starting with a literal, which the regex engine searches fast.
-_ODD_KEYS = tuple(re.compile(opening + r'"(?:-?\d|(?:true|false|null|NaN|-?Infinity)":)') for opening in (",", r"\{"))
-#: Larger texts go straight to stringify (the checks below would cost more than they save).
-_FAST_MAX_CHARS = 256 * 1024
-
-
-def _c_stringify(payload: Any) -> str | None:
-    """``stringify(payload)`` computed by the C encoder when that provably gives the same text
-    (issue 12: ~8 us instead of ~30 us for an event's payload), else None. For JSON's types (str,
-    int, float, bool, None, list, tuple, dict) the C encoder agrees with JSON.stringify on
-    strings (the same escapes, non-ASCII as is), true/false/null, arrays, objects with string
-    keys in insertion order, and integers within 2**53; the text is refused here when it holds
-    anything else: a float (Python writes ``1.0``, ``1e-07``: a ``.`` or an ``e`` that is not in
-    true/false) or a 16-digit integer outside the strings, a key that starts like a number or is
-    a constant, a lone surrogate (no UTF-8 form: stringify escapes it), or when the encoder
-    itself failed (the slow path names the problem)."""
     try:
-        text = _C_DUMPS(payload)
-        text.encode("utf-8")  # a lone surrogate: stringify writes an escape
-    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
-        return None
-    if len(text) > _FAST_MAX_CHARS or any(p.search(text) for p in _ODD_KEYS):
-        return None
-    # Outside the strings: with no backslash there is no escaped quote, so every other piece
-    # between quotes is outside; else the strings are blanked by a pattern that knows escapes.
-    outside = "".join(text.split('"')[0::2]) if "\\" not in text else _STRING.sub('""', text)
-    if "." in outside or outside.count("e") != outside.count("true") + outside.count("false") or _LONG_INT.search(outside):
-        return None
-    return text
-
-
-def _serialize_slow(payload: Any) -> bytes:
-    try:
-        text = stringify(payload)
+        body, brackets = stringify_bytes_and_brackets(payload)
     except (ValueError, TypeError, RecursionError) as exc:
-        problem = nesting_problem(payload, MAX_NESTING, surrogates=False)  # a cycle, or too deep
-        if problem:
-            raise ValidationError("payload", problem) from None
+        _refuse_nesting(payload)  # too deep (or a cycle) is the first thing to say
         if isinstance(exc, ValueError):
-            raise ValidationError("payload", "cannot be sent as JSON: Out of range float values are not JSON compliant "
-                                  "(JavaScript would send null)") from None
+            raise ValidationError("payload", "cannot be sent as JSON: Out of range float values are not JSON "
+                                  "compliant (JavaScript would send null)") from None
         raise ValidationError("payload", f"cannot be sent as JSON: {exc}") from None
-    if text.count("[") + text.count("{") > MAX_NESTING:
-        problem = nesting_problem(payload, MAX_NESTING, surrogates=False)
-        if problem:
-            raise ValidationError("payload", problem)
-    return text.encode("utf-8")
+    if brackets > MAX_NESTING:  # else it cannot nest that deep
+        _refuse_nesting(payload)
+    return body
+
+
+def _refuse_nesting(payload: Any) -> None:
+    problem = nesting_problem(payload, MAX_NESTING, surrogates=False)
+    if problem:
+        raise ValidationError("payload", problem)
 
 
 def event_id_for(body: bytes) -> str:

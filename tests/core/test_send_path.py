@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from simlib import sign
 from simlib.core.delivery.body import _mostly_binary
 from simlib.core.events import build_payload, event_names
-from simlib.core.jsjson import stringify
-from simlib.core.payload import _c_stringify, serialize
+from simlib.core.jsjson import stringify, stringify_fast
+from simlib.core.payload import serialize
 from simlib.core.signing import compute_signature
 from simlib.errors import ValidationError
 from tests.helpers import APP
@@ -154,7 +154,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_siz
 @settings(max_examples=400, deadline=None)
 @given(_VALUES)
 def test_the_c_fast_path_is_stringify_or_steps_aside(value):
-    fast = _c_stringify(value)
+    fast = stringify_fast(value)
     try:
         slow = stringify(value)
     except (ValueError, TypeError, RecursionError):
@@ -168,6 +168,6 @@ def test_event_payloads_take_the_fast_path_and_match_stringify():
     for name in event_names():
         for seed in range(20):
             payload = build_payload(name, seed=seed, now_ms=1_800_000_000_000 + seed)
-            fast = _c_stringify(payload)
+            fast = stringify_fast(payload)
             assert fast == stringify(payload), name
             assert fast is not None or name == "desktop.screenshot_tracking.captured" and len(stringify(payload)) > 256 * 1024
