@@ -40,7 +40,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
-from simlib.core.delivery.http import DeliveryConfig, Outcome, deliver_async, make_async_sender, signed_headers
+from simlib.core.delivery.http import (
+    DeliveryConfig,
+    Outcome,
+    SendPhase,
+    deliver_async,
+    make_async_sender,
+    signed_headers,
+)
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
 from simlib.core.store.backends import AnyStore
@@ -100,6 +107,8 @@ __all__ = [
 ]
 
 FLUSH_ROWS = 100
+#: How often a burst given a ``cancel`` event looks at it (its sends in flight end at once then).
+CANCEL_POLL_S = 0.05
 FLUSH_SECONDS = 0.25
 #: The most sends in flight at once (each holds a connection and a file descriptor).
 MAX_CONCURRENCY = 1000
@@ -398,11 +407,11 @@ class _HttpxEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
 
-    async def deliver(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        return await deliver_async(self.client, url, body, headers, self.config)
+    async def deliver(self, url: str, body: bytes, headers: dict[str, str], *, phase: SendPhase | None = None) -> Outcome:
+        return await deliver_async(self.client, url, body, headers, self.config, phase=phase)
 
 
-def _engine_for(config: DeliveryConfig, engine: str, max_connections: int) -> tuple[Any, str]:
+def _engine_for(config: DeliveryConfig, engine: str, max_connections: int, *, follow_phase: bool = False) -> tuple[Any, str]:
     """The sender of a burst, and why it is not the fast one (empty when it is). aiohttp loads
     here, when a burst starts (``import simlib`` does not import it)."""
     if engine == "httpx":
@@ -411,7 +420,7 @@ def _engine_for(config: DeliveryConfig, engine: str, max_connections: int) -> tu
 
     problem = fast_engine_problem(config)
     if problem is None:
-        return FastSender(config, max_connections=max_connections), ""
+        return FastSender(config, max_connections=max_connections, follow_phase=follow_phase), ""
     if engine == "aiohttp":
         raise ValidationError("engine", f"the aiohttp engine cannot send this burst: {problem}")
     return _HttpxEngine(config, max_connections), f"sent with httpx, not the fast aiohttp engine: {problem}"
@@ -455,8 +464,11 @@ async def send_many_async(
 ) -> BurstResult:
     """Send ``n`` simulations; see the module docstring. Never raises for delivery problems.
 
-    ``cancel`` (a :class:`threading.Event`): once set, no further send starts; those in flight
-    finish and are recorded, and ``stopped_early`` says how many went out.
+    ``cancel`` (a :class:`threading.Event`, polled every :data:`CANCEL_POLL_S`): once set, no
+    further send starts, the sends in flight are cancelled (each recorded in the words of a
+    cancelled single send: "... after connecting ... (the request may have reached the
+    endpoint)" or "... before the connection was made (nothing was sent)"), a wait for the
+    schedule or a Retry-After pause ends, and ``stopped_early`` says how many went out.
 
     ``preview``: start from this already-built payload (its overrides, options and seed; with
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
@@ -503,7 +515,7 @@ async def send_many_async(
     config = sim.delivery
     secret = wh.secret
     url = wh.url
-    sender, engine_note = _engine_for(config, engine, min(concurrency, n))  # no idle connections
+    sender, engine_note = _engine_for(config, engine, min(concurrency, n), follow_phase=cancel is not None)  # no idle connections
     recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)))
     bar = _progress(n, progress)
     rows: list[Attempt | None] = [None] * n
@@ -514,6 +526,33 @@ async def send_many_async(
     # The schedule (rate mode) and the Retry-After pause, in perf_counter seconds.
     clock = time.perf_counter
     state = _Schedule()
+    # Cancel: the sends in flight (their tasks), which of them the cancel ended, and an event
+    # that ends the waits (set by the watcher, in this loop).
+    inflight: dict[int, asyncio.Task[Outcome]] = {}
+    cut: set[int] = set()
+    stopping = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        if cancel is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def watch(event: threading.Event) -> None:
+        """Polls the cancel event; once it is set, cancels every send in flight (and each that
+        starts after, though none should) and ends the waits."""
+        while True:
+            if event.is_set():
+                stopping.set()
+                for j, task in list(inflight.items()):
+                    if j not in cut and not task.done():
+                        cut.add(j)
+                        task.cancel()
+            await asyncio.sleep(CANCEL_POLL_S)
 
     def reserve_from(i: int) -> None:
         """Reserve the rows of sends ``i`` .. ``i + chunk - 1`` (those not reserved yet)."""
@@ -541,12 +580,32 @@ async def send_many_async(
             state.resume_at = resume
             state.pauses += 1
 
+    async def delivery(i: int, body: bytes, headers: dict[str, str]) -> Outcome:
+        """The send as a task of its own, which the watcher cancels when the user does: then
+        its outcome says how far it got. A cancelled burst (Ctrl-C) is not the user's cancel:
+        it propagates, and the row reads "interrupted"."""
+        phase = SendPhase()
+        task: asyncio.Task[Outcome] = asyncio.ensure_future(sender.deliver(url, body, headers, phase=phase))
+        inflight[i] = task
+        try:
+            outcome: Outcome = await task
+            return outcome
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if i in cut and task.cancelled() and (current is None or current.cancelling() == 0):
+                return phase.cancelled()
+            raise
+        finally:
+            del inflight[i]
+
     async def worker() -> None:
         while recorder.stopped is None and state.next < n:
             i = state.next
             state.next = i + 1
             reserved = False
             while True:  # wait for the intended time (rate mode) and any Retry-After pause
+                if stopping.is_set():  # cancelled: the wait ends (its row, if reserved, is released)
+                    return
                 intended = state.origin + state.shift + i / rate if rate is not None else 0.0
                 wake = max(intended, state.resume_at)
                 now = clock()
@@ -563,7 +622,7 @@ async def send_many_async(
                     continue
                 if wake <= now:
                     break
-                await asyncio.sleep(wake - now - (0 if reserved else RESERVE_AHEAD_S))
+                await pause(wake - now - (0 if reserved else RESERVE_AHEAD_S))
             if recorder.stopped is not None or (cancel is not None and cancel.is_set()):
                 return
             started.add(i)
@@ -579,7 +638,10 @@ async def send_many_async(
                 if lag > state.max_lag:
                     state.max_lag = lag
             try:
-                outcome = await sender.deliver(url, p.body, headers)
+                if cancel is None:
+                    outcome = await sender.deliver(url, p.body, headers)
+                else:
+                    outcome = await delivery(i, p.body, headers)
             except Exception as exc:  # noqa: BLE001 - the contract: a result, never a traceback
                 outcome = Outcome(error=SIMULATION_FAILED, detail=f"unexpected error: {type(exc).__name__}: {exc}")
             done = clock()
@@ -597,7 +659,12 @@ async def send_many_async(
     try:
         async with sender:
             state.origin = clock()
-            await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+            watcher = asyncio.ensure_future(watch(cancel)) if cancel is not None else None
+            try:
+                await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         stopped = f"interrupted ({type(exc).__name__})"
         raise
@@ -606,7 +673,7 @@ async def send_many_async(
         recorder.release(started)
         bar(0, close=True)
     stopped = stopped or recorder.stopped
-    if stopped is None and cancel is not None and cancel.is_set() and len(started) < n:
+    if stopped is None and cancel is not None and cancel.is_set() and (len(started) < n or cut):
         stopped = f"{CANCELLED}: {len(started)} of {n} sends went out"
     elapsed = time.perf_counter() - start
     out: list[SimulationResult] = []

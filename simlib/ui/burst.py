@@ -1,6 +1,7 @@
 """The Burst panel (load test): many sends of the selected event at a bounded concurrency, with
 the current options and overrides, on a worker thread so the kernel stays responsive; a count
-("312 / 1000") and the elapsed time while it runs, Cancel (no new send starts), and the result
+("312 / 1000") and the elapsed time while it runs, Cancel (no new send starts, those in flight
+are cancelled and recorded as such: the burst ends within a second), and the result
 as a table with a latency histogram."""
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class BurstPanel:
 
     def _show_count(self) -> None:
         done, total = self.progress.value, self.progress.max
-        stopping = " · cancelling: no new send starts" if self.job.cancelled and self._busy else ""
+        stopping = " · cancelling: no new send starts, those in flight are stopped" if self.job.cancelled and self._busy else ""
         self.count_text.value = muted(f"{done:,} / {total:,} · {self.job.elapsed:.1f} s{stopping}")
 
     @guarded("run the burst")

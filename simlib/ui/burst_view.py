@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from simlib import CANCELLED
 from simlib.ui.blocks import header_cell, is_missing, muted, panel, row, status_colour, status_text
 from simlib.ui.theme import AMBER, GREEN, MUTED, RED, TEXT
 
@@ -52,14 +53,17 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 def _outcome(r: SimulationResult) -> tuple[str, int | None]:
     if r.delivered:
         return "Delivered", r.http_status
+    if r.error and r.detail.startswith(CANCELLED):  # a send in flight when the burst was cancelled
+        return f"{r.error} ({CANCELLED.lower()})", r.http_status
     if r.error:
         return r.error, r.http_status
     return "Failed", r.http_status
 
 
 def outcome_counts(burst: BurstResult) -> list[tuple[str, int | None, int]]:
-    """``(outcome, status, count)``, most frequent first: Delivered or the simulation error, and
-    the HTTP status (None: no answer)."""
+    """``(outcome, status, count)``, most frequent first: Delivered or the simulation error (for
+    a send cancelled in flight: "Simulation failed (cancelled by the user)"), and the HTTP
+    status (None: no answer)."""
     counts = Counter(_outcome(r) for r in burst.results)
     return [(outcome, status, n) for (outcome, status), n in counts.most_common()]
 

@@ -9,10 +9,12 @@ import time
 
 import pytest
 
-from simlib import Simulator
+from simlib import CANCELLED, FAILED, DeliveryConfig, Simulator
 from simlib.receiver import Receiver
+from simlib.records import CANCELLED_CONNECTED
 from simlib.ui import Explorer
 from tests.helpers import ACT, APP
+from tests.servers import RawServer, never_answer
 from tests.ui.helpers import text_of
 
 
@@ -137,7 +139,10 @@ def test_cancel_stops_a_burst_and_keeps_what_went_out(tmp_path):
         ex.burst_cancel.click()
         burst = ex.wait_for_burst(timeout=60)
         assert not ex.burst_running and ex.burst_cancel.disabled
-        assert 4 <= len(burst.results) < 400 and all(r.delivered for r in burst.results)
+        assert 4 <= len(burst.results) < 400
+        # The sends in flight at the cancel (at most the concurrency) are cancelled, not awaited.
+        cut = [r for r in burst.results if not r.delivered]
+        assert len(cut) <= 2 and all(r.detail.startswith(CANCELLED) for r in cut)
         assert burst.stopped_early.startswith("Cancelled by the user")
         assert len(ex.history) == len(burst.results)  # every send that went out is recorded, no other
         assert "Stopped early: Cancelled by the user" in text_of(ex.burst_result.value)
@@ -145,6 +150,36 @@ def test_cancel_stops_a_burst_and_keeps_what_went_out(tmp_path):
     finally:
         sim.close()
         rx.stop()
+
+
+def test_cancel_ends_a_burst_against_a_hanging_endpoint(tmp_path, make_explorer):
+    # An endpoint that accepts and never answers: only the cancel can end the sends in flight
+    # (the deadline is 20 s); Cancel ends the burst within a second or two, and the table shows them.
+    cfg = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
+    with Simulator(tmp_path / "s.db", delivery=cfg) as sim, RawServer(never_answer()) as server:
+        wh = sim.create_webhook("Hangs", server.url, [APP])
+        ex = make_explorer(sim)
+        ex.select(wh.id, APP)
+        ex.burst_count.value = 20
+        ex.burst_concurrency.value = 4
+        ex.burst_run.click()
+        assert ex.burst_running
+        seen = threading.Event()
+        assert wait_for(lambda: len(server.requests) == 4, seen, timeout=10)
+        clicked = time.monotonic()
+        ex.burst_cancel.click()
+        burst = ex.wait_for_burst(timeout=10)
+        assert time.monotonic() - clicked < 2.5  # "within a second", on a loaded 2-CPU machine
+        assert not ex.burst_running and ex.burst_cancel.disabled
+        assert [(r.result, r.detail) for r in burst.results] == [(FAILED, CANCELLED_CONNECTED)] * 4
+        assert burst.stopped_early == f"{CANCELLED}: 4 of 20 sends went out"
+        assert outcome_rows(ex.burst_result.value) == [
+            ["Simulation failed (cancelled by the user)", "no answer", "4", "100.0 %"]
+        ]
+        text = text_of(ex.burst_result.value)
+        assert "4 · 0 delivered · 4 failed" in text and "Stopped early: Cancelled by the user: 4 of 20" in text
+        assert len(ex.history) == 4 and set(sim.history()["detail"]) == {CANCELLED_CONNECTED}
+        assert len(server.requests) == 4  # nothing further went out
 
 
 def wait_for(predicate, stop: threading.Event, timeout: float = 30.0) -> bool:

@@ -49,6 +49,7 @@ from simlib.core.delivery.http import (
     MAX_HEADERS,
     DeliveryConfig,
     Outcome,
+    SendPhase,
     explain_exception,
     status_detail,
 )
@@ -85,6 +86,7 @@ class _Attempt:
     resolving: str | None = None  # the host name while it is being resolved
     status: int | None = None
     headers: dict[str, str] | None = None
+    phase: SendPhase | None = None  # what the burst follows of it (cancelled in flight)
 
 
 _ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("simlib_fast_attempt", default=None)
@@ -184,12 +186,15 @@ class FastSender:
 
     engine = ENGINE_FAST
 
-    def __init__(self, config: DeliveryConfig, *, max_connections: int = 100) -> None:
+    def __init__(self, config: DeliveryConfig, *, max_connections: int = 100, follow_phase: bool = False) -> None:
         problem = fast_engine_problem(config)
         if problem is not None:
             raise ValueError(f"the fast engine cannot send with this configuration: {problem}")
         self.config = config
         self.max_connections = max_connections
+        # aiohttp's tracing tells when a connection is made or reused (a send cancelled after
+        # that may have reached the endpoint); only bursts that can be cancelled pay for it.
+        self.follow_phase = follow_phase
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool | None = None
         self._urls: dict[str, tuple[URL, BaseException | None]] = {}
@@ -221,6 +226,7 @@ class FastSender:
             max_field_size=MAX_HEAD_BYTES,
             max_headers=MAX_HEAD_FIELDS,
             raise_for_status=False,
+            trace_configs=[_phase_tracing()] if self.follow_phase else None,
         )
         return self
 
@@ -268,13 +274,14 @@ class FastSender:
         self._urls[url] = (parsed, problem)
         return parsed, problem
 
-    async def deliver(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        """POST ``body`` once. Never raises for anything the endpoint or network does."""
+    async def deliver(self, url: str, body: bytes, headers: dict[str, str], *, phase: SendPhase | None = None) -> Outcome:
+        """POST ``body`` once. Never raises for anything the endpoint or network does. ``phase``
+        follows how far it got (with ``follow_phase=True``: whether a connection was made)."""
         config = self.config
         session = self._session
         assert session is not None, "use FastSender as an async context manager"
         start = time.perf_counter()
-        attempt = _Attempt()
+        attempt = _Attempt(phase=phase)
         token = _ATTEMPT.set(attempt)
         window = asyncio.timeout(config.deadline)
         try:
@@ -308,6 +315,8 @@ class FastSender:
         try:
             attempt.status = resp.status
             attempt.headers = answer_headers = _headers(resp.raw_headers)
+            if attempt.phase is not None:
+                attempt.phase.status, attempt.phase.headers = resp.status, answer_headers
             reader = BodyReader(config.max_response_bytes, answer_headers.get("content-encoding"))
             content = resp.content
             while True:
@@ -335,6 +344,20 @@ class FastSender:
             out.http_status = attempt.status
             out.response_headers = attempt.headers or {}
         return out
+
+
+async def _connected(_session: object, _ctx: object, _params: object) -> None:
+    attempt = _ATTEMPT.get()
+    if attempt is not None and attempt.phase is not None:
+        attempt.phase.connected = True
+
+
+def _phase_tracing() -> aiohttp.TraceConfig:
+    """Marks the attempt's phase connected when aiohttp makes or reuses a connection for it."""
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_create_end.append(_connected)
+    tracing.on_connection_reuseconn.append(_connected)
+    return tracing
 
 
 def _finish(

@@ -38,12 +38,21 @@ from simlib.core.delivery.netpolicy import (
 )
 from simlib.core.signing import Encoding, TimestampUnit, sign
 from simlib.errors import ValidationError
-from simlib.records import CANCELLED, CANCELLED_CONNECTED, NETWORK_ERROR, SIMULATION_FAILED, Secret, SimulationError
+from simlib.records import (
+    CANCELLED,
+    CANCELLED_BEFORE_CONNECT,
+    CANCELLED_CONNECTED,
+    NETWORK_ERROR,
+    SIMULATION_FAILED,
+    Secret,
+    SimulationError,
+)
 
 __all__ = [
     "DeliveryConfig",
     "cancelled_outcome",
     "Outcome",
+    "SendPhase",
     "deliver",
     "deliver_async",
     "make_async_sender",
@@ -200,6 +209,30 @@ _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 ASYNC_SHARD_CONNECTIONS = 2
+
+
+@dataclass
+class SendPhase:
+    """How far an asynchronous send has got, kept by the engine as it goes (bursts), so that a
+    send cancelled in flight is recorded in the single send's words (:meth:`cancelled`)."""
+
+    connected: bool = False  # a connection was made or reused: the request may have gone out
+    status: int | None = None  # the answer's status, once its head arrived
+    headers: dict[str, str] | None = None
+
+    def cancelled(self) -> Outcome:
+        """The outcome of the send cancelled now: as :func:`cancelled_outcome` once connected,
+        else "cancelled before the connection was made (nothing was sent)"."""
+        if self.status is not None:
+            return Outcome(
+                http_status=self.status,
+                response_headers=self.headers or {},
+                error=SIMULATION_FAILED,
+                detail=f"{CANCELLED} while reading the response body (status {self.status} had arrived)",
+            )
+        if self.connected:
+            return Outcome(error=SIMULATION_FAILED, detail=CANCELLED_CONNECTED)
+        return Outcome(error=SIMULATION_FAILED, detail=CANCELLED_BEFORE_CONNECT)
 
 
 class Sender:
@@ -444,9 +477,11 @@ def deliver(
 
 
 async def deliver_async(
-    client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig
+    client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig,
+    *, phase: SendPhase | None = None,
 ) -> Outcome:
-    """The same as :func:`deliver` on an asynchronous sender (burst mode)."""
+    """The same as :func:`deliver` on an asynchronous sender (burst mode). ``phase``, if given,
+    follows how far the send got (for a send cancelled in flight: :meth:`SendPhase.cancelled`)."""
     import asyncio
 
     start = time.perf_counter()
@@ -482,9 +517,13 @@ async def deliver_async(
         nonlocal response
         transport = client.transport_for(url, proxy)
         request = _request(target, body, headers, _timeout(config))
+        if phase is not None:
+            request.extensions["trace"] = functools.partial(_trace_phase, phase)
         sent_at = time.perf_counter()  # latency: the round trip of the call itself
         resp = await transport.handle_async_request(request)
         response = resp
+        if phase is not None:
+            phase.status, phase.headers = resp.status_code, _headers(resp)
         try:
             # Raw bytes: the reader decompresses within the cap (see .body).
             reader = BodyReader(config.max_response_bytes, resp.headers.get("content-encoding"))
@@ -506,6 +545,12 @@ async def deliver_async(
     reader, latency = box["data"]
     assert response is not None
     return _finish(response, reader, False, latency, config)
+
+
+async def _trace_phase(phase: SendPhase, event: str, info: dict[str, Any]) -> None:
+    """httpcore's trace: a connection made, or a request head being written on a reused one."""
+    if event == "connection.connect_tcp.complete" or event.endswith(".send_request_headers.started"):
+        phase.connected = True
 
 
 def _finish(response: httpx.Response, reader: BodyReader, overrun: bool, latency: float, config: DeliveryConfig) -> Outcome:
