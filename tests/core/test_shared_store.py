@@ -146,6 +146,26 @@ def test_each_row_records_who_sent_it_and_from_where(backend_store, monkeypatch,
         assert s.history_count_capped(HistoryFilter(user="alice", host="laptop-a")).value == 1
 
 
+def test_history_filter_by_history_ids_pages_counts_and_exports_those_rows_only(backend_store, receiver):
+    """One explorer page's sends: a set of ids (runs of them as ranges), on both backends."""
+    with Simulator(backend_store) as s:
+        wh = s.create_webhook("team", receiver.url, [APP])
+        ids = [s.simulate(wh, APP).history_id for _ in range(6)]
+        assert None not in ids
+        mine = [ids[0], ids[1], ids[2], ids[4]]  # a run and a single one
+        flt = HistoryFilter(history_ids=mine)
+        assert [r["id"] for r in s.history_page(flt, limit=10).rows] == sorted(mine, reverse=True)
+        first = s.history_page(flt, limit=2)
+        assert [r["id"] for r in first.rows] == [ids[4], ids[2]] and first.has_more
+        assert [r["id"] for r in s.history_page(flt, after=first.last, limit=2).rows] == [ids[1], ids[0]]
+        assert s.history_count_capped(flt).value == 4
+        assert sorted(s.history_matching(flt)["id"].tolist()) == sorted(mine)
+        assert s.history_page(HistoryFilter(history_ids=[]), limit=10).rows == ()  # nothing made yet: nothing shown
+        assert s.history_count_capped(HistoryFilter(history_ids=[])).value == 0
+        both = HistoryFilter(history_ids=mine, status_class="2xx")
+        assert s.history_count_capped(both).value == 4
+
+
 def test_webhook_secrets_are_never_stored_in_plain_text(backend_store):
     with Simulator(backend_store) as s:
         wh = s.create_webhook("sealed", "https://example.com/x", [APP], secret="plain-secret-" + "x" * 20)

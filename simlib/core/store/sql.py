@@ -51,6 +51,7 @@ from simlib.core.store.query import (
     HistoryOrder,
     HistoryPage,
     PageCursor,
+    id_runs,
 )
 from simlib.core.store.schema import (
     HISTORY_TABLE,
@@ -757,6 +758,12 @@ def _where(f: HistoryFilter | None) -> list[Any]:
         if digits.isdigit() and len(digits) < 19:
             parts.append(h.c[KEY] == int(digits))
         conds.append(sa.or_(*parts))
+    if f.history_ids is not None:
+        runs = id_runs(f.history_ids)
+        singles = [a for a, b in runs if a == b]
+        id_parts: list[Any] = [h.c[KEY].in_(singles)] if singles else []
+        id_parts.extend(h.c[KEY].between(a, b) for a, b in runs if a != b)
+        conds.append(sa.or_(*id_parts) if id_parts else sa.false())
     return conds
 
 
