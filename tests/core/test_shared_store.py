@@ -166,6 +166,25 @@ def test_history_filter_by_history_ids_pages_counts_and_exports_those_rows_only(
         assert s.history_count_capped(both).value == 4
 
 
+def test_record_listeners_hear_every_row_this_simulator_records_and_no_other(backend_store, receiver):
+    """Sends, bursts, replays and unsendable attempts all reach the listeners; another
+    Simulator's sends on the same store do not (two kernels, one store)."""
+    with Simulator(backend_store) as s, Simulator(backend_store) as other:
+        wh = s.create_webhook("team", receiver.url, [APP])
+        heard: list[int] = []
+        s.record_listeners.append(heard.extend)
+        sent = s.simulate(wh, APP).history_id
+        burst = s.send_many(wh, APP, 5, concurrency=2)
+        again = s.replay(sent).result.history_id
+        refused = s.simulate(wh, SHOT).history_id  # not registered for the webhook: recorded, not sent
+        theirs = other.simulate(wh, APP).history_id
+        mine = {sent, again, refused, *(r.history_id for r in burst.results)}
+        assert None not in mine and len(mine) == 8
+        assert set(heard) == mine and theirs not in heard
+        s.record_listeners.append(lambda ids: 1 / 0)  # a broken listener never breaks a send
+        assert s.simulate(wh, APP).delivered
+
+
 def test_webhook_secrets_are_never_stored_in_plain_text(backend_store):
     with Simulator(backend_store) as s:
         wh = s.create_webhook("sealed", "https://example.com/x", [APP], secret="plain-secret-" + "x" * 20)
