@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
-from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, start_demo
+from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, HistoryFilter, Simulator, Webhook, start_demo
 from simlib.ui.analysis import AnalysisPanel
 from simlib.ui.attributes import ExplorerAttributes
-from simlib.ui.base import Session, guarded, walk
+from simlib.ui.base import Session, guarded, in_voila, walk
 from simlib.ui.burst import BurstPanel
 from simlib.ui.check import CheckPanel
 from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
@@ -51,6 +51,12 @@ class Explorer(ExplorerAttributes):
     when None); ``receiver`` is a running :class:`~simlib.Receiver` the "Use local receiver"
     button reuses. Display the explorer (or ``explorer.widget``) in a notebook.
 
+    Several pages on one server: ``demo`` is the demo webhook claimed for ``receiver``
+    (:meth:`with_demo` passes it): the other pages' demo webhooks are then not listed.
+    ``page_sends_only`` starts the History tab (and the short history list) on "This page's
+    sends only" -- the attempts this explorer's simulator recorded since it opened; None (the
+    default): on in a Voilà app, off in a notebook.
+
     The panels are ``webhooks_panel`` (with its ``form_panel``), ``composer``, ``result_panel``,
     ``history_panel`` and ``burst_panel``; they share one ``session``. Their widgets are also
     attributes of the explorer (see :class:`~simlib.ui.attributes.ExplorerAttributes`).
@@ -64,12 +70,17 @@ class Explorer(ExplorerAttributes):
         receiver: Receiver | None = None,
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
+        demo: Webhook | None = None,
+        page_sends_only: bool | None = None,
     ) -> None:
         self.simulator = simulator if simulator is not None else Simulator(clock=clock)
         self.local = LocalReceiver(self.simulator, receiver)
         self._callbacks: list[Callable[[SimulationResult], None]] = []
         self._send_state = threading.Lock()  # the worker and the kernel both update the Send button
         self.session = s = Session(self.simulator)
+        s.own_demo = demo.id if demo is not None else None  # other pages' demo webhooks are not listed
+        s.page_sends_only = in_voila() if page_sends_only is None else page_sends_only
+        self.simulator.record_listeners.append(s.remember)  # the ids of this page's attempts
         self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
         self.result_panel = ResultPanel()
         self.sending = SendRunner(s, self.result_panel, on_result=self._after_send, on_change=self._update_send_state)
@@ -90,6 +101,9 @@ class Explorer(ExplorerAttributes):
         self.workbench = w.Tab(layout=w.Layout(width="100%", display="none"))
         self.workbench.add_class("simlib-workbench")
         self._add_tools()
+        history = self.tools["History"].grid.filters
+        self.history_panel.scope = lambda: HistoryFilter(history_ids=s.own_ids) if history.mine.value else None
+        history.mine.observe(lambda _change: self.history_panel.refresh(), names="value")
         p, c, b = self.webhooks_panel, self.composer, self.burst_panel
         self.widget = w.VBox(
             [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table, self.workbench],
@@ -108,11 +122,12 @@ class Explorer(ExplorerAttributes):
         port: int = 0,
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
+        page_sends_only: bool | None = None,
     ) -> Explorer:
         """The embedded default, all a first Send needs: a receiver on 127.0.0.1, a demo webhook of its own."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
         receiver, wh = start_demo(sim, port=port)  # a demo webhook of this receiver's own
-        explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)
+        explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows, demo=wh, page_sends_only=page_sends_only)
         explorer.local.adopt(receiver, demo=wh)
         explorer.select(wh.id)
         return explorer
@@ -158,6 +173,8 @@ class Explorer(ExplorerAttributes):
     def close(self) -> None:
         """Cancel a send in flight, stop the receiver this explorer started, close its widgets."""
         self.sending.job.cancel()
+        if self.session.remember in self.simulator.record_listeners:
+            self.simulator.record_listeners.remove(self.session.remember)
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()
