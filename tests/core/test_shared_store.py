@@ -181,6 +181,9 @@ def test_record_listeners_hear_every_row_this_simulator_records_and_no_other(bac
         mine = {sent, again, refused, *(r.history_id for r in burst.results)}
         assert None not in mine and len(mine) == 8
         assert set(heard) == mine and theirs not in heard
+        checked = {int(i) for i in s.check_receiver(wh)["history_id"].dropna()}  # the receiver check's sends too
+        imported = s.import_delivery(s.history_fixture(sent), wh).resigned.history_id  # and an import's
+        assert checked and checked | {imported} <= set(heard) and not checked & mine
         s.record_listeners.append(lambda ids: 1 / 0)  # a broken listener never breaks a send
         assert s.simulate(wh, APP).delivered
 

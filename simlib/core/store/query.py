@@ -121,7 +121,9 @@ class HistoryFilter:
     (epoch ms, inclusive); ``text`` is a substring searched case-insensitively (see the module).
     ``history_ids``: only these attempts (e.g. the ones one explorer page made; an empty set
     matches nothing, None does not restrict). They are rendered as id ranges, so that a burst's
-    consecutive rows cost one ``BETWEEN`` on the primary key, not one parameter each.
+    consecutive rows cost one ``BETWEEN`` on the primary key, not one parameter each, within the
+    bounds of the smallest and largest id: a page reads at most the rows recorded between this
+    page's first and last attempt (everyone's, since it opened), never the older history.
     """
 
     webhook: tuple[str, ...]
@@ -257,6 +259,9 @@ def filter_sql(f: HistoryFilter | None) -> tuple[str, list[Any]]:
         for a, b in runs:
             if a != b:
                 parts.append(f"{KEY} BETWEEN ? AND ?")
+        if parts:  # the bounds too: read past a cursor, the planner scans the key range between them, never the whole table
+            where.append(f"{KEY} BETWEEN ? AND ?")
+            params.extend([runs[0][0], runs[-1][1]])
         params.extend([*singles, *(v for a, b in runs if a != b for v in (a, b))])
         where.append("(" + " OR ".join(parts) + ")" if parts else "0 = 1")
     return (" WHERE " + " AND ".join(where) if where else ""), params

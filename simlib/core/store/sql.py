@@ -763,6 +763,8 @@ def _where(f: HistoryFilter | None) -> list[Any]:
         singles = [a for a, b in runs if a == b]
         id_parts: list[Any] = [h.c[KEY].in_(singles)] if singles else []
         id_parts.extend(h.c[KEY].between(a, b) for a, b in runs if a != b)
+        if id_parts:  # the bounds too (see query.filter_sql)
+            conds.append(h.c[KEY].between(runs[0][0], runs[-1][1]))
         conds.append(sa.or_(*id_parts) if id_parts else sa.false())
     return conds
 
