@@ -164,6 +164,9 @@ def test_history_filter_by_history_ids_pages_counts_and_exports_those_rows_only(
         assert s.history_count_capped(HistoryFilter(history_ids=[])).value == 0
         both = HistoryFilter(history_ids=mine, status_class="2xx")
         assert s.history_count_capped(both).value == 4
+        scattered = HistoryFilter(history_ids=[*range(ids[0] - 140_000, ids[0], 2), ids[3], ids[5]])  # 70,000 single ids
+        assert [r["id"] for r in s.history_page(scattered, limit=10).rows] == [ids[5], ids[3]]
+        assert s.history_count_capped(scattered).value == 2 and len(s.history_matching(scattered)) == 2
 
 
 def test_record_listeners_hear_every_row_this_simulator_records_and_no_other(backend_store, receiver):

@@ -255,14 +255,15 @@ def filter_sql(f: HistoryFilter | None) -> tuple[str, list[Any]]:
     if f.history_ids is not None:
         runs = id_runs(f.history_ids)
         singles = [a for a, b in runs if a == b]
-        parts = [f"{KEY} IN ({','.join('?' * len(singles))})"] if singles else []
+        # Inline: validated ints (no injection), and no limit on the number of SQL parameters.
+        parts = [f"{KEY} IN ({','.join(map(str, singles))})"] if singles else []
         for a, b in runs:
             if a != b:
                 parts.append(f"{KEY} BETWEEN ? AND ?")
         if parts:  # the bounds too: read past a cursor, the planner scans the key range between them, never the whole table
             where.append(f"{KEY} BETWEEN ? AND ?")
             params.extend([runs[0][0], runs[-1][1]])
-        params.extend([*singles, *(v for a, b in runs if a != b for v in (a, b))])
+        params.extend([v for a, b in runs if a != b for v in (a, b)])
         where.append("(" + " OR ".join(parts) + ")" if parts else "0 = 1")
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
