@@ -53,6 +53,18 @@ class Session:
         #: Run before every handler (every user action): e.g. hide a revealed secret again.
         self.on_action: list[Callable[[], None]] = []
 
+    def join_page(self, demo: Webhook | None, page_sends_only: bool | None) -> None:
+        """Be one page among several on a store: ``demo`` is this page's demo webhook (None: it
+        has none); ``page_sends_only`` the History box's default (None: on in Voilà); and from
+        now on the simulator's record listeners tell this page its attempts."""
+        self.own_demo = demo.id if demo is not None else None
+        self.page_sends_only = in_voila() if page_sends_only is None else page_sends_only
+        self.simulator.record_listeners.append(self.remember)
+
+    def leave_page(self) -> None:
+        if self.remember in self.simulator.record_listeners:
+            self.simulator.record_listeners.remove(self.remember)
+
     def remember(self, ids: Sequence[int]) -> None:
         """A record listener: keep ``ids`` as this page's attempts."""
         with self._own_lock:

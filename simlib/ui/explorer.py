@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
-from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, HistoryFilter, Simulator, Webhook, start_demo
+from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, start_demo
 from simlib.ui.analysis import AnalysisPanel
 from simlib.ui.attributes import ExplorerAttributes
-from simlib.ui.base import Session, guarded, in_voila, walk
+from simlib.ui.base import Session, guarded, walk
 from simlib.ui.burst import BurstPanel
 from simlib.ui.check import CheckPanel
 from simlib.ui.composer import SEND_LABEL, SENDING_LABEL, Composer
@@ -49,13 +49,9 @@ class Explorer(ExplorerAttributes):
     ``Explorer(sim)`` shows the webhooks in ``sim``'s store; :meth:`with_demo` also starts the
     embedded receiver and the demo webhook. ``seed`` fixes the first payload seed (a random one
     when None); ``receiver`` is a running :class:`~simlib.Receiver` the "Use local receiver"
-    button reuses. Display the explorer (or ``explorer.widget``) in a notebook.
-
-    Several pages on one server: ``demo`` is the demo webhook claimed for ``receiver``
-    (:meth:`with_demo` passes it): the other pages' demo webhooks are then not listed.
-    ``page_sends_only`` starts the History tab (and the short history list) on "This page's
-    sends only" -- the attempts this explorer's simulator recorded since it opened; None (the
-    default): on in a Voilà app, off in a notebook.
+    button reuses. Display the explorer (or ``explorer.widget``) in a notebook. ``demo``: the
+    demo webhook claimed for ``receiver`` (other pages' demo webhooks are then not listed);
+    ``page_sends_only``: the History tab starts on "This page's sends only" (None: in Voilà).
 
     The panels are ``webhooks_panel`` (with its ``form_panel``), ``composer``, ``result_panel``,
     ``history_panel`` and ``burst_panel``; they share one ``session``. Their widgets are also
@@ -70,17 +66,14 @@ class Explorer(ExplorerAttributes):
         receiver: Receiver | None = None,
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
-        demo: Webhook | None = None,
-        page_sends_only: bool | None = None,
+        demo: Webhook | None = None, page_sends_only: bool | None = None,
     ) -> None:
         self.simulator = simulator if simulator is not None else Simulator(clock=clock)
         self.local = LocalReceiver(self.simulator, receiver)
         self._callbacks: list[Callable[[SimulationResult], None]] = []
         self._send_state = threading.Lock()  # the worker and the kernel both update the Send button
         self.session = s = Session(self.simulator)
-        s.own_demo = demo.id if demo is not None else None  # other pages' demo webhooks are not listed
-        s.page_sends_only = in_voila() if page_sends_only is None else page_sends_only
-        self.simulator.record_listeners.append(s.remember)  # the ids of this page's attempts
+        s.join_page(demo, page_sends_only)  # several pages on one store: see Session
         self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
         self.result_panel = ResultPanel()
         self.sending = SendRunner(s, self.result_panel, on_result=self._after_send, on_change=self._update_send_state)
@@ -92,7 +85,7 @@ class Explorer(ExplorerAttributes):
         self.form_panel = self.webhooks_panel.form
         self.history_panel = HistoryPanel(self.simulator, history_rows)
         self.burst_panel = BurstPanel(
-            s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
+            s, target=self._burst_target, on_change=self._update_send_state, on_done=self.history_panel.refresh
         )
         self.header = w.HTML(value=f"<style>{PAGE_CSS}</style>{HEADER_HTML}")
         self._expose_widgets()
@@ -101,9 +94,7 @@ class Explorer(ExplorerAttributes):
         self.workbench = w.Tab(layout=w.Layout(width="100%", display="none"))
         self.workbench.add_class("simlib-workbench")
         self._add_tools()
-        history = self.tools["History"].grid.filters
-        self.history_panel.scope = lambda: HistoryFilter(history_ids=s.own_ids) if history.mine.value else None
-        history.mine.observe(lambda _change: self.history_panel.refresh(), names="value")
+        self.history_panel.follow_box(self.tools["History"].grid.filters.mine, s)
         p, c, b = self.webhooks_panel, self.composer, self.burst_panel
         self.widget = w.VBox(
             [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table, self.workbench],
@@ -121,8 +112,7 @@ class Explorer(ExplorerAttributes):
         seed: int | None = None,
         port: int = 0,
         clock: Callable[[], int] | None = None,
-        history_rows: int = DEFAULT_HISTORY_ROWS,
-        page_sends_only: bool | None = None,
+        history_rows: int = DEFAULT_HISTORY_ROWS, page_sends_only: bool | None = None,
     ) -> Explorer:
         """The embedded default, all a first Send needs: a receiver on 127.0.0.1, a demo webhook of its own."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
@@ -135,10 +125,6 @@ class Explorer(ExplorerAttributes):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         return {**bundle, "text/plain": PLAIN_TEXT} if isinstance(bundle, dict) else bundle
-
-    def __repr__(self) -> str:
-        selected = self.webhook.value or "none"
-        return f"Explorer(webhooks={len(self.webhooks)}, selected={selected!r}, event={self.event.value!r})"
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -173,8 +159,7 @@ class Explorer(ExplorerAttributes):
     def close(self) -> None:
         """Cancel a send in flight, stop the receiver this explorer started, close its widgets."""
         self.sending.job.cancel()
-        if self.session.remember in self.simulator.record_listeners:
-            self.simulator.record_listeners.remove(self.session.remember)
+        self.session.leave_page()
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()
@@ -214,10 +199,6 @@ class Explorer(ExplorerAttributes):
     def _burst_target(self) -> tuple[Preview, Webhook] | None:
         preview, wh = self.composer.current_preview, self.webhooks_panel.selected
         return None if preview is None or wh is None or self.sending.running else (preview, wh)
-
-    def _after_burst(self) -> None:
-        self._update_send_state()
-        self.history_panel.refresh()
 
     @guarded("send the simulation")
     def _on_send_click(self, _button: w.Button | None = None, *, sign_with: Literal["current", "previous"] = "current") -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from simlib import HistoryFilter, Simulator
+from simlib.ui.base import Session
 from simlib.ui.render import render_history
 
 __all__ = ["COUNT_CAP", "DEFAULT_HISTORY_ROWS", "HistoryPanel"]
@@ -29,6 +30,11 @@ class HistoryPanel:
         self.table = w.HTML(value="")
         self.listeners: list[Callable[[], None]] = []
         self.scope: Callable[[], HistoryFilter | None] | None = None
+
+    def follow_box(self, box: w.Checkbox, session: Session) -> None:
+        """Show this page's attempts only while ``box`` ("This page's sends only") is ticked."""
+        self.scope = lambda: HistoryFilter(history_ids=session.own_ids) if box.value else None
+        box.observe(lambda _change: self.refresh(), names="value")
 
     def refresh(self) -> None:
         flt = self.scope() if self.scope is not None else None
