@@ -138,6 +138,7 @@ if _typing.TYPE_CHECKING:
     from simlib.demo import (
         DEMO_WEBHOOK_ID,
         allow_receiver,
+        is_demo_webhook,
         local_webhook_secrets,
         release_demo_webhook,
         start_demo,
@@ -170,6 +171,7 @@ _LAZY = {
     "start_demo": ("simlib.demo", "start_demo"),
     "release_demo_webhook": ("simlib.demo", "release_demo_webhook"),
     "allow_receiver": ("simlib.demo", "allow_receiver"),
+    "is_demo_webhook": ("simlib.demo", "is_demo_webhook"),
     "DEMO_WEBHOOK_ID": ("simlib.demo", "DEMO_WEBHOOK_ID"),
     "local_webhook_secrets": ("simlib.demo", "local_webhook_secrets"),
     "BurstResult": ("simlib.core.burst", "BurstResult"),
@@ -263,6 +265,7 @@ __all__ = [
     "event_types",
     "explain_signature",
     "export_frame",
+    "is_demo_webhook",
     "latency_percentiles",
     "local_webhook_secrets",
     "organisation_secrets",

@@ -24,7 +24,10 @@ from simlib.receiver import DEFAULT_PATH, Receiver
 from simlib.records import Webhook
 from simlib.simulator import Simulator
 
-__all__ = ["DEMO_WEBHOOK_ID", "DEMO_WEBHOOK_NAME", "allow_receiver", "ensure_demo_webhook", "release_demo_webhook", "start_demo"]
+__all__ = [
+    "DEMO_WEBHOOK_ID", "DEMO_WEBHOOK_NAME", "allow_receiver", "ensure_demo_webhook", "is_demo_webhook", "release_demo_webhook",
+    "start_demo",
+]
 
 DEMO_WEBHOOK_ID = "demo"
 DEMO_WEBHOOK_NAME = "Demo receiver (local)"

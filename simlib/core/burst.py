@@ -35,7 +35,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -75,6 +75,8 @@ class BurstHost(Protocol):
     delivery: DeliveryConfig
 
     def now_ms(self) -> int: ...
+
+    def notify_recorded(self, ids: Sequence[int]) -> None: ...
 
     def preview(
         self,
@@ -322,8 +324,10 @@ class _Recorder:
     acknowledged when its batch commits. The first store failure stops the burst (no send
     starts after it) and no later write waits for the store again."""
 
-    def __init__(self, store: AnyStore, outcome_bytes: int, chunk: int) -> None:
+    def __init__(self, store: AnyStore, outcome_bytes: int, chunk: int,
+                 on_ids: Callable[[Sequence[int]], None] | None = None) -> None:
         self.store = store
+        self.on_ids = on_ids
         self.outcome_bytes = outcome_bytes
         self.chunk = chunk
         self.pending: list[tuple[int, Attempt]] = []
@@ -343,6 +347,8 @@ class _Recorder:
             self.stopped = self.stopped or f"the store became unavailable, no further sends: {exc}"
             return
         self.ids.update(zip(indices, ids, strict=True))
+        if self.on_ids is not None:
+            self.on_ids(ids)
 
     def add(self, index: int, row: Attempt) -> None:
         self.added.add(index)
@@ -516,7 +522,8 @@ async def send_many_async(
     secret = wh.secret
     url = wh.url
     sender, engine_note = _engine_for(config, engine, min(concurrency, n), follow_phase=cancel is not None)  # no idle connections
-    recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)))
+    recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)),
+                         on_ids=sim.notify_recorded)
     bar = _progress(n, progress)
     rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n

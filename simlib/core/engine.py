@@ -188,6 +188,10 @@ class Engine:
         self.max_payload_bytes = max_payload_bytes
         self._clients: dict[tuple[Any, ...], Sender] = {}
         self._clients_lock = threading.Lock()
+        #: Called with the history ids of the rows this simulator records (reserved or
+        #: appended), on the thread that records them: e.g. an explorer page keeping the ids of
+        #: its own sends. A listener must be quick and must not raise (what it raises is dropped).
+        self.record_listeners: list[Callable[[Sequence[int]], None]] = []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={self.store.location!r})"
@@ -519,12 +523,15 @@ class Engine:
                         preview, sim_id, known, {}, self._safe_now(), Outcome(error=error, detail=detail),
                         replay_of=replay_of,
                     )
-                    return result_from_row(row, history_id=tx.append(row))
+                    appended = tx.append(row)
+                    self.notify_recorded([appended])
+                    return result_from_row(row, history_id=appended)
                 assert wh is not None
                 ts = self._clock()
                 headers = headers_for(wh, ts)
                 pending = pending_row(preview, sim_id, wh, headers, ts, replay_of=replay_of)
                 (history_id,) = tx.reserve([pending], outcome_bytes=outcome_bytes(self.delivery))
+                self.notify_recorded([history_id])
         except StoreError as exc:
             return self.record_failure(
                 preview, SERVICE_UNAVAILABLE, f"{exc} (nothing was sent)", replay_of=replay_of, simulation_id=sim_id,
@@ -592,7 +599,16 @@ class Engine:
         except StoreError as exc:
             note = "" if row.error == SERVICE_UNAVAILABLE else f": {exc}"
             return result_from_row(row, note=f" (not recorded in history{note})")
+        self.notify_recorded([history_id])
         return result_from_row(row, history_id=history_id)
+
+    def notify_recorded(self, ids: Sequence[int]) -> None:
+        """Tell the :attr:`record_listeners` that this simulator recorded the rows ``ids``."""
+        for listener in list(self.record_listeners):
+            try:
+                listener(ids)
+            except Exception:  # noqa: BLE001 - a listener never breaks a send
+                pass
 
     def record_failure(
         self,

@@ -55,6 +55,8 @@ def _describe(flt: HistoryFilter) -> str:
         parts.append("a time range")
     if flt.text:
         parts.append(f"text “{flt.text}”")
+    if flt.history_ids is not None:
+        parts.append("this page's sends only")
     return ", ".join(parts) if parts else "no filter (every attempt)"
 
 

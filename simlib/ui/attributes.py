@@ -154,6 +154,10 @@ class ExplorerAttributes:
     def burst_running(self) -> bool:
         return self.burst_panel.running
 
+    def __repr__(self) -> str:
+        selected = self.webhook.value or "none"
+        return f"Explorer(webhooks={len(self.webhooks)}, selected={selected!r}, event={self.event.value!r})"
+
     def wait_for_burst(self, timeout: float | None = None) -> BurstResult | None:
         """Wait for a burst started with the Run burst button; returns it (None if none ran)."""
         return self.burst_panel.wait(timeout)

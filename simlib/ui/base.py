@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as w
 
-from simlib import SimlibError, Simulator, StoreError
+from simlib import SimlibError, Simulator, StoreError, Webhook, is_demo_webhook
 from simlib.ui.blocks import notice
 from simlib.ui.theme import RED
 
@@ -31,15 +32,56 @@ log.addHandler(logging.NullHandler())
 
 
 class Session:
-    """The state every panel of one explorer shares."""
+    """The state every panel of one explorer shares.
+
+    Several pages on one server (one store): ``own_demo`` is the id of the demo webhook this
+    page claimed (None: it has none), and :meth:`webhooks` then lists every webhook *but* the
+    other pages' demo webhooks (the team's own webhooks stay visible to all). ``own_ids`` are the
+    history ids of the attempts this page's simulator recorded since the page opened (sends,
+    bursts, replays, imports, checks): the History tab's "This page's sends only" filter."""
 
     def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
+        self.own_demo: str | None = None
+        #: Whether the History tab starts on "This page's sends only" (the explorer sets it).
+        self.page_sends_only = False
+        self._own_ids: set[int] = set()
+        self._own_lock = threading.Lock()  # sends record on worker threads
         self.notice = w.HTML(value="")  # one line under the header: what a handler did or why it could not
         self.last_error: BaseException | None = None
         self.quiet = 0  # > 0 while the explorer itself changes several widgets at once
         #: Run before every handler (every user action): e.g. hide a revealed secret again.
         self.on_action: list[Callable[[], None]] = []
+
+    def join_page(self, demo: Webhook | None, page_sends_only: bool | None) -> None:
+        """Be one page among several on a store: ``demo`` is this page's demo webhook (None: it
+        has none); ``page_sends_only`` the History box's default (None: on in Voilà); and from
+        now on the simulator's record listeners tell this page its attempts."""
+        self.own_demo = demo.id if demo is not None else None
+        self.page_sends_only = in_voila() if page_sends_only is None else page_sends_only
+        self.simulator.record_listeners.append(self.remember)
+
+    def leave_page(self) -> None:
+        if self.remember in self.simulator.record_listeners:
+            self.simulator.record_listeners.remove(self.remember)
+
+    def remember(self, ids: Sequence[int]) -> None:
+        """A record listener: keep ``ids`` as this page's attempts."""
+        with self._own_lock:
+            self._own_ids.update(ids)
+
+    @property
+    def own_ids(self) -> frozenset[int]:
+        with self._own_lock:
+            return frozenset(self._own_ids)
+
+    def webhooks(self) -> list[Webhook]:
+        """The webhooks this page lists: all of the store's, except the demo webhooks of other
+        pages when this page has a demo webhook of its own."""
+        webhooks = self.simulator.list_webhooks()
+        if self.own_demo is None:
+            return webhooks
+        return [wh for wh in webhooks if wh.id == self.own_demo or not is_demo_webhook(wh)]
 
     def acted(self) -> None:
         for hook in self.on_action:

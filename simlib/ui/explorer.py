@@ -49,7 +49,9 @@ class Explorer(ExplorerAttributes):
     ``Explorer(sim)`` shows the webhooks in ``sim``'s store; :meth:`with_demo` also starts the
     embedded receiver and the demo webhook. ``seed`` fixes the first payload seed (a random one
     when None); ``receiver`` is a running :class:`~simlib.Receiver` the "Use local receiver"
-    button reuses. Display the explorer (or ``explorer.widget``) in a notebook.
+    button reuses. Display the explorer (or ``explorer.widget``) in a notebook. ``demo``: the
+    demo webhook claimed for ``receiver`` (other pages' demo webhooks are then not listed);
+    ``page_sends_only``: the History tab starts on "This page's sends only" (None: in Voilà).
 
     The panels are ``webhooks_panel`` (with its ``form_panel``), ``composer``, ``result_panel``,
     ``history_panel`` and ``burst_panel``; they share one ``session``. Their widgets are also
@@ -64,12 +66,14 @@ class Explorer(ExplorerAttributes):
         receiver: Receiver | None = None,
         clock: Callable[[], int] | None = None,
         history_rows: int = DEFAULT_HISTORY_ROWS,
+        demo: Webhook | None = None, page_sends_only: bool | None = None,
     ) -> None:
         self.simulator = simulator if simulator is not None else Simulator(clock=clock)
         self.local = LocalReceiver(self.simulator, receiver)
         self._callbacks: list[Callable[[SimulationResult], None]] = []
         self._send_state = threading.Lock()  # the worker and the kernel both update the Send button
         self.session = s = Session(self.simulator)
+        s.join_page(demo, page_sends_only)  # several pages on one store: see Session
         self.composer = Composer(s, seed=seed, on_change=self._update_send_state)
         self.result_panel = ResultPanel()
         self.sending = SendRunner(s, self.result_panel, on_result=self._after_send, on_change=self._update_send_state)
@@ -81,7 +85,7 @@ class Explorer(ExplorerAttributes):
         self.form_panel = self.webhooks_panel.form
         self.history_panel = HistoryPanel(self.simulator, history_rows)
         self.burst_panel = BurstPanel(
-            s, target=self._burst_target, on_change=self._update_send_state, on_done=self._after_burst
+            s, target=self._burst_target, on_change=self._update_send_state, on_done=self.history_panel.refresh
         )
         self.header = w.HTML(value=f"<style>{PAGE_CSS}</style>{HEADER_HTML}")
         self._expose_widgets()
@@ -90,6 +94,7 @@ class Explorer(ExplorerAttributes):
         self.workbench = w.Tab(layout=w.Layout(width="100%", display="none"))
         self.workbench.add_class("simlib-workbench")
         self._add_tools()
+        self.history_panel.follow_box(self.tools["History"].grid.filters.mine, s)
         p, c, b = self.webhooks_panel, self.composer, self.burst_panel
         self.widget = w.VBox(
             [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table, self.workbench],
@@ -107,12 +112,12 @@ class Explorer(ExplorerAttributes):
         seed: int | None = None,
         port: int = 0,
         clock: Callable[[], int] | None = None,
-        history_rows: int = DEFAULT_HISTORY_ROWS,
+        history_rows: int = DEFAULT_HISTORY_ROWS, page_sends_only: bool | None = None,
     ) -> Explorer:
         """The embedded default, all a first Send needs: a receiver on 127.0.0.1, a demo webhook of its own."""
         sim = simulator if simulator is not None else Simulator(clock=clock)
         receiver, wh = start_demo(sim, port=port)  # a demo webhook of this receiver's own
-        explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows)
+        explorer = cls(sim, seed=seed, receiver=receiver, history_rows=history_rows, demo=wh, page_sends_only=page_sends_only)
         explorer.local.adopt(receiver, demo=wh)
         explorer.select(wh.id)
         return explorer
@@ -120,10 +125,6 @@ class Explorer(ExplorerAttributes):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         return {**bundle, "text/plain": PLAIN_TEXT} if isinstance(bundle, dict) else bundle
-
-    def __repr__(self) -> str:
-        selected = self.webhook.value or "none"
-        return f"Explorer(webhooks={len(self.webhooks)}, selected={selected!r}, event={self.event.value!r})"
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -158,6 +159,7 @@ class Explorer(ExplorerAttributes):
     def close(self) -> None:
         """Cancel a send in flight, stop the receiver this explorer started, close its widgets."""
         self.sending.job.cancel()
+        self.session.leave_page()
         self.local.stop()
         for widget in walk(self.widget):
             widget.close()
@@ -197,10 +199,6 @@ class Explorer(ExplorerAttributes):
     def _burst_target(self) -> tuple[Preview, Webhook] | None:
         preview, wh = self.composer.current_preview, self.webhooks_panel.selected
         return None if preview is None or wh is None or self.sending.running else (preview, wh)
-
-    def _after_burst(self) -> None:
-        self._update_send_state()
-        self.history_panel.refresh()
 
     @guarded("send the simulation")
     def _on_send_click(self, _button: w.Button | None = None, *, sign_with: Literal["current", "previous"] = "current") -> None:

@@ -180,7 +180,7 @@ class WebhookForm:
 
     def _duplicate(self, url: str) -> bool:
         """Whether another webhook already has ``url`` and the user has not confirmed yet."""
-        same = [wh.name for wh in self.session.simulator.list_webhooks() if wh.url == url]
+        same = [wh.name for wh in self.session.webhooks() if wh.url == url]
         if not same or self.duplicate_ok == url:
             return False
         self.duplicate_ok = url
@@ -200,7 +200,7 @@ class WebhookForm:
         if not self.name.value.strip():
             self.name.value = "Local receiver"
         base = url.split("/webhooks/", 1)[0]
-        aimed = [wh.name for wh in self.local.aimed(self.session.simulator.list_webhooks())]
+        aimed = [wh.name for wh in self.local.aimed(self.session.webhooks())]
         text = f"Local receiver listening at {base}; it verifies the signatures of every webhook aimed at it."
         if aimed:
             text += " Already aimed at it: " + ", ".join(f"'{name}'" for name in aimed) + "."

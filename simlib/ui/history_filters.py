@@ -1,5 +1,6 @@
 """The History tab's filter bar: webhook, event type, result, status class, time range, free text,
-who sent it and from which host (a shared store), sort order and page size, read as one :class:`simlib.HistoryFilter`."""
+who sent it and from which host (a shared store), "This page's sends only" (several pages on one
+server), sort order and page size, read as one :class:`simlib.HistoryFilter`."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ class FilterBar:
                                 value="newest", layout=_small())
         self.page_rows = w.Dropdown(description="Rows", options=[10, 25, 50, 100], value=25,
                                     layout=w.Layout(width="auto", flex="0 1 130px"))
+        self.mine = w.Checkbox(
+            value=session.page_sends_only, description="This page's sends only", indent=False,
+            tooltip="Only the attempts this page made (sends, bursts, replays, imports, checks), not other users' sends "
+                    "to the same store", layout=w.Layout(width="auto", flex="0 0 auto"),
+        )
         self.clear = w.Button(description="Clear filters", layout=w.Layout(width="auto"))
         for widget in (self.webhook, self.event, self.result, self.status, self.time_range, self.since, self.until,
                        self.text, self.user, self.host, self.order, self.page_rows):
@@ -83,11 +89,11 @@ class FilterBar:
         self.widget = w.VBox([
             w.HBox([self.webhook, self.event, self.result, self.status], layout=box),
             w.HBox([self.time_range, self.since, self.until, self.order, self.page_rows], layout=box),
-            w.HBox([self.text, self.user, self.host, self.clear], layout=box),
+            w.HBox([self.text, self.user, self.host, self.mine, self.clear], layout=box),
         ], layout=w.Layout(width="100%"))
         self._quiet = False
         for widget in (self.webhook, self.event, self.result, self.status, self.since, self.until, self.text,
-                       self.user, self.host, self.order, self.page_rows):
+                       self.user, self.host, self.mine, self.order, self.page_rows):
             widget.observe(self._changed, names="value")
         self.time_range.observe(self._range_changed, names="value")
         self.clear.on_click(self._on_clear_click)
@@ -97,7 +103,7 @@ class FilterBar:
     def refresh_webhooks(self) -> None:
         """Reload the webhook choices (keeping the choice when it still exists)."""
         keep = self.webhook.value
-        options = [("All", ""), *((f"{wh.name} ({wh.id})", wh.id) for wh in self.session.simulator.list_webhooks())]
+        options = [("All", ""), *((f"{wh.name} ({wh.id})", wh.id) for wh in self.session.webhooks())]
         self._quiet = True
         try:
             self.webhook.options = options
@@ -117,6 +123,7 @@ class FilterBar:
             webhook=self.webhook.value or None, event_type=self.event.value or None, result=self.result.value or None,
             status_class=self.status.value or None, since_ms=since, until_ms=until, text=self.text.value,
             user=self.user.value.strip() or None, host=self.host.value.strip() or None,
+            history_ids=self.session.own_ids if self.mine.value else None,
         )
 
     @property
@@ -146,6 +153,7 @@ class FilterBar:
                            self.user, self.host):
                 widget.value = ""
             self.time_range.value = 0
+            self.mine.value = self.session.page_sends_only  # back to how the page opened
         finally:
             self._quiet = False
         self._show_between()

@@ -56,7 +56,7 @@ class WebhookPicker:
     def refresh(self) -> None:
         """Reload the webhooks from the store, keeping the pick when it still exists."""
         keep = self.dropdown.value
-        webhooks = self.session.simulator.list_webhooks()
+        webhooks = self.session.webhooks()
         options = [*self.extra, *((f"{wh.name} — {wh.url}", wh.id) for wh in webhooks)]
         values = [v for _, v in options]
         followed = self.follow.value if self.follow is not None else None

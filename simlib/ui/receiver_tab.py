@@ -112,7 +112,7 @@ class ReceiverPanel:
             self._seen = key
             if rx is not None and id(rx) != self._synced:
                 self._sync_inputs()
-            aimed = self.local.aimed(self.session.simulator.list_webhooks()) if self.local.running else []
+            aimed = self.local.aimed(self.session.webhooks()) if self.local.running else []
             self.state.value = render_receiver_state(rx, aimed)
             self.start.disabled = self.local.running
             self.stop.disabled = not self.local.running

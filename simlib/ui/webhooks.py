@@ -98,7 +98,7 @@ class WebhooksPanel:
         """Reload the webhooks from the store, keeping the selection (or selecting ``select``)
         if it still exists. If it vanished, select none and say so (``moving_on``: the user
         deleted it here, so select the next). With no selection yet: the demo webhook, else the first."""
-        webhooks = self.session.simulator.list_webhooks()
+        webhooks = self.session.webhooks()
         before, current = self.webhooks, self.webhook.value
         self.webhooks = {wh.id: wh for wh in webhooks}
         keep = select if select in self.webhooks else current

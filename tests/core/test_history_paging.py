@@ -193,3 +193,27 @@ def test_filtered_frame_and_export_bytes_match(filled):
     assert list(parquet["id"]) == [55, 60]
     with pytest.raises(ValidationError):
         filled.history_matching(columns=["nope"])
+
+
+def test_a_history_ids_filter_reads_only_the_key_range_between_its_ids(filled):
+    """One explorer page's attempts: every page of them, read by the primary key between the
+    smallest and largest id (a SEARCH, never a SCAN of the table), with no sort of its own."""
+    mine = HistoryFilter(history_ids=[3, 4, 5, 6, 20, 41, 42, 50])
+    first = filled.history_page(mine, limit=3)
+    assert ids(first.rows) == [50, 42, 41] and first.has_more
+    assert ids(filled.history_page(mine, after=first.last, limit=10).rows) == [20, 6, 5, 4, 3]
+    assert ids(filled.history_page(HistoryFilter(history_ids=[7, 8], webhook="wh_a"), limit=10).rows) == [7]
+    assert filled.history_page(HistoryFilter(history_ids=[]), limit=10).rows == ()
+    conn = sqlite3.connect(filled.store.path)
+    try:
+        for after in (None, first.last):
+            sql, params, _ = page_sql(mine, "newest", after=after, before=None, limit=3)
+            plan = " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "SEARCH" in plan and "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+            assert "rowid>? AND rowid<?" in plan, plan  # bounded below too: not every row under the cursor
+    finally:
+        conn.close()
+    for bad in ("12", [1, "2"], [True], [1.5]):
+        with pytest.raises(ValidationError, match="history_ids"):
+            HistoryFilter(history_ids=bad)  # type: ignore[arg-type]
+    assert not HistoryFilter(history_ids=[]).empty and HistoryFilter(history_ids=None).empty

@@ -146,6 +146,51 @@ def test_each_row_records_who_sent_it_and_from_where(backend_store, monkeypatch,
         assert s.history_count_capped(HistoryFilter(user="alice", host="laptop-a")).value == 1
 
 
+def test_history_filter_by_history_ids_pages_counts_and_exports_those_rows_only(backend_store, receiver):
+    """One explorer page's sends: a set of ids (runs of them as ranges), on both backends."""
+    with Simulator(backend_store) as s:
+        wh = s.create_webhook("team", receiver.url, [APP])
+        ids = [s.simulate(wh, APP).history_id for _ in range(6)]
+        assert None not in ids
+        mine = [ids[0], ids[1], ids[2], ids[4]]  # a run and a single one
+        flt = HistoryFilter(history_ids=mine)
+        assert [r["id"] for r in s.history_page(flt, limit=10).rows] == sorted(mine, reverse=True)
+        first = s.history_page(flt, limit=2)
+        assert [r["id"] for r in first.rows] == [ids[4], ids[2]] and first.has_more
+        assert [r["id"] for r in s.history_page(flt, after=first.last, limit=2).rows] == [ids[1], ids[0]]
+        assert s.history_count_capped(flt).value == 4
+        assert sorted(s.history_matching(flt)["id"].tolist()) == sorted(mine)
+        assert s.history_page(HistoryFilter(history_ids=[]), limit=10).rows == ()  # nothing made yet: nothing shown
+        assert s.history_count_capped(HistoryFilter(history_ids=[])).value == 0
+        both = HistoryFilter(history_ids=mine, status_class="2xx")
+        assert s.history_count_capped(both).value == 4
+        scattered = HistoryFilter(history_ids=[*range(ids[0] - 140_000, ids[0], 2), ids[3], ids[5]])  # 70,000 single ids
+        assert [r["id"] for r in s.history_page(scattered, limit=10).rows] == [ids[5], ids[3]]
+        assert s.history_count_capped(scattered).value == 2 and len(s.history_matching(scattered)) == 2
+
+
+def test_record_listeners_hear_every_row_this_simulator_records_and_no_other(backend_store, receiver):
+    """Sends, bursts, replays and unsendable attempts all reach the listeners; another
+    Simulator's sends on the same store do not (two kernels, one store)."""
+    with Simulator(backend_store) as s, Simulator(backend_store) as other:
+        wh = s.create_webhook("team", receiver.url, [APP])
+        heard: list[int] = []
+        s.record_listeners.append(heard.extend)
+        sent = s.simulate(wh, APP).history_id
+        burst = s.send_many(wh, APP, 5, concurrency=2)
+        again = s.replay(sent).result.history_id
+        refused = s.simulate(wh, SHOT).history_id  # not registered for the webhook: recorded, not sent
+        theirs = other.simulate(wh, APP).history_id
+        mine = {sent, again, refused, *(r.history_id for r in burst.results)}
+        assert None not in mine and len(mine) == 8
+        assert set(heard) == mine and theirs not in heard
+        checked = {int(i) for i in s.check_receiver(wh)["history_id"].dropna()}  # the receiver check's sends too
+        imported = s.import_delivery(s.history_fixture(sent), wh).resigned.history_id  # and an import's
+        assert checked and checked | {imported} <= set(heard) and not checked & mine
+        s.record_listeners.append(lambda ids: 1 / 0)  # a broken listener never breaks a send
+        assert s.simulate(wh, APP).delivered
+
+
 def test_webhook_secrets_are_never_stored_in_plain_text(backend_store):
     with Simulator(backend_store) as s:
         wh = s.create_webhook("sealed", "https://example.com/x", [APP], secret="plain-secret-" + "x" * 20)

@@ -13,6 +13,7 @@ from simlib import DEMO_WEBHOOK_ID, DeliveryConfig, Receiver, Simulator
 from simlib.ui import Explorer
 from simlib.ui.explorer import PLAIN_TEXT
 from tests.helpers import APP
+from tests.ui.helpers import text_of
 
 
 def test_two_pages_on_one_store_each_send_to_their_own_receiver(store_path, make_explorer: Callable[..., Explorer]) -> None:
@@ -83,3 +84,65 @@ def test_the_explorers_plain_text_is_a_sentence_not_a_widget_tree(sim: Simulator
     assert bundle["text/plain"] == PLAIN_TEXT and "VBox" not in bundle["text/plain"]
     view = bundle["application/vnd.jupyter.widget-view+json"]
     assert json.dumps(view) and view["model_id"]  # the widget itself still renders where it can
+
+
+def _listed(page: Explorer) -> dict[str, set[str]]:
+    """The webhook ids each list of the page offers (the composer, the History filter, the tools' pickers)."""
+    values = lambda dropdown: {v for _, v in dropdown.options if v}  # noqa: E731
+    return {
+        "composer": values(page.webhook),
+        "history filter": values(page.tools["History"].grid.filters.webhook),
+        **{name: values(page.tools[name].picker.dropdown) for name in ("Receiver check", "Explain", "Import")},
+    }
+
+
+def test_a_page_never_lists_another_pages_demo_webhook_but_lists_the_teams(store_path, make_explorer) -> None:
+    with Simulator(store_path) as sim_a, Simulator(store_path) as sim_b, Receiver() as team_rx:
+        a = make_explorer(sim_a, demo=True)
+        b = make_explorer(sim_b, demo=True)  # claimed after a was built: a sees it only on a reload
+        team = sim_b.create_webhook("Team staging", team_rx.url, [APP])  # the team's configuration
+        for page in (a, b):
+            page.refresh()  # (the Webhooks panel's Refresh; the History tab follows it)
+            for picker in ("Receiver check", "Explain", "Import"):
+                page.tools[picker].picker.refresh()  # (their ↻ Reload button)
+        mine_a, mine_b = a.webhook.value, b.webhook.value
+        assert mine_a != mine_b and {mine_a, mine_b} == {DEMO_WEBHOOK_ID, f"{DEMO_WEBHOOK_ID}-2"}
+        for page, own, other in ((a, mine_a, mine_b), (b, mine_b, mine_a)):
+            for where, ids in _listed(page).items():
+                assert own in ids and team.id in ids, (where, ids)
+                assert other not in ids, f"{where} lists the other page's demo webhook: {ids}"
+        plain = make_explorer(sim_a)  # a notebook's Explorer(sim), no demo of its own: every webhook
+        assert {mine_a, mine_b, team.id} <= _listed(plain)["composer"]
+
+
+def test_in_voila_a_pages_history_shows_its_own_sends_only_until_the_box_is_unticked(
+    store_path, make_explorer, monkeypatch
+) -> None:
+    monkeypatch.setenv("VOILA_KERNEL_ID", "test-kernel")  # what Voilà sets in each page's kernel
+    with Simulator(store_path) as sim_a, Simulator(store_path) as sim_b:
+        a = make_explorer(sim_a, demo=True)
+        b = make_explorer(sim_b, demo=True)
+        for page in (a, b, b):
+            page.select(page.webhook.value, APP)
+            page.send.click()
+            assert page.last_result is not None and page.last_result.history_id is not None
+        grid_a = a.tools["History"].grid
+        a.tools["History"].refresh()
+        filters = grid_a.filters
+        assert filters.mine.value is True  # on by default in Voilà
+        own = [a.last_result.history_id]
+        assert grid_a.ids == own  # b's two sends are not on a's page
+        assert a.history_table.value.count('class="simlib-history-row"') == 1  # nor in the short list
+        flt = a.tools["History"].current_filter
+        assert sim_a.history_count_capped(flt).value == 1 and len(sim_a.export_bytes("csv", flt).splitlines()) == 2
+        a.tools["Analysis"].analyse.click()  # the analysis follows the same filter
+        assert a.tools["Analysis"].wait(10)
+        assert len(a.tools["Analysis"].last_frame) == 1 and "this page's sends only" in text_of(a.tools["Analysis"].status.value)
+        filters.mine.value = False  # untick: everyone's sends to this store
+        assert len(grid_a.ids) == 3 and set(own) < set(grid_a.ids)
+        assert a.history_table.value.count('class="simlib-history-row"') == 3
+        filters.mine.value = True
+        assert grid_a.ids == own
+        monkeypatch.delenv("VOILA_KERNEL_ID")
+        notebook = make_explorer(sim_a, demo=True)  # in a notebook the box starts unticked
+        assert notebook.tools["History"].grid.filters.mine.value is False

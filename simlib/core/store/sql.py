@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from simlib.core.store.keys import Keyring
 from simlib.core.store.location import StoreURL, scrub
@@ -51,6 +51,7 @@ from simlib.core.store.query import (
     HistoryOrder,
     HistoryPage,
     PageCursor,
+    id_runs,
 )
 from simlib.core.store.schema import (
     HISTORY_TABLE,
@@ -757,6 +758,16 @@ def _where(f: HistoryFilter | None) -> list[Any]:
         if digits.isdigit() and len(digits) < 19:
             parts.append(h.c[KEY] == int(digits))
         conds.append(sa.or_(*parts))
+    if f.history_ids is not None:
+        runs = id_runs(f.history_ids)
+        singles = [a for a, b in runs if a == b]
+        # One array parameter, not one per id (psycopg allows 65,535 parameters).
+        array = sa.bindparam("history_ids", singles, type_=ARRAY(sa.BigInteger), unique=True)
+        id_parts: list[Any] = [h.c[KEY] == sa.any_(array)] if singles else []
+        id_parts.extend(h.c[KEY].between(a, b) for a, b in runs if a != b)
+        if id_parts:  # the bounds too (see query.filter_sql)
+            conds.append(h.c[KEY].between(runs[0][0], runs[-1][1]))
+        conds.append(sa.or_(*id_parts) if id_parts else sa.false())
     return conds
 
 
