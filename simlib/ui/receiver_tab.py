@@ -15,9 +15,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from simlib.ui.base import Session, guarded
+from simlib.ui.base import Session, describe_error, guarded
 from simlib.ui.blocks import muted, notice
 from simlib.ui.feed import FEED_ROWS, render_feed, render_receiver_state
+from simlib.ui.jobs import Job
 from simlib.ui.receiver import LocalReceiver
 from simlib.ui.theme import AMBER, GREEN, LABEL_STYLE
 
@@ -70,6 +71,7 @@ class ReceiverPanel:
                                             style=LABEL_STYLE, layout=narrow, tooltip="sent with each 429; 0: none")
         self.org_count = w.BoundedIntText(value=3, min=1, max=50, description="Organisations", style=LABEL_STYLE,
                                           layout=narrow)
+        self.orgs_job: Job[Any] = Job("simlib-orgs")
         self.many_orgs = w.Button(description="Many organisations, one URL", icon="sitemap", layout=w.Layout(width="auto"),
                                   tooltip="create N webhooks (own organisation id and secret) aimed at this receiver, "
                                           "choose secrets by organisation, and send from each")
@@ -193,15 +195,40 @@ class ReceiverPanel:
 
     @guarded("create many organisations")
     def _on_many_orgs_click(self, _button: w.Button | None = None) -> None:
+        if self.orgs_job.running:
+            return
         rx = self.local.ensure()
         self.by_org.value = True  # applied through the observer: secrets chosen by organisation id
         self.apply()
-        run = self.session.simulator.many_organisations(int(self.org_count.value), rx.url)
-        colour = GREEN if run.delivered == len(run.results) else AMBER
-        self.message.value = notice(
-            f"{len(run.webhooks)} organisations' webhooks aim at {rx.url}, each with its own secret: "
-            f"{run.delivered} of {len(run.results)} delivered (Refresh the webhooks list to see them).", colour)
-        self.refresh(force=True)
+        sim, n, url = self.session.simulator, int(self.org_count.value), rx.url
+        self.many_orgs.disabled = True
+
+        def tick() -> None:  # N sends (each up to the delivery deadline): off the kernel's main thread
+            self.message.value = muted(f"Sending from {n} organisations… {self.orgs_job.elapsed:.1f} s")
+
+        def work(_cancel: threading.Event) -> Any:
+            return sim.many_organisations(n, url)
+
+        def done(run: Any, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    self.session.last_error = error
+                    self.message.value = notice(f"Could not create the organisations: {describe_error(error)}")
+                    return
+                colour = GREEN if run.delivered == len(run.results) else AMBER
+                self.message.value = notice(
+                    f"{len(run.webhooks)} organisations' webhooks aim at {url}, each with its own secret: "
+                    f"{run.delivered} of {len(run.results)} delivered (Refresh the webhooks list to see them).", colour)
+                self.refresh(force=True)
+            finally:
+                self.many_orgs.disabled = False
+
+        tick()
+        self.orgs_job.start(work, tick=tick, done=done)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a "Many organisations" run to finish (scripts and tests); True when it has."""
+        return self.orgs_job.wait(timeout)
 
     @guarded("clear the feed")
     def _on_clear_click(self, _button: w.Button | None = None) -> None:

@@ -60,7 +60,8 @@ def test_many_organisations_button_and_secrets_chosen_by_organisation(sim, make_
     explorer = make_explorer(sim, demo=True)
     panel, rx = panel_of(explorer), explorer.receiver
     panel.org_count.value = 3
-    panel.many_orgs.click()
+    panel.many_orgs.click()  # on a worker thread: the click returns at once
+    assert panel.wait(30) and not panel.many_orgs.disabled
     assert panel.by_org.value and rx.org_secrets is not None
     orgs = [wh for wh in sim.list_webhooks() if wh.organisation_id]
     assert len(orgs) == 3 and all(wh.url == rx.url for wh in orgs)
@@ -97,3 +98,22 @@ def test_the_webhook_form_sets_and_clears_the_organisation_id(sim, make_explorer
     form.submit.click()
     assert "organisation_id" in text_of(form.message.value)
     assert not any(w.name == "Bad" for w in sim.list_webhooks())
+
+
+def test_many_organisations_runs_off_the_main_thread(sim, make_explorer):
+    """Issue 10: every long action runs on a worker thread; N sends to a slow receiver are one."""
+    import time
+
+    explorer = make_explorer(sim, demo=True)
+    panel, rx = panel_of(explorer), explorer.receiver
+    panel.delay.value = 1500  # the receiver answers each send after 1.5 s
+    assert rx.delay_ms == 1500
+    panel.org_count.value = 2
+    t0 = time.monotonic()
+    panel.many_orgs.click()
+    returned = time.monotonic() - t0
+    assert panel.orgs_job.running and panel.many_orgs.disabled  # still sending ...
+    assert returned < 1.0  # ... while the kernel is free for the next event
+    assert "Sending from 2 organisations" in text_of(panel.message.value)
+    assert panel.wait(30) and time.monotonic() - t0 >= 1.5  # the sends did wait for the slow receiver
+    assert "2 of 2 delivered" in text_of(panel.message.value) and not panel.many_orgs.disabled
