@@ -129,13 +129,14 @@ def render_burst(burst: BurstResult, *, histogram: bool = True) -> str:
     figures = [
         row("Sends", f"{total:,} · {delivered:,} delivered · {total - delivered:,} failed"),
         row("Throughput", html.escape(f"{rate:.1f} sends/s over {burst.elapsed_s:.2f} s")),
-        row("Latency", html.escape(f"of the {len(latencies):,} answered attempts:")),
     ]
     latency_table = _table(("p50", "p90", "p99", "max"), [tuple(_ms(marks[k]) for k in ("p50", "p90", "p99", "max"))])
     parts = [
         '<div style="font-weight:600;margin-bottom:4px">Burst result</div>',
         f'<table style="border-collapse:collapse">{"".join(figures)}</table>',
         _table(("Outcome", "HTTP status", "Sends", "Share"), outcomes),
+        # The label right above the table it describes (it stood above the outcomes before).
+        f'<div style="margin-top:6px">{html.escape(f"Latency of the {len(latencies):,} answered attempts:")}</div>',
         latency_table,
     ]
     if burst.stopped_early:

@@ -173,7 +173,7 @@ class Explorer(ExplorerAttributes):
         self.add_tool("Receiver check", CheckPanel(self.session, follow=self.webhook))
         self.add_tool("Explain", ExplainPanel(self.session, follow=self.webhook))
         self.add_tool("Import", ImportPanel(self.session, follow=self.webhook))
-        self.add_tool("Local receiver", ReceiverPanel(self.session, self.local))
+        self.add_tool("Local receiver", ReceiverPanel(self.session, self.local, on_webhooks=self.refresh))
 
     def add_tool(self, title: str, panel: Any) -> None:
         """Add ``panel`` (an object with a ``widget``) as the workbench tab ``title``."""

@@ -66,6 +66,12 @@ def latency_over_time(history: pd.DataFrame) -> bytes:
             name = f"{cls}xx"
             ax.scatter(part["sent_at"], part["latency_ms"], s=6, label=name, color=outcome_colours([name])[0])
         ax.legend(loc="upper left", fontsize="small", markerscale=2)
+        import matplotlib.dates as mdates
+
+        # Clock times, not matplotlib's sub-minute default ("34:36.500000"): the date only when
+        # the attempts span more than a day.
+        span = answered["sent_at"].max() - answered["sent_at"].min()
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M" if span.days >= 1 else "%H:%M:%S"))  # type: ignore[no-untyped-call]
         figure.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "no answered attempts", ha="center", va="center", transform=ax.transAxes)

@@ -11,6 +11,7 @@ and Voilà alike). The thread ends when the panel's widgets are closed (``Explor
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
@@ -33,8 +34,10 @@ class ReceiverPanel:
     ``interval``: seconds between two looks at the receiver for new requests (the watcher).
     """
 
-    def __init__(self, session: Session, local: LocalReceiver, *, interval: float = 0.5, rows: int = FEED_ROWS) -> None:
+    def __init__(self, session: Session, local: LocalReceiver, *, interval: float = 0.5, rows: int = FEED_ROWS,
+                 on_webhooks: Callable[[], None] | None = None) -> None:
         self.session, self.local, self.interval, self.rows = session, local, interval, rows
+        self.on_webhooks = on_webhooks  # the store's webhooks changed here: the explorer reloads its lists
         self._lock = threading.Lock()
         self._seen: tuple[Any, ...] | None = None  # (receiver, running, count) last rendered
         self._synced: int | None = None  # id() of the receiver the inputs were read from
@@ -218,7 +221,9 @@ class ReceiverPanel:
                 colour = GREEN if run.delivered == len(run.results) else AMBER
                 self.message.value = notice(
                     f"{len(run.webhooks)} organisations' webhooks aim at {url}, each with its own secret: "
-                    f"{run.delivered} of {len(run.results)} delivered (Refresh the webhooks list to see them).", colour)
+                    f"{run.delivered} of {len(run.results)} delivered; they are in the webhook lists now.", colour)
+                if self.on_webhooks is not None:
+                    self.on_webhooks()
                 self.refresh(force=True)
             finally:
                 self.many_orgs.disabled = False

@@ -66,6 +66,8 @@ def test_many_organisations_button_and_secrets_chosen_by_organisation(sim, make_
     orgs = [wh for wh in sim.list_webhooks() if wh.organisation_id]
     assert len(orgs) == 3 and all(wh.url == rx.url for wh in orgs)
     assert "3 of 3 delivered" in text_of(panel.message.value)
+    listed = {value for _, value in explorer.webhooks_panel.webhook.options}
+    assert {wh.id for wh in orgs} <= listed  # the dropdown shows them without a manual Refresh
     got = [json.loads(r.body) for r in rx.requests[-3:]]
     assert [g["data"]["organisation"]["organisationId"] for g in got] == [wh.organisation_id for wh in orgs]
     assert all(wh.secret.reveal() not in panel.message.value for wh in orgs)

@@ -56,6 +56,9 @@ def test_burst_button_sends_records_and_summarises(explorer):
     text = text_of(explorer.burst_result.value)
     assert "25 · 25 delivered · 0 failed" in text and "sends/s" in text
     assert outcome_rows(explorer.burst_result.value) == [["Delivered", "200 OK", "25", "100.0 %"]]
+    html_ = explorer.burst_result.value
+    label = html_.index("Latency of the 25 answered attempts:")  # right above the table it labels
+    assert html_.index("Outcome</th>") < label < html_.index("p50</th>")
     (latency,) = table_rows(explorer.burst_result.value, "p50")
     assert len(latency) == 4 and all(cell.endswith(" ms") for cell in latency)
     svg = explorer.burst_result.value[explorer.burst_result.value.index("<svg"):]  # the latency histogram
