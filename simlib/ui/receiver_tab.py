@@ -16,12 +16,12 @@ from typing import Any
 
 import ipywidgets as w
 
-from simlib.ui.base import Session, describe_error, guarded
+from simlib.ui.base import Session, guarded
 from simlib.ui.blocks import muted, notice
 from simlib.ui.feed import FEED_ROWS, render_feed, render_receiver_state
-from simlib.ui.jobs import Job
+from simlib.ui.orgs import ManyOrganisations
 from simlib.ui.receiver import LocalReceiver
-from simlib.ui.theme import AMBER, GREEN, LABEL_STYLE
+from simlib.ui.theme import GREEN, LABEL_STYLE
 
 __all__ = ["ReceiverPanel"]
 
@@ -72,13 +72,9 @@ class ReceiverPanel:
                                      layout=narrow, tooltip="requests per client per minute; 0: no limit")
         self.retry_after = w.BoundedIntText(value=0, min=0, max=86_400, description="Retry-After (s)",
                                             style=LABEL_STYLE, layout=narrow, tooltip="sent with each 429; 0: none")
-        self.org_count = w.BoundedIntText(value=3, min=1, max=50, description="Organisations", style=LABEL_STYLE,
-                                          layout=narrow)
-        self.orgs_job: Job[Any] = Job("simlib-orgs")
-        self.many_orgs = w.Button(description="Many organisations, one URL", icon="sitemap", layout=w.Layout(width="auto"),
-                                  tooltip="create N webhooks (own organisation id and secret) aimed at this receiver, "
-                                          "choose secrets by organisation, and send from each")
         self.message = w.HTML(value="")
+        self.orgs = ManyOrganisations(self, narrow)  # issue 14's scenario, on a worker thread
+        self.org_count, self.many_orgs, self.orgs_job = self.orgs.count, self.orgs.button, self.orgs.job
         self.feed = w.HTML(value="")
         self.settings = (self.status, self.delay, self.body, self.verify, self.reject_invalid, self.window,
                          self.tolerance, self.unit, self.reject_future, self.replay, self.reserialize, self.flat,
@@ -98,7 +94,6 @@ class ReceiverPanel:
         self.start.on_click(self._on_start_click)
         self.stop.on_click(self._on_stop_click)
         self.clear.on_click(self._on_clear_click)
-        self.many_orgs.on_click(self._on_many_orgs_click)
         for widget in self.settings:
             widget.observe(self._on_setting_change, names="value")
         self.refresh(force=True)
@@ -196,44 +191,9 @@ class ReceiverPanel:
         self.message.value = muted("Stopped: sends to it now fail with “Network error” until you start it again.")
         self.refresh(force=True)
 
-    @guarded("create many organisations")
-    def _on_many_orgs_click(self, _button: w.Button | None = None) -> None:
-        if self.orgs_job.running:
-            return
-        rx = self.local.ensure()
-        self.by_org.value = True  # applied through the observer: secrets chosen by organisation id
-        self.apply()
-        sim, n, url = self.session.simulator, int(self.org_count.value), rx.url
-        self.many_orgs.disabled = True
-
-        def tick() -> None:  # N sends (each up to the delivery deadline): off the kernel's main thread
-            self.message.value = muted(f"Sending from {n} organisations… {self.orgs_job.elapsed:.1f} s")
-
-        def work(_cancel: threading.Event) -> Any:
-            return sim.many_organisations(n, url)
-
-        def done(run: Any, error: BaseException | None) -> None:
-            try:
-                if error is not None:
-                    self.session.last_error = error
-                    self.message.value = notice(f"Could not create the organisations: {describe_error(error)}")
-                    return
-                colour = GREEN if run.delivered == len(run.results) else AMBER
-                self.message.value = notice(
-                    f"{len(run.webhooks)} organisations' webhooks aim at {url}, each with its own secret: "
-                    f"{run.delivered} of {len(run.results)} delivered; they are in the webhook lists now.", colour)
-                if self.on_webhooks is not None:
-                    self.on_webhooks()
-                self.refresh(force=True)
-            finally:
-                self.many_orgs.disabled = False
-
-        tick()
-        self.orgs_job.start(work, tick=tick, done=done)
-
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a "Many organisations" run to finish (scripts and tests); True when it has."""
-        return self.orgs_job.wait(timeout)
+        return self.orgs.job.wait(timeout)
 
     @guarded("clear the feed")
     def _on_clear_click(self, _button: w.Button | None = None) -> None:

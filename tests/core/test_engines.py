@@ -158,7 +158,10 @@ def test_http_1_0_answer_without_content_length(tmp_path, engine):
 
 
 def test_chunked_answer(tmp_path, engine):
-    payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    # "Connection: close" as the server closes after answering: without it a client may reuse the
+    # connection for the next send before the server's FIN arrives (a race, not the chunking tested).
+    payload = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
     with RawServer(_raw(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", status=200, body="hello world", detail="Delivered: 200 OK")
@@ -167,7 +170,8 @@ def test_chunked_answer(tmp_path, engine):
 def test_chunked_gzip_answer_is_decoded(tmp_path, engine):
     data = zlib.compress(b'{"ok": "chunked gzip"}', wbits=31)
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7]) for i in range(0, len(data), 7))
-    payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunks + b"0\r\n\r\n"
+    payload = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+               + chunks + b"0\r\n\r\n")
     with RawServer(_raw(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", body='{"ok": "chunked gzip"}')
