@@ -159,6 +159,25 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def raw_answer(payload: bytes, *, then_reset: bool = False, close: bool = True) -> Behaviour:
+    """Read the request, record it, answer exactly ``payload`` (raw bytes); then reset the
+    connection (``then_reset``), close it, or (``close=False``) hold it open until the server stops."""
+
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        conn.sendall(payload)
+        if then_reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        if not close:
+            server.stopped.wait(30)
+
+    return run
+
+
 def answer(status: int = 200, body: bytes = b'{"ok":true}', headers: dict[str, str] | None = None) -> Behaviour:
     def run(conn: socket.socket, server: RawServer) -> None:
         req = read_request(conn)

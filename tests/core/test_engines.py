@@ -15,7 +15,6 @@ import http.server
 import re
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import threading
@@ -27,26 +26,10 @@ import trustme
 
 from simlib import DeliveryConfig, Simulator, ValidationError
 from tests.helpers import APP, free_port
-from tests.servers import RawServer, answer, big_body, drip, never_answer, read_request, redirect
+from tests.servers import RawServer, answer, big_body, drip, never_answer, raw_answer, read_request, redirect
 
 DEADLINE = 2.0
 ENGINES = ["single", "burst", "burst-httpx"]
-
-
-def _raw(payload: bytes, *, then_reset: bool = False, close: bool = True):
-    def run(conn: socket.socket, server: RawServer) -> None:
-        req = read_request(conn)
-        if req is None:
-            return
-        server.record(req)
-        conn.sendall(payload)
-        if then_reset:
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            return
-        if not close:
-            server.stopped.wait(30)
-
-    return run
 
 
 def send(engine: str, tmp_path, url: str, *, n: int = 2, **config):
@@ -139,20 +122,20 @@ def test_redirect_is_not_followed_and_its_target_is_never_contacted(tmp_path, en
 
 def test_informational_1xx_then_the_final_answer(tmp_path, engine):
     payload = b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", status=200, body="ok", detail="Delivered: 200 OK")
 
 
 def test_only_a_1xx_and_then_silence_ends_at_the_deadline(tmp_path, engine):
-    with RawServer(_raw(b"HTTP/1.1 100 Continue\r\n\r\n", close=False)) as srv:
+    with RawServer(raw_answer(b"HTTP/1.1 100 Continue\r\n\r\n", close=False)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Failed", error="Network error", detail="timeout: no complete response within the total deadline of 2 s")
 
 
 def test_http_1_0_answer_without_content_length(tmp_path, engine):
     payload = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold but fine"
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", status=200, body="old but fine", detail="Delivered: 200 OK")
 
@@ -162,7 +145,7 @@ def test_chunked_answer(tmp_path, engine):
     # connection for the next send before the server's FIN arrives (a race, not the chunking tested).
     payload = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
                b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", status=200, body="hello world", detail="Delivered: 200 OK")
 
@@ -172,7 +155,7 @@ def test_chunked_gzip_answer_is_decoded(tmp_path, engine):
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7]) for i in range(0, len(data), 7))
     payload = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
                + chunks + b"0\r\n\r\n")
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Delivered", body='{"ok": "chunked gzip"}')
 
@@ -194,7 +177,7 @@ def test_the_request_on_the_wire_is_the_same(tmp_path, engine):
 def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine):
     long = "v" * 20_000  # over aiohttp's default 8 KiB line limit, under h11's 100 KiB head
     payload = f"HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     first = same(results, result="Delivered", status=200, body="ok")
     assert first.response_headers["x-long"] == "v" * 1000  # stored cut to MAX_HEADER_VALUE
@@ -203,7 +186,7 @@ def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine
 def test_a_response_head_over_100_kib_is_refused_the_same_way(tmp_path, engine):
     huge = "v" * 200_000
     payload = f"HTTP/1.1 200 OK\r\nX-Huge: {huge}\r\nContent-Length: 2\r\n\r\nok".encode()
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Failed", error="Network error", status=None, prefix="the endpoint closed the connection or broke HTTP: ")
 
@@ -218,7 +201,7 @@ def test_refused(tmp_path, engine):
 
 
 def test_reset_before_any_response(tmp_path, engine):
-    with RawServer(_raw(b"", then_reset=True)) as srv:
+    with RawServer(raw_answer(b"", then_reset=True)) as srv:
         results = send(engine, tmp_path, srv.url)
     first = same(results, result="Failed", error="Network error")
     assert _ports(first.detail) in {
@@ -229,14 +212,14 @@ def test_reset_before_any_response(tmp_path, engine):
 
 def test_reset_mid_response_keeps_the_status(tmp_path, engine):
     payload = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10
-    with RawServer(_raw(payload, then_reset=True)) as srv:
+    with RawServer(raw_answer(payload, then_reset=True)) as srv:
         results = send(engine, tmp_path, srv.url)
     first = same(results, result="Failed", error="Network error")
     assert "reset" in first.detail or "closed the connection" in first.detail
 
 
 def test_garbage_instead_of_http(tmp_path, engine):
-    with RawServer(_raw(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
+    with RawServer(raw_answer(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
         results = send(engine, tmp_path, srv.url)
     same(results, result="Failed", error="Network error", status=None, prefix="the endpoint closed the connection or broke HTTP: ")
 

@@ -4,32 +4,15 @@ within the configured deadline + 1 s."""
 from __future__ import annotations
 
 import socket
-import struct
 import time
 
 import pytest
 
 from simlib import DeliveryConfig, Simulator
 from tests.helpers import APP, free_port
-from tests.servers import RawServer, answer, read_request
+from tests.servers import RawServer, answer, raw_answer, read_request
 
 DEADLINE = 2.0
-
-
-def _raw(payload: bytes, *, then_reset: bool = False, close: bool = True):
-    def run(conn: socket.socket, server: RawServer) -> None:
-        req = read_request(conn)
-        if req is None:
-            return
-        server.record(req)
-        conn.sendall(payload)
-        if then_reset:
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            return
-        if not close:
-            server.stopped.wait(30)
-
-    return run
 
 
 def _send(tmp_path, url, **config):
@@ -72,41 +55,41 @@ def test_status_classes(tmp_path, status, headers, result, phrase):
 
 def test_informational_1xx_then_final_answer(tmp_path):
     payload = b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         r = _send(tmp_path, srv.url)
     assert r.result == "Delivered" and r.http_status == 200 and r.response_body == "ok"
 
 
 def test_only_a_1xx_and_then_silence_is_a_timeout(tmp_path):
-    with RawServer(_raw(b"HTTP/1.1 100 Continue\r\n\r\n", close=False)) as srv:
+    with RawServer(raw_answer(b"HTTP/1.1 100 Continue\r\n\r\n", close=False)) as srv:
         r = _send(tmp_path, srv.url)
     assert r.error == "Network error" and r.detail.startswith("timeout")
 
 
 def test_http_1_0_server_without_content_length(tmp_path):
     payload = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold but fine"
-    with RawServer(_raw(payload)) as srv:
+    with RawServer(raw_answer(payload)) as srv:
         r = _send(tmp_path, srv.url)
     assert r.result == "Delivered" and r.response_body == "old but fine"
 
 
 def test_connection_reset_mid_response(tmp_path):
     payload = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10
-    with RawServer(_raw(payload, then_reset=True)) as srv:
+    with RawServer(raw_answer(payload, then_reset=True)) as srv:
         r = _send(tmp_path, srv.url)
     assert r.result == "Failed" and r.error == "Network error"
     assert "reset" in r.detail or "closed the connection" in r.detail
 
 
 def test_reset_before_any_response(tmp_path):
-    with RawServer(_raw(b"", then_reset=True)) as srv:
+    with RawServer(raw_answer(b"", then_reset=True)) as srv:
         r = _send(tmp_path, srv.url)
     assert r.error == "Network error"
     assert "reset" in r.detail or "closed the connection" in r.detail
 
 
 def test_garbage_instead_of_http(tmp_path):
-    with RawServer(_raw(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
+    with RawServer(raw_answer(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
         r = _send(tmp_path, srv.url)
     assert r.error == "Network error" and "broke HTTP" in r.detail
 
@@ -117,14 +100,14 @@ def test_refused(tmp_path):
 
 
 def test_never_answers_names_the_read_timeout(tmp_path):
-    with RawServer(_raw(b"", close=False)) as srv:
+    with RawServer(raw_answer(b"", close=False)) as srv:
         r = _send(tmp_path, srv.url, read_timeout=0.5)
     assert r.error == "Network error"
     assert r.detail == "timeout: connected, but no response within the read timeout of 0.5 s"
 
 
 def test_never_answers_within_a_long_read_timeout_stops_at_the_deadline(tmp_path):
-    with RawServer(_raw(b"", close=False)) as srv:
+    with RawServer(raw_answer(b"", close=False)) as srv:
         r = _send(tmp_path, srv.url, read_timeout=60)
     assert r.detail == f"timeout: no complete response within the total deadline of {DEADLINE:g} s"
 
