@@ -123,6 +123,6 @@ def probe(ctx: Context) -> int:
     if res.unrecorded:
         line(f"simlib: {res.unrecorded} of {res.requests} requests were not recorded in history", ctx.err)
         return EXIT_ERROR
-    if any(flag.startswith("stopped: the store is unavailable") for flag in res.flags):
+    if res.store_stopped:
         return EXIT_ERROR
     return EXIT_OK if res.accepts_fresh else EXIT_FAILED

@@ -538,6 +538,10 @@ def _context(name: str, results: dict[str, SimulationResult], tolerance_ms: int)
 # -- tolerance probe ------------------------------------------------------------------------------
 
 
+#: How the flag of a probe stopped by an unavailable store begins.
+STORE_STOPPED = "stopped: the store is unavailable"
+
+
 @dataclass
 class ProbeResult:
     """How far in the past and the future the receiver still accepts a timestamp.
@@ -561,6 +565,11 @@ class ProbeResult:
     history_ids: list[int] = field(default_factory=list, repr=False)
     cancelled: bool = False  # stopped by its cancel event before the measurement was complete
     unrecorded: int = 0  # requests the history could not take (the CLI then exits 2)
+
+    @property
+    def store_stopped(self) -> bool:
+        """The probe stopped because the store was unavailable (nothing more could be recorded)."""
+        return any(flag.startswith(STORE_STOPPED) for flag in self.flags)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -672,7 +681,7 @@ def probe_tolerance(
         if progress is not None:
             progress(len(sent), max(total, len(sent)))
         if r.error == SERVICE_UNAVAILABLE:  # nothing was sent: one wait for the store, not one per probe
-            flags.append(f"stopped: the store is unavailable ({r.detail})")
+            flags.append(f"{STORE_STOPPED} ({r.detail})")
             raise _Cancelled
         return _delivered(r)
 
