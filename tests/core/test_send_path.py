@@ -171,3 +171,75 @@ def test_event_payloads_take_the_fast_path_and_match_stringify():
             fast = stringify_fast(payload)
             assert fast == stringify(payload), name
             assert fast is not None or name == "desktop.screenshot_tracking.captured" and len(stringify(payload)) > 256 * 1024
+
+
+def test_a_send_sees_webhook_changes_made_through_another_connection(store_path, receiver):
+    # A send re-reads its webhook only when the file may have changed (issue 12: PRAGMA
+    # data_version). Another connection's change -- another Simulator on the same file, as a
+    # second process would be -- must reach the very next send: new URL, secret, events, deletion.
+    from simlib import Simulator
+    from simlib.receiver import Receiver
+
+    other_rx = Receiver().start()
+    try:
+        with Simulator(store_path) as a, Simulator(store_path) as b:
+            wh = a.create_webhook("shared", receiver.url, [APP])
+            receiver.secrets = [wh.secret.reveal()]
+            assert a.send(a.preview(wh, APP, seed=1)).delivered  # read once, remembered
+            assert a.send(a.preview(wh, APP, seed=2)).delivered
+
+            b.update_webhook(wh.id, url=other_rx.url)
+            r = a.send(a.preview(wh, APP, seed=3))
+            assert r.url == other_rx.url and other_rx.count == 1 and receiver.count == 2
+
+            new = b.update_webhook(wh.id, secret="s" * 40)
+            other_rx.secrets = [new.secret.reveal()]  # verifies with the new secret only
+            r = a.send(a.preview(wh, APP, seed=4))
+            assert r.delivered, r.detail
+            assert other_rx.requests[-1].verified is True
+
+            b.update_webhook(wh.id, events=["desktop.screenshot_tracking.captured"])
+            assert a.send(a.preview(wh, APP, seed=5)).error == "Event type not registered"
+
+            b.delete_webhook(wh.id)
+            assert a.send(a.preview(wh, APP, seed=6)).error == "Webhook not found"
+            assert other_rx.count == 2
+    finally:
+        other_rx.stop()
+
+
+def test_a_send_sees_the_simulators_own_webhook_changes(sim, receiver):
+    # The same Simulator's own writes leave data_version as it was: they clear what was read.
+    from simlib.receiver import Receiver
+
+    other_rx = Receiver().start()
+    try:
+        wh = sim.create_webhook("own", receiver.url, [APP])
+        assert sim.send(sim.preview(wh, APP, seed=1)).http_status == 200
+        sim.update_webhook(wh.id, url=other_rx.url)
+        assert sim.send(sim.preview(wh, APP, seed=2)).url == other_rx.url and other_rx.count == 1
+        sim.rotate_secret(wh.id, new_secret="t" * 40)
+        other_rx.secrets = ["t" * 40]
+        assert sim.send(sim.preview(wh, APP, seed=3)).delivered
+        sim.delete_webhook(wh.id)
+        assert sim.send(sim.preview(wh, APP, seed=4)).error == "Webhook not found"
+    finally:
+        other_rx.stop()
+
+
+def test_a_bursts_completed_rows_hold_the_headers_signed_at_send_time(sim, receiver):
+    # A burst's rows are reserved before their headers are signed: their completion writes the
+    # headers and the send time (a single send's completion may leave them, already stored).
+    wh = sim.create_webhook("burst", receiver.url, [APP])
+    receiver.secrets = [wh.secret.reveal()]
+    burst = sim.send_many(wh, APP, 12, concurrency=4, progress=False)
+    assert all(r.delivered for r in burst.results)
+    single = sim.send(sim.preview(wh, APP, seed=99))
+    assert sim.store._pending == {} and sim.store._reserved == {}
+    for r in [*burst.results, single]:
+        row = sim.history_row(r.history_id)
+        ts = row["request_headers"]["x-webhook-timestamp"]
+        assert row["request_headers"] == {**sign(wh.secret.reveal(), row["request_body"], int(ts)),
+                                          "user-agent": sim.delivery.user_agent}
+        assert row["sent_at_ms"] == int(ts) and row["user"] == r.user and row["user"]
+        assert row["request_headers"] == r.request_headers and row["response_body"] == r.response_body
