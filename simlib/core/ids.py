@@ -12,8 +12,8 @@ _V4 = (0x8000 << 48) | (0x4000 << 64)
 
 def uuid4_from_int(n: int) -> str:
     """``str(uuid.UUID(int=n, version=4))``."""
-    h = f"{(n & _CLEAR) | _V4:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = "%032x" % ((n & _CLEAR) | _V4)  # %-formatting: the quickest of the forms tried (issue 12)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])  # noqa: UP031
 
 
 def new_uuid4() -> str:

@@ -75,6 +75,19 @@ def test_signature_is_the_same_on_the_one_shot_and_the_streamed_path(size, encod
         compute_signature("s3cret", 1, body, encoding="base32")  # type: ignore[arg-type]
 
 
+def test_signatures_from_the_keyed_copies_stay_those_of_each_secret_and_message():
+    # compute_signature signs on a copy of an HMAC keyed once per secret (issue 12): a keyed
+    # state fed by one signature, or mixed up between secrets, would change the next ones.
+    def want(secret: str, ts: int, body: bytes) -> str:
+        return hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+
+    for round_ in range(3):
+        for i in range(100):  # more secrets than are kept keyed: the cache is emptied and refilled
+            secret, body = f"secret-{i % 70}", b"body %d" % (round_ * 100 + i)
+            assert compute_signature(secret, 1_800_000_000_000 + i, body) == want(secret, 1_800_000_000_000 + i, body)
+            assert compute_signature(secret.encode(), 5, b"") == want(secret, 5, b"")
+
+
 def test_binary_detection_counts_control_bytes():
     assert _mostly_binary(bytes(range(32)) * 4)
     assert not _mostly_binary(b"line\r\n\ttabbed text" * 10)

@@ -668,11 +668,24 @@ class Store:
         # the statement in it), waiting for the write lock the same way (a statement that only
         # writes takes its read and write locks in one step, retried by the busy handler), and
         # two calls into SQLite fewer. complete_many keeps the explicit transaction (many rows).
-        try:
-            with self._connection() as conn:
-                conn.execute(*self._completion(history_id, row))
-        finally:
-            with self._lock:
+        lock = self._lock
+        with lock:
+            try:
+                conn = self._conn
+                if conn is None:  # closed since the reservation: opened again as any operation would
+                    with self._connection() as conn:
+                        conn.execute(*self._completion(history_id, row))
+                else:  # what _connection() does around it, without a generator per send
+                    try:
+                        conn.execute(*self._completion(history_id, row))
+                    except sqlite3.Error as exc:
+                        if conn.in_transaction:
+                            try:
+                                conn.execute("ROLLBACK")
+                            except sqlite3.Error:
+                                pass
+                        raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+            finally:
                 self._reserved.pop(history_id, None)
                 self._pending.pop(history_id, None)
 
