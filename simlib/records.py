@@ -210,6 +210,14 @@ class Preview:
     options: tuple[tuple[str, Any], ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
 
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> Self:
+        """The preview with exactly these field values (every field, by name), without the
+        dataclass ``__init__`` (as :meth:`Attempt.from_fields`; every send builds one)."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "__dict__", values)
+        return obj
+
     @property
     def payload(self) -> Any:
         """The body parsed back to Python objects (a fresh copy each time), usually a dict.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from simlib import sign
 from simlib.core.delivery.body import _mostly_binary
 from simlib.core.events import build_payload, event_names
+from simlib.core.ids import new_uuid4
 from simlib.core.jsjson import stringify, stringify_fast
 from simlib.core.payload import serialize
 from simlib.core.signing import compute_signature
@@ -86,6 +88,29 @@ def test_signatures_from_the_keyed_copies_stay_those_of_each_secret_and_message(
             secret, body = f"secret-{i % 70}", b"body %d" % (round_ * 100 + i)
             assert compute_signature(secret, 1_800_000_000_000 + i, body) == want(secret, 1_800_000_000_000 + i, body)
             assert compute_signature(secret.encode(), 5, b"") == want(secret, 5, b"")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_uuids_from_the_pool_are_unique_and_a_forked_child_draws_its_own():
+    # new_uuid4 takes its random bits 4 KiB at a time (issue 12): a child after a fork must not
+    # make the ids its parent makes next from the bits left in the pool.
+    import uuid
+
+    first = [new_uuid4() for _ in range(300)]  # crosses a refill of the pool
+    assert len(set(first)) == 300 and all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            os.write(write, ",".join(new_uuid4() for _ in range(20)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child = f.read().split(",")
+    os.waitpid(pid, 0)
+    parent = [new_uuid4() for _ in range(20)]
+    assert len(child) == 20 and not set(child) & set(parent)
 
 
 def test_binary_detection_counts_control_bytes():

@@ -5,6 +5,7 @@ apply."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from simlib.core import events
 from simlib.core.events import build_payload, get_event_type, register_event
 from simlib.core.payload import build_preview, serialize
 from simlib.core.templates import template_body
-from simlib.records import Secret, Webhook
+from simlib.records import Preview, Secret, Webhook
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 
 SAFE = 2**53
@@ -54,6 +55,7 @@ def test_a_preview_takes_the_template_and_gives_the_same_preview(event, monkeypa
     monkeypatch.setattr("simlib.core.payload.template_body", lambda *a, **k: calls.append(a))
     slow = build_preview(wh, event, seed=7, now_ms=NOW, organisation_id="org_ü")
     assert calls and fast == slow  # the same Preview, body, event id and all
+    assert fast == Preview(**vars(fast)) and list(vars(fast)) == [f.name for f in fields(Preview)]
     assert json.loads(fast.body)["data"] is not None
 
 
