@@ -281,3 +281,32 @@ def test_a_bursts_completed_rows_hold_the_headers_signed_at_send_time(sim, recei
                                           "user-agent": sim.delivery.user_agent}
         assert row["sent_at_ms"] == int(ts) and row["user"] == r.user and row["user"]
         assert row["request_headers"] == r.request_headers and row["response_body"] == r.response_body
+        assert row["simulation_id"] == r.simulation_id  # the id reserved is this send's row
+    assert len({r.simulation_id for r in burst.results}) == 12
+
+
+def test_complete_many_writes_each_row_whatever_its_reservation_held(sim, receiver):
+    # Rows reserved with their headers (as a single send's) and without (as a burst's), completed
+    # in one batch: the UPDATEs are grouped by form (issue 12); each row must end as its attempt.
+    from simlib.core.classify import make_history_row, outcome_bytes, pending_row
+    from simlib.core.delivery.http import Outcome, signed_headers
+
+    wh = sim.create_webhook("mixed", receiver.url, [APP])
+    previews = [sim.preview(wh, APP, seed=i) for i in range(6)]
+    signed = [signed_headers(wh.secret, p.body, 1_800_000_000_000 + i, sim.delivery) for i, p in enumerate(previews)]
+    with_headers = [i % 3 != 0 for i in range(6)]  # mixed, so the batch changes form twice
+    pending = [pending_row(p, f"sim-{i}", wh, signed[i] if with_headers[i] else {}, 1_800_000_000_000 + i)
+               for i, p in enumerate(previews)]
+    ids = sim.store.reserve(pending, outcome_bytes=outcome_bytes(sim.delivery))
+    assert ids == list(range(ids[0], ids[0] + 6))
+    done = [make_history_row(p, f"sim-{i}", wh, signed[i], 1_800_000_000_000 + i,
+                             Outcome(http_status=200 + i, latency_ms=1.0 + i, response_body=f"answer {i}",
+                                     detail=f"Delivered: {200 + i}", response_headers={"n": str(i)}))
+            for i, p in enumerate(previews)]
+    sim.store.complete_many(list(zip(ids, done, strict=True)))
+    assert sim.store._pending == {} and sim.store._reserved == {}
+    for hid, row in zip(ids, done, strict=True):
+        stored = sim.history_row(hid)
+        for name in ("simulation_id", "sent_at_ms", "result", "http_status", "latency_ms", "detail", "request_headers",
+                     "response_headers", "response_body", "request_body", "user", "host"):
+            assert stored[name] == getattr(row, name), (hid, name)
