@@ -573,8 +573,8 @@ class Store:
             pass
 
     def insert_webhook(self, wh: Webhook) -> None:
-        self._webhooks_read.clear()
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             if conn.execute("SELECT 1 FROM webhooks WHERE id=?", (wh.id,)).fetchone():
                 raise ValidationError("id", f"a webhook with id {wh.id!r} already exists")
             pos = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM webhooks").fetchone()[0]
@@ -586,8 +586,8 @@ class Store:
             )
 
     def replace_webhook(self, wh: Webhook) -> None:
-        self._webhooks_read.clear()
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             cur = conn.execute(
                 "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
                 "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
@@ -597,8 +597,8 @@ class Store:
                 raise NotFoundError("webhook", wh.id)
 
     def delete_webhook(self, webhook_id: str) -> None:
-        self._webhooks_read.clear()
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             cur = conn.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,))
             if cur.rowcount == 0:
                 raise NotFoundError("webhook", webhook_id)
@@ -626,8 +626,8 @@ class Store:
         """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
         rotation; SecretKeyError, and nothing changed, when a secret is not decrypted by any of
         its keys); how many webhooks."""
-        self._webhooks_read.clear()
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             rows = conn.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
             for ident, secret, previous in rows:
                 conn.execute(
