@@ -15,8 +15,8 @@ from simlib import Simulator
 from simlib.core.classify import make_history_row, result_from_row
 from simlib.core.delivery.http import Outcome
 from simlib.core.store import schema
-from simlib.core.store.export import EXPORT_COLUMNS
 from simlib.core.store.alchemy import apply_step
+from simlib.core.store.export import EXPORT_COLUMNS
 from simlib.core.store.sqlite import HISTORY_COLUMNS, HISTORY_SQL, history_sql
 from simlib.receiver import Receiver
 from simlib.records import (
