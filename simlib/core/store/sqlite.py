@@ -6,17 +6,37 @@ data directory (``platformdirs.user_data_dir("simlib")``). The file must be on a
 
 Practice (PRACTICE.md §5): WAL, a busy timeout, ``BEGIN IMMEDIATE`` + one short transaction per
 write, no network I/O inside a transaction, rows ordered by their integer id (insertion order),
-times as integer epoch milliseconds, ``PRAGMA user_version`` as the schema version. The file and
-its directory are created owner-only, because the file holds webhook secrets -- encrypted
-(:mod:`~simlib.core.store.keys`), with the key in an owner-only file beside it
-(``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
+times as integer epoch milliseconds. The file and its directory are created owner-only, because
+the file holds webhook secrets -- encrypted (:mod:`~simlib.core.store.keys`), with the key in an
+owner-only file beside it (``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
 
-The history table, its INSERT and SELECTs are rendered once, at import, from the history record
-(:class:`simlib.records.Attempt`, via :mod:`~simlib.core.store.schema`): :data:`HISTORY_SQL`.
-Derived values are computed in the SELECT (``error_status`` by a CASE over
-:data:`simlib.records.ERROR_STATUS`, ``signature`` by ``json_extract``, ``payload`` by a CAST).
-Opening a store from an older version runs the schema's forward migrations in one
-``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds for a million rows).
+Through SQLAlchemy Core (issue 13; :mod:`~simlib.core.store.alchemy`, imported when a store is
+first opened -- ``import simlib`` does not load SQLAlchemy). The file is opened by
+``create_engine("sqlite+pysqlite:///...")``: its ``connect`` hook turns pysqlite's own
+transaction handling off and runs :meth:`Store._configure` (what the file is, read before
+anything is written; owner-only; then ``journal_mode=WAL``, ``synchronous=NORMAL``, the busy
+timeout, the autocheckpoint and the page cache), its ``begin`` hook emits ``BEGIN IMMEDIATE``.
+The tables are created by ``MetaData.create_all`` from the Core tables both backends share
+(SQLite's flavour: the column types every store has had), and migrated by the same steps
+(:func:`~simlib.core.store.alchemy.apply_step`) in one Core transaction. The schema version is
+the row of ``simlib_schema``, as in PostgreSQL, with ``PRAGMA user_version`` kept equal to it:
+the previous release reads only that, so it refuses a store newer than it knows. A store of
+the previous release (``user_version`` 1 to 4, no ``simlib_schema``) is upgraded in place (the
+table is added); a store from a newer simlib, by either record, is refused untouched.
+
+The hot paths -- the send's transaction (:class:`_Write`, :class:`StoreTransaction`), ``append``,
+``reserve``, ``complete`` -- run their SQL on the DB-API connection SQLAlchemy opened and
+configured, not through ``Connection.execute``: the INSERT and the completion's UPDATE are
+compiled once from the Core table (:func:`history_sql`, :data:`HISTORY_SQL`). Measured by
+``benchmarks/bench_store_core.py`` (2026-12-01, this machine): one append through Core (``with
+conn.begin(): conn.execute(insert, values)``) takes 50 µs against 23 µs on the DB-API
+connection, one completion 35 µs against 6 µs -- about 28 µs more per statement, so about 60 µs
+more per send (two store transactions), some 8 % of a single send's 760 µs: more than the 5 %
+the issue allows. Derived values are computed in the SELECT (``error_status`` by a CASE over
+:data:`simlib.records.ERROR_STATUS`, ``signature`` by ``json_extract``, ``payload`` by a CAST),
+built as Core expressions too. Opening a store from an older version runs the forward
+migrations in one ``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds
+for a million rows).
 
 Any failure to use the file (locked past the timeout, unreadable, corrupt, read-only, full, another
 application's database, readable by other users and not ours to tighten) raises
