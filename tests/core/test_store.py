@@ -47,7 +47,7 @@ def test_the_store_is_opened_through_sqlalchemy_with_the_pysqlite_recipe(store_p
         conn.execute("PRAGMA busy_timeout=300")
         seen.append((conn.isolation_level, conn.execute("PRAGMA journal_mode").fetchone()[0]))
 
-    engine = sqlite_engine(f"sqlite+pysqlite:///{store_path}", timeout=0.3, configure=configure)
+    engine = sqlite_engine(str(store_path), timeout=0.3, configure=configure)
     holder = sqlite3.connect(store_path, isolation_level=None)
     try:
         with engine.connect() as core:
@@ -71,6 +71,20 @@ def test_the_store_is_opened_through_sqlalchemy_with_the_pysqlite_recipe(store_p
         assert conn.isolation_level is None and not conn.in_transaction
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+def test_a_path_that_looks_like_a_url_names_that_file(tmp_path):
+    """The path goes to sqlite3 as it is (an SQLAlchemy URL would decode %20 and cut at ?)."""
+    folder = tmp_path / "we ird#%20dir?"
+    folder.mkdir()
+    path = folder / "st @%41.sqlite3"
+    with Simulator(path) as s:
+        wh = s.create_webhook("a", "http://127.0.0.1:9/x", [APP])
+        r = s.simulate(wh, APP)
+        assert [len(f) for f in s.store.history_frames()] == [1]
+        assert s.history()["id"].tolist() == [r.history_id]
+    assert sorted(p.name for p in folder.iterdir()) == ["st @%41.sqlite3", "st @%41.sqlite3.key"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["we ird#%20dir?"]  # nothing made beside it
 
 
 def test_store_file_is_owner_only(tmp_path):

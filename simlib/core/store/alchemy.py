@@ -19,7 +19,8 @@ Imported only when a store is opened: ``import simlib`` does not load SQLAlchemy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -225,18 +226,22 @@ def _rebuild_without(conn: sa.Connection, table: sa.Table, column: str) -> None:
 
 
 def sqlite_engine(
-    url: str, *, timeout: float, configure: Callable[[Any], None], connect_args: Mapping[str, Any] | None = None
+    database: str, *, timeout: float, configure: Callable[[Any], None], uri: bool = False
 ) -> sa.Engine:
-    """An engine on one SQLite file (``url``: ``sqlite+pysqlite:///...``) holding one connection
-    (the store serialises its use): pysqlite's own transaction handling off, ``configure(dbapi
-    connection)`` run on it when it opens (checks and PRAGMAs), ``BEGIN IMMEDIATE`` at the start
-    of every Core transaction (the write lock up front, waited for as the busy timeout says)."""
-    engine = sa.create_engine(
-        url,
-        poolclass=sa.pool.StaticPool,
-        connect_args={"timeout": timeout, "check_same_thread": False, **(connect_args or {})},
-        hide_parameters=True,
-    )
+    """An engine on one SQLite file holding one connection (the store serialises its use):
+    pysqlite's own transaction handling off, ``configure(dbapi connection)`` run on it when it
+    opens (checks and PRAGMAs), ``BEGIN IMMEDIATE`` at the start of every Core transaction (the
+    write lock up front, waited for as the busy timeout says).
+
+    ``database`` is the path (or, with ``uri``, an SQLite ``file:`` URI) as ``sqlite3.connect``
+    takes it: the engine's URL is only ``sqlite+pysqlite://`` and the connection is made by
+    ``creator``, because a path inside an SQLAlchemy URL is parsed as one (``%20`` decoded, ``?``
+    starting a query): a store at ``/data/a?b/simlib.sqlite3`` would open another file."""
+
+    def connect() -> Any:
+        return sqlite3.connect(database, timeout=timeout, check_same_thread=False, uri=uri)
+
+    engine = sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=sa.pool.StaticPool, hide_parameters=True)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, record: Any) -> None:

@@ -11,8 +11,9 @@ the file holds webhook secrets -- encrypted (:mod:`~simlib.core.store.keys`), wi
 owner-only file beside it (``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
 
 Through SQLAlchemy Core (issue 13; :mod:`~simlib.core.store.alchemy`, imported when a store is
-first opened -- ``import simlib`` does not load SQLAlchemy). The file is opened by
-``create_engine("sqlite+pysqlite:///...")``: its ``connect`` hook turns pysqlite's own
+first opened -- ``import simlib`` does not load SQLAlchemy). The file is opened by an engine of
+the ``sqlite+pysqlite`` dialect (``create_engine("sqlite+pysqlite://", creator=...)``: the path is
+given to ``sqlite3.connect`` as it is, never parsed as part of a URL): its ``connect`` hook turns pysqlite's own
 transaction handling off and runs :meth:`Store._configure` (what the file is, read before
 anything is written; owner-only; then ``journal_mode=WAL``, ``synchronous=NORMAL``, the busy
 timeout, the autocheckpoint and the page cache), its ``begin`` hook emits ``BEGIN IMMEDIATE``.
@@ -377,9 +378,7 @@ class Store:
 
         _compile_statements()
         opened: dict[str, Any] = {}
-        engine = sqlite_engine(
-            f"sqlite+pysqlite:///{path}", timeout=timeout, configure=lambda conn: self._configure(conn, timeout, opened)
-        )
+        engine = sqlite_engine(str(path), timeout=timeout, configure=lambda conn: self._configure(conn, timeout, opened))
         try:
             core = engine.connect()
         except StoreError:
@@ -785,9 +784,7 @@ class Store:
 
         # Read-only, through SQLAlchemy too (the same hook turns pysqlite's transactions off).
         engine = sqlite_engine(
-            f"sqlite+pysqlite:///{self.path.absolute().as_uri()}?mode=ro&uri=true",
-            timeout=self.busy_timeout,
-            configure=lambda conn: None,
+            f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout, configure=lambda conn: None
         )
         try:
             try:
