@@ -476,40 +476,22 @@ class SQLStore:
 
     def history_frame(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        filters = HistoryFilter(
-            webhook=webhook, event_type=event_type, result=result, since_ms=since_ms, until_ms=until_ms, user=user, host=host
-        )
         return self.history_filtered(filters, limit=limit)
 
     def history_frames(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
         chunk_rows: int = 20_000,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`history_frame` in frames of at most ``chunk_rows`` rows, oldest first, read by
         key ranges (``id > last``), so a streamed export's memory does not grow with the history.
         With ``limit`` (the newest N) the chunks start at the first of those N."""
-        filters = HistoryFilter(
-            webhook=webhook, event_type=event_type, result=result, since_ms=since_ms, until_ms=until_ms, user=user, host=host
-        )
         after: int | None = None
         left = None if limit is None else int(limit)
         if left is not None:
@@ -533,9 +515,9 @@ class SQLStore:
                 if left <= 0:
                     return
 
-    def history_frame_rows(self, *, limit: int | None = None, **filters: Any) -> int:
+    def history_frame_rows(self, filters: HistoryFilter | None = None, *, limit: int | None = None) -> int:
         """How many rows :meth:`history_frame` would give (for an export's progress bar)."""
-        f = HistoryFilter(**filters)
+        f = filters or HistoryFilter()
         with self._read() as conn:
             n = int(conn.execute(sa.select(sa.func.count()).select_from(_HISTORY).where(*_where(f))).scalar() or 0)
         return n if limit is None else min(n, int(limit))

@@ -253,37 +253,12 @@ _FRAME_DTYPES: Final = frame_dtypes()
 _TIME_COLUMNS: Final = time_columns()
 
 
-def _history_query(
-    webhook: str | Sequence[str] | None,
-    event_type: str | Sequence[str] | None,
-    result: str | Sequence[str] | None,
-    since_ms: int | None,
-    until_ms: int | None,
-    limit: int | None,
-    user: str | Sequence[str] | None = None,
-    host: str | Sequence[str] | None = None,
-) -> tuple[str, list[Any]]:
-    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
-        if value is not None:
-            values = [value] if isinstance(value, str) else list(value)
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            params.extend(values)
-    if result is not None:
-        values = [result] if isinstance(result, str) else list(result)
-        where.append(
-            f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
-        )
-        params.extend(values + values)
-    if since_ms is not None:
-        where.append("sent_at_ms >= ?")
-        params.append(int(since_ms))
-    if until_ms is not None:
-        where.append("sent_at_ms <= ?")
-        params.append(int(until_ms))
-    sql = history_sql().select_frame + (" WHERE " + " AND ".join(where) if where else "")
+def _history_query(filters: HistoryFilter | None, limit: int | None) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first: the frame
+    view, the filter's WHERE (:func:`~simlib.core.store.query.filter_sql`, the one pages and
+    counts use), the newest ``limit``."""
+    where, params = filter_sql(filters)
+    sql = history_sql().select_frame + where
     if limit is not None:
         sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
         params.append(int(limit))
@@ -744,39 +719,28 @@ class Store:
 
     def history_frame(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """History as a typed DataFrame, oldest first (insertion order)."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        """The attempts matching ``filters`` (all when None; the newest ``limit``) as a typed
+        DataFrame, oldest first (insertion order)."""
+        sql, params = _history_query(filters, limit)
         with self._connection() as conn:
             # Issue 12: built in chunks, text as Arrow strings (see .frames), not read_sql_query.
             return frame_from_cursor(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS)
 
     def history_frames(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`history_frame` as frames of at most ``chunk_rows`` rows (streamed exports:
         memory independent of the row count), read in one snapshot on a connection of their
         own (issue 12), so sends and other reads go on meanwhile."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        sql, params = _history_query(filters, limit)
         self.check()  # the store exists, is ours and is at this version
         from sqlalchemy import exc as sa_exc
 
@@ -801,19 +765,13 @@ class Store:
 
     def history_frame_rows(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> int:
         """How many rows :meth:`history_frame` would give (a count over the whole history: for
         an export's progress bar, not for every send)."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        sql, params = _history_query(filters, limit)
         with self._connection() as conn:
             return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
 
