@@ -20,6 +20,8 @@ from simlib.core.store.sqlite import Store
 from simlib.records import ERROR_STATUS
 from tests.helpers import ALL_EVENTS
 
+README_CASES = {"store-previous-release", "store-version-row-missing"}
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1.sqlite3"
 
 
