@@ -480,10 +480,9 @@ class CurlSender:
         for slot in list(self._active.values()):
             since = slot.last_rx
             if not since:  # nothing received yet: the wait starts once the request went out
-                sent = slot.curl.getinfo(pycurl.PRETRANSFER_TIME)
-                if not sent:
+                if not slot.requests:
                     continue  # still connecting: the connect timeout is libcurl's
-                since = slot.sent_at + sent
+                since = slot.sent_at + slot.curl.getinfo(pycurl.PRETRANSFER_TIME)
             if now - since > limit:
                 slot.abort = "read"
                 fut = slot.fut
@@ -626,12 +625,6 @@ class CurlSender:
             errno, message = await fut
             latency = (time.perf_counter() - sent_at) * 1000
             return self._outcome(slot, errno, message, url, host, port, start, latency)
-        except asyncio.CancelledError:
-            if phase is not None and c in self._active:
-                phase.connected = phase.connected or bool(
-                    c.getinfo(pycurl.CONNECT_TIME) or c.getinfo(pycurl.PRETRANSFER_TIME)
-                )
-            raise
         finally:
             if self._multi is not None:
                 self._release(self._multi, slot)  # cancelled: its connection is closed, nothing more is sent
@@ -665,9 +658,8 @@ class CurlSender:
             return httpx.RemoteProtocolError("Server disconnected without sending a response.")
         if slot.abort == "head" or errno == _E_TOO_LARGE:
             return httpx.RemoteProtocolError(f"the response head is over {MAX_HEAD_BYTES} bytes")
-        if errno == _E_OPERATION_TIMEDOUT:
-            connected = slot.curl.getinfo(pycurl.CONNECT_TIME) or slot.curl.getinfo(pycurl.PRETRANSFER_TIME)
-            return httpx.ReadTimeout(message) if connected else httpx.ConnectTimeout(message)
+        if errno == _E_OPERATION_TIMEDOUT:  # connected (and TLS done) once the request was about to go
+            return httpx.ReadTimeout(message) if slot.requests else httpx.ConnectTimeout(message)
         if errno == _E_PEER_FAILED_VERIFICATION:
             return _cert_error(message)
         if errno == _E_SSL_CONNECT_ERROR:
