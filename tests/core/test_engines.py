@@ -39,6 +39,7 @@ from tests.servers import (
     wait_until,
 )
 
+README_CASES = {"burst-engine-unavailable"}
 DEADLINE = 2.0
 ROOT = Path(__file__).resolve().parents[2]  # the child processes below import tests.servers from here
 ENGINES = ["single", "burst", "burst-aiohttp", "burst-httpx"]
