@@ -495,6 +495,14 @@ def test_a_name_goes_to_the_checked_address_with_its_own_host_header(tmp_path, e
     assert asked and set(asked) == {"receiver.test"}
 
 
+def test_an_upper_case_host_is_sent_as_a_single_send_sends_it(tmp_path, engine):
+    with RawServer(answer(200)) as srv:
+        results = send(engine, tmp_path, f"http://RECEIVER.Test:{srv.port}/hook", resolver=lambda h, p: ["127.0.0.1"])
+        hosts = {req.header("host") for req in srv.requests}
+    same(results, result="Delivered")
+    assert hosts == {f"receiver.test:{srv.port}"}
+
+
 @pytest.mark.parametrize(
     "answer_, policy, phrase",
     [

@@ -124,7 +124,7 @@ class _Slot:
     """One reusable curl handle and the state of the transfer it carries (reset per send)."""
 
     __slots__ = (
-        "abort", "cap", "complete", "curl", "fut", "head", "literal", "requests", "head_bytes", "head_fields", "headers", "last_rx",
+        "abort", "cap", "curl", "fut", "head", "literal", "requests", "head_bytes", "head_fields", "headers", "last_rx",
         "phase", "reader", "reason", "resolved", "sent_at", "status", "timeouts", "url",
     )
 
@@ -147,7 +147,6 @@ class _Slot:
         self.status: int | None = None  # once the final answer's head is complete
         self.reason = ""
         self.headers: dict[str, str] | None = None
-        self.complete = False
         self.abort: str | None = None  # why a callback ended the transfer ("cap", "head", "read")
         self.last_rx = 0.0
         self.sent_at = 0.0
@@ -455,8 +454,6 @@ class CurlSender:
         slot = self._active.get(curl)
         if slot is None:
             return
-        if errno == 0:
-            slot.complete = True
         fut = slot.fut
         self._release(multi, slot)
         if fut is not None and not fut.done():
@@ -528,11 +525,14 @@ class CurlSender:
         return slot
 
     def _target(self, url: str) -> tuple[str, str, int, BaseException | None]:
-        """``(url, host, port, refusal)``: the host ("" for an IP literal, checked here once:
-        libcurl does not resolve it) and the address policy's refusal of a literal."""
+        """``(url, host, port, refusal)``: the URL as httpx normalises it (the host in lower case
+        and as an A-label: the same Host header as a single send's), the host ("" for an IP
+        literal, checked here once: libcurl does not resolve it) and the policy's refusal of a
+        literal."""
         known = self._targets.get(url)
         if known is not None:
             return known
+        normal = httpx.URL(url)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -548,10 +548,10 @@ class CurlSender:
                 problem = exc
             host = ""
         else:
-            host = httpx.URL(url).raw_host.decode("ascii")  # the A-label of an IDN, as the other engines
+            host = normal.raw_host.decode("ascii")  # the A-label of an IDN, as the other engines
         if len(self._targets) > 64:
             self._targets.clear()
-        self._targets[url] = known = (url, host, port, problem)
+        self._targets[url] = known = (str(normal), host, port, problem)
         return known
 
     async def _resolve(self, host: str, port: int) -> str:
@@ -641,7 +641,8 @@ class CurlSender:
         if timed_out and time.monotonic() >= start + config.deadline - _CLIPPED:
             return _deadline_outcome(slot, config)
         exc = self._exception(slot, errno, message, host or urlsplit(url).hostname or "", port)
-        out = Outcome(error=NETWORK_ERROR, detail=explain_exception(exc, url, config))
+        detail = str(exc) if isinstance(exc, _Refused) else explain_exception(exc, url, config)
+        out = Outcome(error=NETWORK_ERROR, detail=detail)
         if slot.status is not None:
             out.http_status = slot.status
             out.response_headers = slot.headers or {}
@@ -651,7 +652,7 @@ class CurlSender:
         """The exception a single send (httpx) meets where libcurl failed with ``errno``."""
         os_errno = slot.curl.getinfo(pycurl.OS_ERRNO)
         if slot.abort == "resolve":
-            return _Refused("libcurl was about to resolve the name itself; refused (nothing was sent)")
+            return _Refused(f"blocked lookup: libcurl was about to resolve {host!r} itself, past the address policy; refused (nothing was sent)")
         if slot.abort == "read":
             return httpx.ReadTimeout(message)
         if slot.abort == "retry":  # the reused connection closed with no answer (as httpx words it)
@@ -681,7 +682,7 @@ class CurlSender:
         if errno == _E_WEIRD_SERVER_REPLY:
             return httpx.RemoteProtocolError(message)
         if errno == _E_COULDNT_RESOLVE:  # only when libcurl tried to resolve: refused
-            return _Refused("libcurl could not resolve the name itself (nothing was sent)")
+            return _Refused(f"blocked lookup: libcurl tried to resolve {host!r} itself, past the address policy (nothing was sent)")
         if errno == _E_BAD_CONTENT_ENCODING:
             return httpx.RemoteProtocolError(message)
         if errno == _E_COULDNT_CONNECT:
