@@ -1,6 +1,7 @@
 """Burst engine (issue 12): N sends at concurrency 32 against one receiver, in one run:
 
-- simlib ``send_many`` (fresh payload per send, signed, classified, every attempt recorded);
+- simlib ``send_many`` (fresh payload per send, signed, classified, every attempt recorded) on
+  its default engine ("auto": curl), and, for reference, on ``engine="aiohttp"``;
 - a bare aiohttp loop sending pre-signed requests            -> target simlib >= 0.7x;
 - Locust, 32 FastHttpUsers (geventhttpclient), the same pre-signed requests, headless in a
   subprocess                                                 -> target simlib >= 1.0x;
@@ -10,9 +11,11 @@
 
 All senders hit the same receiver: the embedded receiver in its own process
 (``ReceiverProcess``), verifying every signature. ``BENCH_BURST_N`` (default 5000) and
-``BENCH_BURST_ROUNDS`` (default 3) make a run shorter or longer; each round runs the three
+``BENCH_BURST_ROUNDS`` (default 3) make a run shorter or longer; each round runs the four
 senders back to back (Locust for ``BENCH_BURST_LOCUST_S`` seconds, default 5), and the ratios
-are the medians of the per-round ratios.
+are the medians of the per-round ratios. CPU microseconds per request are printed for every
+sender (Locust's from its subprocess's CPU time): on a shared machine they are steadier than
+throughput.
 
 ``--own-work`` measures only simlib's own work per send (no receiver, no network) and prints
 ``PASS`` or ``MISSED`` against the 30 us target, with the split by stage.
@@ -24,6 +27,7 @@ import asyncio
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,11 +105,12 @@ async def bare_httpx(url: str, body: bytes, requests: list[dict[str, str]]) -> f
         return len(requests) / (time.perf_counter() - start)
 
 
-def locust(url: str, body: bytes, requests: list[dict[str, str]]) -> tuple[float, str]:
-    """Requests/s of a headless Locust run (32 FastHttpUsers), and its failure count."""
+def locust(url: str, body: bytes, requests: list[dict[str, str]]) -> tuple[float, str, float]:
+    """Requests/s of a headless Locust run (32 FastHttpUsers), its failure count, and its CPU
+    microseconds per request (the subprocess's user + system time)."""
     exe = shutil.which("locust", path=os.path.dirname(sys.executable)) or shutil.which("locust")
     if exe is None:
-        return float("nan"), "locust is not installed"
+        return float("nan"), "locust is not installed", float("nan")
     work = Path(tempfile.mkdtemp(prefix="simlib-bench-locust-"))
     (work / "requests.json").write_text(json.dumps([{"body": body.decode(), "headers": h} for h in requests]))
     host, _, path = url.partition("/hook")
@@ -116,11 +121,15 @@ def locust(url: str, body: bytes, requests: list[dict[str, str]]) -> tuple[float
         exe, "-f", str(work / "locustfile.py"), "--headless", "-u", str(CONCURRENCY), "-r", str(CONCURRENCY),
         "-t", f"{LOCUST_S}s", "--only-summary", "--csv", str(work / "run"), "--loglevel", "ERROR",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, capture_output=True, text=True, timeout=LOCUST_S + 60, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(work / "run_stats.csv", newline="") as f:
         rows = {r["Name"]: r for r in csv.DictReader(f)}
     agg = rows["Aggregated"]
-    return float(agg["Requests/s"]), f"{agg['Request Count']} requests, {agg['Failure Count']} failures"
+    count = int(agg["Request Count"]) or 1
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # includes its start-up
+    return float(agg["Requests/s"]), f"{agg['Request Count']} requests, {agg['Failure Count']} failures", used / count * 1e6
 
 
 OWN_WORK_TARGET_US = 30.0
@@ -213,15 +222,17 @@ def main() -> None:
         sample = sim.preview(wh, EVENT, seed=1)
         engine = ""
 
-        cpu: dict[str, list[float]] = {"simlib": [], "aiohttp": []}  # CPU us per request, this process
+        # CPU us per request, this process (Locust: its subprocess)
+        cpu: dict[str, list[float]] = {"simlib": [], "simlib-aiohttp": [], "aiohttp": [], "locust": []}
 
-        def simlib_round() -> float:
+        def simlib_round(which: str = "auto") -> float:
             nonlocal engine
             t = time.process_time()
-            burst = sim.send_many(wh, EVENT, N, concurrency=CONCURRENCY, progress=False)
-            cpu["simlib"].append((time.process_time() - t) / N * 1e6)
+            burst = sim.send_many(wh, EVENT, N, concurrency=CONCURRENCY, progress=False, engine=which)
+            cpu["simlib" if which == "auto" else f"simlib-{which}"].append((time.process_time() - t) / N * 1e6)
             assert all(r.delivered for r in burst.results), burst.summary.iloc[0].to_dict()
-            engine = burst.engine
+            if which == "auto":
+                engine = burst.engine
             return N / burst.elapsed_s
 
         def aiohttp_round() -> float:
@@ -232,38 +243,53 @@ def main() -> None:
             return rate
 
         simlib_round()  # warm-up: imports, the first connections
-        # Each round runs simlib, bare aiohttp and Locust back to back (the order turning each
-        # round), so drift on the shared machine hits all three alike; ratios are per round.
+        simlib_round("aiohttp")
+        # Each round runs simlib (curl), simlib on aiohttp, bare aiohttp and Locust back to back
+        # (the order turning each round), so drift on the shared machine hits all alike; ratios
+        # are per round.
         xs: list[float] = []
+        xa: list[float] = []
         ys: list[float] = []
         ls: list[float] = []
         notes: list[str] = []
         for i in range(ROUNDS):
-            order = ["simlib", "aiohttp", "locust"]
-            order = order[i % 3:] + order[:i % 3]
+            order = ["simlib", "aiohttp", "locust", "simlib-aiohttp"]
+            order = order[i % 4:] + order[:i % 4]
             for name in order:
                 if name == "simlib":
                     xs.append(simlib_round())
+                elif name == "simlib-aiohttp":
+                    xa.append(simlib_round("aiohttp"))
                 elif name == "aiohttp":
                     ys.append(aiohttp_round())
                 else:
-                    rate, note = locust(rx.url, sample.body, presigned(sample.body, sim.now_ms(), 2000))
+                    rate, note, used = locust(rx.url, sample.body, presigned(sample.body, sim.now_ms(), 2000))
                     ls.append(rate)
                     notes.append(note)
-        s, a, loc = median(xs), median(ys), median(ls)
+                    cpu["locust"].append(used)
+        s, sa, a, loc = median(xs), median(xa), median(ys), median(ls)
         ratio_a = median([x / y for x, y in zip(xs, ys, strict=True)])
         ratio_l = median([x / y for x, y in zip(xs, ls, strict=True)])
-        h = median([asyncio.run(bare_httpx(rx.url, sample.body, presigned(sample.body, sim.now_ms(), N // 4))) for _ in range(2)])
-        print(f"simlib send_many ({engine}): {s:8.0f} sends/s    (rounds: {', '.join(f'{x:.0f}' for x in xs)})")
-        print(f"bare aiohttp loop:           {a:8.0f} requests/s (rounds: {', '.join(f'{y:.0f}' for y in ys)})")
-        print(f"Locust, {CONCURRENCY} FastHttpUsers:     {loc:8.0f} requests/s (rounds: {', '.join(f'{v:.0f}' for v in ls)}; "
+        hs = [asyncio.run(bare_httpx(rx.url, sample.body, presigned(sample.body, sim.now_ms(), N // 4))) for _ in range(2)]
+        h = median(hs)
+        def rounds(values: list[float]) -> str:
+            return ", ".join(f"{v:.0f}" for v in values)
+
+        def per_round(top: list[float], bottom: list[float]) -> str:
+            return ", ".join(f"{x / y:.2f}" for x, y in zip(top, bottom, strict=True))
+
+        print(f"simlib send_many ({engine}):     {s:8.0f} sends/s    (rounds: {rounds(xs)})")
+        print(f"simlib send_many (aiohttp):  {sa:8.0f} sends/s    (rounds: {rounds(xa)}; reference)")
+        print(f"bare aiohttp loop:           {a:8.0f} requests/s (rounds: {rounds(ys)})")
+        print(f"Locust, {CONCURRENCY} FastHttpUsers:     {loc:8.0f} requests/s (rounds: {rounds(ls)}; "
               f"{LOCUST_S} s headless runs: {'; '.join(notes)})")
-        print(f"per-round ratios: simlib/aiohttp {', '.join(f'{x / y:.2f}' for x, y in zip(xs, ys, strict=True))}; "
-              f"simlib/Locust {', '.join(f'{x / y:.2f}' for x, y in zip(xs, ls, strict=True))}")
-        print(f"sender CPU per request (less noisy than throughput on a shared machine): simlib {median(cpu['simlib']):.0f} us, "
-              f"bare aiohttp {median(cpu['aiohttp']):.0f} us -> aiohttp/simlib = {median(cpu['aiohttp']) / median(cpu['simlib']):.2f}")
-        print(f"bare httpx.AsyncClient loop: {h:8.0f} requests/s (reference)")
-        print(f"simlib / httpx.AsyncClient = {s / h:.2f}")
+        print(f"bare httpx.AsyncClient loop: {h:8.0f} requests/s (runs: {rounds(hs)}; reference)")
+        print(f"per-round ratios: simlib/aiohttp {per_round(xs, ys)}; simlib/Locust {per_round(xs, ls)}; "
+              f"simlib-on-aiohttp/aiohttp {per_round(xa, ys)}")
+        print(f"simlib ({engine}) / bare aiohttp = {ratio_a:.2f}; / Locust = {ratio_l:.2f}; / bare httpx.AsyncClient = {s / h:.2f}")
+        print("sender CPU per request, us (steadier than throughput on a shared machine): "
+              f"simlib ({engine}) {median(cpu['simlib']):.0f}, simlib (aiohttp) {median(cpu['simlib-aiohttp']):.0f}, "
+              f"bare aiohttp {median(cpu['aiohttp']):.0f}, Locust {median(cpu['locust']):.0f} (with its start-up)")
         print(f"history rows: {sim.store.history_count()}; receiver verified {rx.stats()['verified']}")
         own_work(sim, wh.id)
         verdict("bench_burst (simlib / Locust FastHttpUser, median of per-round ratios)", ratio_l, ">= 1.0", ratio_l >= 1.0)

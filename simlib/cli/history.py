@@ -65,7 +65,8 @@ def history(ctx: Context) -> int:
             status = "-" if rec.http_status is None or str(rec.http_status) == "<NA>" else str(rec.http_status)
             latency = "-" if rec.latency_ms != rec.latency_ms else f"{rec.latency_ms:.1f}"
             outcome = rec.result if not isinstance(rec.error, str) else f"{rec.result} ({rec.error})"
-            by = rec.user if isinstance(rec.user, str) else "-"
+            user, host = (v if isinstance(v, str) and v else None for v in (rec.user, rec.host))
+            by = f"{user or ''}@{host}" if host else user or "-"  # user@host, as the explorer's "By"
             rows.append(
                 [str(rec.id), rec.sent_at.strftime("%Y-%m-%d %H:%M:%S"), rec.webhook_id, rec.event_type, outcome, status,
                  latency, by]

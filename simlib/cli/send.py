@@ -31,7 +31,7 @@ BURST_MAX_CONCURRENCY = 1_000
 #: The fastest --rate: a million sends per second is no limit at all.
 BURST_MAX_RATE = 1_000_000
 #: The engines a burst can send with (the library refuses any other with a field error).
-BURST_ENGINES = ("auto", "aiohttp", "httpx")
+BURST_ENGINES = ("auto", "curl", "aiohttp", "httpx")
 
 
 def add_preview(add: AddCommand) -> None:
@@ -66,7 +66,8 @@ def add_burst(add: AddCommand) -> None:
     bu.add_argument("--respect-retry-after", action="store_true",
                     help="after a 429 with Retry-After, start no send until it has passed (at most a minute each)")
     bu.add_argument("--engine", choices=BURST_ENGINES, default="auto",
-                    help="HTTP engine: auto (aiohttp, or httpx where aiohttp cannot send: a proxy), aiohttp or httpx")
+                    help="HTTP engine: auto (curl; aiohttp where pycurl cannot be imported; httpx where neither "
+                         "can send: a proxy), curl, aiohttp or httpx")
     bu.add_argument("--repeat-payload", action="store_true", help="send one payload N times (idempotency)")
     bu.add_argument("--seed", type=nonneg_int)
     bu.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")

@@ -7,9 +7,10 @@ attempt recorded.
     burst.results          # one SimulationResult per attempt, in send order
     burst.plot_latency()   # a matplotlib Figure of the latency histogram (latency_histogram(): data)
 
-The sends go out on the fast engine (:mod:`simlib.core.delivery.fast`, aiohttp, loaded only when
-a burst starts), with the rules of a single send; where it cannot send (a proxy, ``trust_env``)
-the burst uses the httpx engine of single sends and ``engine_note`` says so. ``concurrency``
+The sends go out on a fast engine, loaded only when a burst starts, with the rules of a single
+send: libcurl (:mod:`simlib.core.delivery.curl`, pycurl), or aiohttp
+(:mod:`simlib.core.delivery.fast`) where pycurl cannot be imported; where neither can send (a
+proxy, ``trust_env``) the burst uses the httpx engine of single sends and ``engine_note`` says so. ``concurrency``
 workers take the sends in order. With ``rate``, send *i* is intended at ``start + i / rate``;
 its latency is measured from that intended time (no coordinated omission: when every worker is
 busy the wait counts), and a send that starts more than ``LATE_AFTER_MS`` late is counted.
@@ -127,8 +128,9 @@ RESERVE_AHEAD_S = 0.5
 #: The longest pause one ``Retry-After`` causes (``respect_retry_after=True``): a hostile
 #: endpoint answering ``Retry-After: 999999999`` cannot stall a burst for ever.
 MAX_RETRY_AFTER_S = 60.0
-#: The engines a burst can send with: "auto" picks aiohttp, or httpx where aiohttp cannot.
-ENGINES = ("auto", "aiohttp", "httpx")
+#: The engines a burst can send with: "auto" picks curl, else aiohttp (pycurl not importable),
+#: else httpx (where neither can send: a proxy, ``trust_env``).
+ENGINES = ("auto", "curl", "aiohttp", "httpx")
 #: The HDR histogram's range (microseconds) and precision (significant digits).
 _HDR_LOWEST_US, _HDR_HIGHEST_US, _HDR_DIGITS = 1, 3_600_000_000, 3
 
@@ -418,15 +420,32 @@ class _HttpxEngine:
 
 
 def _engine_for(config: DeliveryConfig, engine: str, max_connections: int, *, follow_phase: bool = False) -> tuple[Any, str]:
-    """The sender of a burst, and why it is not the fast one (empty when it is). aiohttp loads
-    here, when a burst starts (``import simlib`` does not import it)."""
+    """The sender of a burst, and why it is not the one "auto" prefers (empty when it is):
+    "auto" picks curl, else aiohttp (pycurl cannot be imported), else httpx (where neither can
+    send: a proxy, ``trust_env``). The engine's library loads here, when a burst starts
+    (``import simlib`` imports neither pycurl nor aiohttp)."""
     if engine == "httpx":
         return _HttpxEngine(config, max_connections), "engine='httpx' was asked for"
+    note = ""
+    if engine in ("auto", "curl"):
+        try:
+            from simlib.core.delivery.curl import CurlSender, curl_engine_problem
+        except ImportError as exc:
+            if engine == "curl":
+                raise ValidationError("engine", f"the curl engine is not available: pycurl cannot be imported ({exc})") from None
+            note = f"sent with aiohttp, not curl: pycurl cannot be imported ({exc})"
+        else:
+            problem = curl_engine_problem(config)
+            if problem is None:
+                return CurlSender(config, max_connections=max_connections, follow_phase=follow_phase), ""
+            if engine == "curl":
+                raise ValidationError("engine", f"the curl engine cannot send this burst: {problem}")
+            return _HttpxEngine(config, max_connections), f"sent with httpx, not the fast curl engine: {problem}"
     from simlib.core.delivery.fast import FastSender, fast_engine_problem
 
     problem = fast_engine_problem(config)
     if problem is None:
-        return FastSender(config, max_connections=max_connections, follow_phase=follow_phase), ""
+        return FastSender(config, max_connections=max_connections, follow_phase=follow_phase), note
     if engine == "aiohttp":
         raise ValidationError("engine", f"the aiohttp engine cannot send this burst: {problem}")
     return _HttpxEngine(config, max_connections), f"sent with httpx, not the fast aiohttp engine: {problem}"
@@ -480,8 +499,8 @@ async def send_many_async(
     ``repeat_payload`` exactly its bytes), as the explorer does with what it shows.
     ``respect_retry_after``: after a 429 with ``Retry-After``, start no send until it has
     passed (at most :data:`MAX_RETRY_AFTER_S` per answer; in rate mode the schedule moves on by
-    the pause). ``engine``: "auto" (aiohttp, or httpx where aiohttp cannot: a proxy,
-    ``trust_env``), "aiohttp" or "httpx".
+    the pause). ``engine``: "auto" (curl; aiohttp where pycurl cannot be imported; httpx where
+    neither can send: a proxy, ``trust_env``), "curl", "aiohttp" or "httpx".
     """
     # The caller's mistakes raise here, before anything is previewed, sent or recorded.
     _check_arguments(n, concurrency, rate, respect_retry_after, engine)

@@ -114,8 +114,9 @@ def _history_filters(
     limit: int | None = None,
     user: str | Sequence[str] | None = None,
     host: str | Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """The filters of :meth:`Engine.history` checked and as the store takes them."""
+) -> tuple[HistoryFilter, int | None]:
+    """The filters of :meth:`Engine.history` checked and as the store takes them: one
+    :class:`HistoryFilter`, and the limit."""
     if isinstance(webhook, Webhook):
         webhook = webhook.id
     for field, value in (("webhook", webhook), ("event_type", event_type), ("result", result), ("user", user),
@@ -123,10 +124,10 @@ def _history_filters(
         for text in [value] if isinstance(value, str) else value or ():
             if isinstance(text, str):
                 check_text(field, text)  # a lone surrogate cannot even be looked up
-    return {
-        "webhook": webhook, "event_type": event_type, "result": result,
-        "since_ms": to_ms(since), "until_ms": to_ms(until), "limit": limit, "user": user, "host": host,
-    }
+    return HistoryFilter(
+        webhook=webhook, event_type=event_type, result=result, since_ms=to_ms(since), until_ms=to_ms(until),
+        user=user, host=host,
+    ), limit
 
 
 def check_sign_with(sign_with: object) -> None:
@@ -688,9 +689,8 @@ class Engine:
         ``until`` (datetime, ISO string or epoch ms; inclusive), ``limit`` (the newest N),
         ``user`` / ``host`` (who sent it, from which machine: a shared store's team history).
         """
-        return self.store.history_frame(
-            **_history_filters(webhook, event_type, result, since, until, limit, user, host)
-        )
+        filters, limit = _history_filters(webhook, event_type, result, since, until, limit, user, host)
+        return self.store.history_frame(filters, limit=limit)
 
     def history_count(self) -> int:
         """How many attempts the history holds."""
@@ -764,7 +764,8 @@ class Engine:
         unknown = set(filters) - {"webhook", "event_type", "result", "since", "until", "limit", "user", "host"}
         if unknown:
             raise TypeError(f"export_history() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-        where = _history_filters(**filters)
-        total = self.store.history_frame_rows(**where) if progress else 0
-        write_frames(self.store.history_frames(**where, chunk_rows=chunk_rows), out, fmt, progress=progress, total=total)
+        where, limit = _history_filters(**filters)
+        total = self.store.history_frame_rows(where, limit=limit) if progress else 0
+        write_frames(self.store.history_frames(where, limit=limit, chunk_rows=chunk_rows), out, fmt, progress=progress,
+                     total=total)
         return out

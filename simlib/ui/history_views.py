@@ -27,10 +27,11 @@ __all__ = [
     "render_count",
     "render_detail",
     "render_diff",
+    "sent_by",
     "utc_text",
 ]
 
-GRID_COLUMNS: Final = ("#", "Sent at (UTC)", "Webhook", "Event type", "Result", "Status", "Latency", "Replay of")
+GRID_COLUMNS: Final = ("#", "Sent at (UTC)", "Webhook", "Event type", "Result", "Status", "Latency", "Replay of", "By")
 #: The largest download the page builds (a data: link travels through the kernel's websocket).
 DOWNLOAD_CAP_BYTES: Final = 8 * 1024 * 1024
 #: Bodies larger than this are shown cut (the fixture download has all of them).
@@ -59,6 +60,14 @@ def _verdict(rec: dict[str, Any]) -> str:
     return f'<span style="color:{GREEN if rec["result"] == DELIVERED else RED}">{html.escape(text)}</span>'
 
 
+def sent_by(user: str | None, host: str | None) -> str:
+    """Who sent an attempt from where, as the grid's "By" shows it: ``user@host`` (issue 13; "-"
+    for rows recorded before schema version 4)."""
+    if not user:
+        return f"@{host}" if host else "-"
+    return f"{user}@{host}" if host else user
+
+
 def page_frame(rows: tuple[dict[str, Any], ...]) -> pd.DataFrame:
     """The grid's page: one row per attempt, cells as escaped HTML (status and result coloured)."""
     import pandas as pd
@@ -76,6 +85,7 @@ def page_frame(rows: tuple[dict[str, Any], ...]) -> pd.DataFrame:
             f'<b style="color:{status_colour(status)}">{status}</b>' if status is not None else "-",
             f"{float(latency):.1f} ms" if latency is not None else "-",
             f"#{rec['replay_of']}" if rec.get("replay_of") is not None else "",
+            html.escape(sent_by(rec.get("user"), rec.get("host"))),
         ))
     return pd.DataFrame(data, columns=list(GRID_COLUMNS))
 

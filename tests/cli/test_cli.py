@@ -373,6 +373,24 @@ def test_history_formats_and_limit(three_sends):
     assert len(limited_table.splitlines()) == 3
 
 
+def test_history_table_says_who_sent_each_attempt_from_where(home, monkeypatch):
+    """Issue 13: the table's BY column is user@host, as the explorer's "By"."""
+    monkeypatch.setenv("SIMLIB_USER", "alice")
+    monkeypatch.setenv("SIMLIB_HOST", "desk-7")
+    with Receiver(SECRET) as rx:
+        wid = add_webhook(rx.url)["id"]
+        assert run("send", wid, APP)[0] == 0
+        monkeypatch.setenv("SIMLIB_USER", "bob")
+        monkeypatch.setenv("SIMLIB_HOST", "lab-2")
+        assert run("send", wid, APP)[0] == 0
+    code, table, _ = run("history")
+    lines = table.splitlines()
+    assert code == 0 and lines[0].split()[-1] == "BY"
+    assert [line.split()[-1] for line in lines[1:]] == ["alice@desk-7", "bob@lab-2"]
+    code, table, _ = run("history", "--user", "bob")
+    assert [line.split()[-1] for line in table.splitlines()[1:]] == ["bob@lab-2"]
+
+
 def test_history_filters_and_output_file(three_sends, tmp_path):
     wid, ids = three_sends
     rows = run_json("history", "--event", SHOT)

@@ -1,4 +1,4 @@
-"""Cancelling a burst (``send_many(cancel=event)``) ends its sends in flight too, on both engines,
+"""Cancelling a burst (``send_many(cancel=event)``) ends its sends in flight too, on every engine,
 against real servers on 127.0.0.1: ``send_many`` returns within a second or so of the cancel,
 each cancelled attempt is recorded in the words of a cancelled single send (after connecting:
 "may have reached the endpoint"; before connecting: "nothing was sent"), no row stays
@@ -25,7 +25,7 @@ from tests.servers import RawServer, answer, drip, never_answer, wait_until
 SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
 #: "Within a second" of the cancel, allowed on a loaded 2-CPU machine.
 BOUND_S = 2.0
-ENGINES = ["aiohttp", "httpx"]
+ENGINES = ["curl", "aiohttp", "httpx"]
 
 
 @pytest.fixture

@@ -200,7 +200,7 @@ def test_cli_rate_flags(tmp_path, monkeypatch, capsys):
         summary = json.loads(capsys.readouterr().out)
     assert code == 1  # one 429: not every send was delivered
     assert summary["throttled_429"] == 1 and summary["retry_after_pauses"] == 1
-    assert summary["latency_from"] == "intended send time" and summary["engine"] == "aiohttp"
+    assert summary["latency_from"] == "intended send time" and summary["engine"] == "curl"
     assert seen[1] - seen[0] >= 0.9
     assert main(["burst", "rw", APP, "-n", "3", "--rate", "1e-300"]) == 2
     err = capsys.readouterr().err
@@ -217,9 +217,12 @@ def test_cli_engine_flag(tmp_path, monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert "engine             httpx" in out
         assert "simlib: engine='httpx' was asked for" in err
+        assert main(["burst", "ew", APP, "-n", "2", "--engine", "curl", "--no-progress"]) == 0
+        out, err = capsys.readouterr()
+        assert "engine             curl" in out and "simlib: " not in err
         with pytest.raises(SystemExit) as info:
-            main(["burst", "ew", APP, "-n", "3", "--engine", "curl"])
-        assert info.value.code == 2 and "invalid choice: 'curl'" in capsys.readouterr().err
-        assert rx.count == 3
+            main(["burst", "ew", APP, "-n", "3", "--engine", "wget"])
+        assert info.value.code == 2 and "invalid choice: 'wget'" in capsys.readouterr().err
+        assert rx.count == 5
     finally:
         rx.stop()

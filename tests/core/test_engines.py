@@ -1,8 +1,8 @@
-"""One fault matrix, run through both engines (issue 12, goal 2): a single send (httpx) and a
-burst (the fast aiohttp engine), against the same real servers on 127.0.0.1, must give the same
-result, the same status, the same classification in the same words, within the same deadline,
-and every attempt is recorded. The burst's httpx fallback (used with a proxy) runs the matrix
-too.
+"""One fault matrix, run through every engine (issue 12, goal 2): a single send (httpx) and a
+burst on each of its engines -- curl (the default), aiohttp (where pycurl cannot be imported)
+and the httpx fallback (used with a proxy) -- against the same real servers on 127.0.0.1, must
+give the same result, the same status, the same classification in the same words, within the
+same deadline, and every attempt is recorded.
 
 Mocked: only the resolver (``DeliveryConfig(resolver=...)``) where a test needs a host name to
 resolve to 127.0.0.1, fail, or hang: no DNS server may be contacted from the tests.
@@ -20,21 +20,35 @@ import sys
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import pytest
 import trustme
 
 from simlib import DeliveryConfig, Simulator, ValidationError
 from tests.helpers import APP, free_port
-from tests.servers import RawServer, answer, big_body, drip, never_answer, raw_answer, read_request, redirect
+from tests.servers import (
+    RawServer,
+    answer,
+    big_body,
+    drip,
+    never_answer,
+    raw_answer,
+    read_request,
+    redirect,
+    wait_until,
+)
 
+README_CASES = {"burst-engine-unavailable"}
 DEADLINE = 2.0
-ENGINES = ["single", "burst", "burst-httpx"]
+ROOT = Path(__file__).resolve().parents[2]  # the child processes below import tests.servers from here
+ENGINES = ["single", "burst", "burst-aiohttp", "burst-httpx"]
 
 
 def send(engine: str, tmp_path, url: str, *, n: int = 2, **config):
     """``n`` attempts to ``url`` through ``engine`` ("single": ``simulate`` n times; "burst":
-    ``send_many`` on the fast engine; "burst-httpx": ``send_many`` on the httpx fallback), each
+    ``send_many`` on the default curl engine; "burst-aiohttp" and "burst-httpx": ``send_many`` on
+    those engines), each
     checked against its history row and the deadline; returns the results."""
     settings = {"deadline": DEADLINE, "read_timeout": DEADLINE, "connect_timeout": DEADLINE, **config}
     with Simulator(tmp_path / f"{engine}.db", delivery=DeliveryConfig(**settings)) as sim:
@@ -44,7 +58,7 @@ def send(engine: str, tmp_path, url: str, *, n: int = 2, **config):
             results = [sim.simulate(wh, APP) for _ in range(n)]
             per = (time.monotonic() - t0) / n
         else:
-            which = "aiohttp" if engine == "burst" else "httpx"
+            which = {"burst": "curl", "burst-aiohttp": "aiohttp", "burst-httpx": "httpx"}[engine]
             burst = sim.send_many(wh, APP, n, concurrency=n, progress=False, engine=which)
             assert burst.engine == which
             results = burst.results
@@ -200,6 +214,21 @@ def test_refused(tmp_path, engine):
     same(results, result="Failed", error="Network error", detail=f"connection refused by 127.0.0.1:{port} (nothing is listening there)")
 
 
+def test_a_connect_that_hangs_names_the_connect_timeout(tmp_path, engine):
+    # A listener with a full accept queue: Linux drops further SYNs, so every connect hangs.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        results = send(engine, tmp_path, f"http://127.0.0.1:{port}/hook", connect_timeout=0.5)
+    finally:
+        filler.close()
+        hole.close()
+    same(results, result="Failed", error="Network error", detail=f"timeout: could not connect to 127.0.0.1:{port} within 0.5 s")
+
+
 def test_reset_before_any_response(tmp_path, engine):
     with RawServer(raw_answer(b"", then_reset=True)) as srv:
         results = send(engine, tmp_path, srv.url)
@@ -216,6 +245,42 @@ def test_reset_mid_response_keeps_the_status(tmp_path, engine):
         results = send(engine, tmp_path, srv.url)
     first = same(results, result="Failed", error="Network error")
     assert "reset" in first.detail or "closed the connection" in first.detail
+
+
+def test_a_kept_alive_connection_closed_after_reading_the_next_request_is_not_sent_again(tmp_path, engine):
+    """The endpoint answers the first request and keeps the connection open, then reads the
+    second request on it and closes without answering: that request may have been acted on, so
+    it must not be sent again on a fresh connection (libcurl would, by itself: "Connection died,
+    retrying a fresh connect"). One attempt, never a retry."""
+
+    def run(conn: socket.socket, server: RawServer) -> None:
+        first = read_request(conn)
+        if first is None:
+            return
+        server.record(first)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        second = read_request(conn)
+        if second is not None:
+            server.record(second)
+
+    with RawServer(run) as srv:
+        settings = {"deadline": DEADLINE, "read_timeout": DEADLINE, "connect_timeout": DEADLINE}
+        with Simulator(tmp_path / "s.db", delivery=DeliveryConfig(**settings)) as sim:
+            wh = sim.create_webhook("reused", srv.url, [APP])
+            if engine == "single":
+                results = [sim.simulate(wh, APP) for _ in range(2)]
+            else:
+                which = {"burst": "curl", "burst-aiohttp": "aiohttp", "burst-httpx": "httpx"}[engine]
+                results = sim.send_many(wh, APP, 2, concurrency=1, progress=False, engine=which).results
+            assert sim.history_count() == 2
+        time.sleep(0.2)
+        assert len(srv.requests) == 2 and srv.connections == 1, (len(srv.requests), srv.connections)
+    assert results[0].result == "Delivered"
+    assert (results[1].result, results[1].error) == ("Failed", "Network error")
+    assert results[1].detail in {
+        "the endpoint closed the connection or broke HTTP: Server disconnected without sending a response.",
+        "the endpoint closed the connection or broke HTTP: Server disconnected",
+    }, results[1].detail
 
 
 def test_garbage_instead_of_http(tmp_path, engine):
@@ -275,6 +340,34 @@ def test_a_big_body_is_cut_at_the_cap(tmp_path, engine):
     first = same(results, result="Delivered", status=200, detail="Delivered: 200 OK; response body cut at 20000 bytes")
     assert all(r.response_truncated and len(r.response_body) == 20_000 for r in results)
     assert first.response_body == "a" * 20_000
+
+
+def test_reading_stops_at_the_cap_of_an_endless_body(tmp_path, engine):
+    """Bytes *read* are bounded too, not only bytes kept: the endpoint streams a body that never
+    ends and counts what it got out; the send stops reading at the cap and closes."""
+    sent: list[int] = []
+
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000000000\r\n\r\n")
+        block, total = b"a" * 65536, 0
+        try:
+            while not server.stopped.is_set():
+                conn.sendall(block)
+                total += len(block)
+        except OSError:
+            pass  # the client stopped reading at its cap and closed
+        sent.append(total)
+
+    with RawServer(run) as srv:
+        results = send(engine, tmp_path, srv.url, max_response_bytes=20_000)
+        assert wait_until(lambda: len(sent) == 2, 5)
+    same(results, result="Delivered", status=200, detail="Delivered: 200 OK; response body cut at 20000 bytes")
+    # Within the cap and the reader's slack, plus what the kernel's socket buffers took in.
+    assert max(sent) < 50_000_000, sent
 
 
 @pytest.mark.parametrize("layers", ["gzip", "gzip, gzip"])
@@ -402,6 +495,14 @@ def test_a_name_goes_to_the_checked_address_with_its_own_host_header(tmp_path, e
     assert asked and set(asked) == {"receiver.test"}
 
 
+def test_an_upper_case_host_is_sent_as_a_single_send_sends_it(tmp_path, engine):
+    with RawServer(answer(200)) as srv:
+        results = send(engine, tmp_path, f"http://RECEIVER.Test:{srv.port}/hook", resolver=lambda h, p: ["127.0.0.1"])
+        hosts = {req.header("host") for req in srv.requests}
+    same(results, result="Delivered")
+    assert hosts == {f"receiver.test:{srv.port}"}
+
+
 @pytest.mark.parametrize(
     "answer_, policy, phrase",
     [
@@ -453,24 +554,29 @@ def test_a_proxy_falls_back_to_httpx_and_says_so(tmp_path):
         with Simulator(tmp_path / "s.db", delivery=config) as sim:
             wh = sim.create_webhook("proxied", "http://receiver.test/hook", [APP])
             burst = sim.send_many(wh, APP, 2, progress=False)
-            with pytest.raises(ValidationError) as info:
-                sim.send_many(wh, APP, 2, progress=False, engine="aiohttp")
-            assert sim.history_count() == 2  # the refused engine sent and recorded nothing
+            refused = {}
+            for name in ("curl", "aiohttp"):
+                with pytest.raises(ValidationError) as info:
+                    sim.send_many(wh, APP, 2, progress=False, engine=name)
+                refused[name] = info.value
+            assert sim.history_count() == 2  # the refused engines sent and recorded nothing
         assert len(proxy.requests) == 2  # the proxy got them
-    assert info.value.field == "engine"
+    for name, error in refused.items():
+        assert error.field == "engine" and f"the {name} engine cannot send this burst: a proxy is configured" in str(error)
     assert burst.engine == "httpx"
-    assert burst.engine_note == "sent with httpx, not the fast aiohttp engine: a proxy is configured"
+    assert burst.engine_note == "sent with httpx, not the fast curl engine: a proxy is configured"
     s = burst.summary.iloc[0]
     assert s["engine"] == "httpx" and "a proxy is configured" in s["engine_note"]
     assert all(r.delivered for r in burst.results)
 
 
-def test_the_fast_engine_is_the_default_and_loads_only_when_a_burst_starts():
+def test_the_curl_engine_is_the_default_and_loads_only_when_a_burst_starts():
     code = (
         "import sys, simlib\n"
-        "assert 'aiohttp' not in sys.modules, 'import simlib loaded aiohttp'\n"
-        "assert 'simlib.core.delivery.fast' not in sys.modules\n"
+        "for name in ('pycurl', 'aiohttp', 'simlib.core.delivery.curl', 'simlib.core.delivery.fast'):\n"
+        "    assert name not in sys.modules, f'import simlib loaded {name}'\n"
         "import simlib.core.burst\n"
+        "assert 'pycurl' not in sys.modules, 'importing the burst module loaded pycurl'\n"
         "assert 'aiohttp' not in sys.modules, 'importing the burst module loaded aiohttp'\n"
         "print('ok')\n"
     )
@@ -478,9 +584,63 @@ def test_the_fast_engine_is_the_default_and_loads_only_when_a_burst_starts():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
+def test_auto_sends_with_curl_without_loading_aiohttp(tmp_path):
+    with RawServer(answer(200)) as srv, Simulator(tmp_path / "s.db") as sim:
+        wh = sim.create_webhook("auto", srv.url, [APP])
+        burst = sim.send_many(wh, APP, 3, concurrency=3, progress=False)
+        assert len(srv.requests) == 3
+    assert (burst.engine, burst.engine_note) == ("curl", "")
+    assert all(r.delivered for r in burst.results)
+    s = burst.summary.iloc[0]
+    assert s["engine"] == "curl"
+    code = (
+        "import sys\n"
+        "from simlib import Simulator\n"
+        "from tests.helpers import APP\n"
+        "from tests.servers import RawServer, answer\n"
+        "with RawServer(answer(200)) as srv, Simulator(sys.argv[1]) as sim:\n"
+        "    wh = sim.create_webhook('auto', srv.url, [APP])\n"
+        "    burst = sim.send_many(wh, APP, 2, progress=False)\n"
+        "assert burst.engine == 'curl' and all(r.delivered for r in burst.results)\n"
+        "assert 'aiohttp' not in sys.modules, 'a curl burst loaded aiohttp'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.db")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_without_pycurl_auto_falls_back_to_aiohttp_and_says_why(tmp_path):
+    # pycurl made unimportable in a child process (sys.modules["pycurl"] = None: "import pycurl"
+    # raises ImportError, as where it is not installed); everything else is real.
+    code = (
+        "import sys\n"
+        "sys.modules['pycurl'] = None\n"
+        "from simlib import Simulator, ValidationError\n"
+        "from tests.helpers import APP\n"
+        "from tests.servers import RawServer, answer\n"
+        "with RawServer(answer(200)) as srv, Simulator(sys.argv[1]) as sim:\n"
+        "    wh = sim.create_webhook('no-curl', srv.url, [APP])\n"
+        "    burst = sim.send_many(wh, APP, 2, progress=False)\n"
+        "    try:\n"
+        "        sim.send_many(wh, APP, 2, progress=False, engine='curl')\n"
+        "    except ValidationError as exc:\n"
+        "        print('refused:', exc.field, exc)\n"
+        "    assert sim.history_count() == 2\n"
+        "assert all(r.delivered for r in burst.results)\n"
+        "print('engine:', burst.engine)\n"
+        "print('note:', burst.engine_note)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "engine: aiohttp" in lines
+    assert any(line.startswith("note: sent with aiohttp, not curl: pycurl cannot be imported") for line in lines), lines
+    assert any(line.startswith("refused: engine ") and "the curl engine is not available" in line for line in lines), lines
+
+
 def test_an_unknown_engine_is_a_field_error(tmp_path):
     with Simulator(tmp_path / "s.db") as sim:
         wh = sim.create_webhook("e", "http://127.0.0.1:9/hook", [APP])
         with pytest.raises(ValidationError) as info:
-            sim.send_many(wh, APP, 2, progress=False, engine="curl")
+            sim.send_many(wh, APP, 2, progress=False, engine="wget")
         assert info.value.field == "engine" and sim.history_count() == 0

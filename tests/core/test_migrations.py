@@ -20,6 +20,8 @@ from simlib.core.store.sqlite import Store
 from simlib.records import ERROR_STATUS
 from tests.helpers import ALL_EVENTS
 
+README_CASES = {"store-previous-release", "store-version-row-missing"}
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1.sqlite3"
 
 
@@ -220,3 +222,96 @@ def test_a_store_from_a_newer_simlib_is_refused_and_left_alone(fresh_store):
     assert str(future) in message and "newer" in message and str(fresh_store) in message
     assert user_version(fresh_store) == future
     assert table_columns(fresh_store) == columns
+
+
+# -- issue 13: the version table (simlib_schema), as in PostgreSQL ------------------------------
+
+FIXTURE_V4 = FIXTURE.with_name("store-v4.sqlite3")
+
+
+def version_rows(path: Path) -> list[tuple[int]] | None:
+    """The rows of simlib_schema (None: no such table)."""
+    conn = sqlite3.connect(path)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='simlib_schema'").fetchone():
+            return None
+        return conn.execute("SELECT version FROM simlib_schema").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def v4_store(tmp_path) -> Path:
+    """A copy of tests/fixtures/store-v4.sqlite3 and its key file: made by the previous release
+    (main at 9081ee9, schema version 4 in PRAGMA user_version only, no simlib_schema), two
+    webhooks with encrypted secrets, two attempts recorded by SIMLIB_USER=alice."""
+    path = tmp_path / "v4" / "simlib.sqlite3"
+    path.parent.mkdir(mode=0o700)
+    shutil.copyfile(FIXTURE_V4, path)
+    shutil.copyfile(FIXTURE_V4.with_name(FIXTURE_V4.name + ".key"), Path(f"{path}.key"))
+    for p in (path, Path(f"{path}.key")):
+        p.chmod(0o600)
+    return path
+
+
+def test_the_v4_fixture_is_a_store_of_the_previous_release():
+    conn = read_only(FIXTURE_V4)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert names == {"webhooks", "history"}
+    finally:
+        conn.close()
+
+
+def test_a_new_store_records_its_version_in_simlib_schema_and_user_version(fresh_store):
+    assert version_rows(fresh_store) == [(SCHEMA_VERSION,)]
+    assert user_version(fresh_store) == SCHEMA_VERSION  # what the previous release reads
+
+
+def test_a_v4_store_of_the_previous_release_upgrades_in_place(v4_store, fresh_store):
+    before = table_columns(v4_store)
+    with Simulator(v4_store) as s:
+        hooks = s.list_webhooks()
+        frame = s.history()
+        r = s.simulate(hooks[0].id, "desktop.app_tracking.captured")  # port 9: refused, recorded
+    assert [w.name for w in hooks] == ["alpha", "beta"]
+    assert [w.secret.reveal() for w in hooks] == ["whsec_fixture_alpha_0123456789", "whsec_fixture_beta_0123456789"]
+    assert frame["id"].tolist() == [1, 2] and frame["user"].tolist() == ["alice", "alice"]
+    assert r.recorded and r.history_id == 3
+    assert version_rows(v4_store) == [(SCHEMA_VERSION,)] and user_version(v4_store) == SCHEMA_VERSION
+    assert table_columns(v4_store) == before == table_columns(fresh_store)
+    assert table_columns(v4_store, "simlib_schema") == table_columns(fresh_store, "simlib_schema")
+
+
+def test_a_v1_store_gets_the_version_table_too(v1_store, fresh_store):
+    opened(v1_store)
+    assert version_rows(v1_store) == [(SCHEMA_VERSION,)]
+    assert table_columns(v1_store, "simlib_schema") == table_columns(fresh_store, "simlib_schema")
+
+
+def test_a_store_from_a_newer_release_by_its_version_table_is_refused_untouched(fresh_store):
+    future = SCHEMA_VERSION + 1
+    conn = sqlite3.connect(fresh_store)
+    conn.execute("UPDATE simlib_schema SET version=?", (future,))
+    conn.commit()
+    conn.close()
+    before = fresh_store.read_bytes()
+    with Simulator(fresh_store) as s:
+        with pytest.raises(StoreVersionError) as exc:
+            s.list_webhooks()
+    message = str(exc.value)
+    assert f"schema version {future}, newer than this simlib understands ({SCHEMA_VERSION})" in message
+    assert str(fresh_store) in message and "upgrade simlib" in message and "\n" not in message
+    assert fresh_store.read_bytes() == before and version_rows(fresh_store) == [(future,)]
+
+
+def test_a_version_table_without_its_row_is_refused_untouched(fresh_store):
+    conn = sqlite3.connect(fresh_store)
+    conn.execute("DELETE FROM simlib_schema")
+    conn.commit()
+    conn.close()
+    before = fresh_store.read_bytes()
+    with pytest.raises(StoreUnavailable, match="simlib_schema table without its one version row"):
+        Store(fresh_store).check()
+    assert fresh_store.read_bytes() == before

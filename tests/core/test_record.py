@@ -15,8 +15,9 @@ from simlib import Simulator
 from simlib.core.classify import make_history_row, result_from_row
 from simlib.core.delivery.http import Outcome
 from simlib.core.store import schema
+from simlib.core.store.alchemy import apply_step
 from simlib.core.store.export import EXPORT_COLUMNS
-from simlib.core.store.sqlite import HISTORY_COLUMNS, HISTORY_SQL, apply_step, history_sql
+from simlib.core.store.sqlite import HISTORY_COLUMNS, HISTORY_SQL, history_sql
 from simlib.receiver import Receiver
 from simlib.records import (
     ERROR_STATUS,
@@ -251,16 +252,21 @@ def test_a_new_field_appears_in_the_table_the_sql_the_frame_and_to_dict(attempts
 
 
 def test_the_new_field_needs_one_migration_step(tmp_path):
-    fresh, old = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    """The step both backends run, on a Core connection (SQLite here; PostgreSQL in test_shared_store)."""
+    import sqlalchemy as sa
+
+    fresh, old = sa.create_engine(f"sqlite:///{tmp_path / 'fresh.db'}"), sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
-        fresh.execute(history_sql(Wider).create)
-        old.execute(history_sql(Attempt).create)
-        assert table_columns(old) != table_columns(fresh)
-        apply_step(old, schema.AddColumn("history", "attempt_no", "int"))
-        assert table_columns(old) == table_columns(fresh)
+        with fresh.begin() as f, old.begin() as o:
+            f.exec_driver_sql(history_sql(Wider).create)
+            o.exec_driver_sql(history_sql(Attempt).create)
+            raw_fresh, raw_old = f.connection.driver_connection, o.connection.driver_connection
+            assert table_columns(raw_old) != table_columns(raw_fresh)
+            apply_step(o, schema.AddColumn("history", "attempt_no", "int"), None)
+            assert table_columns(raw_old) == table_columns(raw_fresh)
     finally:
-        fresh.close()
-        old.close()
+        fresh.dispose()
+        old.dispose()
 
 
 def test_an_unsupported_annotation_is_refused_when_the_record_is_defined():

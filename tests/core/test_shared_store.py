@@ -65,6 +65,36 @@ def test_webhooks_round_trip(backend_store):
         assert [w.id for w in s.list_webhooks()] == [b.id]
 
 
+def test_the_store_reads_history_through_one_filter_argument(backend_store, monkeypatch):
+    """history_frame / history_frames / history_frame_rows take one HistoryFilter (the one pages
+    and counts take), the same on both backends; an empty string is refused there, not matched."""
+    monkeypatch.setenv("SIMLIB_USER", "alice")  # read when a Simulator is made
+    with Simulator(backend_store) as s, Receiver() as ok:
+        wh = s.create_webhook("ok", ok.url, ALL_EVENTS)
+        ok.secrets = [wh.secret.reveal()]
+        r1 = s.simulate(wh, APP)
+        r2 = s.simulate("wh_gone", SHOT)
+    monkeypatch.setenv("SIMLIB_USER", "bob")
+    with Simulator(backend_store) as s:
+        r3 = s.simulate("wh_gone", APP)
+        store = s.store
+        cases = [
+            (None, None, [r1.history_id, r2.history_id, r3.history_id]),
+            (HistoryFilter(user="alice"), None, [r1.history_id, r2.history_id]),
+            (HistoryFilter(user=["bob"], result="Webhook not found"), None, [r3.history_id]),
+            (HistoryFilter(event_type=APP), 1, [r3.history_id]),
+            (HistoryFilter(webhook=wh.id, since_ms=0, until_ms=s.now_ms()), None, [r1.history_id]),
+            (HistoryFilter(host="no-such-host"), None, []),
+        ]
+        for flt, limit, ids in cases:
+            assert store.history_frame(flt, limit=limit)["id"].tolist() == ids, (flt, limit)
+            assert [i for f in store.history_frames(flt, limit=limit, chunk_rows=1) for i in f["id"]] == ids
+            assert store.history_frame_rows(flt, limit=limit) == len(ids)
+        assert s.history(user="bob", event_type=APP)["id"].tolist() == [r3.history_id]
+        with pytest.raises(ValidationError, match="user"):
+            s.history(user="")
+
+
 def test_history_reads_the_same_on_both_backends(backend_store, monkeypatch):
     monkeypatch.setenv("SIMLIB_USER", "alice")
     with Simulator(backend_store) as s, Receiver() as ok, Receiver(status=500) as bad:

@@ -35,6 +35,58 @@ def test_journal_mode_is_wal_on_a_real_file(store_path):
         conn.close()
 
 
+def test_the_store_is_opened_through_sqlalchemy_with_the_pysqlite_recipe(store_path):
+    """Issue 13: the connect hook configures the connection (WAL, synchronous=NORMAL, the busy
+    timeout, pysqlite's own transactions off), the begin hook takes the write lock up front."""
+    from simlib.core.store.alchemy import sqlite_engine
+
+    Store(store_path, busy_timeout=1.5).check()
+    seen: list[tuple[object, ...]] = []
+
+    def configure(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout=300")
+        seen.append((conn.isolation_level, conn.execute("PRAGMA journal_mode").fetchone()[0]))
+
+    engine = sqlite_engine(str(store_path), timeout=0.3, configure=configure)
+    holder = sqlite3.connect(store_path, isolation_level=None)
+    try:
+        with engine.connect() as core:
+            assert seen == [(None, "wal")]
+            holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(Exception, match="locked"):
+                with core.begin():  # BEGIN IMMEDIATE: waits for the lock at once, not at the first write
+                    pass
+            holder.execute("ROLLBACK")
+            with core.begin():
+                assert core.connection.driver_connection.in_transaction
+                assert core.exec_driver_sql("SELECT COUNT(*) FROM webhooks").scalar() == 0
+                with pytest.raises(sqlite3.OperationalError, match="locked"):  # the lock is ours
+                    holder.execute("BEGIN IMMEDIATE")
+    finally:
+        holder.close()
+        engine.dispose()
+    with Simulator(store_path) as s:
+        s.list_webhooks()
+        conn = s.store._conn
+        assert conn.isolation_level is None and not conn.in_transaction
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+def test_a_path_that_looks_like_a_url_names_that_file(tmp_path):
+    """The path goes to sqlite3 as it is (an SQLAlchemy URL would decode %20 and cut at ?)."""
+    folder = tmp_path / "we ird#%20dir?"
+    folder.mkdir()
+    path = folder / "st @%41.sqlite3"
+    with Simulator(path) as s:
+        wh = s.create_webhook("a", "http://127.0.0.1:9/x", [APP])
+        r = s.simulate(wh, APP)
+        assert [len(f) for f in s.store.history_frames()] == [1]
+        assert s.history()["id"].tolist() == [r.history_id]
+    assert sorted(p.name for p in folder.iterdir()) == ["st @%41.sqlite3", "st @%41.sqlite3.key"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["we ird#%20dir?"]  # nothing made beside it
+
+
 def test_store_file_is_owner_only(tmp_path):
     path = tmp_path / "new" / "dir" / "store.sqlite3"
     with Simulator(path) as s:

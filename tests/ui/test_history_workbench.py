@@ -53,6 +53,35 @@ def test_a_send_appears_first_in_the_grid(page):
     assert "History tab" in text_of(explorer.history_table.value)  # the short list points at it
 
 
+def test_the_grid_says_who_sent_each_attempt_next_to_the_user_and_host_filters(store_path, make_explorer, monkeypatch):
+    """Issue 13: the "By" column (user@host, escaped), filtered by the Sent by / Host fields."""
+    monkeypatch.setenv("SIMLIB_USER", "alice")
+    monkeypatch.setenv("SIMLIB_HOST", "desk-7")
+    alice = Simulator(store_path)
+    bob = None
+    try:
+        explorer = make_explorer(alice, demo=True)
+        explorer.select("demo", APP)
+        wb = explorer.tools["History"]
+        first = send(explorer)
+        monkeypatch.setenv("SIMLIB_USER", "<b>bob</b>")
+        monkeypatch.setenv("SIMLIB_HOST", "lab-2")
+        bob = Simulator(store_path)  # another person on the same store
+        second = bob.simulate(first.webhook_id, APP)
+        wb.grid.refresh()
+        assert wb.grid.ids == [second.history_id, first.history_id]
+        assert wb.grid.table.df["By"].tolist() == ["&lt;b&gt;bob&lt;/b&gt;@lab-2", "alice@desk-7"]
+        wb.grid.filters.host.value = "desk-7"
+        assert wb.grid.table.df["By"].tolist() == ["alice@desk-7"]
+        wb.grid.filters.host.value = ""
+        wb.grid.filters.user.value = "<b>bob</b>"
+        assert wb.grid.ids == [second.history_id]
+    finally:
+        if bob is not None:
+            bob.close()
+        alice.close()
+
+
 def test_filters_by_result_status_class_and_text(sim, page):
     explorer, wb, rx = page
     ok = send(explorer)

@@ -2,9 +2,10 @@
 for a shared store).
 
 ``schema``: the tables and schema versions, derived from the one history record
-(:class:`simlib.records.Attempt`), and the forward migrations; ``sqlite``: the SQLite store that
-renders them; ``sql``: the PostgreSQL store (SQLAlchemy Core) that renders the same definitions,
-imported only when a URL is opened; ``location`` / ``backends``: what a location names and
+(:class:`simlib.records.Attempt`), and the forward migrations; ``alchemy``: them as SQLAlchemy
+Core tables and migration steps, for both backends (imported only when a store is opened);
+``sqlite``: the SQLite store, opened through SQLAlchemy's pysqlite engine; ``sql``: the
+PostgreSQL store (SQLAlchemy Core), imported only when a URL is opened; ``location`` / ``backends``: what a location names and
 ``open_store``; ``keys``: webhook secrets encrypted at rest; ``export``: CSV / JSON / Parquet
 files of the history.
 """

@@ -56,7 +56,7 @@ DEFAULT_COUNT_CAP: Final = 10_000
 #: The columns of a page row: what a grid shows, never the bodies or headers.
 PAGE_COLUMNS: Final = (
     KEY, "sent_at_ms", "webhook_id", "webhook_name", "event_type", "result", "http_status", "latency_ms",
-    "error", "detail", "replay_of",
+    "error", "detail", "replay_of", "user", "host",  # who sent it from where (issue 13): the grid's "By"
 )
 
 # order -> (the sort key as SQL, with the rows lacking a value placed last; descending?)

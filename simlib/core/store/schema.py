@@ -5,10 +5,11 @@ column per stored field of :class:`simlib.records.Attempt`, in the record's orde
 field's kind; nothing derived is stored. What a reader sees is a view of the same record
 (:func:`simlib.records.record_view`): ``history()`` and its exports show ``id`` and the ``frame``
 view, ``history_row()`` ``id`` and the ``row`` view. This module says *what* the tables and views
-are, independent of the database; ``sqlite.py`` renders it as SQLite SQL (a second backend would
-render the same definitions, e.g. as SQLAlchemy ``Table`` objects, and run the same steps).
+are, independent of the database; ``alchemy.py`` renders them as SQLAlchemy Core ``Table``
+objects (a PostgreSQL and an SQLite flavour) and runs the migration steps for both backends.
 
-Versions (``PRAGMA user_version`` in SQLite): a new store is created at :data:`SCHEMA_VERSION`
+Versions (the row of :data:`VERSION_TABLE` in both backends; SQLite keeps ``PRAGMA user_version``
+equal to it, which is all the releases before issue 13 read): a new store is created at :data:`SCHEMA_VERSION`
 straight from the record; a store from :data:`BASE_VERSION` on (the first release that had a
 version, 1) is upgraded in place by the :data:`MIGRATIONS` after its version, all in one write
 transaction; a store from a newer simlib is refused. Adding a column is one field on the record
@@ -50,7 +51,8 @@ __all__ = [
 
 HISTORY_TABLE: Final = "history"
 WEBHOOKS_TABLE: Final = "webhooks"
-#: PostgreSQL's schema version: one row, one column ``version`` (SQLite has ``PRAGMA user_version``).
+#: The schema version of both backends: one row, one column ``version`` (an SQLite store of a
+#: release before issue 13 has only ``PRAGMA user_version``; it gets the table when upgraded).
 VERSION_TABLE: Final = "simlib_schema"
 #: The history table's key: the attempt's history id (``SimulationResult.history_id``).
 KEY: Final = "id"

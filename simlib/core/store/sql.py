@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from simlib.core.store.alchemy import PG_TYPES, apply_step, tables
 from simlib.core.store.keys import Keyring
 from simlib.core.store.location import StoreURL, scrub
 from simlib.core.store.query import (
@@ -60,8 +61,6 @@ from simlib.core.store.schema import (
     VERSION_TABLE,
     WEBHOOK_COLUMNS,
     WEBHOOKS_TABLE,
-    AddColumn,
-    DropColumn,
     EncryptSecrets,
     Step,
     frame_columns,
@@ -79,15 +78,7 @@ if TYPE_CHECKING:
 __all__ = ["SQL_TYPES", "SQLStore", "SQLTransaction", "tables"]
 
 #: The SQLAlchemy type of each kind of record field (JSON is kept as its text, as in SQLite).
-SQL_TYPES: Final[dict[Kind, Any]] = {
-    "text": sa.Text,
-    "int": sa.BigInteger,
-    "float": sa.Double,
-    "bool": sa.Boolean,
-    "json": sa.Text,
-    "bytes": sa.LargeBinary,
-    "time_ms": sa.BigInteger,
-}
+SQL_TYPES: Final[dict[Kind, Any]] = PG_TYPES
 #: What the store's advisory lock is called (creating and upgrading the tables).
 _LOCK_KEY: Final = 0x73696D6C6962  # "simlib"
 #: The fields a completion writes (the pending row already holds the others as they stay).
@@ -108,27 +99,6 @@ _TEXT_COLUMNS: Final = (
     "simulation_id", "event_id", "webhook_id", "webhook_name", "url", "event_type", "detail", "error",
     "request_headers", "response_body",
 )
-
-
-def tables(metadata: sa.MetaData | None = None) -> tuple[sa.Table, sa.Table, sa.Table]:
-    """The webhooks, history and version tables, rendered from the schema's definitions."""
-    md = metadata if metadata is not None else sa.MetaData()
-    webhooks = sa.Table(
-        WEBHOOKS_TABLE,
-        md,
-        *(
-            sa.Column(c.name, SQL_TYPES[c.kind], primary_key=c.primary_key, nullable=c.nullable or c.primary_key)
-            for c in WEBHOOK_COLUMNS
-        ),
-    )
-    history = sa.Table(
-        HISTORY_TABLE,
-        md,
-        sa.Column(KEY, sa.BigInteger, sa.Identity(), primary_key=True),
-        *(sa.Column(s.name, SQL_TYPES[s.kind], nullable=s.nullable) for s in stored_fields()),
-    )
-    version = sa.Table(VERSION_TABLE, md, sa.Column("version", sa.Integer, nullable=False))
-    return webhooks, history, version
 
 
 _WEBHOOKS, _HISTORY, _VERSION = tables()
@@ -320,26 +290,8 @@ class SQLStore:
         conn.execute(sa.insert(_VERSION).values(version=SCHEMA_VERSION))
 
     def _apply(self, conn: sa.Connection, step: Step) -> None:
-        """One migration step (a step already applied does nothing)."""
-        table = sa.Table(step.table, sa.MetaData(), autoload_with=conn)
-        present = set(table.c.keys())
-        prep = conn.dialect.identifier_preparer
-        if isinstance(step, AddColumn) and step.name not in present:
-            kind = SQL_TYPES[step.kind]().compile(dialect=conn.dialect)
-            ddl = f"ALTER TABLE {prep.quote(step.table)} ADD COLUMN {prep.quote(step.name)} {kind}"
-            if step.default is not None:
-                ddl += f" DEFAULT {sa.literal(step.default).compile(dialect=conn.dialect, compile_kwargs={'literal_binds': True})}"
-            conn.execute(sa.text(ddl + ("" if step.nullable else " NOT NULL")))
-        elif isinstance(step, DropColumn) and step.name in present:
-            conn.execute(sa.text(f"ALTER TABLE {prep.quote(step.table)} DROP COLUMN {prep.quote(step.name)}"))
-        elif isinstance(step, EncryptSecrets):
-            keyring = self.keyring
-            for name in step.columns:
-                col = table.c[name]
-                for ident, value in conn.execute(sa.select(table.c.id, col).where(col.is_not(None))).all():
-                    token = keyring.encrypt_plain(value)
-                    if token != value:
-                        conn.execute(sa.update(table).where(table.c.id == ident).values({name: token}))
+        """One migration step (a step already applied does nothing): the steps both backends run."""
+        apply_step(conn, step, self.keyring if isinstance(step, EncryptSecrets) else None)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -524,40 +476,22 @@ class SQLStore:
 
     def history_frame(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        filters = HistoryFilter(
-            webhook=webhook, event_type=event_type, result=result, since_ms=since_ms, until_ms=until_ms, user=user, host=host
-        )
         return self.history_filtered(filters, limit=limit)
 
     def history_frames(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
         chunk_rows: int = 20_000,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`history_frame` in frames of at most ``chunk_rows`` rows, oldest first, read by
         key ranges (``id > last``), so a streamed export's memory does not grow with the history.
         With ``limit`` (the newest N) the chunks start at the first of those N."""
-        filters = HistoryFilter(
-            webhook=webhook, event_type=event_type, result=result, since_ms=since_ms, until_ms=until_ms, user=user, host=host
-        )
         after: int | None = None
         left = None if limit is None else int(limit)
         if left is not None:
@@ -581,9 +515,9 @@ class SQLStore:
                 if left <= 0:
                     return
 
-    def history_frame_rows(self, *, limit: int | None = None, **filters: Any) -> int:
+    def history_frame_rows(self, filters: HistoryFilter | None = None, *, limit: int | None = None) -> int:
         """How many rows :meth:`history_frame` would give (for an export's progress bar)."""
-        f = HistoryFilter(**filters)
+        f = filters or HistoryFilter()
         with self._read() as conn:
             n = int(conn.execute(sa.select(sa.func.count()).select_from(_HISTORY).where(*_where(f))).scalar() or 0)
         return n if limit is None else min(n, int(limit))

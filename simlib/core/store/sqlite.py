@@ -6,17 +6,38 @@ data directory (``platformdirs.user_data_dir("simlib")``). The file must be on a
 
 Practice (PRACTICE.md §5): WAL, a busy timeout, ``BEGIN IMMEDIATE`` + one short transaction per
 write, no network I/O inside a transaction, rows ordered by their integer id (insertion order),
-times as integer epoch milliseconds, ``PRAGMA user_version`` as the schema version. The file and
-its directory are created owner-only, because the file holds webhook secrets -- encrypted
-(:mod:`~simlib.core.store.keys`), with the key in an owner-only file beside it
-(``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
+times as integer epoch milliseconds. The file and its directory are created owner-only, because
+the file holds webhook secrets -- encrypted (:mod:`~simlib.core.store.keys`), with the key in an
+owner-only file beside it (``simlib.sqlite3.key``) unless ``$SIMLIB_SECRET_KEY`` gives one.
 
-The history table, its INSERT and SELECTs are rendered once, at import, from the history record
-(:class:`simlib.records.Attempt`, via :mod:`~simlib.core.store.schema`): :data:`HISTORY_SQL`.
-Derived values are computed in the SELECT (``error_status`` by a CASE over
-:data:`simlib.records.ERROR_STATUS`, ``signature`` by ``json_extract``, ``payload`` by a CAST).
-Opening a store from an older version runs the schema's forward migrations in one
-``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds for a million rows).
+Through SQLAlchemy Core (issue 13; :mod:`~simlib.core.store.alchemy`, imported when a store is
+first opened -- ``import simlib`` does not load SQLAlchemy). The file is opened by an engine of
+the ``sqlite+pysqlite`` dialect (``create_engine("sqlite+pysqlite://", creator=...)``: the path is
+given to ``sqlite3.connect`` as it is, never parsed as part of a URL): its ``connect`` hook turns pysqlite's own
+transaction handling off and runs :meth:`Store._configure` (what the file is, read before
+anything is written; owner-only; then ``journal_mode=WAL``, ``synchronous=NORMAL``, the busy
+timeout, the autocheckpoint and the page cache), its ``begin`` hook emits ``BEGIN IMMEDIATE``.
+The tables are created by ``MetaData.create_all`` from the Core tables both backends share
+(SQLite's flavour: the column types every store has had), and migrated by the same steps
+(:func:`~simlib.core.store.alchemy.apply_step`) in one Core transaction. The schema version is
+the row of ``simlib_schema``, as in PostgreSQL, with ``PRAGMA user_version`` kept equal to it:
+the previous release reads only that, so it refuses a store newer than it knows. A store of
+the previous release (``user_version`` 1 to 4, no ``simlib_schema``) is upgraded in place (the
+table is added); a store from a newer simlib, by either record, is refused untouched.
+
+The hot paths -- the send's transaction (:class:`_Write`, :class:`StoreTransaction`), ``append``,
+``reserve``, ``complete`` -- run their SQL on the DB-API connection SQLAlchemy opened and
+configured, not through ``Connection.execute``: the INSERT and the completion's UPDATE are
+compiled once from the Core table (:func:`history_sql`, :data:`HISTORY_SQL`). Measured by
+``benchmarks/bench_store_core.py`` (2026-12-01, this machine): one append through Core (``with
+conn.begin(): conn.execute(insert, values)``) takes 50 µs against 23 µs on the DB-API
+connection, one completion 35 µs against 6 µs -- about 28 µs more per statement, so about 60 µs
+more per send (two store transactions), some 8 % of a single send's 760 µs: more than the 5 %
+the issue allows. Derived values are computed in the SELECT (``error_status`` by a CASE over
+:data:`simlib.records.ERROR_STATUS`, ``signature`` by ``json_extract``, ``payload`` by a CAST),
+built as Core expressions too. Opening a store from an older version runs the forward
+migrations in one ``BEGIN IMMEDIATE`` transaction (``DROP COLUMN`` rewrites the table: seconds
+for a million rows).
 
 Any failure to use the file (locked past the timeout, unreadable, corrupt, read-only, full, another
 application's database, readable by other users and not ours to tighten) raises
@@ -76,12 +97,8 @@ from simlib.core.store.schema import (
     HISTORY_TABLE,
     KEY,
     SCHEMA_VERSION,
-    WEBHOOK_COLUMNS,
+    VERSION_TABLE,
     WEBHOOKS_TABLE,
-    AddColumn,
-    DropColumn,
-    EncryptSecrets,
-    Step,
     frame_columns,
     frame_dtypes,
     pending_migrations,
@@ -89,21 +106,18 @@ from simlib.core.store.schema import (
     time_columns,
 )
 from simlib.errors import NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
-from simlib.records import INTERRUPTED, Attempt, Derived, Kind, View, Webhook, record_view
+from simlib.records import INTERRUPTED, Attempt, Kind, Webhook, record_view
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "HISTORY_COLUMNS",
-    "HISTORY_SQL",
     "NATIVE_DROP_COLUMN",
     "SCHEMA_VERSION",
-    "SQLITE_TYPES",
     "HistorySQL",
     "Store",
     "StoreTransaction",
-    "apply_step",
     "default_store_path",
     "fit_row",
     "history_sql",
@@ -123,58 +137,15 @@ NATIVE_DROP_COLUMN: Final = sqlite3.sqlite_version_info >= (3, 35, 0)
 # No secondary indexes on history: each one doubles the cost of the append every send pays,
 # while a filtered scan of 100k rows takes milliseconds (bench_history.py measures both).
 
-#: SQLite column type of each kind of record field.
-SQLITE_TYPES: Final[dict[Kind, str]] = {
-    "text": "TEXT",
-    "int": "INTEGER",
-    "float": "REAL",
-    "bool": "INTEGER",
-    "json": "TEXT",
-    "bytes": "BLOB",
-    "time_ms": "INTEGER",
-}
-
-
-# Not derived from the history record: the webhooks table (the configuration, not attempts),
-# rendered from schema.WEBHOOK_COLUMNS: CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY,
-# name TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, ...).
-_WEBHOOKS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {WEBHOOKS_TABLE} (
-    """ + ",\n    ".join(
-    f"{c.name} {SQLITE_TYPES[c.kind]}" + (" PRIMARY KEY" if c.primary_key else "" if c.nullable else " NOT NULL")
-    for c in WEBHOOK_COLUMNS
-) + "\n)"
-
-
-def _literal(value: str | int | float | None) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return repr(int(value) if isinstance(value, bool) else value)
-
-
-def _derived_sql(d: Derived, source: str) -> str:
-    """SQL computing a derived value from its source column (agrees with ``Derived.compute``)."""
-    if d.how == "lookup":
-        whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in (d.table or {}).items() if v is not None)
-        return f"CASE {source} {whens} END" if whens else "NULL"
-    if d.how == "header":
-        return f"json_extract({source}, '$.\"{d.header}\"')"
-    return f"CAST({source} AS TEXT)"
-
-
-def _column_ddl(name: str, kind: Kind, nullable: bool, default: str | int | float | None = None) -> str:
-    ddl = f"{name} {SQLITE_TYPES[kind]}" + ("" if nullable else " NOT NULL")
-    return ddl + (f" DEFAULT {_literal(default)}" if default is not None else "")
-
 
 class HistorySQL(NamedTuple):
-    """The history table of a record class rendered as SQLite SQL, built once (:func:`history_sql`).
+    """The history table of a record class as SQLite SQL, compiled once from its SQLAlchemy Core
+    table (:func:`history_sql`, :func:`simlib.core.store.alchemy.sqlite_statements`).
 
     ``params(row)`` are the INSERT's parameters for one record (JSON fields serialised; bytes go
     in as a BLOB), and ``update`` takes the same parameters plus the key (completing a pending row);
-    ``row_decoders`` turn a selected row back into Python values.
+    ``row_decoders`` turn a selected row back into Python values; ``frame_items`` is the SELECT
+    expression of each frame column.
     """
 
     create: str
@@ -187,6 +158,7 @@ class HistorySQL(NamedTuple):
     row_decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
     params: Callable[[Attempt], Sequence[Any]]
     outcome_params: Callable[[Attempt], Sequence[Any]]
+    frame_items: dict[str, str]
 
 
 #: The fields a pending row (:meth:`Store.reserve`) already holds as they will stay: who and what
@@ -229,57 +201,74 @@ def _params_for(names: tuple[str, ...], json_at: tuple[int, ...]) -> Callable[[A
     return params
 
 
-def _select_items(record: type[Attempt], view: View) -> list[str]:
-    """The SELECT list of a view after the key: stored columns, derived values computed."""
-    out = []
-    for item in record_view(record, view):
-        expr = item.source if item.derived is None else _derived_sql(item.derived, item.source)
-        out.append(expr if expr == item.key else f"{expr} AS {item.key}")
-    return out
-
-
 #: How history_row() turns a stored value of a kind back into Python (others are as stored).
 _DECODERS: Final[dict[Kind, Callable[[Any], Any]]] = {"json": json.loads, "bytes": bytes, "bool": bool}
 _HISTORY_SQL: dict[type[Attempt], HistorySQL] = {}
 
 
-def history_sql(record: type[Attempt] = Attempt) -> HistorySQL:
-    """The SQLite table, INSERT and SELECTs of a history record class (built once per class)."""
-    built = _HISTORY_SQL.get(record)
-    if built is None:
-        built = _HISTORY_SQL[record] = _render(record)
-    return built
-
-
-def _render(record: type[Attempt]) -> HistorySQL:
+def _param_builders(record: type[Attempt]) -> tuple[Callable[[Attempt], Sequence[Any]], Callable[[Attempt], Sequence[Any]], tuple[str, ...]]:
+    """The INSERT's and the completion's parameter builders (the record's field order) and the
+    completion's fields: plain Python, no SQL, so sizing a row needs no database library."""
     specs = stored_fields(record)
     names = tuple(s.name for s in specs)
-    columns = ",\n    ".join([f"{KEY} INTEGER PRIMARY KEY", *(_column_ddl(s.name, s.kind, s.nullable) for s in specs)])
-    row_view = record_view(record, "row")
-    row_keys = (KEY, *(item.key for item in row_view))
     outcome = tuple(n for n in names if n not in PENDING_FINAL)
     kinds = {spec.name: spec.kind for spec in specs}
-    return HistorySQL(
-        create=f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n    {columns}\n)",
-        insert=f"INSERT INTO {HISTORY_TABLE} ({', '.join(names)}) VALUES ({','.join('?' * len(names))})",
-        update=f"UPDATE {HISTORY_TABLE} SET {', '.join(f'{n}=?' for n in names)} WHERE {KEY}=?",
-        complete=f"UPDATE {HISTORY_TABLE} SET {', '.join(f'{n}=?' for n in outcome)} WHERE {KEY}=?",
-        select_frame=f"SELECT {', '.join([KEY, *_select_items(record, 'frame')])} FROM {HISTORY_TABLE}",
-        select_row=f"SELECT {', '.join([KEY, *_select_items(record, 'row')])} FROM {HISTORY_TABLE} WHERE {KEY}=?",
-        row_keys=row_keys,
-        row_decoders=tuple(
-            (i, _DECODERS[item.kind]) for i, item in enumerate(row_view, start=1) if item.kind in _DECODERS
-        ),
-        params=_params_for(names, tuple(i for i, s in enumerate(specs) if s.kind == "json")),
-        outcome_params=_params_for(outcome, tuple(i for i, n in enumerate(outcome) if kinds[n] == "json")),
+    return (
+        _params_for(names, tuple(i for i, s in enumerate(specs) if s.kind == "json")),
+        _params_for(outcome, tuple(i for i, n in enumerate(outcome) if kinds[n] == "json")),
+        outcome,
     )
 
 
-#: The history table of :class:`simlib.records.Attempt`, as used by :class:`Store`.
-HISTORY_SQL: Final = history_sql()
-_INSERT_HISTORY: Final = HISTORY_SQL.insert
-_COMPLETE_HISTORY: Final = HISTORY_SQL.complete
-_outcome_params: Final = HISTORY_SQL.outcome_params
+def history_sql(record: type[Attempt] = Attempt) -> HistorySQL:
+    """The SQLite table, INSERT and SELECTs of a history record class, compiled once per class
+    from its Core table (this loads SQLAlchemy: a store being opened does it anyway)."""
+    built = _HISTORY_SQL.get(record)
+    if built is None:
+        from simlib.core.store.alchemy import sqlite_statements
+
+        params, outcome_params, outcome = _param_builders(record)
+        sql = sqlite_statements(record, outcome=outcome)
+        row_view = record_view(record, "row")
+        built = _HISTORY_SQL[record] = HistorySQL(
+            create=sql["create"],
+            insert=sql["insert"],
+            update=sql["update"],
+            complete=sql["complete"],
+            select_frame=sql["select_frame"],
+            select_row=sql["select_row"],
+            row_keys=(KEY, *(item.key for item in row_view)),
+            row_decoders=tuple(
+                (i, _DECODERS[item.kind]) for i, item in enumerate(row_view, start=1) if item.kind in _DECODERS
+            ),
+            params=params,
+            outcome_params=outcome_params,
+            frame_items=sql["frame_items"],
+        )
+    return built
+
+
+def _compile_statements() -> None:
+    """Fill in the statements the hot paths run (compiled when the first store opens)."""
+    global _INSERT_HISTORY, _COMPLETE_HISTORY
+    if not _INSERT_HISTORY:
+        built = history_sql()
+        _INSERT_HISTORY, _COMPLETE_HISTORY = built.insert, built.complete
+
+
+def __getattr__(name: str) -> Any:
+    """``HISTORY_SQL``: the history table of :class:`simlib.records.Attempt`, compiled on first use
+    (so that ``import simlib`` does not load SQLAlchemy)."""
+    if name == "HISTORY_SQL":
+        return history_sql()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: The INSERT and the completion's UPDATE of a history row, as compiled from the Core table
+#: (empty until the first store opens: every statement runs on an open store).
+_INSERT_HISTORY: str = ""
+_COMPLETE_HISTORY: str = ""
+_history_params, _outcome_params, _ = _param_builders(Attempt)
 #: Issue 12: what a completion need not write again when the pending row already holds it as the
 #: completed row has it (a single send signs before its reservation; a burst's rows only after).
 _KEPT_IF_SAME: Final = ("sent_at_ms", "request_headers", "user", "host")
@@ -296,92 +285,17 @@ def _outcome_only_sql() -> tuple[str, Callable[[Attempt], Sequence[Any]]]:
 
 
 _COMPLETE_OUTCOME, _outcome_only_params = _outcome_only_sql()
-_history_params: Final = HISTORY_SQL.params
 _FRAME_COLUMNS: Final = list(frame_columns())
 _FRAME_DTYPES: Final = frame_dtypes()
 _TIME_COLUMNS: Final = time_columns()
 
 
-def _table_info(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
-    """(cid, name, type, notnull, dflt_value, pk) of each column."""
-    return conn.execute(f"PRAGMA table_info({table})").fetchall()
-
-
-def apply_step(conn: sqlite3.Connection, step: Step, keyring: Keyring | None = None) -> None:
-    """Run one migration step inside the caller's transaction; a step already applied (the
-    column is there / gone, the secrets are tokens) does nothing. ``EncryptSecrets`` needs the
-    store's ``keyring``."""
-    present = {row[1] for row in _table_info(conn, step.table)}
-    if isinstance(step, EncryptSecrets):
-        if keyring is None:
-            raise StoreUnavailable("encrypting the webhook secrets needs the store's key")
-        for name in step.columns:
-            rows = conn.execute(f"SELECT id, {name} FROM {step.table} WHERE {name} IS NOT NULL").fetchall()
-            for ident, value in rows:
-                token = keyring.encrypt_plain(value)
-                if token != value:
-                    conn.execute(f"UPDATE {step.table} SET {name}=? WHERE id=?", (token, ident))
-    elif isinstance(step, AddColumn):
-        if step.name not in present:
-            ddl = _column_ddl(step.name, step.kind, step.nullable, step.default)
-            conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {ddl}")
-    elif isinstance(step, DropColumn):
-        if step.name in present:
-            if NATIVE_DROP_COLUMN:
-                conn.execute(f"ALTER TABLE {step.table} DROP COLUMN {step.name}")
-            else:
-                _rebuild_without(conn, step.table, step.name)
-
-
-def _rebuild_without(conn: sqlite3.Connection, table: str, column: str) -> None:
-    """DROP COLUMN for SQLite < 3.35: copy the table without the column (the history table has
-    no indexes, triggers or views that would need re-creating)."""
-    info = [row for row in _table_info(conn, table) if row[1] != column]
-    if sum(1 for row in info if row[5]) > 1:
-        raise sqlite3.OperationalError(f"cannot rebuild {table}: composite primary key")
-    defs = ", ".join(
-        f"{name} {ctype}" + (" PRIMARY KEY" if pk else "") + (" NOT NULL" if notnull and not pk else "")
-        + (f" DEFAULT {dflt}" if dflt is not None else "")
-        for _, name, ctype, notnull, dflt, pk in info
-    )
-    names = ", ".join(row[1] for row in info)
-    conn.execute(f"CREATE TABLE {table}__new ({defs})")
-    conn.execute(f"INSERT INTO {table}__new ({names}) SELECT {names} FROM {table}")
-    conn.execute(f"DROP TABLE {table}")
-    conn.execute(f"ALTER TABLE {table}__new RENAME TO {table}")
-
-
-def _history_query(
-    webhook: str | Sequence[str] | None,
-    event_type: str | Sequence[str] | None,
-    result: str | Sequence[str] | None,
-    since_ms: int | None,
-    until_ms: int | None,
-    limit: int | None,
-    user: str | Sequence[str] | None = None,
-    host: str | Sequence[str] | None = None,
-) -> tuple[str, list[Any]]:
-    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("webhook_id", webhook), ("event_type", event_type), ("user", user), ("host", host)):
-        if value is not None:
-            values = [value] if isinstance(value, str) else list(value)
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            params.extend(values)
-    if result is not None:
-        values = [result] if isinstance(result, str) else list(result)
-        where.append(
-            f"(result IN ({','.join('?' * len(values))}) OR error IN ({','.join('?' * len(values))}))"
-        )
-        params.extend(values + values)
-    if since_ms is not None:
-        where.append("sent_at_ms >= ?")
-        params.append(int(since_ms))
-    if until_ms is not None:
-        where.append("sent_at_ms <= ?")
-        params.append(int(until_ms))
-    sql = HISTORY_SQL.select_frame + (" WHERE " + " AND ".join(where) if where else "")
+def _history_query(filters: HistoryFilter | None, limit: int | None) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) of :meth:`Store.history_frame`, oldest first: the frame
+    view, the filter's WHERE (:func:`~simlib.core.store.query.filter_sql`, the one pages and
+    counts use), the newest ``limit``."""
+    where, params = filter_sql(filters)
+    sql = history_sql().select_frame + where
     if limit is not None:
         sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
         params.append(int(limit))
@@ -428,6 +342,9 @@ class Store:
         self._wal_fd: int | None = None
         #: The key of the secrets at rest (loaded when the store opens).
         self._keyring: Keyring | None = None
+        #: The SQLAlchemy engine and Core connection ``_conn`` is the DB-API connection of.
+        self._engine: Any = None
+        self._core: Any = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -453,7 +370,13 @@ class Store:
 
     def _open(self, timeout: float | None = None) -> sqlite3.Connection:
         """A connection to the store, created or upgraded as needed; ``timeout`` overrides the
-        busy timeout for this opening (0: do not wait for a lock)."""
+        busy timeout for this opening (0: do not wait for a lock).
+
+        Opened by SQLAlchemy (:func:`simlib.core.store.alchemy.sqlite_engine`): its ``connect``
+        hook runs :meth:`_configure` (the checks, then the PRAGMAs), its ``begin`` hook emits
+        ``BEGIN IMMEDIATE``; the schema is created or upgraded through Core (:meth:`_upgrade`).
+        What is returned is the DB-API connection SQLAlchemy opened and configured: the hot
+        paths run their statements (compiled once from the Core table) on it directly."""
         path = self.path
         timeout = self.busy_timeout if timeout is None else timeout
         try:
@@ -463,21 +386,58 @@ class Store:
             if not path.exists():
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
-            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except StoreUnavailable:
             raise
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StoreUnavailable(f"cannot open the store at {path}: {_reason(exc)}") from None
+        from sqlalchemy import exc as sa_exc
+
+        from simlib.core.store.alchemy import sqlite_engine
+
+        _compile_statements()
+        opened: dict[str, Any] = {}
+        engine = sqlite_engine(str(path), timeout=timeout, configure=lambda conn: self._configure(conn, timeout, opened))
         try:
+            core = engine.connect()
+        except StoreError:
+            engine.dispose()
+            raise
+        except sa_exc.DBAPIError as exc:
+            engine.dispose()
+            raise StoreUnavailable(f"cannot open the store at {path}: {_reason(exc.orig or exc)}") from None
+        conn = core.connection.driver_connection
+        assert isinstance(conn, sqlite3.Connection)
+        try:
+            if opened["version"] < SCHEMA_VERSION or not opened["table"]:
+                self._upgrade(core)
+            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            self._size_limit = _file_size_limit()  # read when the store opens (ulimit -f of this process)
+        except BaseException as exc:
+            core.close()
+            engine.dispose()
+            if isinstance(exc, sa_exc.DBAPIError):
+                raise StoreUnavailable(f"cannot use the store at {path}: {_reason(exc.orig or exc)}") from None
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"cannot use the store at {path}: {_reason(exc)}") from None
+            raise
+        self.journal_mode = opened["mode"]
+        self._engine, self._core = engine, core
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection, timeout: float, opened: dict[str, Any]) -> None:
+        """The ``connect`` hook: what the file is, then the connection's PRAGMAs (into ``opened``:
+        the version found and the journal mode)."""
+        path = self.path
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             # Read what the file is before anything is written to it (journal_mode=WAL writes):
             # another application's database is refused as it is.
-            version = _store_version(path, conn)
+            opened["version"], opened["table"] = _store_version(path, conn)
             # A simlib store: owner-only before anything (a secret, the WAL) is written into it.
             _make_owner_only(path, [Path(f"{path}{suffix}") for suffix in (*_STORE_SUFFIXES, ".key")])
             if self._keyring is None:  # a key file is made for a new store and for plain-text secrets only
-                self._keyring = Keyring.load(self.key_file, create=version < ENCRYPTED_SINCE)
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+                self._keyring = Keyring.load(self.key_file, create=opened["version"] < ENCRYPTED_SINCE)
+            opened["mode"] = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             # A send writes its row twice (reserved, then completed): checkpoint (and sync) after
             # as many sends as when it was written once, not twice as often.
@@ -486,46 +446,44 @@ class Store:
             # rows after every send; with SQLite's default 2 MB page cache they come from the
             # file each time (~5-10 ms at 1M rows), with this they stay cached (~1 ms).
             conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
-            if version < SCHEMA_VERSION:
-                self._upgrade(conn)
-            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-            self._size_limit = _file_size_limit()  # read when the store opens (ulimit -f of this process)
-        except StoreError:
-            conn.close()
-            raise
         except sqlite3.Error as exc:
-            conn.close()
             raise StoreUnavailable(f"cannot use the store at {path}: {_reason(exc)}") from None
-        self.journal_mode = mode
-        return conn
 
-    def _upgrade(self, conn: sqlite3.Connection) -> None:
+    def _upgrade(self, core: Any) -> None:
         """Create a new store at SCHEMA_VERSION, or migrate an older one forward, in one write
-        transaction (the version is read again under the write lock: another process may have
-        done it meanwhile)."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = _store_version(self.path, conn)
+        transaction (``BEGIN IMMEDIATE``; the version is read again under the write lock: another
+        process may have done it meanwhile), from the same Core tables and steps as PostgreSQL.
+        The version is then the row of ``simlib_schema``, and ``PRAGMA user_version`` says the
+        same (the previous release reads only that: it refuses a store newer than it knows)."""
+        import sqlalchemy as sa
+        from sqlalchemy import exc as sa_exc
+
+        from simlib.core.store.alchemy import apply_step, tables
+
+        webhooks, history, version_table = tables(sqlite=True)
+        conn = core.connection.driver_connection
+        with core.begin():
+            version, has_table = _store_version(self.path, conn)
             if version == 0:  # a new file
-                conn.execute(_WEBHOOKS_DDL)
-                conn.execute(HISTORY_SQL.create)
+                webhooks.metadata.create_all(core)
             else:
                 for migration in pending_migrations(version):
                     try:
                         for step in migration.steps:
-                            apply_step(conn, step, self._keyring)
-                    except (sqlite3.Error, StoreError) as exc:
+                            apply_step(core, step, self._keyring, native_drop=NATIVE_DROP_COLUMN)
+                    except (sa_exc.SQLAlchemyError, sqlite3.Error, StoreError) as exc:
+                        reason = _reason(getattr(exc, "orig", None) or exc)
                         raise StoreUnavailable(
                             f"cannot upgrade the store at {self.path} from schema version {version} to "
-                            f"{migration.version}: {_reason(exc)}"
+                            f"{migration.version}: {reason}"
                         ) from None
-            if version < SCHEMA_VERSION:
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                if not has_table:  # a store of the previous release (PRAGMA user_version only)
+                    version_table.create(core)
+            if has_table:
+                core.execute(sa.update(version_table).values(version=SCHEMA_VERSION))
+            else:
+                core.execute(sa.insert(version_table).values(version=SCHEMA_VERSION))
+            core.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _connection(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
@@ -564,8 +522,12 @@ class Store:
                 os.close(self._wal_fd)
                 self._wal_fd = None
             if self._conn is not None:
-                self._conn.close()
                 self._conn = None
+                core, engine, self._core, self._engine = self._core, self._engine, None, None
+                if core is not None:
+                    core.close()
+                if engine is not None:
+                    engine.dispose()  # closes the connection
 
     def check(self) -> None:
         """Open the store (creating it) or raise StoreUnavailable / StoreVersionError."""
@@ -830,80 +792,72 @@ class Store:
     def history_row(self, history_id: int) -> dict[str, Any]:
         """One history row as a dict (the key, then the record's ``row`` view: stored values and
         ``error_status``), with the exact request body as bytes."""
+        sql = history_sql()
         with self._connection() as conn:
-            row = conn.execute(HISTORY_SQL.select_row, (int(history_id),)).fetchone()
+            row = conn.execute(sql.select_row, (int(history_id),)).fetchone()
         if row is None:
             raise NotFoundError("history row", history_id)
         values = list(row)
-        for i, decode in HISTORY_SQL.row_decoders:
+        for i, decode in sql.row_decoders:
             if values[i] is not None:
                 values[i] = decode(values[i])
-        return dict(zip(HISTORY_SQL.row_keys, values, strict=True))
+        return dict(zip(sql.row_keys, values, strict=True))
 
     def history_frame(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """History as a typed DataFrame, oldest first (insertion order)."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        """The attempts matching ``filters`` (all when None; the newest ``limit``) as a typed
+        DataFrame, oldest first (insertion order)."""
+        sql, params = _history_query(filters, limit)
         with self._connection() as conn:
             # Issue 12: built in chunks, text as Arrow strings (see .frames), not read_sql_query.
             return frame_from_cursor(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS)
 
     def history_frames(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`history_frame` as frames of at most ``chunk_rows`` rows (streamed exports:
         memory independent of the row count), read in one snapshot on a connection of their
         own (issue 12), so sends and other reads go on meanwhile."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        sql, params = _history_query(filters, limit)
         self.check()  # the store exists, is ours and is at this version
+        from sqlalchemy import exc as sa_exc
+
+        from simlib.core.store.alchemy import sqlite_engine
+
+        # Read-only, through SQLAlchemy too (the same hook turns pysqlite's transactions off).
+        engine = sqlite_engine(
+            f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout, configure=lambda conn: None
+        )
         try:
-            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open the store at {self.path}: {_reason(exc)}") from None
-        try:
+            try:
+                conn = engine.raw_connection().driver_connection
+            except sa_exc.DBAPIError as exc:
+                raise StoreUnavailable(f"cannot open the store at {self.path}: {_reason(exc.orig or exc)}") from None
+            assert isinstance(conn, sqlite3.Connection)
             conn.execute("BEGIN")  # one snapshot for every chunk
             yield from iter_frames(conn.execute(sql, params), _FRAME_DTYPES, _TIME_COLUMNS, chunk_rows=chunk_rows)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
         finally:
-            conn.close()
+            engine.dispose()
 
     def history_frame_rows(
         self,
+        filters: HistoryFilter | None = None,
         *,
-        webhook: str | Sequence[str] | None = None,
-        event_type: str | Sequence[str] | None = None,
-        result: str | Sequence[str] | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
         limit: int | None = None,
-        user: str | Sequence[str] | None = None,
-        host: str | Sequence[str] | None = None,
     ) -> int:
         """How many rows :meth:`history_frame` would give (a count over the whole history: for
         an export's progress bar, not for every send)."""
-        sql, params = _history_query(webhook, event_type, result, since_ms, until_ms, limit, user, host)
+        sql, params = _history_query(filters, limit)
         with self._connection() as conn:
             return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0])
 
@@ -986,9 +940,8 @@ class Store:
         if unknown:
             raise ValidationError("columns", f"not history columns: {', '.join(sorted(unknown))}")
         keys = [c for c in _FRAME_COLUMNS if wanted is None or c in wanted]
-        items = [i for i in record_view(Attempt, "frame") if i.key in keys]
-        exprs = [(i.source if i.derived is None else _derived_sql(i.derived, i.source), i.key) for i in items]
-        select = [KEY, *(e if e == k else f"{e} AS {k}" for e, k in exprs)]
+        exprs = history_sql().frame_items
+        select = [KEY, *(exprs[k] if exprs[k] == k else f"{exprs[k]} AS {k}" for k in keys if k != KEY)]
         where, params = filter_sql(filters)
         sql = f"SELECT {', '.join(select)} FROM {HISTORY_TABLE}{where}"
         if limit is not None:
@@ -1147,25 +1100,40 @@ def _insert_many(conn: sqlite3.Connection, values: list[Sequence[Any]]) -> list[
 _COUNT_IDS: Final = f"SELECT count(*) FROM {HISTORY_TABLE} WHERE {KEY} BETWEEN ? AND ?"
 
 
-def _store_version(path: Path, conn: sqlite3.Connection) -> int:
+def _store_version(path: Path, conn: sqlite3.Connection) -> tuple[int, bool]:
     """The schema version of the simlib store ``conn`` is open on (0: an empty file, to be
-    created), read without writing anything. Another application's SQLite database -- tables
-    that are not simlib's, or simlib's missing where a version says they are there -- raises
-    StoreUnavailable; a newer simlib's store StoreVersionError."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    created) and whether it has its version table (``simlib_schema``; a store of the previous
+    release has ``PRAGMA user_version`` only), read without writing anything. Another
+    application's SQLite database -- tables that are not simlib's, or simlib's missing where a
+    version says they are there -- raises StoreUnavailable; a newer simlib's store (by either
+    record of the version) StoreVersionError."""
+    user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     names = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
     }
     ours = {WEBHOOKS_TABLE, HISTORY_TABLE} <= names
+    has_table = VERSION_TABLE in names
+    version = user_version
+    if has_table and ours:
+        try:
+            rows = conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchall()
+        except sqlite3.Error:
+            rows = []
+        if len(rows) != 1 or not isinstance(rows[0][0], int):
+            raise StoreUnavailable(
+                f"the store at {path} has a {VERSION_TABLE} table without its one version row; it was left "
+                "untouched: give the path of a simlib store or of a new file"
+            )
+        version = max(int(rows[0][0]), user_version)
     if version > SCHEMA_VERSION and (ours or not names):
         _refuse_newer(path, version)
     if version == 0 and not names:
-        return 0
+        return 0, False
     if ours and BASE_VERSION <= version <= SCHEMA_VERSION:
-        return version
+        return version, has_table
     what = f"{len(names)} table{'s' if len(names) != 1 else ''} or index{'es' if len(names) != 1 else ''}" if names else "no tables"
     raise StoreUnavailable(
-        f"the file at {path} is an SQLite database but not a simlib store (user_version {version}, "
+        f"the file at {path} is an SQLite database but not a simlib store (user_version {user_version}, "
         f"{what} that simlib did not create); it was left untouched: give the path of a simlib store "
         "or of a new file"
     )
