@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Final, Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final, Literal, NamedTuple, Self, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
     "ALL_VIEWS",
@@ -209,6 +209,14 @@ class Preview:
     event_id: str
     options: tuple[tuple[str, Any], ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> Self:
+        """The preview with exactly these field values (every field, by name), without the
+        dataclass ``__init__`` (as :meth:`Attempt.from_fields`; every send builds one)."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "__dict__", values)
+        return obj
 
     @property
     def payload(self) -> Any:
@@ -482,6 +490,17 @@ class Attempt:
     user: str | None = None
     host: str | None = None
 
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> Self:
+        """The record with exactly these field values (``values``: every field of the record,
+        by name, nothing else), without the dataclass ``__init__``: issue 12's own work per
+        send builds two records and a result per send, and a frozen dataclass sets each of its
+        20-odd fields through ``object.__setattr__``. The record is the same (the class has no
+        ``__post_init__`` and no field made by a factory); ``values`` becomes its ``__dict__``."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "__dict__", values)
+        return obj
+
     @property
     def error_status(self) -> int | None:
         """The status of the simulation request for ``error`` (Trackpilots error table), or None."""
@@ -529,12 +548,11 @@ class SimulationResult(Attempt):
     @classmethod
     def of(cls, attempt: Attempt, *, history_id: int | None = None, note: str = "") -> SimulationResult:
         """The result of ``attempt``, recorded as ``history_id``; ``note`` is appended to the detail."""
-        values: tuple[Any, ...] = _attempt_values(attempt)
+        values = dict(attempt.__dict__) if type(attempt) is Attempt else dict(zip(_ATTEMPT_NAMES, _attempt_values(attempt), strict=True))
         if note:
-            values = (*values[:_DETAIL], values[_DETAIL] + note, *values[_DETAIL + 1 :])
-        # Positionally, in the record's field order (the fast path every send takes); history_id
-        # is the one field SimulationResult adds after them.
-        return cls(*(*values, history_id))
+            values["detail"] += note
+        values["history_id"] = history_id  # the one field SimulationResult adds to the record's
+        return cls.from_fields(values)
 
     @property
     def recorded(self) -> bool:
@@ -567,5 +585,4 @@ class SimulationResult(Attempt):
 
 _ATTEMPT_NAMES: Final = tuple(f.name for f in record_fields(Attempt))
 _attempt_values: Final = attrgetter(_ATTEMPT_NAMES[0], *_ATTEMPT_NAMES[1:])
-_DETAIL: Final = _ATTEMPT_NAMES.index("detail")
 _JSON_KEYS: Final = tuple((item.key, item.attr) for item in record_view(Attempt, "json"))

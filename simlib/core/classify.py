@@ -117,28 +117,30 @@ def make_history_row(
     """The history record of one attempt (what is stored; nothing derived), with who sent it
     from where (:func:`simlib.core.identity.sender`)."""
     user, host = sender()
-    return Attempt(
-        simulation_id=sim_id,
-        sent_at_ms=sent_at_ms,
-        webhook_id=wh.id if wh else preview.webhook_id,
-        webhook_name=wh.name if wh else preview.webhook_name,
-        url=wh.url if wh else preview.url,
-        event_type=preview.event_type,
-        result=DELIVERED if is_delivered(outcome) else FAILED,
-        http_status=outcome.http_status,
-        latency_ms=outcome.latency_ms,
-        error=outcome.error,
-        detail=outcome.detail,
-        event_id=preview.event_id,
-        request_headers=headers,
-        request_body=preview.body,
-        response_headers=outcome.response_headers,
-        response_body=outcome.response_body,
-        response_truncated=outcome.response_truncated,
-        replay_of=replay_of,
-        user=user,
-        host=host,
-    )
+    # Every field of the record, by name (Attempt.from_fields: no dataclass __init__ per send;
+    # tests/core/test_record.py checks these are exactly the record's fields).
+    return Attempt.from_fields({
+        "simulation_id": sim_id,
+        "sent_at_ms": sent_at_ms,
+        "webhook_id": wh.id if wh else preview.webhook_id,
+        "webhook_name": wh.name if wh else preview.webhook_name,
+        "url": wh.url if wh else preview.url,
+        "event_type": preview.event_type,
+        "result": DELIVERED if is_delivered(outcome) else FAILED,
+        "http_status": outcome.http_status,
+        "latency_ms": outcome.latency_ms,
+        "error": outcome.error,
+        "detail": outcome.detail,
+        "event_id": preview.event_id,
+        "request_headers": headers,
+        "request_body": preview.body,
+        "response_headers": outcome.response_headers,
+        "response_body": outcome.response_body,
+        "response_truncated": outcome.response_truncated,
+        "replay_of": replay_of,
+        "user": user,
+        "host": host,
+    })
 
 
 def pending_row(

@@ -44,9 +44,12 @@ from simlib.core.ids import uuid4_from_int
 from simlib.errors import OverrideError, PluginWarning, SimlibError, UnknownEventError, ValidationError
 
 __all__ = [
+    "APPS",
     "MAX_NESTING",
+    "OPERATING_SYSTEMS",
     "PLUGINS_ENV",
     "PLUGIN_GROUP",
+    "WORK_TYPES",
     "BuildContext",
     "EventOption",
     "EventType",
@@ -156,6 +159,10 @@ def get_event_type(name: str) -> EventType:
         raise UnknownEventError(shown, event_names()) from None
 
 
+#: BuildContext.iso's dates: epoch day -> "YYYY-MM-DDT".
+_DATES: dict[int, str] = {}
+
+
 class BuildContext:
     """What a builder may use: a seeded random source, the clock, and the caller's options."""
 
@@ -174,11 +181,20 @@ class BuildContext:
 
     def iso(self, ms: int) -> str:
         """Epoch ms as the ISO 8601 form Trackpilots uses (``2026-01-28T09:13:21.771Z``)."""
-        t = time.gmtime(ms // 1000)
-        return (
-            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
-            f"{ms % 1000:03d}Z"
-        )
+        # Issue 12: the date part from a cache of days, the time of day by arithmetic (the text of
+        # time.gmtime(ms // 1000), which has no leap seconds either).
+        day, rest = divmod(ms, 86_400_000)
+        date = _DATES.get(day)
+        if date is None:
+            t = time.gmtime(day * 86_400)
+            date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            if len(_DATES) >= 4096:
+                _DATES.clear()
+            _DATES[day] = date
+        seconds, milli = divmod(rest, 1000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return f"{date}{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}Z"
 
     def ids(self) -> dict[str, Any]:
         """The organisation/team/user block every record carries."""
@@ -204,7 +220,8 @@ class BuildContext:
 
 # --- realistic values -------------------------------------------------------------------
 
-_APPS: list[dict[str, str]] = [
+#: The apps and websites records name (one drawn per record).
+APPS: list[dict[str, str]] = [
     {"name": "Google Chrome", "type": "website", "category": "Development", "domain": "github.com",
      "fullUrl": "https://github.com/trackpilots/desktop-agent/pulls", "productivityStatus": "productive"},
     {"name": "Slack", "type": "application", "category": "Communication", "domain": "slack.com",
@@ -224,8 +241,9 @@ _APPS: list[dict[str, str]] = [
     {"name": "Figma", "type": "website", "category": "Design", "domain": "figma.com",
      "fullUrl": "https://www.figma.com/files/recents-and-sharing", "productivityStatus": "productive"},
 ]
-_OS = ["windows", "macos", "linux"]
-_WORK_TYPES = ["hybrid", "remote", "office"]
+#: The operating systems and work types records name (one drawn per record).
+OPERATING_SYSTEMS = ["windows", "macos", "linux"]
+WORK_TYPES = ["hybrid", "remote", "office"]
 
 #: What simulated screenshots carry instead of an image (spec §8.4, open question 11):
 #: the Node.js rendering of a JPEG Buffer, as in the API reference example.
@@ -233,7 +251,7 @@ IMAGE_PLACEHOLDER_PREFIX = "<Buffer ff d8 ff e0 00 10 4a 46 49 46 00 01 01 00 00
 
 
 def _app(ctx: BuildContext) -> dict[str, str]:
-    a = dict(ctx.choice(_APPS))
+    a = dict(ctx.choice(APPS))
     return {
         "name": a["name"],
         "type": a["type"],
@@ -262,7 +280,7 @@ def build_app_tracking(ctx: BuildContext) -> dict[str, Any]:
             "durationInSeconds": (end_ms - start_ms) // 1000,
         },
         "trackingMode": "online",
-        "operatingSystem": ctx.choice(_OS),
+        "operatingSystem": ctx.choice(OPERATING_SYSTEMS),
     }
     return ctx.envelope("desktop.app_tracking.captured", [record])
 
@@ -280,8 +298,8 @@ def build_screenshot_tracking(ctx: BuildContext) -> dict[str, Any]:
         "imageBuffer": f"{IMAGE_PLACEHOLDER_PREFIX} ... {more} more bytes>",
         "app": _app(ctx),
         "time": {"capturedAt": ctx.iso(captured_ms)},
-        "operatingSystem": ctx.choice(_OS),
-        "workType": ctx.choice(_WORK_TYPES),
+        "operatingSystem": ctx.choice(OPERATING_SYSTEMS),
+        "workType": ctx.choice(WORK_TYPES),
         "isIdle": ctx.rng.random() < 0.2,
     }
     return ctx.envelope("desktop.screenshot_tracking.captured", [record])

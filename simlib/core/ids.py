@@ -4,6 +4,7 @@ noticeable share of ``import simlib``)."""
 from __future__ import annotations
 
 import os
+import threading
 
 # Variant 10xx and version 0100 (RFC 4122), exactly as uuid.UUID(int=n, version=4) sets them.
 _CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
@@ -12,10 +13,37 @@ _V4 = (0x8000 << 48) | (0x4000 << 64)
 
 def uuid4_from_int(n: int) -> str:
     """``str(uuid.UUID(int=n, version=4))``."""
-    h = f"{(n & _CLEAR) | _V4:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = "%032x" % ((n & _CLEAR) | _V4)  # %-formatting: the quickest of the forms tried (issue 12)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])  # noqa: UP031
 
 
 def new_uuid4() -> str:
-    """``str(uuid.uuid4())``: 122 random bits from the operating system."""
-    return uuid4_from_int(int.from_bytes(os.urandom(16), "big"))
+    """``str(uuid.uuid4())``: 122 random bits from the operating system.
+
+    Issue 12 (own work per send): the bits come from the operating system 4 KiB at a time, not
+    in one system call per id; the bits not used yet are dropped in a child process after a
+    fork (it must not make the ids its parent makes) and never used twice."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.extend(_chunks(os.urandom(_POOL_BYTES)))
+        bits = _POOL.pop()
+    return uuid4_from_int(bits)
+
+
+_POOL_BYTES = 4096
+_POOL: list[int] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _chunks(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i : i + 16], "big") for i in range(0, len(data), 16)]
+
+
+def _drop_pool() -> None:
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_pool)

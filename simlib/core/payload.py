@@ -12,6 +12,7 @@ from typing import Any
 
 from simlib.core.events import MAX_NESTING, build_payload, get_event_type, nesting_problem, parse_override
 from simlib.core.jsjson import stringify_bytes_and_brackets
+from simlib.core.templates import template_body
 from simlib.errors import OverrideError, ValidationError
 from simlib.records import Preview, Webhook
 
@@ -102,23 +103,31 @@ def build_preview(
     """The payload of ``event_type`` for ``webhook``, built from ``seed`` at ``now_ms``,
     serialised once and size-checked. ``organisation_id`` (the webhook's) is put in every
     record's ``organisation.organisationId`` before the overrides (which may still change it)."""
-    get_event_type(event_type)
+    et = get_event_type(event_type)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValidationError("seed", f"must be a whole number >= 0, not {seed!r}")
     ov = normalise_overrides(overrides)
     opts = dict(options or {})
-    payload = build_payload(event_type, seed=seed, now_ms=now_ms, options=opts, organisation_id=organisation_id,
-                            overrides=ov)
-    body = serialize(payload)
+    body: bytes | None = None
+    if not ov and type(now_ms) is int:
+        for name in opts:
+            et.option(name)  # unknown option -> ValidationError, as build_payload says it
+        # Issue 12: a built-in event's body straight from its template (the same bytes).
+        body = template_body(event_type, et.builder, seed=seed, now_ms=now_ms, options=opts,
+                             organisation_id=organisation_id)
+    if body is None:
+        payload = build_payload(event_type, seed=seed, now_ms=now_ms, options=opts, organisation_id=organisation_id,
+                                overrides=ov)
+        body = serialize(payload)
     check_size(body, max_bytes)
-    return Preview(
-        webhook_id=webhook.id,
-        webhook_name=webhook.name,
-        url=webhook.url,
-        event_type=event_type,
-        body=body,
-        seed=seed,
-        event_id=event_id_for(body),
-        options=tuple(sorted(opts.items())),
-        overrides=ov,
-    )
+    return Preview.from_fields({  # every field of Preview (tests/core/test_templates.py checks)
+        "webhook_id": webhook.id,
+        "webhook_name": webhook.name,
+        "url": webhook.url,
+        "event_type": event_type,
+        "body": body,
+        "seed": seed,
+        "event_id": event_id_for(body),
+        "options": tuple(sorted(opts.items())) if opts else (),
+        "overrides": ov,
+    })

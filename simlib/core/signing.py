@@ -75,20 +75,29 @@ def compute_signature(
     if encoding not in ("hex", "base64"):
         raise ValueError(f"encoding must be 'hex' or 'base64', not {encoding!r}")
     prefix = str(timestamp).encode("ascii") + b"."
-    if len(body) <= _ONE_SHOT_BYTES:
-        # A webhook-sized body: one call into OpenSSL (hmac.digest), a few us less than the
-        # hmac object per send; the copy of the message is at most _ONE_SHOT_BYTES.
-        digest = hmac.digest(_key(secret), prefix + body, "sha256")
-    else:
-        mac = hmac.new(_key(secret), prefix, digestmod=hashlib.sha256)
-        mac.update(body)  # no copy of a large body is made
-        digest = mac.digest()
+    # Issue 12: a copy of an HMAC already keyed with this secret (OpenSSL's keyed state, made once
+    # per secret) instead of keying one per send; fed the body as it is, without a copy (a
+    # screenshot payload can be 10 MB).
+    mac = _keyed(_key(secret))
+    mac.update(prefix)
+    mac.update(body)
+    digest = mac.digest()
     return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode("ascii")
 
 
-#: Bodies up to this size are signed in one call (the message copied once); larger ones through
-#: an hmac object fed the body as it is, without a copy (a screenshot payload can be 10 MB).
-_ONE_SHOT_BYTES = 64 * 1024
+#: HMAC-SHA256 objects keyed with the secrets signed with lately (at most _KEYED_MAX), never
+#: fed a message: each signature is made on a copy.
+_KEYED: dict[bytes, hmac.HMAC] = {}
+_KEYED_MAX = 64
+
+
+def _keyed(key: bytes) -> hmac.HMAC:
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        if len(_KEYED) >= _KEYED_MAX:
+            _KEYED.clear()
+        keyed = _KEYED[key] = hmac.new(key, digestmod=hashlib.sha256)
+    return keyed.copy()
 
 
 def sign(

@@ -188,6 +188,28 @@ def test_result_of_an_unrecorded_attempt(store_path):
     assert result_from_row(row, history_id=7).recorded is True
 
 
+def test_records_built_without_init_are_the_dataclass_records(store_path):
+    # make_history_row and SimulationResult.of skip the dataclass __init__ (issue 12): what they
+    # build must be what the constructor builds, with every field of the record and no other.
+    with Simulator(store_path) as s:
+        p = s.preview(s.create_webhook("F", "http://127.0.0.1:9/x", ALL_EVENTS), APP)
+    outcome = Outcome(http_status=201, latency_ms=2.5, response_body="ok", detail="Delivered: 201",
+                      response_headers={"a": "b"}, response_truncated=True)
+    row = make_history_row(p, "sim-2", None, {"h": "v"}, 1_769_000_000_000, outcome, replay_of=4)
+    assert list(vars(row)) == RECORD_FIELDS
+    rebuilt = Attempt(**{name: getattr(row, name) for name in RECORD_FIELDS})
+    assert row == rebuilt
+    assert row.result == "Delivered" and row.replay_of == 4 and row.user
+    r = result_from_row(row, history_id=9, note=" (x)")
+    assert type(r) is SimulationResult and list(vars(r)) == [*RECORD_FIELDS, "history_id"]
+    assert r == SimulationResult(**{**vars(row), "detail": "Delivered: 201 (x)", "history_id": 9})
+    assert result_from_row(r, history_id=10) == SimulationResult(**{**vars(r), "history_id": 10})
+    w = wider(row, 3)
+    assert SimulationResult.of(w, history_id=1) == SimulationResult(**vars(row), history_id=1)
+    with pytest.raises(AttributeError):
+        row.detail = "changed"  # type: ignore[misc]
+
+
 # -- adding a column is one field (plus one migration step) --------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from simlib import sign
 from simlib.core.delivery.body import _mostly_binary
 from simlib.core.events import build_payload, event_names
+from simlib.core.ids import new_uuid4
 from simlib.core.jsjson import stringify, stringify_fast
 from simlib.core.payload import serialize
 from simlib.core.signing import compute_signature
@@ -73,6 +75,42 @@ def test_signature_is_the_same_on_the_one_shot_and_the_streamed_path(size, encod
     assert compute_signature("s3cret", "1800000000000", memoryview(body), encoding=encoding) == want
     with pytest.raises(ValueError):
         compute_signature("s3cret", 1, body, encoding="base32")  # type: ignore[arg-type]
+
+
+def test_signatures_from_the_keyed_copies_stay_those_of_each_secret_and_message():
+    # compute_signature signs on a copy of an HMAC keyed once per secret (issue 12): a keyed
+    # state fed by one signature, or mixed up between secrets, would change the next ones.
+    def want(secret: str, ts: int, body: bytes) -> str:
+        return hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+
+    for round_ in range(3):
+        for i in range(100):  # more secrets than are kept keyed: the cache is emptied and refilled
+            secret, body = f"secret-{i % 70}", b"body %d" % (round_ * 100 + i)
+            assert compute_signature(secret, 1_800_000_000_000 + i, body) == want(secret, 1_800_000_000_000 + i, body)
+            assert compute_signature(secret.encode(), 5, b"") == want(secret, 5, b"")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_uuids_from_the_pool_are_unique_and_a_forked_child_draws_its_own():
+    # new_uuid4 takes its random bits 4 KiB at a time (issue 12): a child after a fork must not
+    # make the ids its parent makes next from the bits left in the pool.
+    import uuid
+
+    first = [new_uuid4() for _ in range(300)]  # crosses a refill of the pool
+    assert len(set(first)) == 300 and all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            os.write(write, ",".join(new_uuid4() for _ in range(20)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child = f.read().split(",")
+    os.waitpid(pid, 0)
+    parent = [new_uuid4() for _ in range(20)]
+    assert len(child) == 20 and not set(child) & set(parent)
 
 
 def test_binary_detection_counts_control_bytes():
@@ -171,3 +209,104 @@ def test_event_payloads_take_the_fast_path_and_match_stringify():
             fast = stringify_fast(payload)
             assert fast == stringify(payload), name
             assert fast is not None or name == "desktop.screenshot_tracking.captured" and len(stringify(payload)) > 256 * 1024
+
+
+def test_a_send_sees_webhook_changes_made_through_another_connection(store_path, receiver):
+    # A send re-reads its webhook only when the file may have changed (issue 12: PRAGMA
+    # data_version). Another connection's change -- another Simulator on the same file, as a
+    # second process would be -- must reach the very next send: new URL, secret, events, deletion.
+    from simlib import Simulator
+    from simlib.receiver import Receiver
+
+    other_rx = Receiver().start()
+    try:
+        with Simulator(store_path) as a, Simulator(store_path) as b:
+            wh = a.create_webhook("shared", receiver.url, [APP])
+            receiver.secrets = [wh.secret.reveal()]
+            assert a.send(a.preview(wh, APP, seed=1)).delivered  # read once, remembered
+            assert a.send(a.preview(wh, APP, seed=2)).delivered
+
+            b.update_webhook(wh.id, url=other_rx.url)
+            r = a.send(a.preview(wh, APP, seed=3))
+            assert r.url == other_rx.url and other_rx.count == 1 and receiver.count == 2
+
+            new = b.update_webhook(wh.id, secret="s" * 40)
+            other_rx.secrets = [new.secret.reveal()]  # verifies with the new secret only
+            r = a.send(a.preview(wh, APP, seed=4))
+            assert r.delivered, r.detail
+            assert other_rx.requests[-1].verified is True
+
+            b.update_webhook(wh.id, events=["desktop.screenshot_tracking.captured"])
+            assert a.send(a.preview(wh, APP, seed=5)).error == "Event type not registered"
+
+            b.delete_webhook(wh.id)
+            assert a.send(a.preview(wh, APP, seed=6)).error == "Webhook not found"
+            assert other_rx.count == 2
+    finally:
+        other_rx.stop()
+
+
+def test_a_send_sees_the_simulators_own_webhook_changes(sim, receiver):
+    # The same Simulator's own writes leave data_version as it was: they clear what was read.
+    from simlib.receiver import Receiver
+
+    other_rx = Receiver().start()
+    try:
+        wh = sim.create_webhook("own", receiver.url, [APP])
+        assert sim.send(sim.preview(wh, APP, seed=1)).http_status == 200
+        sim.update_webhook(wh.id, url=other_rx.url)
+        assert sim.send(sim.preview(wh, APP, seed=2)).url == other_rx.url and other_rx.count == 1
+        sim.rotate_secret(wh.id, new_secret="t" * 40)
+        other_rx.secrets = ["t" * 40]
+        assert sim.send(sim.preview(wh, APP, seed=3)).delivered
+        sim.delete_webhook(wh.id)
+        assert sim.send(sim.preview(wh, APP, seed=4)).error == "Webhook not found"
+    finally:
+        other_rx.stop()
+
+
+def test_a_bursts_completed_rows_hold_the_headers_signed_at_send_time(sim, receiver):
+    # A burst's rows are reserved before their headers are signed: their completion writes the
+    # headers and the send time (a single send's completion may leave them, already stored).
+    wh = sim.create_webhook("burst", receiver.url, [APP])
+    receiver.secrets = [wh.secret.reveal()]
+    burst = sim.send_many(wh, APP, 12, concurrency=4, progress=False)
+    assert all(r.delivered for r in burst.results)
+    single = sim.send(sim.preview(wh, APP, seed=99))
+    assert sim.store._pending == {} and sim.store._reserved == {}
+    for r in [*burst.results, single]:
+        row = sim.history_row(r.history_id)
+        ts = row["request_headers"]["x-webhook-timestamp"]
+        assert row["request_headers"] == {**sign(wh.secret.reveal(), row["request_body"], int(ts)),
+                                          "user-agent": sim.delivery.user_agent}
+        assert row["sent_at_ms"] == int(ts) and row["user"] == r.user and row["user"]
+        assert row["request_headers"] == r.request_headers and row["response_body"] == r.response_body
+        assert row["simulation_id"] == r.simulation_id  # the id reserved is this send's row
+    assert len({r.simulation_id for r in burst.results}) == 12
+
+
+def test_complete_many_writes_each_row_whatever_its_reservation_held(sim, receiver):
+    # Rows reserved with their headers (as a single send's) and without (as a burst's), completed
+    # in one batch: the UPDATEs are grouped by form (issue 12); each row must end as its attempt.
+    from simlib.core.classify import make_history_row, outcome_bytes, pending_row
+    from simlib.core.delivery.http import Outcome, signed_headers
+
+    wh = sim.create_webhook("mixed", receiver.url, [APP])
+    previews = [sim.preview(wh, APP, seed=i) for i in range(6)]
+    signed = [signed_headers(wh.secret, p.body, 1_800_000_000_000 + i, sim.delivery) for i, p in enumerate(previews)]
+    with_headers = [i % 3 != 0 for i in range(6)]  # mixed, so the batch changes form twice
+    pending = [pending_row(p, f"sim-{i}", wh, signed[i] if with_headers[i] else {}, 1_800_000_000_000 + i)
+               for i, p in enumerate(previews)]
+    ids = sim.store.reserve(pending, outcome_bytes=outcome_bytes(sim.delivery))
+    assert ids == list(range(ids[0], ids[0] + 6))
+    done = [make_history_row(p, f"sim-{i}", wh, signed[i], 1_800_000_000_000 + i,
+                             Outcome(http_status=200 + i, latency_ms=1.0 + i, response_body=f"answer {i}",
+                                     detail=f"Delivered: {200 + i}", response_headers={"n": str(i)}))
+            for i, p in enumerate(previews)]
+    sim.store.complete_many(list(zip(ids, done, strict=True)))
+    assert sim.store._pending == {} and sim.store._reserved == {}
+    for hid, row in zip(ids, done, strict=True):
+        stored = sim.history_row(hid)
+        for name in ("simulation_id", "sent_at_ms", "result", "http_status", "latency_ms", "detail", "request_headers",
+                     "response_headers", "response_body", "request_body", "user", "host"):
+            assert stored[name] == getattr(row, name), (hid, name)

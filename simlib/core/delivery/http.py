@@ -366,10 +366,9 @@ def request_headers(signed: dict[str, str], config: DeliveryConfig) -> dict[str,
 
 def signed_headers(secret: Secret, body: bytes, ts_ms: int, config: DeliveryConfig) -> dict[str, str]:
     """The headers of one attempt, signed at ``ts_ms`` with ``secret`` the way ``config`` says."""
-    return request_headers(
-        sign(secret.reveal(), body, ts_ms, encoding=config.signature_encoding, timestamp_unit=config.timestamp_unit),
-        config,
-    )
+    headers = sign(secret.reveal(), body, ts_ms, encoding=config.signature_encoding, timestamp_unit=config.timestamp_unit)
+    headers["user-agent"] = config.user_agent  # what request_headers() adds, to sign()'s own new dict
+    return headers
 
 
 @dataclass(frozen=True)

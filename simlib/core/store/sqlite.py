@@ -167,9 +167,30 @@ class HistorySQL(NamedTuple):
 PENDING_FINAL: Final = ("simulation_id", "webhook_id", "webhook_name", "url", "event_type", "event_id", "request_body", "replay_of")
 
 
+def _json_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Issue 12 (own work per send): json.dumps' exact text (ASCII, ", " and ": ", NaN allowed) from
+# one C encoder made once -- JSONEncoder.encode makes a new one per call, half of its cost for a
+# row's few headers. No circular check: a record's JSON fields are header dicts.
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_encode: Any = (
+    None if _c_make_encoder is None
+    else _c_make_encoder(None, _json_default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+)
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value)``; ``{}`` (a pending burst row's request headers) without the encoder."""
+    if not value and type(value) is dict:
+        return "{}"
+    return "".join(_c_encode(value, 0)) if _c_encode is not None else json.dumps(value)
+
+
 def _params_for(names: tuple[str, ...], json_at: tuple[int, ...]) -> Callable[[Attempt], Sequence[Any]]:
     get = attrgetter(names[0], *names[1:])
-    dumps = json.JSONEncoder().encode  # json.dumps' output, without its per-call argument handling
+    dumps = _json_text
 
     def params(row: Attempt) -> Sequence[Any]:
         values = list(get(row))
@@ -248,6 +269,22 @@ def __getattr__(name: str) -> Any:
 _INSERT_HISTORY: str = ""
 _COMPLETE_HISTORY: str = ""
 _history_params, _outcome_params, _ = _param_builders(Attempt)
+#: Issue 12: what a completion need not write again when the pending row already holds it as the
+#: completed row has it (a single send signs before its reservation; a burst's rows only after).
+_KEPT_IF_SAME: Final = ("sent_at_ms", "request_headers", "user", "host")
+_kept: Final = attrgetter(*_KEPT_IF_SAME)
+
+
+def _outcome_only_sql() -> tuple[str, Callable[[Attempt], Sequence[Any]]]:
+    """The UPDATE of a completion that writes only the outcome (every field but PENDING_FINAL's
+    and _KEPT_IF_SAME's; a field added to the record is written here too), and its parameters."""
+    specs = [s for s in stored_fields(Attempt) if s.name not in PENDING_FINAL and s.name not in _KEPT_IF_SAME]
+    names = tuple(s.name for s in specs)
+    sql = f"UPDATE {HISTORY_TABLE} SET {', '.join(f'{n}=?' for n in names)} WHERE {KEY}=?"
+    return sql, _params_for(names, tuple(i for i, s in enumerate(specs) if s.kind == "json"))
+
+
+_COMPLETE_OUTCOME, _outcome_only_params = _outcome_only_sql()
 _FRAME_COLUMNS: Final = list(frame_columns())
 _FRAME_DTYPES: Final = frame_dtypes()
 _TIME_COLUMNS: Final = time_columns()
@@ -294,6 +331,12 @@ class Store:
         self._size_limit: int | None = None
         #: Reserved rows not completed yet: history id -> the most bytes their completion may take.
         self._reserved: dict[int, int] = {}
+        #: Issue 12: the pending rows of single sends not completed yet (what they already hold).
+        self._pending: dict[int, Attempt] = {}
+        #: Issue 12: the webhooks read in a send's transaction, by id: (the connection, its
+        #: ``PRAGMA data_version`` then, the webhook). A send uses one again only while no other
+        #: connection has committed anything and this one has written no webhook since.
+        self._webhooks_read: dict[str, tuple[sqlite3.Connection, int, Webhook]] = {}
         #: The WAL file, open while the connection is (SQLite removes it only when the last
         #: connection closes; it holds no lock on it, so this descriptor can be closed freely).
         self._wal_fd: int | None = None
@@ -474,6 +517,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self._webhooks_read.clear()
             if self._wal_fd is not None:
                 os.close(self._wal_fd)
                 self._wal_fd = None
@@ -492,6 +536,7 @@ class Store:
 
     def insert_webhook(self, wh: Webhook) -> None:
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             if conn.execute("SELECT 1 FROM webhooks WHERE id=?", (wh.id,)).fetchone():
                 raise ValidationError("id", f"a webhook with id {wh.id!r} already exists")
             pos = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM webhooks").fetchone()[0]
@@ -504,6 +549,7 @@ class Store:
 
     def replace_webhook(self, wh: Webhook) -> None:
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             cur = conn.execute(
                 "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
                 "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
@@ -514,6 +560,7 @@ class Store:
 
     def delete_webhook(self, webhook_id: str) -> None:
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             cur = conn.execute("DELETE FROM webhooks WHERE id=?", (webhook_id,))
             if cur.rowcount == 0:
                 raise NotFoundError("webhook", webhook_id)
@@ -535,12 +582,14 @@ class Store:
         """Read the key file again (after a key rotation)."""
         with self._lock:
             self._keyring = Keyring.load(self.key_file)
+            self._webhooks_read.clear()
 
     def reencrypt_secrets(self, keyring: Keyring) -> int:
         """Re-encrypt every webhook secret with ``keyring``'s first key, in one transaction (a key
         rotation; SecretKeyError, and nothing changed, when a secret is not decrypted by any of
         its keys); how many webhooks."""
         with self._write() as conn:
+            self._webhooks_read.clear()  # under the store's lock, until this write commits
             rows = conn.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
             for ident, secret, previous in rows:
                 conn.execute(
@@ -581,37 +630,67 @@ class Store:
         # the statement in it), waiting for the write lock the same way (a statement that only
         # writes takes its read and write locks in one step, retried by the busy handler), and
         # two calls into SQLite fewer. complete_many keeps the explicit transaction (many rows).
-        try:
-            with self._connection() as conn:
-                conn.execute(_COMPLETE_HISTORY, self._completion_params(history_id, row))
-        finally:
-            with self._lock:
+        lock = self._lock
+        with lock:
+            try:
+                conn = self._conn
+                if conn is None:  # closed since the reservation: opened again as any operation would
+                    with self._connection() as conn:
+                        conn.execute(*self._completion(history_id, row))
+                else:  # what _connection() does around it, without a generator per send
+                    try:
+                        conn.execute(*self._completion(history_id, row))
+                    except sqlite3.Error as exc:
+                        if conn.in_transaction:
+                            try:
+                                conn.execute("ROLLBACK")
+                            except sqlite3.Error:
+                                pass
+                        raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+            finally:
                 self._reserved.pop(history_id, None)
+                self._pending.pop(history_id, None)
 
-    def _completion_params(self, hid: int, row: Attempt) -> tuple[Any, ...]:
-        """The parameters of ``HistorySQL.complete`` for the reserved row ``hid``: the room
-        reserved for the whole row, less what the pending row already holds as it stays (mostly
-        the request body; the few short fields left are within the per-row margin of
-        _wal_bytes); a row over it is cut to it (:func:`fit_row`)."""
+    def _completion(self, hid: int, row: Attempt) -> tuple[str, tuple[Any, ...]]:
+        """The UPDATE completing the reserved row ``hid`` and its parameters: the room reserved
+        for the whole row, less what the pending row already holds as it stays (mostly the
+        request body; the few short fields left are within the per-row margin of _wal_bytes); a
+        row over it is cut to it (:func:`fit_row`). Issue 12: when the pending row already holds
+        this row's send time, request headers and sender (a single send's, signed before it was
+        reserved), only the outcome is written (:data:`_COMPLETE_OUTCOME`): the same row, with
+        less to encode and bind."""
         limit = self._reserved.get(hid)
-        values = _outcome_params(row)
+        pending = self._pending.get(hid)
+        if pending is not None and _kept(pending) == _kept(row):
+            sql, params = _COMPLETE_OUTCOME, _outcome_only_params
+        else:
+            sql, params = _COMPLETE_HISTORY, _outcome_params
+        values = params(row)
         if limit is not None and _params_bytes(values) > limit - len(row.request_body):
-            values = _outcome_params(fit_row(row, limit - len(row.request_body), outcome_only=True))
-        return (*values, hid)
+            values = params(fit_row(row, limit - len(row.request_body), outcome_only=True))
+        return sql, (*values, hid)
 
     def complete_many(self, items: Sequence[tuple[int, Attempt]], *, wait: bool = True) -> None:
         """Complete several reserved rows in one transaction (burst mode). A row whose
         completion fails stays pending (it reads "interrupted"); it is not retried."""
-        update, completion_params, reserved = _COMPLETE_HISTORY, self._completion_params, self._reserved
+        completion, reserved, pending = self._completion, self._reserved, self._pending
         try:
-            with self._write(wait=wait) as conn:
-                execute = conn.execute
+            with self._lock:  # the parameters first (before the write lock is taken), grouped by UPDATE
+                groups: list[tuple[str, list[tuple[Any, ...]]]] = []
                 for hid, row in items:
-                    execute(update, completion_params(hid, row))
+                    sql, params = completion(hid, row)
+                    if groups and groups[-1][0] == sql:
+                        groups[-1][1].append(params)
+                    else:
+                        groups.append((sql, [params]))
+            with self._write(wait=wait) as conn:
+                for sql, many in groups:
+                    conn.executemany(sql, many)  # one statement stepped per row, without a call per row
         finally:
             with self._lock:
                 for hid, _ in items:
                     reserved.pop(hid, None)
+                    pending.pop(hid, None)
 
     def abandon(self, history_ids: Sequence[int]) -> None:
         """Forget reserved rows that will not be completed (their send was interrupted): they stay
@@ -619,6 +698,7 @@ class Store:
         with self._lock:
             for hid in history_ids:
                 self._reserved.pop(hid, None)
+                self._pending.pop(hid, None)
 
     def release(self, history_ids: Sequence[int], *, wait: bool = True) -> None:
         """Delete reserved rows whose sends never started (a burst that stopped early)."""
@@ -632,14 +712,17 @@ class Store:
             with self._lock:
                 for hid in history_ids:
                     self._reserved.pop(hid, None)
+                    self._pending.pop(hid, None)
 
     def _reserve(self, conn: sqlite3.Connection, rows: Sequence[Attempt], outcome_bytes: int) -> list[int]:
         """INSERT the pending rows, then prove the room for completing each of them with up to
         ``outcome_bytes`` more than its pending size; raises StoreUnavailable (and the
         transaction rolls back: nothing is reserved) when the room is not there."""
         values = [_history_params(row) for row in rows]
-        execute = conn.execute
-        ids = [int(execute(_INSERT_HISTORY, v).lastrowid) for v in values]  # type: ignore[arg-type]
+        if len(values) == 1:
+            ids = [int(conn.execute(_INSERT_HISTORY, values[0]).lastrowid)]  # type: ignore[arg-type]
+        else:
+            ids = _insert_many(conn, values)
         sizes = [_params_bytes(v) for v in values]
         total = sum(sizes)
         with self._lock:
@@ -652,6 +735,9 @@ class Store:
             self._prove_room(need)
             for hid, size in zip(ids, sizes, strict=True):
                 self._reserved[hid] = size + outcome_bytes
+            for hid, row in zip(ids, rows, strict=True):
+                if row.request_headers:  # signed before its reservation (a single send's row)
+                    self._pending[hid] = row
         return ids
 
     def _wal_bytes(self, payload: int, rows: int) -> int:
@@ -956,8 +1042,28 @@ class StoreTransaction:
         self._write.__exit__(kind, exc, tb)
 
     def get_webhook(self, webhook_id: str) -> Webhook | None:
-        row = self._conn.execute(f"SELECT {_WH_COLS} FROM webhooks WHERE id=?", (webhook_id,)).fetchone()
-        return None if row is None else self._webhook_in(self._store, row)
+        """The webhook as it is now, in this transaction. Issue 12: read again only when the file
+        may have changed since this connection last read it -- another connection committed
+        (``PRAGMA data_version`` moved) or this store wrote a webhook (which clears what it read);
+        else the webhook read then, which is what the SELECT would give."""
+        return self._read_webhook(self._store, webhook_id)
+
+    def _read_webhook(self, store: Store, webhook_id: str) -> Webhook | None:
+        conn = self._conn
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        read = store._webhooks_read
+        known = read.get(webhook_id)
+        if known is not None and known[0] is conn and known[1] == version:
+            return known[2]
+        row = conn.execute(_SELECT_WEBHOOK, (webhook_id,)).fetchone()
+        if row is None:
+            read.pop(webhook_id, None)
+            return None
+        wh = self._webhook_in(store, row)
+        if len(read) >= _WEBHOOKS_READ_MAX:
+            read.clear()
+        read[webhook_id] = (conn, version, wh)
+        return wh
 
     def _webhook_in(self, store: Store, row: Sequence[Any]) -> Webhook:
         return _webhook_from_row(row, store._keyring)
@@ -975,6 +1081,23 @@ class StoreTransaction:
 
     def _reserve_in(self, store: Store, rows: Sequence[Attempt], outcome_bytes: int) -> list[int]:
         return store._reserve(self._conn, rows, outcome_bytes)
+
+
+def _insert_many(conn: sqlite3.Connection, values: list[Sequence[Any]]) -> list[int]:
+    """INSERT history rows with one ``executemany`` (issue 12: no call per row) inside the
+    caller's write transaction; their ids. A table without AUTOINCREMENT gives each new row the
+    largest id plus one, so under the write lock the ids are the last one and those just before
+    it -- checked: ids out of that order (only past the largest id SQLite gives in order,
+    2**63 - 1) raise StoreUnavailable, and the transaction rolls back."""
+    conn.executemany(_INSERT_HISTORY, values)
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    first = last - len(values) + 1
+    if conn.execute(_COUNT_IDS, (first, last)).fetchone()[0] != len(values):  # pragma: no cover
+        raise StoreUnavailable("the history's row ids are not in order; nothing was reserved")
+    return list(range(first, last + 1))
+
+
+_COUNT_IDS: Final = f"SELECT count(*) FROM {HISTORY_TABLE} WHERE {KEY} BETWEEN ? AND ?"
 
 
 def _store_version(path: Path, conn: sqlite3.Connection) -> tuple[int, bool]:
@@ -1189,6 +1312,9 @@ _WH_COLS = (
     "id, name, url, events, secret, previous_secret, previous_secret_expires_ms, created_ms, updated_ms, "
     "organisation_id"  # issue 14 (schema version 3)
 )
+_SELECT_WEBHOOK: Final = f"SELECT {_WH_COLS} FROM webhooks WHERE id=?"
+#: The most webhooks a store remembers having read in sends (Store._webhooks_read).
+_WEBHOOKS_READ_MAX: Final = 256
 
 
 def _webhook_params(wh: Webhook, keyring: Keyring | None) -> tuple[Any, ...]:

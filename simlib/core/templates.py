@@ -1,0 +1,147 @@
+"""The bodies of the built-in event types written straight from templates (issue 12: own work
+per send), without building the payload as Python objects and encoding it as JSON.
+
+Each template draws from the seeded source exactly what its builder in
+:mod:`simlib.core.events` draws, in the same order, and writes the text
+:func:`simlib.core.payload.serialize` would write for the builder's payload: the same bytes
+(``tests/core/test_templates.py`` compares the two over many seeds, clocks, organisation ids and
+options). The constant parts -- keys, the apps, the operating systems -- are JSON text made once
+with :func:`~simlib.core.jsjson.stringify`; the organisation id with it too (cached). A template
+answers None where it does not apply, and the payload is then built and serialised as before:
+overrides, an unknown or ill-typed option, a clock outside JavaScript's safe integers, an event
+type whose builder is no longer the built-in one, or anything the builder itself would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from simlib.core.events import (
+    APPS,
+    IMAGE_PLACEHOLDER_PREFIX,
+    OPERATING_SYSTEMS,
+    WORK_TYPES,
+    BuildContext,
+    build_activity_tracking,
+    build_app_tracking,
+    build_screenshot_tracking,
+)
+from simlib.core.jsjson import stringify
+
+__all__ = ["template_body"]
+
+_SAFE = 2**53  # JavaScript's safe integers: a clock past them is written rounded (not here)
+_APP = "desktop.app_tracking.captured"
+_SHOT = "desktop.screenshot_tracking.captured"
+_ACT = "desktop.activity_tracking.captured"
+
+
+def _app_text(app: Mapping[str, str]) -> str:
+    """The ``app`` object of a record as JSON text (the same fields as events._app)."""
+    return stringify({
+        "name": app["name"],
+        "type": app["type"],
+        "category": app["category"],
+        "iconUrl": f"https://{app['domain']}/favicon.ico",
+        "domain": app["domain"],
+        "fullUrl": app["fullUrl"],
+        "productivityStatus": app["productivityStatus"],
+    })
+
+
+_APP_TEXTS = [_app_text(a) for a in APPS]  # chosen by the same draw as ctx.choice(APPS)
+_OS_TEXTS = [stringify(o) for o in OPERATING_SYSTEMS]
+_WORK_TEXTS = [stringify(w) for w in WORK_TYPES]
+_IMAGE_HEAD = stringify(IMAGE_PLACEHOLDER_PREFIX)[:-1]  # without its closing quote
+
+
+@lru_cache(maxsize=256)
+def _org_text(organisation_id: str) -> str:
+    return stringify(organisation_id)
+
+
+def _ids(ctx: BuildContext, organisation_id: str | None) -> str:
+    """ctx.ids() as JSON members (the organisation's uuid is drawn even when an id replaces it)."""
+    org = ctx.uuid()
+    org_text = f'"{org}"' if organisation_id is None else _org_text(organisation_id)
+    return (f'"organisation":{{"organisationId":{org_text}}},"team":{{"teamId":"{ctx.uuid()}"}},'
+            f'"user":{{"userId":"{ctx.uuid()}"}}')
+
+
+def _app_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
+    rng = ctx.rng
+    end_ms = ctx.now_ms - rng.randint(200, 5_000)
+    start_ms = end_ms - rng.randint(5_000, 900_000)
+    ids = _ids(ctx, organisation_id)
+    tracking = ctx.uuid()
+    app = ctx.choice(_APP_TEXTS)
+    start, end = ctx.iso(start_ms), ctx.iso(end_ms)
+    return (
+        f'{{"event":"{_APP}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":[{{{ids},'
+        f'"tracking":{{"trackingId":"{tracking}","app":{app},"time":{{"startDate":"{start}","endDate":"{end}",'
+        f'"durationInSeconds":{(end_ms - start_ms) // 1000}}},"trackingMode":"online",'
+        f'"operatingSystem":{ctx.choice(_OS_TEXTS)}}}}}],"simulation":true}}'
+    )
+
+
+def _screenshot_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
+    rng = ctx.rng
+    captured_ms = ctx.now_ms - rng.randint(200, 60_000)
+    more = rng.randint(30_000, 90_000)
+    ids = _ids(ctx, organisation_id)
+    shot = ctx.uuid()
+    app = ctx.choice(_APP_TEXTS)
+    captured = ctx.iso(captured_ms)
+    system = ctx.choice(_OS_TEXTS)
+    work = ctx.choice(_WORK_TEXTS)
+    idle = "true" if rng.random() < 0.2 else "false"
+    return (
+        f'{{"event":"{_SHOT}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":[{{{ids},'
+        f'"screenshot":{{"screenshotId":"{shot}","imageBuffer":{_IMAGE_HEAD} ... {more} more bytes>",'
+        f'"app":{app},"time":{{"capturedAt":"{captured}"}},"operatingSystem":{system},"workType":{work},'
+        f'"isIdle":{idle}}}}}],"simulation":true}}'
+    )
+
+
+def _activity_tracking(ctx: BuildContext, organisation_id: str | None) -> str | None:
+    work_mode = ctx.options.get("work_mode", True)
+    if not isinstance(work_mode, bool):
+        return None  # the builder says what is wrong with it
+    ids = _ids(ctx, organisation_id)
+    return (
+        f'{{"event":"{_ACT}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":{{{ids},'
+        f'"activity":{{"workMode":{"true" if work_mode else "false"}}}}},"simulation":true}}'
+    )
+
+
+#: Each built-in event type: its builder (the template applies while it is still registered)
+#: and its template.
+_TEMPLATES: dict[str, tuple[Callable[[BuildContext], dict[str, Any]], Callable[[BuildContext, str | None], str | None]]] = {
+    _APP: (build_app_tracking, _app_tracking),
+    _SHOT: (build_screenshot_tracking, _screenshot_tracking),
+    _ACT: (build_activity_tracking, _activity_tracking),
+}
+
+
+def template_body(
+    event_type: str,
+    builder: Callable[[BuildContext], dict[str, Any]],
+    *,
+    seed: int,
+    now_ms: int,
+    options: Mapping[str, Any],
+    organisation_id: str | None,
+) -> bytes | None:
+    """The body ``serialize(build_payload(event_type, ...))`` gives without overrides, written
+    from the template of a built-in event type whose ``builder`` is still the registered one
+    (``options`` already checked against the event type's); None where no template applies."""
+    entry = _TEMPLATES.get(event_type)
+    if entry is None or entry[0] is not builder or not -_SAFE <= now_ms <= _SAFE:
+        return None
+    try:
+        text = entry[1](BuildContext(seed, now_ms, options), organisation_id)
+    except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
+        return None
+    return None if text is None else text.encode("utf-8")

@@ -1,0 +1,105 @@
+"""The built-in events' bodies written from templates (issue 12: own work per send) are the bytes
+of the payload built and serialised (simlib.core.templates), and step aside where they do not
+apply."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simlib.core import events
+from simlib.core.events import build_payload, get_event_type, register_event
+from simlib.core.payload import build_preview, serialize
+from simlib.core.templates import template_body
+from simlib.records import Preview, Secret, Webhook
+from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
+
+SAFE = 2**53
+NOW = 1_769_591_601_771
+
+
+def built(event: str, seed: int, now_ms: int, options: dict, org: str | None) -> bytes:
+    return serialize(build_payload(event, seed=seed, now_ms=now_ms, options=options, organisation_id=org))
+
+
+def templated(event: str, seed: int, now_ms: int, options: dict, org: str | None) -> bytes | None:
+    return template_body(event, get_event_type(event).builder, seed=seed, now_ms=now_ms, options=options,
+                         organisation_id=org)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    event=st.sampled_from(ALL_EVENTS),
+    seed=st.integers(min_value=0, max_value=2**64),
+    now_ms=st.one_of(st.integers(min_value=-SAFE, max_value=SAFE), st.integers(min_value=0, max_value=4_102_444_800_000)),
+    org=st.one_of(st.none(), st.text(max_size=40)),
+    work_mode=st.sampled_from([None, True, False]),
+)
+def test_a_template_writes_the_bytes_of_the_built_payload(event, seed, now_ms, org, work_mode):
+    options = {"work_mode": work_mode} if event == ACT and work_mode is not None else {}
+    body = templated(event, seed, now_ms, options, org)
+    assert body is not None
+    assert body == built(event, seed, now_ms, options, org)
+
+
+@pytest.mark.parametrize("event", ALL_EVENTS)
+def test_a_preview_takes_the_template_and_gives_the_same_preview(event, monkeypatch):
+    wh = Webhook(id="wh_t", name="t", url="http://127.0.0.1:9/x", events=tuple(ALL_EVENTS), secret=Secret("s" * 32),
+                 previous_secret=None, previous_secret_expires_ms=None, created_ms=0, updated_ms=0, organisation_id=None)
+    fast = build_preview(wh, event, seed=7, now_ms=NOW, organisation_id="org_ü")
+    calls = []
+    monkeypatch.setattr("simlib.core.payload.template_body", lambda *a, **k: calls.append(a))
+    slow = build_preview(wh, event, seed=7, now_ms=NOW, organisation_id="org_ü")
+    assert calls and fast == slow  # the same Preview, body, event id and all
+    assert fast == Preview(**vars(fast)) and list(vars(fast)) == [f.name for f in fields(Preview)]
+    assert json.loads(fast.body)["data"] is not None
+
+
+def test_templates_step_aside_where_they_do_not_apply():
+    # A clock past JavaScript's safe integers (written rounded by the generic path), a wrong
+    # option (the builder says what is wrong), another event's builder.
+    assert templated(APP, 1, SAFE + 1, {}, None) is None
+    assert templated(ACT, 1, NOW, {"work_mode": "yes"}, None) is None
+    assert template_body(SHOT, get_event_type(APP).builder, seed=1, now_ms=NOW, options={}, organisation_id=None) is None
+    assert template_body("desktop.other.captured", get_event_type(APP).builder, seed=1, now_ms=NOW, options={},
+                         organisation_id=None) is None
+
+
+def test_a_redefined_builtin_event_is_built_by_its_new_builder():
+    wh = Webhook(id="wh_t", name="t", url="http://127.0.0.1:9/x", events=(APP,), secret=Secret("s" * 32),
+                 previous_secret=None, previous_secret_expires_ms=None, created_ms=0, updated_ms=0, organisation_id=None)
+    original = events._REGISTRY[APP]
+    try:
+        register_event(APP, "replaced")(lambda ctx: ctx.envelope(APP, [{"replaced": True}]))
+        body = build_preview(wh, APP, seed=1, now_ms=NOW).body
+        assert json.loads(body)["data"] == [{"replaced": True}]
+    finally:
+        events._REGISTRY[APP] = original
+
+
+def test_overrides_and_options_take_the_generic_path_with_its_errors():
+    wh = Webhook(id="wh_t", name="t", url="http://127.0.0.1:9/x", events=tuple(ALL_EVENTS), secret=Secret("s" * 32),
+                 previous_secret=None, previous_secret_expires_ms=None, created_ms=0, updated_ms=0, organisation_id=None)
+    p = build_preview(wh, APP, seed=3, now_ms=NOW, overrides={"data.0.tracking.app.name": "Mine"})
+    assert json.loads(p.body)["data"][0]["tracking"]["app"]["name"] == "Mine"
+    with pytest.raises(Exception, match="no option 'bogus'"):
+        build_preview(wh, APP, seed=3, now_ms=NOW, options={"bogus": 1})
+    with pytest.raises(Exception, match="work_mode"):
+        build_preview(wh, ACT, seed=3, now_ms=NOW, options={"work_mode": "yes"})
+    assert json.loads(build_preview(wh, ACT, seed=3, now_ms=NOW, options={"work_mode": False}).body)["data"]["activity"] == {
+        "workMode": False}
+
+
+@settings(max_examples=500, deadline=None)
+@given(ms=st.one_of(st.integers(min_value=-SAFE, max_value=SAFE), st.integers(min_value=-10**6, max_value=10**6)))
+def test_iso_is_the_text_of_gmtime(ms):
+    import time
+
+    t = time.gmtime(ms // 1000)
+    expected = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
+                f"{ms % 1000:03d}Z")
+    assert events.BuildContext(0, 0).iso(ms) == expected
