@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
+from typing import Final
 
 from simlib.core.delivery.http import DeliveryConfig, Outcome
 from simlib.core.identity import sender
@@ -155,9 +156,13 @@ def pending_row(
     """The row reserved before a send (``Store.reserve``): what is known before the request goes
     out, marked :data:`~simlib.records.INTERRUPTED` (Failed, "Simulation failed", no status) until
     the outcome replaces it -- what the history keeps if the process stops in between."""
-    return make_history_row(
-        preview, sim_id, wh, headers, sent_at_ms, Outcome(error=SIMULATION_FAILED, detail=INTERRUPTED), replay_of=replay_of
-    )
+    row = make_history_row(preview, sim_id, wh, headers, sent_at_ms, _PENDING, replay_of=replay_of)
+    row.__dict__["response_headers"] = {}  # its own dict, as a fresh Outcome's (issue 12: no Outcome per row)
+    return row
+
+
+#: The outcome of every pending row (never changed; each row gets its own response headers).
+_PENDING: Final = Outcome(error=SIMULATION_FAILED, detail=INTERRUPTED)
 
 
 def outcome_bytes(config: DeliveryConfig, *, headers_known: bool = True) -> int:

@@ -17,6 +17,26 @@ def uuid4_from_int(n: int) -> str:
     return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])  # noqa: UP031
 
 
+def uuid4s_from_bits(n: int, count: int) -> list[str]:
+    """``[uuid4_from_int(b) for b in parts]`` where ``n`` holds ``count`` 128-bit parts, the first
+    in the lowest bits -- what ``getrandbits(128 * count)`` gives for ``count`` successive
+    ``getrandbits(128)`` draws. Issue 12: one mask and one hex text for all of them."""
+    masks = _MASKS.get(count)
+    if masks is None:
+        masks = _MASKS[count] = (
+            sum(_CLEAR << (128 * i) for i in range(count)), sum(_V4 << (128 * i) for i in range(count)),
+        )
+    h = "%0*x" % (32 * count, (n & masks[0]) | masks[1])  # noqa: UP031
+    return [
+        "%s-%s-%s-%s-%s" % (h[o : o + 8], h[o + 8 : o + 12], h[o + 12 : o + 16], h[o + 16 : o + 20], h[o + 20 : o + 32])  # noqa: UP031
+        for o in range(32 * (count - 1), -1, -32)
+    ]
+
+
+#: uuid4s_from_bits' masks by count.
+_MASKS: dict[int, tuple[int, int]] = {}
+
+
 def new_uuid4() -> str:
     """``str(uuid.uuid4())``: 122 random bits from the operating system.
 

@@ -14,6 +14,8 @@ type whose builder is no longer the built-in one, or anything the builder itself
 
 from __future__ import annotations
 
+import random
+import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -62,20 +64,21 @@ def _org_text(organisation_id: str) -> str:
     return stringify(organisation_id)
 
 
-def _ids(ctx: BuildContext, organisation_id: str | None) -> str:
-    """ctx.ids() as JSON members (the organisation's uuid is drawn even when an id replaces it)."""
-    org = ctx.uuid()
-    org_text = f'"{org}"' if organisation_id is None else _org_text(organisation_id)
-    return (f'"organisation":{{"organisationId":{org_text}}},"team":{{"teamId":"{ctx.uuid()}"}},'
-            f'"user":{{"userId":"{ctx.uuid()}"}}')
+def _ids(uuids: list[str], organisation_id: str | None) -> str:
+    """ctx.ids() as JSON members from its three uuids, drawn in order (the organisation's is
+    drawn even when an id replaces it)."""
+    org_text = f'"{uuids[0]}"' if organisation_id is None else _org_text(organisation_id)
+    return (f'"organisation":{{"organisationId":{org_text}}},"team":{{"teamId":"{uuids[1]}"}},'
+            f'"user":{{"userId":"{uuids[2]}"}}')
 
 
 def _app_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
     rng = ctx.rng
     end_ms = ctx.now_ms - rng.randint(200, 5_000)
     start_ms = end_ms - rng.randint(5_000, 900_000)
-    ids = _ids(ctx, organisation_id)
-    tracking = ctx.uuid()
+    uuids = ctx.uuids(4)  # ctx.ids()' three, then the tracking id's
+    ids = _ids(uuids, organisation_id)
+    tracking = uuids[3]
     app = ctx.choice(_APP_TEXTS)
     start, end = ctx.iso(start_ms), ctx.iso(end_ms)
     return (
@@ -90,8 +93,9 @@ def _screenshot_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
     rng = ctx.rng
     captured_ms = ctx.now_ms - rng.randint(200, 60_000)
     more = rng.randint(30_000, 90_000)
-    ids = _ids(ctx, organisation_id)
-    shot = ctx.uuid()
+    uuids = ctx.uuids(4)  # ctx.ids()' three, then the screenshot id's
+    ids = _ids(uuids, organisation_id)
+    shot = uuids[3]
     app = ctx.choice(_APP_TEXTS)
     captured = ctx.iso(captured_ms)
     system = ctx.choice(_OS_TEXTS)
@@ -109,7 +113,7 @@ def _activity_tracking(ctx: BuildContext, organisation_id: str | None) -> str | 
     work_mode = ctx.options.get("work_mode", True)
     if not isinstance(work_mode, bool):
         return None  # the builder says what is wrong with it
-    ids = _ids(ctx, organisation_id)
+    ids = _ids(ctx.uuids(3), organisation_id)
     return (
         f'{{"event":"{_ACT}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":{{{ids},'
         f'"activity":{{"workMode":{"true" if work_mode else "false"}}}}},"simulation":true}}'
@@ -123,6 +127,18 @@ _TEMPLATES: dict[str, tuple[Callable[[BuildContext], dict[str, Any]], Callable[[
     _SHOT: (build_screenshot_tracking, _screenshot_tracking),
     _ACT: (build_activity_tracking, _activity_tracking),
 }
+
+
+_LOCAL = threading.local()
+
+
+def _rng() -> random.Random:
+    """This thread's generator for the templates (reseeded for every payload)."""
+    try:
+        return _LOCAL.rng  # type: ignore[no-any-return]
+    except AttributeError:
+        rng = _LOCAL.rng = random.Random()
+        return rng
 
 
 def template_body(
@@ -141,7 +157,7 @@ def template_body(
     if entry is None or entry[0] is not builder or not -_SAFE <= now_ms <= _SAFE:
         return None
     try:
-        text = entry[1](BuildContext(seed, now_ms, options), organisation_id)
+        text = entry[1](BuildContext.reseeding(_rng(), seed, now_ms, options), organisation_id)
     except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
         return None
     return None if text is None else text.encode("utf-8")

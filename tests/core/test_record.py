@@ -276,3 +276,20 @@ def test_an_unsupported_annotation_is_refused_when_the_record_is_defined():
 
     with pytest.raises(TypeError, match="when"):
         record_fields(Odd)
+
+
+def test_a_pending_row_is_the_record_of_an_interrupted_outcome_with_its_own_headers(tmp_path) -> None:
+    """Issue 12: pending_row shares one Outcome instead of making one per row; each row is still
+    the record make_history_row gives for a fresh interrupted outcome, with its own (empty)
+    response headers -- filling one row's in does not show in another's."""
+    from simlib.core.classify import pending_row
+    from simlib.records import INTERRUPTED, SIMULATION_FAILED
+
+    with Simulator(tmp_path / "s.sqlite3") as sim:
+        wh = sim.create_webhook("p", "https://example.com/x", ["desktop.app_tracking.captured"])
+        p = sim.preview(wh, "desktop.app_tracking.captured", seed=3)
+    fresh = make_history_row(p, "sim-1", wh, {"a": "b"}, 7, Outcome(error=SIMULATION_FAILED, detail=INTERRUPTED))
+    one, two = pending_row(p, "sim-1", wh, {"a": "b"}, 7), pending_row(p, "sim-1", wh, {"a": "b"}, 7)
+    assert one == fresh == two
+    one.response_headers["x"] = "y"
+    assert two.response_headers == {} and pending_row(p, "sim-2", wh, {}, 8).response_headers == {}

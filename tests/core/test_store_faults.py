@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simlib import Simulator, StoreUnavailable, ValidationError
 from simlib.core.payload import event_id_for
@@ -670,3 +672,33 @@ def test_replay_and_import_on_a_locked_store_wait_once(tmp_path: Path) -> None:
     assert replay_s < 1.5 * BUSY, f"replay: {replay_s:.2f} s"
     assert imp.resigned.error == "Service unavailable" and not imp.resigned.recorded
     assert import_s < 1.5 * BUSY, f"import: {import_s:.2f} s, one wait per send?"
+
+
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=3),  # lone surrogates
+    st.binary(max_size=30), st.builds(bytearray, st.binary(max_size=5)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_row_sizes_of_the_hot_path_are_the_general_ones(data: st.DataObject) -> None:
+    """Issue 12: the INSERT's and the completions' parameters are sized by one sizer per layout
+    (texts joined, blobs by position); it gives what the general _params_bytes gives -- for the
+    values a record holds and for values of other types than the column's."""
+    from simlib.core.store import sqlite as store_sqlite
+
+    text = st.text(max_size=40) | st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=3)
+    by_kind = {"text": st.none() | text, "json": text, "bytes": st.binary(max_size=200),
+               "int": st.none() | st.integers(), "time_ms": st.integers(), "float": st.none() | st.floats(),
+               "bool": st.booleans()}
+    for layout, names in (
+        ("insert", [s.name for s in store_sqlite.stored_fields()]),
+        ("outcome", list(store_sqlite._param_builders(store_sqlite.Attempt)[2])),
+    ):
+        kinds = store_sqlite._kinds(names)
+        values = [data.draw(by_kind[k]) for k in kinds]
+        if data.draw(st.booleans()):  # now and then a value of any type anywhere
+            values[data.draw(st.integers(0, len(values) - 1))] = data.draw(_ANY_VALUE)
+        assert store_sqlite._SIZE_OF[layout](values) == store_sqlite._params_bytes(values)

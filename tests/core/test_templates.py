@@ -103,3 +103,20 @@ def test_iso_is_the_text_of_gmtime(ms):
     expected = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
                 f"{ms % 1000:03d}Z")
     assert events.BuildContext(0, 0).iso(ms) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**64), count=st.integers(min_value=1, max_value=6))
+def test_uuids_in_one_draw_are_the_successive_uuids(seed: int, count: int) -> None:
+    """BuildContext.uuids(count) (one getrandbits for all) gives what count uuid() calls give,
+    and leaves the source where they leave it; a reseeding context draws what a new one does."""
+    one_by_one = events.BuildContext(seed, NOW)
+    expected = [one_by_one.uuid() for _ in range(count)]
+    together = events.BuildContext(seed, NOW)
+    assert together.uuids(count) == expected
+    assert together.rng.random() == one_by_one.rng.random()
+    used = events.BuildContext(seed + 1, NOW).rng
+    used.getrandbits(77)
+    again = events.BuildContext.reseeding(used, seed, NOW, {"work_mode": True})
+    assert again.uuids(count) == expected
+    assert (again.seed, again.now_ms, again.options) == (seed, NOW, {"work_mode": True})
