@@ -197,6 +197,26 @@ def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine
     assert first.response_headers["x-long"] == "v" * 1000  # stored cut to MAX_HEADER_VALUE
 
 
+@pytest.mark.parametrize("extra", [b"", "X-Name: J\u00fcrgen\r\n".encode()], ids=["ascii", "utf-8"])
+def test_response_headers_are_read_alike(tmp_path, engine, extra):
+    """The head's fields as every engine records them: names in lower case, values as sent
+    (case kept, outer spaces off), a repeated field joined with ", " -- for an all-ASCII head
+    (the curl engine decodes it at once) and for one with a UTF-8 value (line by line)."""
+    payload = (
+        b"HTTP/1.1 200 OK\r\nX-Mixed:   Keep This Case  \r\nX-Twice: one\r\nx-twice: Two\r\n" + extra
+        + b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    with RawServer(raw_answer(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200, body="ok")
+    for r in results:
+        h = r.response_headers
+        assert (h["x-mixed"], h["x-twice"], h["content-type"]) == ("Keep This Case", "one, Two", "text/plain"), h
+        if extra:
+            assert h["x-name"] == "J\u00fcrgen", h
+    assert "X-Mixed" not in first.response_headers
+
+
 def test_a_response_head_over_100_kib_is_refused_the_same_way(tmp_path, engine):
     huge = "v" * 200_000
     payload = f"HTTP/1.1 200 OK\r\nX-Huge: {huge}\r\nContent-Length: 2\r\n\r\nok".encode()
