@@ -6,6 +6,9 @@
 - Locust, 32 FastHttpUsers (geventhttpclient), the same pre-signed requests, headless in a
   subprocess                                                 -> target simlib >= 1.0x;
 - a bare ``httpx.AsyncClient`` loop, pre-signed (reference: the engine bursts used before);
+- a bare pycurl ``CurlMulti`` loop (``perform``/``select``), pre-signed, right after each
+  simlib round: the curl engine's floor -- simlib's CPU per send less its own work less this
+  is the engine's Python around libcurl (event-loop callbacks, the burst loop, classification);
 - simlib's own work per send without the network (payload, JSON, HMAC, history rows, result)
                                                              -> target <= 30 us.
 
@@ -40,6 +43,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import pycurl
 from _common import SECRET, machine, median, temp_store, verdict
 
 from simlib import Simulator, sign
@@ -92,6 +96,54 @@ async def bare_aiohttp(url: str, body: bytes, requests: list[dict[str, str]]) ->
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         return len(requests) / (time.perf_counter() - start)
+
+
+def bare_pycurl(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
+    """A bare pycurl ``CurlMulti`` loop (``perform`` / ``select``, no event loop, no callbacks
+    of its own) of the same pre-signed requests: the floor under the curl engine, in the same
+    run, so that the engine's Python around libcurl shows as the difference."""
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, CONCURRENCY)
+    handles = []
+    for _ in range(CONCURRENCY):
+        c = pycurl.Curl()
+        c.setopt(pycurl.URL, url)
+        c.setopt(pycurl.POST, 1)
+        c.setopt(pycurl.TCP_NODELAY, 1)
+        c.setopt(pycurl.WRITEFUNCTION, len)  # the body read and dropped
+        handles.append(c)
+    it = iter(requests)
+
+    def start(c: pycurl.Curl) -> int:
+        headers = next(it, None)
+        if headers is None:
+            return 0
+        c.setopt(pycurl.POSTFIELDS, body)
+        c.setopt(pycurl.HTTPHEADER, [*[f"{k}: {v}" for k, v in headers.items()], "Accept:", "Expect:"])
+        multi.add_handle(c)
+        return 1
+
+    begin = time.perf_counter()
+    active = sum(start(c) for c in handles)
+    while active:
+        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+            pass
+        while True:
+            queued, ok, failed = multi.info_read()
+            assert not failed, failed
+            for c in ok:
+                assert c.getinfo(pycurl.RESPONSE_CODE) == 200
+                multi.remove_handle(c)
+                active += start(c) - 1
+            if not queued:
+                break
+        if active:
+            multi.select(1.0)
+    rate = len(requests) / (time.perf_counter() - begin)
+    multi.close()
+    for c in handles:
+        c.close()
+    return rate
 
 
 async def bare_httpx(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
@@ -229,7 +281,9 @@ def main() -> None:
         engine = ""
 
         # CPU us per request, this process (Locust: its subprocess)
-        cpu: dict[str, list[float]] = {"simlib": [], "simlib-aiohttp": [], "aiohttp": [], "locust": [], "locust-steady": []}
+        cpu: dict[str, list[float]] = {
+            "simlib": [], "simlib-aiohttp": [], "aiohttp": [], "pycurl": [], "locust": [], "locust-steady": [],
+        }
 
         def simlib_round(which: str = "auto") -> float:
             nonlocal engine
@@ -240,6 +294,13 @@ def main() -> None:
             if which == "auto":
                 engine = burst.engine
             return N / burst.elapsed_s
+
+        def pycurl_round() -> float:
+            requests = presigned(sample.body, sim.now_ms(), N)
+            t = time.process_time()
+            rate = bare_pycurl(rx.url, sample.body, requests)
+            cpu["pycurl"].append((time.process_time() - t) / N * 1e6)
+            return rate
 
         def aiohttp_round() -> float:
             requests = presigned(sample.body, sim.now_ms(), N)
@@ -260,6 +321,7 @@ def main() -> None:
         xa: list[float] = []
         ys: list[float] = []
         ls: list[float] = []
+        ps: list[float] = []
         notes: list[str] = []
         for i in range(ROUNDS):
             order = ["simlib", "aiohttp", "locust", "simlib-aiohttp"]
@@ -267,6 +329,7 @@ def main() -> None:
             for name in order:
                 if name == "simlib":
                     xs.append(simlib_round())
+                    ps.append(pycurl_round())  # right after: the floor under the same conditions
                 elif name == "simlib-aiohttp":
                     xa.append(simlib_round("aiohttp"))
                 elif name == "aiohttp":
@@ -295,16 +358,20 @@ def main() -> None:
         print(f"Locust, {CONCURRENCY} FastHttpUsers:     {loc:8.0f} requests/s (rounds: {rounds(ls)}; "
               f"{LOCUST_S} s headless runs: {'; '.join(notes)})")
         print(f"bare httpx.AsyncClient loop: {h:8.0f} requests/s (runs: {rounds(hs)}; reference)")
+        print(f"bare pycurl CurlMulti loop:  {median(ps):8.0f} requests/s (rounds: {rounds(ps)}; the curl engine's floor)")
         print(f"per-round ratios: simlib/aiohttp {per_round(xs, ys)}; simlib/Locust {per_round(xs, ls)}; "
               f"simlib-on-aiohttp/aiohttp {per_round(xa, ys)}")
         print(f"simlib ({engine}) / bare aiohttp = {ratio_a:.2f}; / Locust = {ratio_l:.2f}; / bare httpx.AsyncClient = {s / h:.2f}")
         print("sender CPU per request, us (steadier than throughput on a shared machine): "
               f"simlib ({engine}) {median(cpu['simlib']):.0f}, simlib (aiohttp) {median(cpu['simlib-aiohttp']):.0f}, "
-              f"bare aiohttp {median(cpu['aiohttp']):.0f}, Locust {median(cpu['locust']):.0f} (with its start-up), "
+              f"bare aiohttp {median(cpu['aiohttp']):.0f}, bare pycurl {median(cpu['pycurl']):.0f}, Locust {median(cpu['locust']):.0f} (with its start-up), "
               f"Locust steady state {median(cpu['locust-steady'] or [float('nan')]):.0f} "
               f"(less a {LOCUST_SHORT_S} s run: {short_count} requests, {short_used:.2f} s CPU)")
         print(f"history rows: {sim.store.history_count()}; receiver verified {rx.stats()['verified']}")
-        own_work(sim, wh.id)
+        own = own_work(sim, wh.id)
+        glue = median(cpu["simlib"]) - own - median(cpu["pycurl"])
+        print(f"the curl engine's Python around libcurl (and the burst loop): ~{glue:.0f} us per send "
+              f"(simlib ({engine}) {median(cpu['simlib']):.0f} - own work {own:.0f} - bare pycurl {median(cpu['pycurl']):.0f})")
         verdict("bench_burst (simlib / Locust FastHttpUser, median of per-round ratios)", ratio_l, ">= 1.0", ratio_l >= 1.0)
         verdict("bench_burst (simlib / bare aiohttp, median of per-round ratios)", ratio_a, ">= 0.7", ratio_a >= 0.7)
 
