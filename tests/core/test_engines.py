@@ -201,7 +201,7 @@ def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine
 def test_response_headers_are_read_alike(tmp_path, engine, extra):
     """The head's fields as every engine records them: names in lower case, values as sent
     (case kept, outer spaces off), a repeated field joined with ", " -- for an all-ASCII head
-    (the curl engine decodes it at once) and for one with a UTF-8 value (line by line)."""
+    and for one with a UTF-8 value."""
     payload = (
         b"HTTP/1.1 200 OK\r\nX-Mixed:   Keep This Case  \r\nX-Twice: one\r\nx-twice: Two\r\n" + extra
         + b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"

@@ -16,7 +16,8 @@ The rules, the same as :mod:`.fast` (aiohttp) and :mod:`.http` (httpx), and one 
 - **the total deadline** covers every phase (DNS, connect, TLS, headers, body): the name is
   resolved within it, then ``TIMEOUT_MS`` is what is left of it; ``CONNECTTIMEOUT_MS`` is the
   connect timeout clipped to it; the read timeout (the longest wait between two received
-  chunks) is kept by a sweep of the transfers in flight every :data:`SWEEP_S`;
+  chunks) is kept by a sweep of the transfers in flight, run when the first of them could
+  have waited that long (and at most every :data:`SWEEP_S`);
 - **the response cap**: libcurl decompresses nothing (no ``ACCEPT_ENCODING``, content decoding
   off); the raw chunks go to the same :class:`~simlib.core.delivery.body.BodyReader` (bytes read
   and bytes decoded both bounded) from ``WRITEFUNCTION``, which ends the transfer at the cap;
@@ -80,7 +81,8 @@ READ_CHUNK = 65_536
 MAX_HEAD_BYTES = 100 * 1024
 #: The most response header fields read.
 MAX_HEAD_FIELDS = 10_000
-#: How often the transfers in flight are checked against the read timeout (seconds).
+#: The shortest gap between two checks of the transfers in flight against the read timeout
+#: (seconds); a check runs when the first transfer could be due, not on a fixed beat.
 SWEEP_S = 0.05
 #: A per-phase timeout that fires this close to the total deadline is the deadline (as in .http).
 _CLIPPED = 0.05
@@ -181,8 +183,7 @@ class _Slot:
             return  # libcurl rejects such an answer itself
         if status < 200:
             return  # an informational answer: the final one follows
-        fields = b"".join(lines[1:])
-        headers = _ascii_fields(fields.decode("ascii")) if fields.isascii() else _fields(lines[1:])
+        headers = _fields(lines[1:])
         self.reason = _text(parts[2]) if len(parts) > 2 else ""
         self.headers = headers
         self.reader = BodyReader(self.cap, headers.get("content-encoding"))
@@ -253,32 +254,6 @@ def _fields(lines: list[bytes]) -> dict[str, str]:
         if len(headers) >= MAX_HEADERS and k not in headers:
             continue
         v = _text(value.strip())[:MAX_HEADER_VALUE]
-        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-        last = k
-    return headers
-
-
-#: What ``bytes.strip()`` strips (``str.strip()`` strips more: \x1c-\x1f too).
-_WS = " \t\n\r\x0b\x0c"
-
-
-def _ascii_fields(text: str) -> dict[str, str]:
-    """:func:`_fields` of an all-ASCII head, decoded once (the usual head: one decode for all
-    its lines instead of two per line), with the same result."""
-    headers: dict[str, str] = {}
-    last = ""
-    ws = _WS
-    for raw in text.split("\n"):  # each line ended with "\n" (libcurl hands them one by one)
-        if raw[:1] in (" ", "\t") and last:
-            headers[last] = (headers[last] + " " + raw.strip(ws))[:MAX_HEADER_VALUE]
-            continue
-        name, sep, value = raw.partition(":")
-        if not sep:
-            continue
-        k = name.strip(ws).lower()
-        if len(headers) >= MAX_HEADERS and k not in headers:
-            continue
-        v = value.strip(ws)[:MAX_HEADER_VALUE]
         headers[k] = f"{headers[k]}, {v}" if k in headers else v
         last = k
     return headers
