@@ -515,6 +515,31 @@ def test_a_name_goes_to_the_checked_address_with_its_own_host_header(tmp_path, e
     assert asked and set(asked) == {"receiver.test"}
 
 
+def test_a_burst_looks_a_name_up_again_after_a_failed_lookup_and_not_after_a_good_one(tmp_path):
+    """The curl engine keeps a good lookup for the burst (later sends use it at once) and not a
+    failed one: one send at a time, the first lookup fails, the second succeeds, and every send
+    after that goes to the checked address without another lookup."""
+    asked = []
+
+    def resolver(host, port):
+        asked.append(host)
+        if len(asked) == 1:
+            raise OSError("temporary failure in name resolution")
+        return ["127.0.0.1"]
+
+    settings = {"deadline": DEADLINE, "read_timeout": DEADLINE, "connect_timeout": DEADLINE}
+    with RawServer(answer(200)) as srv:
+        with Simulator(tmp_path / "lookup.db", delivery=DeliveryConfig(resolver=resolver, **settings)) as sim:
+            wh = sim.create_webhook("lookup", f"http://receiver.test:{srv.port}/hook", [APP])
+            burst = sim.send_many(wh, APP, 6, concurrency=1, progress=False, engine="curl")
+        hosts = {req.header("host") for req in srv.requests}
+    results = burst.results
+    assert [r.result for r in results] == ["Failed"] + ["Delivered"] * 5, [r.detail for r in results]
+    assert "unexpected error" not in results[0].detail, results[0].detail
+    assert asked == ["receiver.test", "receiver.test"]
+    assert hosts == {f"receiver.test:{srv.port}"} and len(srv.requests) == 5
+
+
 def test_an_upper_case_host_is_sent_as_a_single_send_sends_it(tmp_path, engine):
     with RawServer(answer(200)) as srv:
         results = send(engine, tmp_path, f"http://RECEIVER.Test:{srv.port}/hook", resolver=lambda h, p: ["127.0.0.1"])
