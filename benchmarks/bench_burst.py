@@ -6,16 +6,22 @@
 - Locust, 32 FastHttpUsers (geventhttpclient), the same pre-signed requests, headless in a
   subprocess                                                 -> target simlib >= 1.0x;
 - a bare ``httpx.AsyncClient`` loop, pre-signed (reference: the engine bursts used before);
+- a bare pycurl ``CurlMulti`` loop (``perform``/``select``), pre-signed, right after each
+  simlib round: the curl engine's floor -- simlib's CPU per send less its own work less this
+  is the engine's Python around libcurl (event-loop callbacks, the burst loop, classification);
 - simlib's own work per send without the network (payload, JSON, HMAC, history rows, result)
                                                              -> target <= 30 us.
 
 All senders hit the same receiver: the embedded receiver in its own process
 (``ReceiverProcess``), verifying every signature. ``BENCH_BURST_N`` (default 5000) and
-``BENCH_BURST_ROUNDS`` (default 3) make a run shorter or longer; each round runs the four
+``BENCH_BURST_ROUNDS`` (default 5) make a run shorter or longer; each round runs the four
 senders back to back (Locust for ``BENCH_BURST_LOCUST_S`` seconds, default 5), and the ratios
 are the medians of the per-round ratios. CPU microseconds per request are printed for every
 sender (Locust's from its subprocess's CPU time): on a shared machine they are steadier than
-throughput.
+throughput. Locust's CPU includes its start-up (a Python process importing gevent and
+Locust); its steady-state figure subtracts a short run made once before the rounds
+(``BENCH_BURST_LOCUST_SHORT_S`` seconds, default 1): (CPU of a round - CPU of the short run) /
+(requests of the round - requests of the short run).
 
 ``--own-work`` measures only simlib's own work per send (no receiver, no network) and prints
 ``PASS`` or ``MISSED`` against the 30 us target, with the split by stage.
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import pycurl
 from _common import SECRET, machine, median, temp_store, verdict
 
 from simlib import Simulator, sign
@@ -44,8 +51,9 @@ from simlib.receiver import ReceiverProcess
 
 EVENT = "desktop.app_tracking.captured"
 N = int(os.environ.get("BENCH_BURST_N", "5000"))
-ROUNDS = int(os.environ.get("BENCH_BURST_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_BURST_ROUNDS", "5"))
 LOCUST_S = int(os.environ.get("BENCH_BURST_LOCUST_S", "5"))
+LOCUST_SHORT_S = int(os.environ.get("BENCH_BURST_LOCUST_SHORT_S", "1"))
 CONCURRENCY = 32
 
 LOCUSTFILE = '''
@@ -90,6 +98,54 @@ async def bare_aiohttp(url: str, body: bytes, requests: list[dict[str, str]]) ->
         return len(requests) / (time.perf_counter() - start)
 
 
+def bare_pycurl(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
+    """A bare pycurl ``CurlMulti`` loop (``perform`` / ``select``, no event loop, no callbacks
+    of its own) of the same pre-signed requests: the floor under the curl engine, in the same
+    run, so that the engine's Python around libcurl shows as the difference."""
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, CONCURRENCY)
+    handles = []
+    for _ in range(CONCURRENCY):
+        c = pycurl.Curl()
+        c.setopt(pycurl.URL, url)
+        c.setopt(pycurl.POST, 1)
+        c.setopt(pycurl.TCP_NODELAY, 1)
+        c.setopt(pycurl.WRITEFUNCTION, len)  # the body read and dropped
+        handles.append(c)
+    it = iter(requests)
+
+    def start(c: pycurl.Curl) -> int:
+        headers = next(it, None)
+        if headers is None:
+            return 0
+        c.setopt(pycurl.POSTFIELDS, body)
+        c.setopt(pycurl.HTTPHEADER, [*[f"{k}: {v}" for k, v in headers.items()], "Accept:", "Expect:"])
+        multi.add_handle(c)
+        return 1
+
+    begin = time.perf_counter()
+    active = sum(start(c) for c in handles)
+    while active:
+        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+            pass
+        while True:
+            queued, ok, failed = multi.info_read()
+            assert not failed, failed
+            for c in ok:
+                assert c.getinfo(pycurl.RESPONSE_CODE) == 200
+                multi.remove_handle(c)
+                active += start(c) - 1
+            if not queued:
+                break
+        if active:
+            multi.select(1.0)
+    rate = len(requests) / (time.perf_counter() - begin)
+    multi.close()
+    for c in handles:
+        c.close()
+    return rate
+
+
 async def bare_httpx(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(limits=limits) as client:
@@ -105,12 +161,13 @@ async def bare_httpx(url: str, body: bytes, requests: list[dict[str, str]]) -> f
         return len(requests) / (time.perf_counter() - start)
 
 
-def locust(url: str, body: bytes, requests: list[dict[str, str]]) -> tuple[float, str, float]:
-    """Requests/s of a headless Locust run (32 FastHttpUsers), its failure count, and its CPU
-    microseconds per request (the subprocess's user + system time)."""
+def locust(url: str, body: bytes, requests: list[dict[str, str]], seconds: int = LOCUST_S) -> tuple[float, str, float, int, float]:
+    """Requests/s of a headless Locust run (32 FastHttpUsers) of ``seconds``, its failure count,
+    its CPU microseconds per request (the subprocess's user + system time, start-up included),
+    its request count and its CPU seconds."""
     exe = shutil.which("locust", path=os.path.dirname(sys.executable)) or shutil.which("locust")
     if exe is None:
-        return float("nan"), "locust is not installed", float("nan")
+        return float("nan"), "locust is not installed", float("nan"), 0, float("nan")
     work = Path(tempfile.mkdtemp(prefix="simlib-bench-locust-"))
     (work / "requests.json").write_text(json.dumps([{"body": body.decode(), "headers": h} for h in requests]))
     host, _, path = url.partition("/hook")
@@ -119,17 +176,18 @@ def locust(url: str, body: bytes, requests: list[dict[str, str]]) -> tuple[float
     )
     cmd = [
         exe, "-f", str(work / "locustfile.py"), "--headless", "-u", str(CONCURRENCY), "-r", str(CONCURRENCY),
-        "-t", f"{LOCUST_S}s", "--only-summary", "--csv", str(work / "run"), "--loglevel", "ERROR",
+        "-t", f"{seconds}s", "--only-summary", "--csv", str(work / "run"), "--loglevel", "ERROR",
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, capture_output=True, text=True, timeout=LOCUST_S + 60, check=False)
+    subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(work / "run_stats.csv", newline="") as f:
         rows = {r["Name"]: r for r in csv.DictReader(f)}
     agg = rows["Aggregated"]
     count = int(agg["Request Count"]) or 1
     used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # includes its start-up
-    return float(agg["Requests/s"]), f"{agg['Request Count']} requests, {agg['Failure Count']} failures", used / count * 1e6
+    note = f"{agg['Request Count']} requests, {agg['Failure Count']} failures"
+    return float(agg["Requests/s"]), note, used / count * 1e6, int(agg["Request Count"]), used
 
 
 OWN_WORK_TARGET_US = 30.0
@@ -223,7 +281,9 @@ def main() -> None:
         engine = ""
 
         # CPU us per request, this process (Locust: its subprocess)
-        cpu: dict[str, list[float]] = {"simlib": [], "simlib-aiohttp": [], "aiohttp": [], "locust": []}
+        cpu: dict[str, list[float]] = {
+            "simlib": [], "simlib-aiohttp": [], "aiohttp": [], "pycurl": [], "locust": [], "locust-steady": [],
+        }
 
         def simlib_round(which: str = "auto") -> float:
             nonlocal engine
@@ -235,6 +295,13 @@ def main() -> None:
                 engine = burst.engine
             return N / burst.elapsed_s
 
+        def pycurl_round() -> float:
+            requests = presigned(sample.body, sim.now_ms(), N)
+            t = time.process_time()
+            rate = bare_pycurl(rx.url, sample.body, requests)
+            cpu["pycurl"].append((time.process_time() - t) / N * 1e6)
+            return rate
+
         def aiohttp_round() -> float:
             requests = presigned(sample.body, sim.now_ms(), N)
             t = time.process_time()
@@ -244,6 +311,9 @@ def main() -> None:
 
         simlib_round()  # warm-up: imports, the first connections
         simlib_round("aiohttp")
+        # Locust's start-up and spawn, once: a short run, subtracted from each round's for its
+        # steady-state CPU per request.
+        _, _, _, short_count, short_used = locust(rx.url, sample.body, presigned(sample.body, sim.now_ms(), 2000), LOCUST_SHORT_S)
         # Each round runs simlib (curl), simlib on aiohttp, bare aiohttp and Locust back to back
         # (the order turning each round), so drift on the shared machine hits all alike; ratios
         # are per round.
@@ -251,6 +321,7 @@ def main() -> None:
         xa: list[float] = []
         ys: list[float] = []
         ls: list[float] = []
+        ps: list[float] = []
         notes: list[str] = []
         for i in range(ROUNDS):
             order = ["simlib", "aiohttp", "locust", "simlib-aiohttp"]
@@ -258,15 +329,18 @@ def main() -> None:
             for name in order:
                 if name == "simlib":
                     xs.append(simlib_round())
+                    ps.append(pycurl_round())  # right after: the floor under the same conditions
                 elif name == "simlib-aiohttp":
                     xa.append(simlib_round("aiohttp"))
                 elif name == "aiohttp":
                     ys.append(aiohttp_round())
                 else:
-                    rate, note, used = locust(rx.url, sample.body, presigned(sample.body, sim.now_ms(), 2000))
+                    rate, note, used, count, seconds = locust(rx.url, sample.body, presigned(sample.body, sim.now_ms(), 2000))
                     ls.append(rate)
                     notes.append(note)
                     cpu["locust"].append(used)
+                    if count > short_count:
+                        cpu["locust-steady"].append((seconds - short_used) / (count - short_count) * 1e6)
         s, sa, a, loc = median(xs), median(xa), median(ys), median(ls)
         ratio_a = median([x / y for x, y in zip(xs, ys, strict=True)])
         ratio_l = median([x / y for x, y in zip(xs, ls, strict=True)])
@@ -284,14 +358,20 @@ def main() -> None:
         print(f"Locust, {CONCURRENCY} FastHttpUsers:     {loc:8.0f} requests/s (rounds: {rounds(ls)}; "
               f"{LOCUST_S} s headless runs: {'; '.join(notes)})")
         print(f"bare httpx.AsyncClient loop: {h:8.0f} requests/s (runs: {rounds(hs)}; reference)")
+        print(f"bare pycurl CurlMulti loop:  {median(ps):8.0f} requests/s (rounds: {rounds(ps)}; the curl engine's floor)")
         print(f"per-round ratios: simlib/aiohttp {per_round(xs, ys)}; simlib/Locust {per_round(xs, ls)}; "
               f"simlib-on-aiohttp/aiohttp {per_round(xa, ys)}")
         print(f"simlib ({engine}) / bare aiohttp = {ratio_a:.2f}; / Locust = {ratio_l:.2f}; / bare httpx.AsyncClient = {s / h:.2f}")
         print("sender CPU per request, us (steadier than throughput on a shared machine): "
               f"simlib ({engine}) {median(cpu['simlib']):.0f}, simlib (aiohttp) {median(cpu['simlib-aiohttp']):.0f}, "
-              f"bare aiohttp {median(cpu['aiohttp']):.0f}, Locust {median(cpu['locust']):.0f} (with its start-up)")
+              f"bare aiohttp {median(cpu['aiohttp']):.0f}, bare pycurl {median(cpu['pycurl']):.0f}, Locust {median(cpu['locust']):.0f} (with its start-up), "
+              f"Locust steady state {median(cpu['locust-steady'] or [float('nan')]):.0f} "
+              f"(less a {LOCUST_SHORT_S} s run: {short_count} requests, {short_used:.2f} s CPU)")
         print(f"history rows: {sim.store.history_count()}; receiver verified {rx.stats()['verified']}")
-        own_work(sim, wh.id)
+        own = own_work(sim, wh.id)
+        glue = median(cpu["simlib"]) - own - median(cpu["pycurl"])
+        print(f"the curl engine's Python around libcurl (and the burst loop): ~{glue:.0f} us per send "
+              f"(simlib ({engine}) {median(cpu['simlib']):.0f} - own work {own:.0f} - bare pycurl {median(cpu['pycurl']):.0f})")
         verdict("bench_burst (simlib / Locust FastHttpUser, median of per-round ratios)", ratio_l, ">= 1.0", ratio_l >= 1.0)
         verdict("bench_burst (simlib / bare aiohttp, median of per-round ratios)", ratio_a, ">= 0.7", ratio_a >= 0.7)
 

@@ -645,6 +645,8 @@ async def send_many_async(
                         if i not in recorder.ids:
                             return
                     reserved = True
+                    if wake <= now:  # due already (every send of a burst without a rate): no second look
+                        break
                     continue
                 if wake <= now:
                     break

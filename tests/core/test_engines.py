@@ -197,6 +197,26 @@ def test_long_header_lines_are_read_as_a_single_send_reads_them(tmp_path, engine
     assert first.response_headers["x-long"] == "v" * 1000  # stored cut to MAX_HEADER_VALUE
 
 
+@pytest.mark.parametrize("extra", [b"", "X-Name: J\u00fcrgen\r\n".encode()], ids=["ascii", "utf-8"])
+def test_response_headers_are_read_alike(tmp_path, engine, extra):
+    """The head's fields as every engine records them: names in lower case, values as sent
+    (case kept, outer spaces off), a repeated field joined with ", " -- for an all-ASCII head
+    and for one with a UTF-8 value."""
+    payload = (
+        b"HTTP/1.1 200 OK\r\nX-Mixed:   Keep This Case  \r\nX-Twice: one\r\nx-twice: Two\r\n" + extra
+        + b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+    with RawServer(raw_answer(payload)) as srv:
+        results = send(engine, tmp_path, srv.url)
+    first = same(results, result="Delivered", status=200, body="ok")
+    for r in results:
+        h = r.response_headers
+        assert (h["x-mixed"], h["x-twice"], h["content-type"]) == ("Keep This Case", "one, Two", "text/plain"), h
+        if extra:
+            assert h["x-name"] == "J\u00fcrgen", h
+    assert "X-Mixed" not in first.response_headers
+
+
 def test_a_response_head_over_100_kib_is_refused_the_same_way(tmp_path, engine):
     huge = "v" * 200_000
     payload = f"HTTP/1.1 200 OK\r\nX-Huge: {huge}\r\nContent-Length: 2\r\n\r\nok".encode()
@@ -493,6 +513,31 @@ def test_a_name_goes_to_the_checked_address_with_its_own_host_header(tmp_path, e
     same(results, result="Delivered")
     assert hosts == {f"receiver.test:{srv.port}"}
     assert asked and set(asked) == {"receiver.test"}
+
+
+def test_a_burst_looks_a_name_up_again_after_a_failed_lookup_and_not_after_a_good_one(tmp_path):
+    """The curl engine keeps a good lookup for the burst (later sends use it at once) and not a
+    failed one: one send at a time, the first lookup fails, the second succeeds, and every send
+    after that goes to the checked address without another lookup."""
+    asked = []
+
+    def resolver(host, port):
+        asked.append(host)
+        if len(asked) == 1:
+            raise OSError("temporary failure in name resolution")
+        return ["127.0.0.1"]
+
+    settings = {"deadline": DEADLINE, "read_timeout": DEADLINE, "connect_timeout": DEADLINE}
+    with RawServer(answer(200)) as srv:
+        with Simulator(tmp_path / "lookup.db", delivery=DeliveryConfig(resolver=resolver, **settings)) as sim:
+            wh = sim.create_webhook("lookup", f"http://receiver.test:{srv.port}/hook", [APP])
+            burst = sim.send_many(wh, APP, 6, concurrency=1, progress=False, engine="curl")
+        hosts = {req.header("host") for req in srv.requests}
+    results = burst.results
+    assert [r.result for r in results] == ["Failed"] + ["Delivered"] * 5, [r.detail for r in results]
+    assert "unexpected error" not in results[0].detail, results[0].detail
+    assert asked == ["receiver.test", "receiver.test"]
+    assert hosts == {f"receiver.test:{srv.port}"} and len(srv.requests) == 5
 
 
 def test_an_upper_case_host_is_sent_as_a_single_send_sends_it(tmp_path, engine):

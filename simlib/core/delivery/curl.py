@@ -16,7 +16,8 @@ The rules, the same as :mod:`.fast` (aiohttp) and :mod:`.http` (httpx), and one 
 - **the total deadline** covers every phase (DNS, connect, TLS, headers, body): the name is
   resolved within it, then ``TIMEOUT_MS`` is what is left of it; ``CONNECTTIMEOUT_MS`` is the
   connect timeout clipped to it; the read timeout (the longest wait between two received
-  chunks) is kept by a sweep of the transfers in flight every :data:`SWEEP_S`;
+  chunks) is kept by a sweep of the transfers in flight, run when the first of them could
+  have waited that long (and at most every :data:`SWEEP_S`);
 - **the response cap**: libcurl decompresses nothing (no ``ACCEPT_ENCODING``, content decoding
   off); the raw chunks go to the same :class:`~simlib.core.delivery.body.BodyReader` (bytes read
   and bytes decoded both bounded) from ``WRITEFUNCTION``, which ends the transfer at the cap;
@@ -80,7 +81,8 @@ READ_CHUNK = 65_536
 MAX_HEAD_BYTES = 100 * 1024
 #: The most response header fields read.
 MAX_HEAD_FIELDS = 10_000
-#: How often the transfers in flight are checked against the read timeout (seconds).
+#: The shortest gap between two checks of the transfers in flight against the read timeout
+#: (seconds); a check runs when the first transfer could be due, not on a fixed beat.
 SWEEP_S = 0.05
 #: A per-phase timeout that fires this close to the total deadline is the deadline (as in .http).
 _CLIPPED = 0.05
@@ -89,6 +91,7 @@ _PREREQ_OK: int = pycurl.PREREQFUNC_OK
 _PREREQ_ABORT: int = pycurl.PREREQFUNC_ABORT
 _SOCKOPT_OK: int = pycurl.SOCKOPT_OK
 _SOCKOPT_ERROR: int = pycurl.SOCKOPT_ERROR
+_monotonic = time.monotonic
 
 # libcurl's error codes met here (pycurl names some, not all).
 _E_COULDNT_RESOLVE = 6
@@ -124,7 +127,7 @@ class _Slot:
     """One reusable curl handle and the state of the transfer it carries (reset per send)."""
 
     __slots__ = (
-        "abort", "cap", "curl", "fut", "head", "literal", "requests", "head_bytes", "head_fields", "headers", "last_rx",
+        "abort", "cap", "curl", "fut", "head", "literal", "requests", "head_bytes", "headers", "last_rx",
         "phase", "reader", "reason", "resolved", "sent_at", "status", "timeouts", "url",
     )
 
@@ -143,7 +146,6 @@ class _Slot:
         self.reader: BodyReader | None = None
         self.head: list[bytes] = []
         self.head_bytes = 0
-        self.head_fields = 0
         self.status: int | None = None  # once the final answer's head is complete
         self.reason = ""
         self.headers: dict[str, str] | None = None
@@ -153,23 +155,25 @@ class _Slot:
         self.requests = 0  # how often libcurl was about to send the request
 
     def on_header(self, line: bytes) -> int | None:
-        """libcurl's HEADERFUNCTION: one line of a response head (1xx heads included)."""
-        self.last_rx = time.monotonic()
+        """libcurl's HEADERFUNCTION: one line of a response head (1xx heads included). Called
+        for every line of every answer: kept to a few operations (the head is parsed once it is
+        complete, in :meth:`_head_done`)."""
+        self.last_rx = _monotonic()
         if self.status is not None:
             return None  # trailers of a chunked answer: not kept (as the other engines)
-        self.head_bytes += len(line)
-        if self.head_bytes > MAX_HEAD_BYTES or self.head_fields > MAX_HEAD_FIELDS:
+        size = self.head_bytes = self.head_bytes + len(line)
+        head = self.head
+        if size > MAX_HEAD_BYTES or len(head) > MAX_HEAD_FIELDS:
             self.abort = "head"
             return 0  # ends the transfer: nothing more is read
-        if line in (b"\r\n", b"\n"):
+        if line == b"\r\n" or line == b"\n":
             self._head_done()
             return None
-        self.head.append(line)
-        self.head_fields += 1
+        head.append(line)
         return None
 
     def _head_done(self) -> None:
-        lines, self.head, self.head_bytes, self.head_fields = self.head, [], 0, 0
+        lines, self.head, self.head_bytes = self.head, [], 0
         if not lines:
             return
         parts = lines[0].rstrip(b"\r\n").split(None, 2)
@@ -179,21 +183,7 @@ class _Slot:
             return  # libcurl rejects such an answer itself
         if status < 200:
             return  # an informational answer: the final one follows
-        headers: dict[str, str] = {}
-        last = ""
-        for raw in lines[1:]:
-            if raw[:1] in (b" ", b"\t") and last:  # an obsolete folded line continues the last field
-                headers[last] = (headers[last] + " " + _text(raw.strip()))[:MAX_HEADER_VALUE]
-                continue
-            name, sep, value = raw.partition(b":")
-            if not sep:
-                continue
-            k = name.strip().decode("latin-1").lower()
-            if len(headers) >= MAX_HEADERS and k not in headers:
-                continue
-            v = _text(value.strip())[:MAX_HEADER_VALUE]
-            headers[k] = f"{headers[k]}, {v}" if k in headers else v
-            last = k
+        headers = _fields(lines[1:])
         self.reason = _text(parts[2]) if len(parts) > 2 else ""
         self.headers = headers
         self.reader = BodyReader(self.cap, headers.get("content-encoding"))
@@ -236,7 +226,7 @@ class _Slot:
 
     def on_body(self, chunk: bytes) -> int | None:
         """libcurl's WRITEFUNCTION: raw body bytes, fed to the reader within the cap."""
-        self.last_rx = time.monotonic()
+        self.last_rx = _monotonic()
         reader = self.reader
         if reader is None:  # a body before a final head (libcurl does not do this)
             self.abort = "head"
@@ -245,6 +235,28 @@ class _Slot:
             self.abort = "cap"
             return 0  # the cap: the rest is not read, the connection is not reused
         return None
+
+
+def _fields(lines: list[bytes]) -> dict[str, str]:
+    """A response head's fields (after its status line), one line each: names in lower case,
+    repeated fields joined with ", ", values in UTF-8 (else Latin-1), each at most
+    MAX_HEADER_VALUE characters, at most MAX_HEADERS fields, obsolete folded lines joined."""
+    headers: dict[str, str] = {}
+    last = ""
+    for raw in lines:
+        if raw[:1] in (b" ", b"\t") and last:  # an obsolete folded line continues the last field
+            headers[last] = (headers[last] + " " + _text(raw.strip()))[:MAX_HEADER_VALUE]
+            continue
+        name, sep, value = raw.partition(b":")
+        if not sep:
+            continue
+        k = name.strip().decode("latin-1").lower()
+        if len(headers) >= MAX_HEADERS and k not in headers:
+            continue
+        v = _text(value.strip())[:MAX_HEADER_VALUE]
+        headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        last = k
+    return headers
 
 
 def _text(raw: bytes) -> str:
@@ -467,18 +479,24 @@ class CurlSender:
         multi.remove_handle(slot.curl)
 
     def _sweep(self) -> None:
-        """Ends the transfers that have waited longer than the read timeout for their next bytes."""
+        """Ends the transfers that have waited longer than the read timeout for their next bytes,
+        and comes back when the next one could be due: the earliest of the transfers' last
+        bytes (or send start) plus the read timeout -- a lower bound, as a transfer's last
+        bytes only move later and a transfer added later is due later -- but no sooner than
+        :data:`SWEEP_S` from now (a slow drip is not checked on every chunk)."""
         self._sweeper = None
         multi, loop = self._multi, self._loop
         if multi is None or loop is None or not self._active:
             return
         limit = min(self.config.read_timeout, self.config.deadline)
-        now = time.monotonic()
+        now = _monotonic()
+        due = now + limit
         for slot in list(self._active.values()):
             since = slot.last_rx
             if not since:  # nothing received yet: the wait starts once the request went out
                 if not slot.requests:
-                    continue  # still connecting: the connect timeout is libcurl's
+                    due = min(due, slot.sent_at + limit)  # still connecting: the connect timeout is libcurl's
+                    continue
                 since = slot.sent_at + slot.curl.getinfo(pycurl.PRETRANSFER_TIME)
             if now - since > limit:
                 slot.abort = "read"
@@ -486,7 +504,10 @@ class CurlSender:
                 self._release(multi, slot)
                 if fut is not None and not fut.done():
                     fut.set_result((_E_OPERATION_TIMEDOUT, "read timeout"))
-        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+            elif since + limit < due:
+                due = since + limit
+        if self._active:
+            self._sweeper = loop.call_later(max(SWEEP_S, due - now), self._sweep)
 
     # -- one send --------------------------------------------------------------------------------
 
@@ -584,17 +605,21 @@ class CurlSender:
         if refused is not None:
             return Outcome(error=NETWORK_ERROR, detail=explain_exception(refused, url, config))
         entry = None
-        if host:
+        known = self._resolved.get((host, port)) if host else None
+        if known is not None and known.done() and not known.cancelled() and known.exception() is None:
+            entry = known.result()  # resolved and checked for an earlier send: no task, no wait
+        elif host:
             try:
                 entry = await asyncio.wait_for(self._resolve(host, port), config.deadline)
             except (TimeoutError, ResolveTimeout):
                 return Outcome(error=NETWORK_ERROR, detail=str(ResolveTimeout(host, config.deadline)))
             except Exception as exc:  # noqa: BLE001 - the policy's and the resolver's words
                 return Outcome(error=NETWORK_ERROR, detail=explain_exception(exc, url, config))
-        left = config.deadline - (time.monotonic() - start)
+        now = _monotonic()
+        left = config.deadline - (now - start)
         if left <= 0:
             return _deadline_outcome(None, config)
-        slot = self._handle()
+        slot = self._free.pop() if self._free else self._handle()
         slot.reset(config.max_response_bytes, phase)
         c = slot.curl
         if slot.url != target:
@@ -604,23 +629,28 @@ class CurlSender:
         if entry is not None and slot.resolved != entry:
             c.setopt(pycurl.RESOLVE, [entry])
             slot.resolved = entry
-        timeouts = (max(1, int(left * 1000)), max(1, int(min(config.connect_timeout, left) * 1000)))
-        if timeouts != slot.timeouts:
-            c.setopt(pycurl.TIMEOUT_MS, timeouts[0])
-            c.setopt(pycurl.CONNECTTIMEOUT_MS, timeouts[1])
-            slot.timeouts = timeouts
+        # The time left, set only when it changed by a millisecond or more (the lookup took no
+        # time: the same as the last send's on this handle, most of the time).
+        total = max(1, int(left * 1000))
+        if total != slot.timeouts[0]:
+            connect = max(1, int(min(config.connect_timeout, left) * 1000))
+            c.setopt(pycurl.TIMEOUT_MS, total)
+            if connect != slot.timeouts[1]:
+                c.setopt(pycurl.CONNECTTIMEOUT_MS, connect)
+            slot.timeouts = (total, connect)
         c.setopt(pycurl.POSTFIELDS, body)
-        c.setopt(pycurl.HTTPHEADER, [*(f"{k}: {v}" for k, v in headers.items()), "Accept:", "Expect:"])
+        c.setopt(pycurl.HTTPHEADER, [*[f"{k}: {v}" for k, v in headers.items()], "Accept:", "Expect:"])
         loop = self._loop
         assert loop is not None
         fut: asyncio.Future[tuple[int, str]] = loop.create_future()
         slot.fut = fut
-        slot.sent_at = time.monotonic()
+        slot.sent_at = now
         sent_at = time.perf_counter()
         self._active[c] = slot
         multi.add_handle(c)
         if self._sweeper is None and config.read_timeout < left:
-            self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+            # The first transfer that could wait out the read timeout is this one: not before.
+            self._sweeper = loop.call_later(max(SWEEP_S, config.read_timeout), self._sweep)
         try:
             errno, message = await fut
             latency = (time.perf_counter() - sent_at) * 1000
