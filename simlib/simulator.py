@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,13 +87,17 @@ class Simulator(Engine):
         secret: str | None = None,
         webhook: Webhook | str | None = None,
         tolerance_ms: int | None = signing.DEFAULT_TOLERANCE_MS,
+        among: Sequence[Webhook | str] | None = None,
     ) -> Explanation:
         """Valid, or the most likely cause of a mismatch, for raw ``headers`` and ``body``,
         checked with ``secret`` or with ``webhook``'s secrets (neither: every webhook's). The
-        configured webhooks' secrets are tried too, but never shown. See :mod:`simlib.toolkit.explain`."""
+        configured webhooks' secrets are tried too, but never shown: all of them, or only
+        those of ``among``. See :mod:`simlib.toolkit.explain`."""
         from simlib.toolkit.explain import explain_with_engine
 
-        return explain_with_engine(self, headers, body, secret=secret, webhook=webhook, tolerance_ms=tolerance_ms)
+        return explain_with_engine(
+            self, headers, body, secret=secret, webhook=webhook, tolerance_ms=tolerance_ms, among=among
+        )
 
     def replay(
         self, history_id: int, *, original_timestamp: bool = False, overrides: Overrides = None,
@@ -107,12 +111,16 @@ class Simulator(Engine):
 
         return replay(self, history_id, original_timestamp=original_timestamp, overrides=overrides, cancel=cancel)
 
-    def import_delivery(self, source: Any, webhook: Webhook | str, *, send_as_captured: bool = True) -> ImportResult:
+    def import_delivery(
+        self, source: Any, webhook: Webhook | str, *, send_as_captured: bool = True,
+        among: Sequence[Webhook | str] | None = None,
+    ) -> ImportResult:
         """Send a captured request (raw HTTP, JSON or curl; a path or the content) to
-        ``webhook`` as captured and re-signed with its secret, and compare the answers."""
+        ``webhook`` as captured and re-signed with its secret, and compare the answers; the
+        signature explanation tries the secrets of ``among`` (default: every webhook's)."""
         from simlib.toolkit.replay import import_delivery
 
-        return import_delivery(self, source, webhook, send_as_captured=send_as_captured)
+        return import_delivery(self, source, webhook, send_as_captured=send_as_captured, among=among)
 
     def history_fixture(self, history_id: int) -> bytes:
         """History row ``history_id`` as a JSON fixture (exact request bytes, headers, answer)

@@ -43,10 +43,10 @@ from simlib.core.signing import (
     now_ms,
     signed_message,
 )
+from simlib.records import Webhook
 
 if TYPE_CHECKING:
     from simlib.core.engine import Engine
-    from simlib.records import Webhook
 
 __all__ = ["CAUSES", "Explanation", "compare_bodies", "explain_signature", "explain_with_engine", "first_difference"]
 
@@ -423,10 +423,16 @@ def explain_with_engine(
     secret: str | None = None,
     webhook: Webhook | str | None = None,
     tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+    among: Sequence[Webhook | str] | None = None,
 ) -> Explanation:
     """:func:`explain_signature` with the engine's webhooks: checked with ``secret`` or with
-    ``webhook``'s valid secrets, and every configured webhook's secrets tried (never shown)."""
-    known = {wh.id: [s.reveal() for s in engine.valid_secrets(wh)] for wh in engine.list_webhooks()}
+    ``webhook``'s valid secrets, and every configured webhook's secrets tried (never shown) --
+    or only those of ``among`` (the webhooks a Voila page lists: never another page's)."""
+    if among is None:
+        candidates = engine.list_webhooks()
+    else:  # the webhooks as listed (one deleted since is simply not tried); ids are looked up
+        candidates = [w if isinstance(w, Webhook) else engine.get_webhook(w) for w in among]
+    known = {wh.id: [s.reveal() for s in engine.valid_secrets(wh)] for wh in candidates}
     given: list[str] = []
     label = "the secret you gave"
     if webhook is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -227,11 +227,13 @@ def import_delivery(
     webhook: Any,
     *,
     send_as_captured: bool = True,
+    among: Sequence[Any] | None = None,
 ) -> ImportResult:
     """Load a captured request (see :func:`~simlib.toolkit.capture.parse_capture`), send it to
     ``webhook`` as captured (when it has a signature; ``send_as_captured=False`` skips that)
     and re-signed with the webhook's secret, and compare the answers. Both attempts are
-    recorded; the re-signed row links to the as-captured one."""
+    recorded; the re-signed row links to the as-captured one. The signature explanation tries
+    the secrets of ``among`` (default: every webhook's)."""
     cap = source if isinstance(source, Capture) else parse_capture(source)
     wh = sim.get_webhook(webhook)
     event = cap.event_type
@@ -239,7 +241,7 @@ def import_delivery(
         raise ValidationError("capture", 'the body is not a Trackpilots event (no "event" field in a JSON object)')
     _utf8(cap.body)
     check_size(cap.body, sim.max_payload_bytes)
-    explanation = explain_with_engine(sim, list(cap.headers), cap.body, webhook=wh.id)
+    explanation = explain_with_engine(sim, list(cap.headers), cap.body, webhook=wh.id, among=among)
     preview = Preview(wh.id, wh.name, wh.url, event, cap.body, seed=0, event_id=event_id_for(cap.body))
     forwarded = [(k, v) for k, v in cap.headers if k.lower() not in DROP_HEADERS]
     for k, v in forwarded:  # HTTP/1.1 headers go out as ASCII: refuse here, not as a failed send

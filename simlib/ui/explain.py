@@ -112,6 +112,7 @@ class ExplainPanel:
     @guarded("explain the signature")
     def _on_explain_click(self, _button: w.Button | None = None) -> None:
         sim, pick = self.session.simulator, self.picker.value
+        among = self.session.webhooks()  # the secrets tried: this page's webhooks, never another page's
         try:
             headers = parse_headers(self.headers.value) if self.headers.value.strip() else []
             body = self.body.value.encode("utf-8")
@@ -119,11 +120,11 @@ class ExplainPanel:
                 if not self._secret:
                     self.result.value = panel(notice("Paste the secret first (or check with a webhook)."))
                     return
-                ex, label = sim.explain_signature(headers, body, secret=self._secret), "the secret you pasted"
+                ex, label = sim.explain_signature(headers, body, secret=self._secret, among=among), "the secret you pasted"
             elif pick is None or pick == ANY:
-                ex, label = sim.explain_signature(headers, body), "every configured webhook's secrets"
+                ex, label = sim.explain_signature(headers, body, among=among), "every configured webhook's secrets"
             else:
-                ex, label = sim.explain_signature(headers, body, webhook=pick), f"webhook {pick}'s secrets"
+                ex, label = sim.explain_signature(headers, body, webhook=pick, among=among), f"webhook {pick}'s secrets"
         except Exception as exc:  # noqa: BLE001 - one readable line in the panel
             self.session.last_error = exc
             self.result.value = panel(notice(f"Could not explain the signature: {describe_error(exc)}"))

@@ -111,10 +111,11 @@ class ImportPanel:
             self.result.value = panel(notice("Paste a captured request or upload one first."))
             return
         sim, as_captured = self.session.simulator, bool(self.as_captured.value)
+        among = self.session.webhooks()  # this page's webhooks: never another page's demo webhook
         self.result.value = panel(muted(f"Sending the capture to {html.escape(self.picker.dropdown.label or wid)} …"))
 
         def work(_cancel: threading.Event) -> Any:
-            return sim.import_delivery(source, wid, send_as_captured=as_captured)  # content, never a path
+            return sim.import_delivery(source, wid, send_as_captured=as_captured, among=among)  # content, never a path
 
         def done(value: Any, error: BaseException | None) -> None:
             try:

@@ -169,3 +169,26 @@ def test_a_one_byte_change_with_the_right_secret_is_named_against_the_bytes_sent
     text = verdict(panel)
     assert "the secret is most likely wrong" not in text and "the body was changed after signing" in text
     assert f"attempt #{explorer.last_result.history_id}: the body first differs at byte {pos}" in text
+
+
+def test_another_pages_demo_webhook_is_neither_tried_nor_named(sim: Simulator, sent):
+    """Several pages on one store: Explain tries only the secrets of the webhooks this page
+    lists, so a request signed by another page's demo webhook is not attributed to it (its id
+    would tell this page about the other's webhook). The Python API, unrestricted, does name it:
+    the restriction is what hides it."""
+    from simlib import sign
+    from simlib.demo import DEMO_WEBHOOK_NAME
+    from simlib.receiver import DEFAULT_PATH
+
+    _explorer, panel, req = sent
+    other = sim.create_webhook(DEMO_WEBHOOK_NAME, f"http://127.0.0.1:1{DEFAULT_PATH}", [ACT],
+                               id="demo-other-page", secret="another-pages-secret-0123456789")
+    headers = sign("another-pages-secret-0123456789", req.body, sim.now_ms())
+    unrestricted = sim.explain_signature(list(headers.items()), req.body)
+    assert unrestricted.valid and other.id in json.dumps([list(c) for c in unrestricted.checks])
+    panel.picker.dropdown.value = ANY
+    paste(panel, list(headers.items()), req.body)
+    panel.explain.click()
+    text = verdict(panel)
+    assert "INVALID" in text and other.id not in text, text
+    assert other.id not in json.dumps([list(c) for c in panel.last_explanation.checks])

@@ -151,3 +151,23 @@ def test_bad_captures_and_missing_choices_are_one_readable_line(sim: Simulator, 
         text = text_of(panel.result.value)
         assert text.startswith("Could not import the capture:") and "Trackpilots event" in text
         assert rx.count == 0 and not panel.run.disabled
+
+
+def test_a_capture_signed_by_another_pages_demo_webhook_does_not_name_it(sim, demo_explorer):
+    """Several pages on one store: the import's signature explanation tries only this page's
+    webhooks' secrets, so another page's demo webhook is never named (the Python API, which
+    tries every webhook's, does name it)."""
+    from simlib.demo import DEMO_WEBHOOK_NAME
+    from simlib.receiver import DEFAULT_PATH
+
+    explorer, panel, _secret = demo_explorer
+    other = sim.create_webhook(DEMO_WEBHOOK_NAME, f"http://127.0.0.1:1{DEFAULT_PATH}", [ACT],
+                               id="demo-other-page", secret="another-pages-secret-0123456789")
+    headers = sign("another-pages-secret-0123456789", BODY, sim.now_ms())
+    assert other.id in json.dumps([list(c) for c in sim.explain_signature(list(headers.items()), BODY).checks])
+    panel.capture.value = raw_http(headers).decode()
+    panel.run.click()
+    assert panel.wait(30)
+    text = text_of(panel.result.value)
+    assert "Captured signature for webhook demo: INVALID" in text and other.id not in text, text
+    assert other.id not in json.dumps([list(c) for c in panel.last_import.explanation.checks])
