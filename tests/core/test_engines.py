@@ -346,6 +346,53 @@ def test_dripping_headers_stop_at_the_total_deadline(tmp_path, engine):
     same(results, error="Network error", status=None, detail="timeout: no complete response within the total deadline of 2 s")
 
 
+def test_a_head_arriving_in_pieces_within_the_read_timeout_is_read(tmp_path, engine):
+    """Each gap shorter than the read timeout, the whole head longer: no read timeout (the curl
+    engine once timed the gaps between complete header lines only, so it gave up at 1 s)."""
+
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Slow: "] + [b"abcd"] * 7 + [b"\r\n\r\n"]
+        for piece in pieces:
+            if server.stopped.wait(0.25):
+                return
+            conn.sendall(piece)
+
+    with RawServer(run) as srv:
+        results = send(engine, tmp_path, srv.url, read_timeout=1.0, deadline=5.0)
+    same(results, result="Delivered", status=200)
+
+
+def test_the_curl_engine_words_its_header_field_limit(tmp_path):
+    """libcurl reads at most 5,000 header fields; a longer head fails saying so (not as a head
+    over 100 KiB: this one is about 60 KiB)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(6000)) + b"\r\n"
+    with RawServer(raw_answer(head)) as srv:
+        results = send("burst", tmp_path, srv.url)
+    same(results, error="Network error",
+         detail="the endpoint closed the connection or broke HTTP: the response head has more than 5000 header fields")
+
+
+def test_a_fault_of_the_curl_engine_itself_is_said_and_ends_the_send(tmp_path, monkeypatch):
+    """A callback that raises (mocked: no endpoint can make simlib's own code fail) ends its
+    transfer at once, and the outcome blames the engine, not the endpoint."""
+    from simlib.core.delivery import body
+
+    def broken(self, chunk):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(body.BodyReader, "feed", broken)
+    with RawServer(answer(200, b"ok")) as srv:
+        t0 = time.monotonic()
+        results = send("burst", tmp_path, srv.url, deadline=5.0)
+    assert time.monotonic() - t0 < 3
+    same(results, error="Network error", status=200,
+         detail="simlib's curl engine failed (RuntimeError: a bug of ours); the attempt was ended")
+
+
 # -- the response cap: bytes read and bytes decoded ---------------------------------------------
 
 

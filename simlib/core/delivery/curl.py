@@ -79,8 +79,12 @@ ENGINE_CURL = "curl"
 READ_CHUNK = 65_536
 #: The largest response head read (as h11's limit under httpcore, and the aiohttp engine's).
 MAX_HEAD_BYTES = 100 * 1024
-#: The most response header fields read.
-MAX_HEAD_FIELDS = 10_000
+#: The most response header fields read: libcurl's own limit (it refuses more, "Too many
+#: response headers, 5000 is max"); both are worded alike.
+MAX_HEAD_FIELDS = 5_000
+#: How long past its deadline a transfer may stay unresolved before the sweep ends it (a safety
+#: net: libcurl's TIMEOUT_MS ends it first; only a fault of the engine itself would need this).
+OVERDUE_S = 0.5
 #: The shortest gap between two checks of the transfers in flight against the read timeout
 #: (seconds); a check runs when the first transfer could be due, not on a fixed beat.
 SWEEP_S = 0.05
@@ -123,11 +127,15 @@ class _Refused(Exception):
     """libcurl was about to resolve a name itself (the policy forbids it): nothing is sent."""
 
 
+class _Internal(Exception):
+    """A fault of the engine itself (a callback raised): said so, never blamed on the endpoint."""
+
+
 class _Slot:
     """One reusable curl handle and the state of the transfer it carries (reset per send)."""
 
     __slots__ = (
-        "abort", "cap", "curl", "fut", "head", "literal", "requests", "head_bytes", "headers", "last_rx",
+        "abort", "cap", "curl", "fut", "head", "internal", "literal", "requests", "head_bytes", "headers", "last_rx",
         "phase", "reader", "reason", "resolved", "sent_at", "status", "timeouts", "url",
     )
 
@@ -149,7 +157,8 @@ class _Slot:
         self.status: int | None = None  # once the final answer's head is complete
         self.reason = ""
         self.headers: dict[str, str] | None = None
-        self.abort: str | None = None  # why a callback ended the transfer ("cap", "head", "read")
+        self.abort: str | None = None  # why a callback ended the transfer ("cap", "head", "read", ...)
+        self.internal: BaseException | None = None  # what a callback raised (abort "internal")
         self.last_rx = 0.0
         self.sent_at = 0.0
         self.requests = 0  # how often libcurl was about to send the request
@@ -158,19 +167,32 @@ class _Slot:
         """libcurl's HEADERFUNCTION: one line of a response head (1xx heads included). Called
         for every line of every answer: kept to a few operations (the head is parsed once it is
         complete, in :meth:`_head_done`)."""
-        self.last_rx = _monotonic()
-        if self.status is not None:
-            return None  # trailers of a chunked answer: not kept (as the other engines)
-        size = self.head_bytes = self.head_bytes + len(line)
-        head = self.head
-        if size > MAX_HEAD_BYTES or len(head) > MAX_HEAD_FIELDS:
-            self.abort = "head"
-            return 0  # ends the transfer: nothing more is read
-        if line == b"\r\n" or line == b"\n":
-            self._head_done()
+        try:
+            self.last_rx = _monotonic()
+            if self.status is not None:
+                return None  # trailers of a chunked answer: not kept (as the other engines)
+            size = self.head_bytes = self.head_bytes + len(line)
+            head = self.head
+            if size > MAX_HEAD_BYTES:
+                self.abort = "head"
+                return 0  # ends the transfer: nothing more is read
+            if len(head) >= MAX_HEAD_FIELDS:
+                self.abort = "fields"
+                return 0
+            if line == b"\r\n" or line == b"\n":
+                self._head_done()
+                return None
+            head.append(line)
             return None
-        head.append(line)
-        return None
+        except Exception as exc:  # noqa: BLE001 - a fault of ours ends this transfer, said so
+            return self._fault(exc, 0)
+
+    def _fault(self, exc: BaseException, code: int) -> int:
+        """A callback raised: the transfer ends (``code`` tells libcurl so) and its outcome says
+        the engine failed -- pycurl would otherwise pass the exception up through
+        ``socket_action`` and libcurl word it as the endpoint's failure."""
+        self.abort, self.internal = "internal", exc
+        return code
 
     def _head_done(self) -> None:
         lines, self.head, self.head_bytes = self.head, [], 0
@@ -207,13 +229,16 @@ class _Slot:
         when a reused one dies before any answer ("Connection died, retrying a fresh connect"),
         though the endpoint may have read it: a second call is that retry, and is refused (one
         attempt, never a retry: the send fails as a single send's does there)."""
-        self.requests += 1
-        if self.phase is not None:
-            self.phase.connected = True
-        if self.requests > 1:
-            self.abort = "retry"
-            return _PREREQ_ABORT
-        return _PREREQ_OK
+        try:
+            self.requests += 1
+            if self.phase is not None:
+                self.phase.connected = True
+            if self.requests > 1:
+                self.abort = "retry"
+                return _PREREQ_ABORT
+            return _PREREQ_OK
+        except Exception as exc:  # noqa: BLE001 - a fault of ours ends this transfer, said so
+            return self._fault(exc, _PREREQ_ABORT)
 
     def on_socket(self, _fd: int, _purpose: int) -> int:
         """libcurl's SOCKOPTFUNCTION, called for each new socket before it connects. After the
@@ -226,15 +251,18 @@ class _Slot:
 
     def on_body(self, chunk: bytes) -> int | None:
         """libcurl's WRITEFUNCTION: raw body bytes, fed to the reader within the cap."""
-        self.last_rx = _monotonic()
-        reader = self.reader
-        if reader is None:  # a body before a final head (libcurl does not do this)
-            self.abort = "head"
-            return 0
-        if reader.feed(chunk):
-            self.abort = "cap"
-            return 0  # the cap: the rest is not read, the connection is not reused
-        return None
+        try:
+            self.last_rx = _monotonic()
+            reader = self.reader
+            if reader is None:  # a body before a final head (libcurl does not do this)
+                self.abort = "head"
+                return 0
+            if reader.feed(chunk):
+                self.abort = "cap"
+                return 0  # the cap: the rest is not read, the connection is not reused
+            return None
+        except Exception as exc:  # noqa: BLE001 - a fault of ours ends this transfer, said so
+            return self._fault(exc, 0)
 
 
 def _fields(lines: list[bytes]) -> dict[str, str]:
@@ -294,6 +322,7 @@ class CurlSender:
         self._fds: dict[int, int] = {}  # fd -> what libcurl waits for on it (POLL_IN/OUT bits)
         self._watched: dict[int, int] = {}  # fd -> what the loop watches on it
         self._inodes: dict[int, int] = {}  # fd -> the inode of the socket registered under it
+        self._rx_at: dict[int, float] = {}  # fd -> when it was last readable (the read timeout's clock)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._soon = False
@@ -388,6 +417,7 @@ class CurlSender:
         assert loop is not None
         have = self._watched.pop(fd, 0)
         self._inodes.pop(fd, None)
+        self._rx_at.pop(fd, None)
         if not keep_wants:
             self._fds.pop(fd, None)
         if have & _IN:
@@ -424,8 +454,8 @@ class CurlSender:
             return
         try:
             multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-        except pycurl.error:
-            pass
+        except Exception:  # noqa: BLE001 - pycurl.error, or a callback's exception passed up by pycurl
+            pass  # the transfers it ended are collected all the same
         self._collect(multi)
         if not soon and self._timer is None:
             nxt = multi.timeout()  # libcurl's clock and the loop's may disagree: ask again
@@ -445,10 +475,12 @@ class CurlSender:
                 loop.remove_writer(fd)
             self._watched[fd] = self._watched.get(fd, 0) & ~direction
             return
+        if direction == _IN:
+            self._rx_at[fd] = _monotonic()  # bytes arrived (maybe part of a line: no callback yet)
         try:
             multi.socket_action(fd, pycurl.CSELECT_IN if direction == _IN else pycurl.CSELECT_OUT)
-        except pycurl.error:
-            pass
+        except Exception:  # noqa: BLE001 - pycurl.error, or a callback's exception passed up by pycurl
+            pass  # the transfers it ended are collected all the same
         self._collect(multi)
 
     def _collect(self, multi: pycurl.CurlMulti) -> None:
@@ -489,15 +521,25 @@ class CurlSender:
         if multi is None or loop is None or not self._active:
             return
         limit = min(self.config.read_timeout, self.config.deadline)
+        overdue = self.config.deadline + OVERDUE_S
         now = _monotonic()
         due = now + limit
         for slot in list(self._active.values()):
+            if now - slot.sent_at > overdue:  # the safety net: libcurl should have ended it
+                fut = slot.fut
+                self._release(multi, slot)
+                if fut is not None and not fut.done():
+                    fut.set_result((_E_OPERATION_TIMEDOUT, "past the total deadline"))
+                continue
+            due = min(due, slot.sent_at + overdue)
             since = slot.last_rx
             if not since:  # nothing received yet: the wait starts once the request went out
                 if not slot.requests:
                     due = min(due, slot.sent_at + limit)  # still connecting: the connect timeout is libcurl's
                     continue
                 since = slot.sent_at + slot.curl.getinfo(pycurl.PRETRANSFER_TIME)
+            if now - since > limit:  # bytes of a line not yet complete count too (no callback for them)
+                since = max(since, self._rx_at.get(slot.curl.getinfo(pycurl.ACTIVESOCKET), 0.0))
             if now - since > limit:
                 slot.abort = "read"
                 fut = slot.fut
@@ -648,9 +690,10 @@ class CurlSender:
         sent_at = time.perf_counter()
         self._active[c] = slot
         multi.add_handle(c)
-        if self._sweeper is None and config.read_timeout < left:
-            # The first transfer that could wait out the read timeout is this one: not before.
-            self._sweeper = loop.call_later(max(SWEEP_S, config.read_timeout), self._sweep)
+        if self._sweeper is None:
+            # The first transfer that could wait out the read timeout (or, the safety net, its
+            # deadline) is this one: not before.
+            self._sweeper = loop.call_later(max(SWEEP_S, min(config.read_timeout, left + OVERDUE_S)), self._sweep)
         try:
             errno, message = await fut
             latency = (time.perf_counter() - sent_at) * 1000
@@ -671,7 +714,7 @@ class CurlSender:
         if timed_out and time.monotonic() >= start + config.deadline - _CLIPPED:
             return _deadline_outcome(slot, config)
         exc = self._exception(slot, errno, message, host or urlsplit(url).hostname or "", port)
-        detail = str(exc) if isinstance(exc, _Refused) else explain_exception(exc, url, config)
+        detail = str(exc) if isinstance(exc, _Refused | _Internal) else explain_exception(exc, url, config)
         out = Outcome(error=NETWORK_ERROR, detail=detail)
         if slot.status is not None:
             out.http_status = slot.status
@@ -687,6 +730,16 @@ class CurlSender:
             return httpx.ReadTimeout(message)
         if slot.abort == "retry":  # the reused connection closed with no answer (as httpx words it)
             return httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        if slot.abort == "internal":
+            fault = slot.internal
+            return _Internal(f"simlib's curl engine failed ({type(fault).__name__}: {str(fault)[:200]}); the attempt was ended")
+        lowered = message.lower()
+        if slot.abort == "fields" or (errno in (_E_TOO_LARGE, _E_RECV_ERROR) and "too many response headers" in lowered):
+            return httpx.RemoteProtocolError(f"the response head has more than {MAX_HEAD_FIELDS} header fields")
+        if errno in (_E_TOO_LARGE, _E_RECV_ERROR) and "too large response headers" in lowered and slot.abort != "head":
+            # libcurl's total over every head of the answer, 1xx heads included (each one is
+            # bounded by MAX_HEAD_BYTES here): a flood of 1xx answers
+            return httpx.RemoteProtocolError(f"the response heads, 1xx answers included, are over libcurl's limit ({message.strip()})")
         if slot.abort == "head" or errno == _E_TOO_LARGE:
             return httpx.RemoteProtocolError(f"the response head is over {MAX_HEAD_BYTES} bytes")
         if errno == _E_OPERATION_TIMEDOUT:  # connected (and TLS done) once the request was about to go
