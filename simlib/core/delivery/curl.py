@@ -522,6 +522,7 @@ class CurlSender:
             return
         limit = min(self.config.read_timeout, self.config.deadline)
         overdue = self.config.deadline + OVERDUE_S
+        reads = self.config.read_timeout < self.config.deadline
         now = _monotonic()
         due = now + limit
         for slot in list(self._active.values()):
@@ -532,6 +533,8 @@ class CurlSender:
                     fut.set_result((_E_OPERATION_TIMEDOUT, "past the total deadline"))
                 continue
             due = min(due, slot.sent_at + overdue)
+            if not reads:
+                continue  # a read timeout as long as the deadline: libcurl's TIMEOUT_MS ends it
             since = slot.last_rx
             if not since:  # nothing received yet: the wait starts once the request went out
                 if not slot.requests:
