@@ -58,7 +58,9 @@ import certifi
 import httpx
 import pycurl
 
-from simlib.core.delivery.body import BodyReader, decode_text
+from simlib.core.delivery.answer import answered_outcome, deadline_outcome, header_text
+from simlib.core.delivery.answer import fast_engine_problem as curl_engine_problem
+from simlib.core.delivery.body import BodyReader
 from simlib.core.delivery.http import (
     MAX_HEADER_VALUE,
     MAX_HEADERS,
@@ -66,7 +68,6 @@ from simlib.core.delivery.http import (
     Outcome,
     SendPhase,
     explain_exception,
-    status_detail,
 )
 from simlib.core.delivery.netpolicy import ResolveTimeout, get_policy, resolve
 from simlib.errors import SimlibError
@@ -111,16 +112,6 @@ _E_RECV_ERROR = 56
 _E_PEER_FAILED_VERIFICATION = 60
 _E_BAD_CONTENT_ENCODING = 61
 _E_TOO_LARGE = 100
-
-
-def curl_engine_problem(config: DeliveryConfig) -> str | None:
-    """Why the curl engine cannot send with ``config`` (then bursts use httpx), or None: the
-    same limits as the aiohttp engine's."""
-    if config.proxy:
-        return "a proxy is configured"
-    if config.trust_env:
-        return "trust_env=True (environment proxies and CA files)"
-    return None
 
 
 class _Refused(Exception):
@@ -206,7 +197,7 @@ class _Slot:
         if status < 200:
             return  # an informational answer: the final one follows
         headers = _fields(lines[1:])
-        self.reason = _text(parts[2]) if len(parts) > 2 else ""
+        self.reason = header_text(parts[2]) if len(parts) > 2 else ""
         self.headers = headers
         self.reader = BodyReader(self.cap, headers.get("content-encoding"))
         self.status = status
@@ -273,7 +264,7 @@ def _fields(lines: list[bytes]) -> dict[str, str]:
     last = ""
     for raw in lines:
         if raw[:1] in (b" ", b"\t") and last:  # an obsolete folded line continues the last field
-            headers[last] = (headers[last] + " " + _text(raw.strip()))[:MAX_HEADER_VALUE]
+            headers[last] = (headers[last] + " " + header_text(raw.strip()))[:MAX_HEADER_VALUE]
             continue
         name, sep, value = raw.partition(b":")
         if not sep:
@@ -281,17 +272,10 @@ def _fields(lines: list[bytes]) -> dict[str, str]:
         k = name.strip().decode("latin-1").lower()
         if len(headers) >= MAX_HEADERS and k not in headers:
             continue
-        v = _text(value.strip())[:MAX_HEADER_VALUE]
+        v = header_text(value.strip())[:MAX_HEADER_VALUE]
         headers[k] = f"{headers[k]}, {v}" if k in headers else v
         last = k
     return headers
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 def _retrieved(task: asyncio.Task[str]) -> None:
@@ -663,7 +647,7 @@ class CurlSender:
         now = _monotonic()
         left = config.deadline - (now - start)
         if left <= 0:
-            return _deadline_outcome(None, config)
+            return deadline_outcome(None, None, config)
         slot = self._free.pop() if self._free else self._handle()
         slot.reset(config.max_response_bytes, phase)
         c = slot.curl
@@ -712,10 +696,10 @@ class CurlSender:
     ) -> Outcome:
         config = self.config
         if slot.status is not None and slot.reader is not None and (errno == 0 or slot.abort == "cap"):
-            return _finish(slot.status, slot.reason, slot.headers or {}, slot.reader, latency, config)
+            return answered_outcome(slot.status, slot.reason, slot.headers or {}, slot.reader, latency, config)
         timed_out = errno == _E_OPERATION_TIMEDOUT
         if timed_out and time.monotonic() >= start + config.deadline - _CLIPPED:
-            return _deadline_outcome(slot, config)
+            return deadline_outcome(slot.status, slot.headers, config)
         exc = self._exception(slot, errno, message, host or urlsplit(url).hostname or "", port)
         detail = str(exc) if isinstance(exc, _Refused | _Internal) else explain_exception(exc, url, config)
         out = Outcome(error=NETWORK_ERROR, detail=detail)
@@ -805,43 +789,3 @@ def _cert_error(message: str) -> ssl.SSLCertVerificationError:
     err.verify_message = verify
     err.reason = "CERTIFICATE_VERIFY_FAILED"
     return err
-
-
-def _deadline_outcome(slot: _Slot | None, config: DeliveryConfig) -> Outcome:
-    if slot is not None and slot.status is not None:
-        return Outcome(
-            http_status=slot.status,
-            response_headers=slot.headers or {},
-            error=NETWORK_ERROR,
-            detail=(
-                f"timeout: the total deadline of {config.deadline:g} s passed while reading the response "
-                f"body (status {slot.status} had arrived)"
-            ),
-        )
-    return Outcome(
-        error=NETWORK_ERROR,
-        detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
-    )
-
-
-def _finish(
-    status: int, reason: str, headers: dict[str, str], reader: BodyReader, latency: float, config: DeliveryConfig
-) -> Outcome:
-    """The outcome of an answered attempt, exactly as the single send words it."""
-    reader.finish()
-    truncated = reader.truncated
-    body, note = decode_text(reader.body, headers.get("content-type"), truncated=truncated)
-    if reader.note:
-        note = f"{reader.note}; {note}" if note else reader.note
-        if not body:
-            body = f"<{reader.note}>"
-    reason = reason.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    detail = status_detail(status, reason, headers, truncated, config)
-    return Outcome(
-        http_status=status,
-        latency_ms=latency,
-        response_body=body,
-        response_truncated=truncated,
-        response_headers=headers,
-        detail=f"{detail}; {note}" if note else detail,
-    )

@@ -43,7 +43,8 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from simlib.core.delivery.body import BodyReader, decode_text
+from simlib.core.delivery.answer import answered_outcome, deadline_outcome, fast_engine_problem, header_text
+from simlib.core.delivery.body import BodyReader
 from simlib.core.delivery.http import (
     MAX_HEADER_VALUE,
     MAX_HEADERS,
@@ -51,7 +52,6 @@ from simlib.core.delivery.http import (
     Outcome,
     SendPhase,
     explain_exception,
-    status_detail,
 )
 from simlib.core.delivery.netpolicy import ResolveTimeout, get_policy, resolve
 from simlib.errors import SimlibError
@@ -68,15 +68,6 @@ MAX_HEAD_BYTES = 100 * 1024
 MAX_HEAD_FIELDS = 10_000
 #: A per-phase timeout that fires this close to the total deadline is the deadline (as in .http).
 _CLIPPED = 0.05
-
-
-def fast_engine_problem(config: DeliveryConfig) -> str | None:
-    """Why the fast engine cannot send with ``config`` (then bursts use httpx), or None."""
-    if config.proxy:
-        return "a proxy is configured"
-    if config.trust_env:
-        return "trust_env=True (environment proxies and CA files)"
-    return None
 
 
 @dataclass
@@ -123,13 +114,6 @@ class PolicyResolver(AbstractResolver):
         return None
 
 
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
 def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
     """Response headers as the single send keeps them: lower-case names, repeated headers joined,
     at most MAX_HEADERS names and MAX_HEADER_VALUE characters each."""
@@ -138,7 +122,7 @@ def _headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
         k = key.decode("latin-1").lower()
         if len(out) >= MAX_HEADERS and k not in out:
             continue
-        v = _text(value)[:MAX_HEADER_VALUE]
+        v = header_text(value)[:MAX_HEADER_VALUE]
         out[k] = f"{out[k]}, {v}" if k in out else v
     return out
 
@@ -296,7 +280,7 @@ class FastSender:
             if window.expired():
                 if attempt.resolving is not None:  # the same reason as a single send's
                     return Outcome(error=NETWORK_ERROR, detail=str(ResolveTimeout(attempt.resolving, config.deadline)))
-                return _deadline_outcome(attempt, config)
+                return deadline_outcome(attempt.status, attempt.headers, config)
             return self._failure(exc, url, start, attempt)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable outcome
             return self._failure(exc, url, start, attempt)
@@ -332,13 +316,13 @@ class FastSender:
                 resp.release()  # the connection goes back to the pool
             else:
                 resp.close()  # cut short: the connection is not reused
-        return _finish(resp.status, resp.reason or "", answer_headers, reader, latency, config)
+        return answered_outcome(resp.status, resp.reason or "", answer_headers, reader, latency, config)
 
     def _failure(self, exc: BaseException, url: str, start: float, attempt: _Attempt) -> Outcome:
         config = self.config
         # A per-phase timeout clipped to what was left of the deadline is the deadline too.
         if isinstance(exc, aiohttp.ServerTimeoutError) and time.perf_counter() >= start + config.deadline - _CLIPPED:
-            return _deadline_outcome(attempt, config)
+            return deadline_outcome(attempt.status, attempt.headers, config)
         out = Outcome(error=NETWORK_ERROR, detail=explain(exc, url, config))
         if attempt.status is not None:
             out.http_status = attempt.status
@@ -358,43 +342,3 @@ def _phase_tracing() -> aiohttp.TraceConfig:
     tracing.on_connection_create_end.append(_connected)
     tracing.on_connection_reuseconn.append(_connected)
     return tracing
-
-
-def _finish(
-    status: int, reason: str, headers: dict[str, str], reader: BodyReader, latency: float, config: DeliveryConfig
-) -> Outcome:
-    """The outcome of an answered attempt, exactly as the single send words it."""
-    reader.finish()
-    truncated = reader.truncated
-    body, note = decode_text(reader.body, headers.get("content-type"), truncated=truncated)
-    if reader.note:
-        note = f"{reader.note}; {note}" if note else reader.note
-        if not body:
-            body = f"<{reader.note}>"
-    reason = reason.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    detail = status_detail(status, reason, headers, truncated, config)
-    return Outcome(
-        http_status=status,
-        latency_ms=latency,
-        response_body=body,
-        response_truncated=truncated,
-        response_headers=headers,
-        detail=f"{detail}; {note}" if note else detail,
-    )
-
-
-def _deadline_outcome(attempt: _Attempt, config: DeliveryConfig) -> Outcome:
-    if attempt.status is not None:
-        return Outcome(
-            http_status=attempt.status,
-            response_headers=attempt.headers or {},
-            error=NETWORK_ERROR,
-            detail=(
-                f"timeout: the total deadline of {config.deadline:g} s passed while reading the response "
-                f"body (status {attempt.status} had arrived)"
-            ),
-        )
-    return Outcome(
-        error=NETWORK_ERROR,
-        detail=f"timeout: no complete response within the total deadline of {config.deadline:g} s",
-    )
