@@ -51,6 +51,7 @@ from simlib.core.delivery.http import (
 )
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
+from simlib.core.progress import progress_hook
 from simlib.core.store.backends import AnyStore
 from simlib.core.validation import validate_webhook_id
 from simlib.errors import StoreError, ValidationError
@@ -543,7 +544,7 @@ async def send_many_async(
     sender, engine_note = _engine_for(config, engine, min(concurrency, n), follow_phase=cancel is not None)  # no idle connections
     recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)),
                          on_ids=sim.notify_recorded)
-    bar = _progress(n, progress)
+    bar = progress_hook(progress, n, desc="simulations", unit="send")
     rows: list[Attempt | None] = [None] * n
     previews: list[Preview | None] = [None] * n
     sim_ids: list[str] = [""] * n
@@ -748,31 +749,3 @@ def send_many(sim: BurstHost, *args: Any, **kwargs: Any) -> BurstResult:
         raise box["error"]
     result: BurstResult = box["result"]
     return result
-
-
-def _progress(n: int, progress: bool | Callable[[int, int], None]) -> Callable[..., None]:
-    """A tqdm.auto bar (notebook widget in Jupyter, text in a terminal), or a callback."""
-    if callable(progress):
-        done = [0]
-
-        def call(k: int, close: bool = False) -> None:
-            done[0] += k
-            if k:
-                progress(done[0], n)
-
-        return call
-    if not progress:
-        return lambda k, close=False: None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return lambda k, close=False: None
-    bar = tqdm(total=n, desc="simulations", unit="send", leave=True)
-
-    def update(k: int, close: bool = False) -> None:
-        if k:
-            bar.update(k)
-        if close:
-            bar.close()
-
-    return update

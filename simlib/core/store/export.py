@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
+from simlib.core.progress import Progress, progress_hook
 from simlib.core.store.schema import EXPORT_COLUMNS
 from simlib.errors import ValidationError
 
@@ -37,10 +38,6 @@ __all__ = [
     "progress_hook",
     "write_frames",
 ]
-
-#: ``progress``: False (nothing), True (a tqdm bar: a widget in Jupyter, text in a terminal), or
-#: a function called as ``progress(rows_written, rows_in_all)`` after each chunk.
-Progress = bool | Callable[[int, int], None] | None
 
 ExportFormat = Literal["csv", "json", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "json", "parquet")
@@ -79,37 +76,6 @@ def _need_pyarrow() -> None:
         import pyarrow  # noqa: F401 - only to give a clear message when it is missing
     except ImportError:
         raise ValidationError("format", "Parquet export needs pyarrow (pip install pyarrow)") from None
-
-
-def progress_hook(progress: Progress, total: int, *, desc: str = "rows", unit: str = "row") -> Callable[[int, bool], None]:
-    """``update(rows_just_done, close)`` driving ``progress`` (see :data:`Progress`)."""
-    if callable(progress):
-        done = [0]
-        report = progress
-
-        def call(k: int, close: bool = False) -> None:
-            done[0] += k
-            if k or (close and not done[0]):
-                report(done[0], total)
-
-        return call
-    if not progress:
-        return _quiet
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit=unit, leave=True)
-
-    def update(k: int, close: bool = False) -> None:
-        if k:
-            bar.update(k)
-        if close:
-            bar.close()
-
-    return update
-
-
-def _quiet(k: int, close: bool = False) -> None:
-    """No progress to show."""
 
 
 def write_frames(
