@@ -507,12 +507,7 @@ class Store:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+                raise _unavailable(self.path, self._conn, exc) from None
 
     def _write(self, *, wait: bool = True) -> _Write:
         """One short write transaction, taking the write lock up front (a context manager giving
@@ -653,12 +648,7 @@ class Store:
                     try:
                         conn.execute(*self._completion(history_id, row))
                     except sqlite3.Error as exc:
-                        if conn.in_transaction:
-                            try:
-                                conn.execute("ROLLBACK")
-                            except sqlite3.Error:
-                                pass
-                        raise StoreUnavailable(f"store {self.path}: {_reason(exc)}") from None
+                        raise _unavailable(self.path, conn, exc) from None
             finally:
                 self._reserved.pop(history_id, None)
                 self._pending.pop(history_id, None)
@@ -1012,12 +1002,7 @@ class _Write:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
         except sqlite3.Error as error:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            raise StoreUnavailable(f"store {self._store.path}: {_reason(error)}") from None
+            raise _unavailable(self._store.path, conn, error) from None
         finally:
             self._finish()
         if isinstance(exc, sqlite3.Error):
@@ -1408,6 +1393,17 @@ def _webhook_from_row(row: Sequence[Any], keyring: Keyring | None) -> Webhook:
         updated_ms=row[8],
         organisation_id=row[9],  # issue 14 (schema version 3)
     )
+
+
+def _unavailable(path: object, conn: sqlite3.Connection, exc: BaseException) -> StoreUnavailable:
+    """The error for a failed store operation, once its transaction (if any) is rolled back
+    (quietly: the connection may be past saving)."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+    return StoreUnavailable(f"store {path}: {_reason(exc)}")
 
 
 def _reason(exc: BaseException) -> str:
