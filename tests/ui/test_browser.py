@@ -7,6 +7,7 @@ page after the send is saved in ``test-artifacts/`` (kept by CI, ignored by git)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +57,37 @@ def voila_command(port: int) -> list[str]:
     ]
 
 
+@contextlib.contextmanager
+def served(command: list[str], port: int, log_path: Path, name: str, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process (``name``: what the failures call it) until it listens on
+    ``port`` of 127.0.0.1, failing the test with its log if it exits first or does not listen
+    within START_TIMEOUT_S; stop it afterwards and print the end of its log (shown when the
+    test fails). Voilà and JupyterLab shut their kernels down on SIGTERM."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} did not listen within {START_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
+                time.sleep(0.25)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        print(log_path.read_text(errors="replace")[-4000:])
+
+
 @pytest.fixture
 def voila(tmp_path) -> Iterator[str]:
     """Voilà serving the explorer on a free loopback port, with a fresh store; stopped afterwards."""
@@ -64,30 +97,8 @@ def voila(tmp_path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
     env["SIMLIB_HOME"] = str(tmp_path / "simlib-home")
-    log_path = tmp_path / "voila.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(voila_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"voila did not listen within {START_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
-                time.sleep(0.25)
+    with served(voila_command(port), port, tmp_path / "voila.log", "voila", cwd=ROOT, env=env):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()  # voila shuts its kernels down on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(log_path.read_text(errors="replace")[-4000:])  # shown when the test fails
 
 
 def test_send_from_the_voila_page_delivers_and_adds_a_history_row(voila):

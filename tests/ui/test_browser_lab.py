@@ -8,17 +8,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import free_port
 from tests.ui.browser_checks import CODE_FONT_JS, MIN_CONTRAST, contrast_failures, outside, overflowing, sideways
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NOTEBOOK, START_TIMEOUT_S, UI_TIMEOUT_MS
+from tests.ui.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, NOTEBOOK, UI_TIMEOUT_MS, served
 
 pytestmark = pytest.mark.browser
 
@@ -47,19 +44,7 @@ def test_explorer_in_jupyterlab_dark_is_readable_and_json_in_the_code_font(tmp_p
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.news_url=", "--allow-root",
     ]
     log_path = tmp_path / "lab.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, f"jupyter lab did not listen within {START_TIMEOUT_S} s"
-                time.sleep(0.25)
+    with served(command, port, log_path, "jupyter lab", cwd=work, env=env):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=UI_TIMEOUT_MS)
             try:
@@ -96,11 +81,3 @@ def test_explorer_in_jupyterlab_dark_is_readable_and_json_in_the_code_font(tmp_p
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "lab-dark-page.png"))
                 browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(log_path.read_text(errors="replace")[-3000:])

@@ -21,8 +21,6 @@ import contextlib
 import json
 import os
 import re
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -40,8 +38,8 @@ from tests.ui.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
-    START_TIMEOUT_S,
     UI_TIMEOUT_MS,
+    served,
     voila_command,
 )
 
@@ -105,29 +103,8 @@ def start_server(tmp_path: Path, *extra: str) -> Iterator[Server]:
     env["SIMLIB_HOME"] = str(tmp_path / "simlib-home")
     env["SIMLIB_ADDRESS_POLICY"] = "strict"
     log_path = tmp_path / "voila.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([*voila_command(port), *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"voila did not listen within {START_TIMEOUT_S} s")
-                time.sleep(0.25)
+    with served([*voila_command(port), *extra], port, log_path, "voila", cwd=ROOT, env=env):
         yield Server(f"http://127.0.0.1:{port}/", log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(log_path.read_text(errors="replace")[-3000:])  # shown when the test fails
 
 
 @pytest.fixture
