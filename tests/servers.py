@@ -20,7 +20,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 Behaviour = Callable[[socket.socket, "RawServer"], None]
@@ -257,3 +258,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+@contextmanager
+def connect_hole() -> Iterator[tuple[socket.socket, int]]:
+    """``(listener, port)``: a listener whose accept queue is full (one connection made and never
+    accepted), so Linux drops further SYNs and every new connect to ``port`` hangs. The test may
+    ``accept()`` on the listener to free the queue and see what the hanging connects wrote."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        yield hole, port
+    finally:
+        filler.close()
+        hole.close()

@@ -8,7 +8,6 @@ never started are released."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from simlib import CANCELLED, DELIVERED, FAILED, SIMULATION_FAILED, DeliveryConf
 from simlib.core.classify import request_sent
 from simlib.records import CANCELLED_BEFORE_CONNECT, CANCELLED_CONNECTED, INTERRUPTED
 from tests.helpers import APP
-from tests.servers import RawServer, answer, drip, never_answer, wait_until
+from tests.servers import RawServer, answer, connect_hole, drip, never_answer, wait_until
 
 #: Long enough that only the cancel can end the sends below.
 SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
@@ -80,13 +79,7 @@ def test_cancel_ends_the_sends_in_flight_against_a_hanging_endpoint(sim: Simulat
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cancel_while_connecting_says_nothing_was_sent(sim: Simulator, engine: str) -> None:
-    # A listener with a full accept queue: Linux drops further SYNs, so every connect hangs.
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    port = hole.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
-    try:
+    with connect_hole() as (hole, port):
         burst = _burst(sim, f"http://127.0.0.1:{port}/hook", engine, n=6, concurrency=3, after=0.5)
         assert [r.detail for r in burst.results] == [CANCELLED_BEFORE_CONNECT] * 3
         assert burst.stopped_early == f"{CANCELLED}: 3 of 6 sends went out"
@@ -110,9 +103,6 @@ def test_cancel_while_connecting_says_nothing_was_sent(sim: Simulator, engine: s
                 pass
             conn.close()
         assert b"POST" not in received, received[:200]
-    finally:
-        filler.close()
-        hole.close()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -15,7 +15,7 @@ import pytest
 from simlib import CANCELLED, DELIVERED, FAILED, SIMULATION_FAILED, DeliveryConfig, Simulator
 from simlib.records import CANCELLED_BEFORE_CONNECT, CANCELLED_BEFORE_SEND, CANCELLED_CONNECTED
 from tests.helpers import APP
-from tests.servers import RawServer, answer, drip, never_answer
+from tests.servers import RawServer, answer, connect_hole, drip, never_answer
 
 #: Long enough that only the cancel can end the sends below.
 SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
@@ -75,13 +75,7 @@ def test_cancel_while_resolving(tmp_path) -> None:
 
 
 def test_cancel_while_connecting_to_a_blackhole_sends_nothing(sim: Simulator) -> None:
-    # A listener with a full accept queue: Linux drops further SYNs, so a connect hangs.
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    port = hole.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
-    try:
+    with connect_hole() as (hole, port):
         cancel, at = _cancel_after(0.5)
         result = _send(sim, f"http://127.0.0.1:{port}/hook", cancel, at)
         assert result.detail == CANCELLED_BEFORE_CONNECT and result.http_status is None
@@ -99,9 +93,6 @@ def test_cancel_while_connecting_to_a_blackhole_sends_nothing(sim: Simulator) ->
                 pass
             conn.close()
         assert b"POST" not in received, received[:200]
-    finally:
-        filler.close()
-        hole.close()
 
 
 def test_cancel_during_tls_handshake(sim: Simulator) -> None:

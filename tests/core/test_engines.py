@@ -31,6 +31,7 @@ from tests.servers import (
     RawServer,
     answer,
     big_body,
+    connect_hole,
     drip,
     never_answer,
     raw_answer,
@@ -235,17 +236,8 @@ def test_refused(tmp_path, engine):
 
 
 def test_a_connect_that_hangs_names_the_connect_timeout(tmp_path, engine):
-    # A listener with a full accept queue: Linux drops further SYNs, so every connect hangs.
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    port = hole.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
-    try:
+    with connect_hole() as (_hole, port):
         results = send(engine, tmp_path, f"http://127.0.0.1:{port}/hook", connect_timeout=0.5)
-    finally:
-        filler.close()
-        hole.close()
     same(results, result="Failed", error="Network error", detail=f"timeout: could not connect to 127.0.0.1:{port} within 0.5 s")
 
 

@@ -5,6 +5,7 @@ header), Pretty the indented view; a request that never left is "not sent" with 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import socket
@@ -16,7 +17,7 @@ import pytest
 from simlib import DELIVERED, DeliveryConfig, Simulator, compute_signature, request_sent
 from simlib.receiver import Receiver
 from tests.helpers import APP, free_port
-from tests.servers import RawServer, answer, never_answer, wait_until
+from tests.servers import RawServer, answer, connect_hole, never_answer, wait_until
 from tests.ui.helpers import send_and_wait, text_of
 
 
@@ -53,27 +54,19 @@ def test_raw_shows_the_exact_signed_bytes_in_preview_and_result(sim, make_explor
         assert code_blocks(explorer.preview.value) == [preview.pretty]
 
 
-def _blackhole() -> tuple[socket.socket, socket.socket, int]:
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    port = hole.getsockname()[1]
-    return hole, socket.create_connection(("127.0.0.1", port), timeout=2), port
-
-
 @pytest.mark.parametrize("case", ["dns", "refused", "blocked", "cancelled before connect"])
 def test_a_request_that_never_left_is_not_sent_and_shows_no_headers(tmp_path, make_explorer, case) -> None:
     config = DeliveryConfig(connect_timeout=20.0, deadline=20.0)
     url = f"http://127.0.0.1:{free_port()}/hook"
-    hole = filler = None
+    stack = contextlib.ExitStack()
     if case == "dns":
         config, url = config.with_(resolver=lambda host, port: []), "http://nowhere.example/hook"
     elif case == "blocked":
         config = config.with_(address_policy="strict")
     elif case == "cancelled before connect":
-        hole, filler, port = _blackhole()
+        _hole, port = stack.enter_context(connect_hole())
         url = f"http://127.0.0.1:{port}/hook"
-    try:
+    with stack:
         with Simulator(tmp_path / "s.db", delivery=config) as sim:
             wh = sim.create_webhook("Never", url, [APP])
             explorer = make_explorer(sim)
@@ -90,10 +83,6 @@ def test_a_request_that_never_left_is_not_sent_and_shows_no_headers(tmp_path, ma
             panel = text_of(explorer.result.value)
             assert "Payload (not sent)" in panel and "Sent Payload" not in panel
             assert "x-webhook-signature" not in panel and "not sent: the request never left" in panel
-    finally:
-        for s in (filler, hole):
-            if s is not None:
-                s.close()
 
 
 def test_a_request_that_left_but_got_no_answer_shows_what_was_sent(tmp_path, make_explorer) -> None:
