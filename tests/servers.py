@@ -16,13 +16,19 @@ the exact bytes of the head and of the body.
 
 from __future__ import annotations
 
+import http.server
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import trustme
 
 Behaviour = Callable[[socket.socket, "RawServer"], None]
 
@@ -275,3 +281,45 @@ def connect_hole() -> Iterator[tuple[socket.socket, int]]:
     finally:
         filler.close()
         hole.close()
+
+
+class _Ack(http.server.BaseHTTPRequestHandler):
+    """Reads a POST and answers 200 with a small JSON body (HTTP/1.1, kept alive)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def https_servers() -> Iterator[Callable[[trustme.LeafCert], int]]:
+    """``start(cert) -> port``: HTTPS servers on 127.0.0.1 presenting ``cert`` (a trustme leaf
+    certificate) and answering every POST 200; all stopped afterwards."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(cert: trustme.LeafCert) -> int:
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ack)
+        srv.daemon_threads = True
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return int(srv.server_address[1])
+
+    try:
+        yield start
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()

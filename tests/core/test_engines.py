@@ -11,13 +11,10 @@ resolve to 127.0.0.1, fail, or hang: no DNS server may be contacted from the tes
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import re
 import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -33,6 +30,7 @@ from tests.servers import (
     big_body,
     connect_hole,
     drip,
+    https_servers,
     never_answer,
     raw_answer,
     read_request,
@@ -453,40 +451,10 @@ def test_a_body_that_is_not_the_gzip_it_claims_keeps_the_status_and_says_why(tmp
 # -- TLS: verification, ca_bundle, the pinned address keeps the name ---------------------------
 
 
-class _Ack(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def https_server():
-    servers = []
-
-    def start(cert: trustme.LeafCert) -> int:
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ack)
-        srv.daemon_threads = True
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return srv.server_address[1]
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    with https_servers() as start:
+        yield start
 
 
 @pytest.fixture

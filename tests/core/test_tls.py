@@ -8,48 +8,20 @@ error with the TLS reason; trusting the test CA (``ca_bundle``) makes the same s
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import ssl
-import threading
 
 import pytest
 import trustme
 
 from simlib import DeliveryConfig, Simulator
 from tests.helpers import APP
-
-
-class _Ack(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from tests.servers import https_servers
 
 
 @pytest.fixture
 def https_server():
-    servers = []
-
-    def start(cert: trustme.LeafCert) -> str:
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ack)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(ctx)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return f"https://127.0.0.1:{srv.server_address[1]}/hook"
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    """``start(cert) -> url``: an HTTPS endpoint presenting ``cert``."""
+    with https_servers() as start:
+        yield lambda cert: f"https://127.0.0.1:{start(cert)}/hook"
 
 
 @pytest.fixture
