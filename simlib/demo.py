@@ -109,10 +109,13 @@ def _claim_lock(sim: Simulator) -> Iterator[None]:
     webhook is claimed or released (a lock file next to the store; none where there is no
     ``fcntl`` or the store is not a local file)."""
     path = getattr(sim.store, "path", None)
-    if fcntl is None or path is None or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+    if fcntl is None or path is None:
         yield
         return
     try:
+        # The store opens lazily: its directory may not exist yet when two pages start on a fresh
+        # home at once (made as the store makes it, owner-only), and both must take the lock.
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
         fd = os.open(f"{path}.demo-lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError:  # a read-only directory: the store itself then says what is wrong
         yield

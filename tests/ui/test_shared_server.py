@@ -146,3 +146,58 @@ def test_in_voila_a_pages_history_shows_its_own_sends_only_until_the_box_is_unti
         monkeypatch.delenv("VOILA_KERNEL_ID")
         notebook = make_explorer(sim_a, demo=True)  # in a notebook the box starts unticked
         assert notebook.tools["History"].grid.filters.mine.value is False
+
+
+CLAIMER = """
+import sys, time
+from simlib import Simulator
+from simlib.demo import start_demo
+store, go, done = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+sim = Simulator(store)  # opens lazily: the store's directory does not exist yet
+time.sleep(max(0.0, go - time.time()))  # every process claims at the same moment
+receiver, wh = start_demo(sim)
+print(wh.id, flush=True)
+import os
+while not os.path.exists(done):  # keep this receiver alive until every process has claimed
+    time.sleep(0.05)
+receiver.stop()
+"""
+
+
+def test_pages_starting_at_once_on_a_fresh_home_each_claim_a_demo_webhook(tmp_path) -> None:
+    """Several kernels start on a home whose store does not exist yet (a fresh Voila server):
+    each takes the claim lock (made with the store's directory) and gets a demo webhook of its
+    own. The lock was skipped while that directory did not exist, and two pages then both
+    claimed ``demo`` (one failed with "already exists")."""
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "fresh-home" / "simlib.sqlite3"
+    done = tmp_path / "done"
+    go = time.time() + 3.0
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(store), str(go), str(done)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    try:
+        ids = [p.stdout.readline().strip() for p in procs]  # type: ignore[union-attr]
+    finally:
+        done.touch()
+        outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _out, err in outs]
+    assert sorted(ids) == sorted({*ids}) and len(ids) == 4, ids
+    assert (tmp_path / "fresh-home" / "simlib.sqlite3.demo-lock").exists()
+
+
+def test_the_claim_lock_is_taken_even_before_the_store_exists(tmp_path) -> None:
+    """The first claim on a fresh home (the store's directory not made yet) takes the lock too:
+    its lock file is there afterwards."""
+    from simlib.demo import ensure_demo_webhook
+
+    store = tmp_path / "fresh-home" / "simlib.sqlite3"
+    with Simulator(store) as sim:
+        assert not store.parent.exists()
+        ensure_demo_webhook(sim, "http://127.0.0.1:9/webhooks/trackpilots")
+    assert (tmp_path / "fresh-home" / "simlib.sqlite3.demo-lock").exists()
