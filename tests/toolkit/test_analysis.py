@@ -130,9 +130,12 @@ def test_latency_percentiles_match_numpy_per_webhook_and_overall(traffic):
         assert table.loc[webhook_id].to_numpy() == pytest.approx(np.percentile(latencies, [50, 95, 99]))
     everything = traffic.latency_ms.dropna().to_numpy()
     assert table.loc["all"].to_numpy() == pytest.approx(np.percentile(everything, [50, 95, 99]))
-    # the slow receiver really is slow, and the fast one fast: the numbers are latencies
+    # the slow receiver really is slow, and the fast one fast: the numbers are latencies. Only
+    # the slow side is bounded for every send (a busy CI machine can stall any one send of the
+    # fast receiver for a third of a second, which once failed "demo p99 < 80 ms")
     assert table.loc["flaky", "p50"] >= SLOW_MS
-    assert table.loc["demo", "p99"] < SLOW_MS
+    demo = traffic.loc[traffic.webhook_id == "demo", "latency_ms"]
+    assert demo.min() < SLOW_MS <= traffic.loc[traffic.webhook_id == "flaky", "latency_ms"].min()
 
 
 def test_latency_percentiles_other_percentiles_and_no_grouping(traffic):
