@@ -38,16 +38,20 @@ def test_latency_is_the_round_trip_only_from_the_first_send_on(tmp_path):
     config = DeliveryConfig(resolver=slow_resolver)
     with Receiver(delay_ms=ENDPOINT_DELAY_S * 1000) as rx, Simulator(tmp_path / "s.db", delivery=config, clock=slow_clock) as sim:
         wh = sim.create_webhook("lat", rx.url.replace("127.0.0.1", "latency.test"), [APP])
-        results, took = [], []
+        results, took, calls = [], [], []
         for _ in range(2):
-            start = time.perf_counter()
+            before, start = len(clock_calls), time.perf_counter()
             results.append(sim.simulate(wh, APP))
             took.append(time.perf_counter() - start)
+            calls.append(len(clock_calls) - before)
     assert [r.result for r in results] == ["Delivered", "Delivered"], [r.detail for r in results]
-    assert len(clock_calls) >= 4  # the slow parts really ran around each send...
+    assert min(calls) >= 2  # the slow parts really ran around each send...
     assert min(took) >= ENDPOINT_DELAY_S + RESOLVE_DELAY_S + 2 * CLOCK_DELAY_S
-    for r in results:  # ...and none of them is in the latency
-        assert ENDPOINT_DELAY_S * 1000 <= r.latency_ms < (ENDPOINT_DELAY_S + 0.8 * CLOCK_DELAY_S) * 1000, r.latency_ms
+    for r, total, n in zip(results, took, calls, strict=True):  # ...and none of them is in the latency
+        # bounded by what the send took without its slow parts, not by a fixed ceiling: a stall
+        # of a busy machine lengthens both the send and its latency, and fails neither bound
+        outside = RESOLVE_DELAY_S + n * CLOCK_DELAY_S
+        assert ENDPOINT_DELAY_S * 1000 <= r.latency_ms <= (total - outside) * 1000, (r.latency_ms, total, n)
 
 
 def test_invalid_address_policy_env_is_a_clear_error(monkeypatch, capsys, tmp_path):
