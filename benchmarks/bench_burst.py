@@ -200,11 +200,12 @@ def own_work_us(sim: Simulator, wh_id: str, count: int = 3000, *, split: bool = 
     ``split``, also by stage (wall time per send on ``perf_counter``; the clock reads make that
     run a little slower, so its total is not the one judged)."""
     from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
-    from simlib.core.delivery.http import Outcome, signed_headers
+    from simlib.core.delivery.http import Outcome, header_signer
     from simlib.core.ids import new_uuid4
 
     wh = sim.get_webhook(wh_id)
     config = sim.delivery
+    series, sign_for = sim.preview_series(wh, EVENT), header_signer(wh.secret, config)  # once per burst, as there
     room = outcome_bytes(config, headers_known=False)
     answer = Outcome(http_status=200, latency_ms=1.0, response_body='{"ok":true}', detail="Delivered: 200 OK",
                      response_headers={"content-type": "application/json", "content-length": "11"})
@@ -216,7 +217,7 @@ def own_work_us(sim: Simulator, wh_id: str, count: int = 3000, *, split: bool = 
     for base in range(0, count, CONCURRENCY):
         now = sim.now_ms()
         t0 = clock()
-        previews = [sim.preview(wh, EVENT, seed=base + j) for j in range(CONCURRENCY)]
+        previews = [series(base + j) for j in range(CONCURRENCY)]
         t1 = clock()
         ids_ = [new_uuid4() for _ in previews]
         hids = sim.store.reserve([pending_row(p, s, wh, {}, now) for p, s in zip(previews, ids_, strict=True)], outcome_bytes=room)
@@ -226,7 +227,7 @@ def own_work_us(sim: Simulator, wh_id: str, count: int = 3000, *, split: bool = 
         for p, s, hid in zip(previews, ids_, hids, strict=True):
             ts = sim.now_ms()
             t0 = clock()
-            headers = signed_headers(wh.secret, p.body, ts, config)
+            headers = sign_for(p.body, ts)
             t1 = clock()
             done.append((hid, make_history_row(p, s, wh, headers, ts, answer)))
             t2 = clock()
@@ -268,6 +269,22 @@ def own_work(sim: Simulator, wh_id: str, rounds: int = 5) -> float:
     return own
 
 
+def pin(rx: ReceiverProcess) -> str:
+    """As the issue measures: the receiver on one CPU, every sender (this process, and Locust and
+    the bare loops, which inherit it) on another. Every thread of the receiver is pinned (its
+    later threads inherit it). ``BENCH_BURST_PIN=0`` leaves scheduling to the kernel."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if os.environ.get("BENCH_BURST_PIN", "1") == "0" or len(cpus) < 2 or rx.pid is None:
+        return "not pinned"
+    receiver_cpu, sender_cpu = cpus[0], cpus[1]
+    for task in os.listdir(f"/proc/{rx.pid}/task"):
+        os.sched_setaffinity(int(task), {receiver_cpu})
+    os.sched_setaffinity(0, {sender_cpu})
+    for task in os.listdir("/proc/self/task"):  # threads already running here (executors)
+        os.sched_setaffinity(int(task), {sender_cpu})
+    return f"receiver pinned to CPU {receiver_cpu}, senders to CPU {sender_cpu}"
+
+
 def main() -> None:
     if "--own-work" in sys.argv[1:]:  # only simlib's own work per send (no receiver, no network)
         print(f"bench_burst --own-work on {machine()}")
@@ -276,6 +293,7 @@ def main() -> None:
         return
     print(f"bench_burst on {machine()}: {N} sends at concurrency {CONCURRENCY}, {ROUNDS} rounds each")
     with ReceiverProcess([SECRET]) as rx, Simulator(temp_store()) as sim:
+        print(pin(rx))
         wh = sim.create_webhook("bench", rx.url, [EVENT], secret=SECRET)
         sample = sim.preview(wh, EVENT, seed=1)
         engine = ""

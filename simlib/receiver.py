@@ -1039,6 +1039,11 @@ class ReceiverProcess:
         self.port = int(self.url.split(":")[2].split("/")[0])
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (a benchmark pins it to a CPU of its own)."""
+        return None if self._proc is None else int(self._proc.pid)
+
     def stats(self) -> dict[str, Any]:
         import urllib.request
 
