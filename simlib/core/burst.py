@@ -46,8 +46,8 @@ from simlib.core.delivery.http import (
     Outcome,
     SendPhase,
     deliver_async,
+    header_signer,
     make_async_sender,
-    signed_headers,
 )
 from simlib.core.events import check_event_name
 from simlib.core.ids import new_uuid4
@@ -89,6 +89,10 @@ class BurstHost(Protocol):
         seed: int | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Preview: ...
+
+    def preview_series(
+        self, webhook: Webhook, event_type: str, *, overrides: Any = None, options: Mapping[str, Any] | None = None,
+    ) -> Callable[[int], Preview]: ...
 
     def check_target(self, webhook_id: str, event_type: str) -> Webhook | tuple[SimulationError, str, Webhook | None]: ...
 
@@ -519,9 +523,13 @@ async def send_many_async(
     else:
         first = sim.preview(wid, event_type, overrides=overrides, seed=seed, options=options)
 
+    series: Callable[[int], Preview] | None = None  # the webhook's payloads, once it is read
+
     def preview_for(i: int) -> Preview:
         if repeat_payload or i == 0:
             return first
+        if series is not None:
+            return series(first.seed + i)
         return sim.preview(target, event_type, overrides=overrides, seed=first.seed + i, options=options)
 
     results: list[SimulationResult | None] = [None] * n
@@ -538,8 +546,11 @@ async def send_many_async(
         return BurstResult([r for r in results if r is not None], time.perf_counter() - start)
     wh = target_now
     target = wh  # later previews need no store read
+    # Issue 12 (own work per send): the event type, options, template, secret and HMAC key
+    # looked up once for the burst, not once per send.
+    series = sim.preview_series(wh, event_type, overrides=overrides, options=options)
     config = sim.delivery
-    secret = wh.secret
+    sign_for = header_signer(wh.secret, config)
     url = wh.url
     sender, engine_note = _engine_for(config, engine, min(concurrency, n), follow_phase=cancel is not None)  # no idle connections
     recorder = _Recorder(sim.store, outcome_bytes(config, headers_known=False), max(1, min(FLUSH_ROWS, concurrency)),
@@ -658,7 +669,7 @@ async def send_many_async(
             p = previews[i]
             assert p is not None
             ts = sim.now_ms()
-            headers = signed_headers(secret, p.body, ts, config)
+            headers = sign_for(p.body, ts)
             sent = clock()
             if rate is not None:
                 lag = (sent - intended) * 1000

@@ -28,7 +28,7 @@ from simlib.core.delivery.cancel import deliver_cancellable
 from simlib.core.delivery.http import DeliveryConfig, Outcome, Sender, deliver, make_sender, signed_headers
 from simlib.core.events import EventType, check_event_name, event_types
 from simlib.core.ids import new_uuid4
-from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview
+from simlib.core.payload import DEFAULT_MAX_PAYLOAD_BYTES, Overrides, build_preview, preview_series
 from simlib.core.store.backends import AnyStore, open_store
 from simlib.core.store.export import Progress, export_format, frame_bytes, write_frames
 from simlib.core.store.frames import CHUNK_ROWS
@@ -364,6 +364,26 @@ class Engine:
             options=options,
             max_bytes=self.max_payload_bytes,
         )
+
+    def preview_series(
+        self,
+        webhook: Webhook,
+        event_type: str,
+        *,
+        overrides: Overrides = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Callable[[int], Preview]:
+        """``make(seed)`` is ``preview(webhook, event_type, seed=seed, overrides=overrides,
+        options=options)`` for one webhook (read already) and many seeds -- a burst's payloads --
+        with the event type, options and template looked up once (issue 12)."""
+        make = preview_series(webhook, event_type, overrides=overrides, options=options,
+                              max_bytes=self.max_payload_bytes, organisation_id=webhook.organisation_id)
+        clock = self._clock
+
+        def one(seed: int) -> Preview:
+            return make(seed, clock())
+
+        return one
 
     def send(
         self, preview: Preview, *, sign_with: SignWith = "current", cancel: threading.Event | None = None

@@ -7,12 +7,12 @@ The bytes made here are the bytes that are previewed, signed, sent and recorded 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from simlib.core.events import MAX_NESTING, build_payload, get_event_type, nesting_problem, parse_override
 from simlib.core.jsjson import stringify_bytes_and_brackets
-from simlib.core.templates import template_body
+from simlib.core.templates import template_body, template_for
 from simlib.errors import OverrideError, ValidationError
 from simlib.records import Preview, Webhook
 
@@ -23,6 +23,7 @@ __all__ = [
     "check_size",
     "event_id_for",
     "normalise_overrides",
+    "preview_series",
     "serialize",
 ]
 
@@ -131,3 +132,55 @@ def build_preview(
         "options": tuple(sorted(opts.items())) if opts else (),
         "overrides": ov,
     })
+
+
+def preview_series(
+    webhook: Webhook,
+    event_type: str,
+    *,
+    overrides: Overrides = None,
+    options: Mapping[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    organisation_id: str | None = None,
+) -> Callable[[int, int], Preview]:
+    """:func:`build_preview` for one webhook, event type, overrides and options and many seeds (a
+    burst: issue 12, own work per send): ``make(seed, now_ms)`` is ``build_preview(webhook,
+    event_type, seed=seed, now_ms=now_ms, ...)`` -- the same preview, or the same error -- with
+    the event type, options and template looked up once instead of for every payload."""
+
+    def built(seed: int, now_ms: int) -> Preview:
+        return build_preview(webhook, event_type, seed=seed, now_ms=now_ms, overrides=overrides, options=options,
+                             max_bytes=max_bytes, organisation_id=organisation_id)
+
+    et = get_event_type(event_type)
+    opts = dict(options or {})
+    if normalise_overrides(overrides):
+        return built
+    for name in opts:
+        et.option(name)  # unknown option -> ValidationError, as build_preview says it
+    body_for = template_for(event_type, et.builder, options=opts, organisation_id=organisation_id)
+    if body_for is None:
+        return built
+    wid, name, url = webhook.id, webhook.name, webhook.url
+    chosen = tuple(sorted(opts.items())) if opts else ()
+
+    def make(seed: int, now_ms: int) -> Preview:
+        if type(seed) is not int or seed < 0 or type(now_ms) is not int:
+            return built(seed, now_ms)  # refused, or built, as build_preview does
+        body = body_for(seed, now_ms)
+        if body is None:
+            return built(seed, now_ms)
+        check_size(body, max_bytes)
+        return Preview.from_fields({  # every field of Preview, in order (tests/core/test_templates.py checks)
+            "webhook_id": wid,
+            "webhook_name": name,
+            "url": url,
+            "event_type": event_type,
+            "body": body,
+            "seed": seed,
+            "event_id": event_id_for(body),
+            "options": chosen,
+            "overrides": (),
+        })
+
+    return make

@@ -32,7 +32,7 @@ from simlib.core.events import (
 )
 from simlib.core.jsjson import stringify
 
-__all__ = ["template_body"]
+__all__ = ["template_body", "template_for"]
 
 _SAFE = 2**53  # JavaScript's safe integers: a clock past them is written rounded (not here)
 _APP = "desktop.app_tracking.captured"
@@ -139,6 +139,36 @@ def _rng() -> random.Random:
     except AttributeError:
         rng = _LOCAL.rng = random.Random()
         return rng
+
+
+def template_for(
+    event_type: str,
+    builder: Callable[[BuildContext], dict[str, Any]],
+    *,
+    options: Mapping[str, Any],
+    organisation_id: str | None,
+) -> Callable[[int, int], bytes | None] | None:
+    """:func:`template_body` for many payloads of one event type, webhook and options (a burst):
+    ``body(seed, now_ms)`` answers what ``template_body(event_type, builder, seed=seed,
+    now_ms=now_ms, options=options, organisation_id=organisation_id)`` does, with the look-ups
+    made once. None where no template applies to the event type at all."""
+    entry = _TEMPLATES.get(event_type)
+    if entry is None or entry[0] is not builder:
+        return None
+    write = entry[1]
+    opts = dict(options)
+    reseeding = BuildContext.reseeding
+
+    def body(seed: int, now_ms: int) -> bytes | None:
+        if not -_SAFE <= now_ms <= _SAFE:
+            return None
+        try:
+            text = write(reseeding(_rng(), seed, now_ms, opts), organisation_id)
+        except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
+            return None
+        return None if text is None else text.encode("utf-8")
+
+    return body
 
 
 def template_body(

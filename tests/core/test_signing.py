@@ -281,3 +281,42 @@ def test_verify_uses_hmac_compare_digest(monkeypatch):
     assert verify(h, BODY, ["wrong-secret-one", SECRET], now_ms=NOW).ok
     assert len(calls) == 2
     assert calls[-1][1] == h["x-webhook-signature"].encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.binary(max_size=300),
+    secret=st.one_of(st.text(min_size=1, max_size=40), st.binary(min_size=1, max_size=40)),
+    stamps=st.lists(st.integers(min_value=0, max_value=2**53), min_size=1, max_size=3),
+    encoding=st.sampled_from(["hex", "base64"]),
+    unit=st.sampled_from(["ms", "s"]),
+)
+def test_a_signer_signs_as_sign_does(body, secret, stamps, encoding, unit):
+    """signing.signer (a burst's: the HMAC keyed once) gives sign()'s headers for every body and
+    timestamp, then the extra headers -- and they verify."""
+    headers_for = signing.signer(secret, encoding=encoding, timestamp_unit=unit, also={"user-agent": "ua/1"})
+    for ts in stamps:
+        got = headers_for(body, ts)
+        assert got == {**sign(secret, body, ts, encoding=encoding, timestamp_unit=unit), "user-agent": "ua/1"}
+        assert list(got) == ["content-type", "x-webhook-signature", "x-webhook-timestamp", "user-agent"]
+    assert signing.signer(secret)(body, stamps[0]) == sign(secret, body, stamps[0])
+    if unit == "ms":
+        assert verify(headers_for(body, NOW), body, [secret], now_ms=NOW, encoding=encoding).ok
+
+
+def test_a_signer_refuses_what_sign_refuses():
+    with pytest.raises(ValueError, match="encoding must be 'hex' or 'base64', not 'b32'"):
+        signing.signer(SECRET, encoding="b32")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timestamp_unit must be 'ms' or 's', not 'us'"):
+        signing.signer(SECRET, timestamp_unit="us")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        signing.signer(SECRET)("not bytes", NOW)  # type: ignore[arg-type]
+    assert signing.signer(SECRET)(BODY, NOW)["x-webhook-signature"] == compute_signature(SECRET, NOW, BODY)
+
+
+def test_a_header_signer_gives_the_signed_headers_of_a_send():
+    from simlib.core.delivery.http import DeliveryConfig, header_signer, signed_headers
+    from simlib.records import Secret
+
+    for config in (DeliveryConfig(), DeliveryConfig(signature_encoding="base64", timestamp_unit="s", user_agent="x/2")):
+        assert header_signer(Secret(SECRET), config)(BODY, NOW) == signed_headers(Secret(SECRET), BODY, NOW, config)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from simlib.core import events
 from simlib.core.events import build_payload, get_event_type, register_event
-from simlib.core.payload import build_preview, serialize
-from simlib.core.templates import template_body
+from simlib.core.payload import build_preview, preview_series, serialize
+from simlib.core.templates import template_body, template_for
 from simlib.records import Preview, Secret, Webhook
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 
@@ -120,3 +120,56 @@ def test_uuids_in_one_draw_are_the_successive_uuids(seed: int, count: int) -> No
     again = events.BuildContext.reseeding(used, seed, NOW, {"work_mode": True})
     assert again.uuids(count) == expected
     assert (again.seed, again.now_ms, again.options) == (seed, NOW, {"work_mode": True})
+
+
+WH = Webhook(id="wh_t", name="t", url="http://127.0.0.1:9/x", events=tuple(ALL_EVENTS), secret=Secret("s" * 32),
+             previous_secret=None, previous_secret_expires_ms=None, created_ms=0, updated_ms=0, organisation_id=None)
+
+
+def outcome_of(make, *args, **kwargs):
+    """What a preview maker gives: the Preview, or the type and words of what it raised."""
+    try:
+        return make(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - compared, not swallowed
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event=st.sampled_from(ALL_EVENTS),
+    seeds=st.lists(st.one_of(st.integers(min_value=0, max_value=2**64), st.sampled_from([-1, True, 2.0])),
+                   min_size=1, max_size=4),
+    now_ms=st.one_of(st.integers(min_value=-2 * SAFE, max_value=2 * SAFE), st.just(float(NOW))),
+    org=st.one_of(st.none(), st.text(max_size=20)),
+    options=st.sampled_from([{}, {"work_mode": False}, {"work_mode": "yes"}, {"bogus": 1}]),
+    overrides=st.sampled_from([None, {}, {"data.0.tracking.app.name": "Mine"}]),
+    max_bytes=st.sampled_from([5_000_000, 200]),
+)
+def test_a_preview_series_gives_what_build_preview_gives(event, seeds, now_ms, org, options, overrides, max_bytes):
+    """preview_series (a burst's previews, looked up once) makes the very Preview build_preview
+    makes for every seed -- or raises the same error -- on the template path and off it (a wrong
+    seed or option, a clock past the safe integers or not an int, overrides, a small limit)."""
+    kwargs = {"overrides": overrides, "options": options, "max_bytes": max_bytes, "organisation_id": org}
+    try:
+        make = preview_series(WH, event, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - an option the event type has not is refused once, up front
+        assert outcome_of(build_preview, WH, event, seed=1, now_ms=NOW, **kwargs) == (type(exc), str(exc))
+        assert not overrides and "no option" in str(exc)
+        return
+    for seed in seeds:
+        expected = outcome_of(build_preview, WH, event, seed=seed, now_ms=now_ms, **kwargs)
+        got = outcome_of(make, seed, now_ms)
+        assert got == expected
+        if isinstance(got, Preview):
+            assert list(vars(got)) == [f.name for f in fields(Preview)]  # every field, in order
+
+
+def test_a_preview_series_takes_the_template_once_looked_up(monkeypatch):
+    calls = []
+    monkeypatch.setattr("simlib.core.payload.template_body", lambda *a, **k: calls.append(a))
+    make = preview_series(WH, APP, organisation_id="org_1")
+    assert [make(s, NOW) for s in range(3)] == [build_preview(WH, APP, seed=s, now_ms=NOW, organisation_id="org_1")
+                                                for s in range(3)]
+    assert len(calls) == 3  # build_preview went the slow way (patched); the series did not call it
+    assert template_for("desktop.other.captured", get_event_type(APP).builder, options={}, organisation_id=None) is None
+    assert template_for(SHOT, get_event_type(APP).builder, options={}, organisation_id=None) is None

@@ -18,6 +18,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -36,7 +37,7 @@ from simlib.core.delivery.netpolicy import (
     get_policy,
     resolve,
 )
-from simlib.core.signing import Encoding, TimestampUnit, sign
+from simlib.core.signing import Encoding, TimestampUnit, sign, signer
 from simlib.errors import ValidationError
 from simlib.records import (
     CANCELLED,
@@ -58,6 +59,7 @@ __all__ = [
     "make_async_sender",
     "make_sender",
     "request_headers",
+    "header_signer",
     "signed_headers",
 ]
 
@@ -369,6 +371,13 @@ def signed_headers(secret: Secret, body: bytes, ts_ms: int, config: DeliveryConf
     headers = sign(secret.reveal(), body, ts_ms, encoding=config.signature_encoding, timestamp_unit=config.timestamp_unit)
     headers["user-agent"] = config.user_agent  # what request_headers() adds, to sign()'s own new dict
     return headers
+
+
+def header_signer(secret: Secret, config: DeliveryConfig) -> Callable[[bytes, int], dict[str, str]]:
+    """``headers(body, ts_ms)`` is ``signed_headers(secret, body, ts_ms, config)``, for many
+    bodies (a burst): the secret revealed and its HMAC keyed once."""
+    return signer(secret.reveal(), encoding=config.signature_encoding, timestamp_unit=config.timestamp_unit,
+                  also={"user-agent": config.user_agent})
 
 
 @dataclass(frozen=True)
