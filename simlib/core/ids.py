@@ -27,14 +27,14 @@ def uuid4s_from_bits(n: int, count: int) -> list[str]:
             sum(_CLEAR << (128 * i) for i in range(count)), sum(_V4 << (128 * i) for i in range(count)),
         )
     h = "%0*x" % (32 * count, (n & masks[0]) | masks[1])  # noqa: UP031
-    return [
-        "%s-%s-%s-%s-%s" % (h[o : o + 8], h[o + 8 : o + 12], h[o + 12 : o + 16], h[o + 16 : o + 20], h[o + 20 : o + 32])  # noqa: UP031
-        for o in range(32 * (count - 1), -1, -32)
-    ]
+    return [f"{h[o : o + 8]}-{h[o + 8 : o + 12]}-{h[o + 12 : o + 16]}-{h[o + 16 : o + 20]}-{h[o + 20 : o + 32]}"
+            for o in _OFFSETS.get(count) or range(32 * (count - 1), -1, -32)]
 
 
 #: uuid4s_from_bits' masks by count.
 _MASKS: dict[int, tuple[int, int]] = {}
+#: Where each uuid's hex digits start, for the counts the built-in events draw.
+_OFFSETS: dict[int, tuple[int, ...]] = {n: tuple(range(32 * (n - 1), -1, -32)) for n in (3, 4)}
 
 
 def new_uuid4() -> str:

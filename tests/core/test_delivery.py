@@ -13,6 +13,8 @@ import time
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simlib import DeliveryConfig, Simulator, verify
 from simlib.receiver import Receiver
@@ -364,3 +366,22 @@ def test_every_outcome_is_in_history_with_typed_columns(fast_sim):
     assert frame["error_status"].tolist()[4] == 404
     for r in results:
         recorded_row(s, r)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200), declared=st.sampled_from([None, "application/json", "text/plain; charset=utf-8",
+                                                                "text/plain; charset=latin-1"]), truncated=st.booleans())
+def test_decode_text_gives_what_the_incremental_decoder_gives(data, declared, truncated):
+    """A whole UTF-8 body is decoded in one call (issue 12: a decoder object fewer per answer):
+    the text is the incremental decoder's, bad bytes replaced the same way; a cut body keeps its
+    unfinished last character out."""
+    import codecs
+
+    from simlib.core.delivery.body import decode_text
+
+    text, note = decode_text(data, declared, truncated=truncated)
+    if not data or text.startswith("<binary response:"):
+        return
+    charset = "latin-1" if declared and "latin-1" in declared else "utf-8"
+    assert text == codecs.getincrementaldecoder(charset)(errors="replace").decode(data, final=not truncated)
+    assert note == ""

@@ -211,6 +211,8 @@ def decode_text(data: bytes, content_type: str | None, *, truncated: bool = Fals
         more = "+" if truncated else ""
         return f"<binary response: {len(data)}{more} bytes of {kind}; starts {data[:16].hex(' ')}>", ""
     try:
+        if charset == "utf-8" and not truncated:  # the common case: the one-shot decode, the same text
+            return data.decode("utf-8", "replace"), note
         return codecs.getincrementaldecoder(charset)(errors="replace").decode(data, final=not truncated), note
     except Exception as exc:  # noqa: BLE001 - a codec that fails on these bytes: UTF-8 instead
         text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=not truncated)
