@@ -650,12 +650,12 @@ def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
 
     # A slow receiver (4 at a time, 200 ms each: 20 sends a second) makes the 5,000-send burst
     # last minutes, so it is surely mid-way when Ctrl-C arrives; a burst that is not is a failure.
-    n, wanted = 5000, 21
+    n, wanted, concurrency = 5000, 21, 4
     with ReceiverProcess(delay_ms=200, verify_signatures=False) as rx:
         wid = add_webhook(rx.url, APP)["id"]
         assert run("send", wid, APP)[0] == 0  # a row from before the burst is not counted
         proc = subprocess.Popen(
-            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", str(n), "-c", "4", "--no-progress"],
+            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", str(n), "-c", str(concurrency), "--no-progress"],
             env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
@@ -680,7 +680,10 @@ def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
     assert m, err
     recorded = int(m.group(1))
     assert recorded == _history_count(home) - 1
-    assert wanted - 1 <= recorded < n and received < n
+    # The rows counted before Ctrl-C include the next chunk's reservations (one row per worker);
+    # those whose sends had not started yet are released on the way out (seen once on a slow CI
+    # machine: 21 rows counted, 17 recorded). No more than that chunk goes.
+    assert before - 1 - concurrency <= recorded < n and received < n
 
 
 class _ClosedPipe(io.StringIO):
