@@ -56,7 +56,9 @@ README_CASES = {
 }
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1.sqlite3"
-BUSY = 1.0  # the busy timeout of the Simulators here: every wait is bounded by 1.5 x this
+BUSY = 3.0  # the busy timeout of the Simulators here. One wait takes BUSY, two take 2 x BUSY: the
+# bound "< 2 * BUSY" leaves a whole BUSY for a stalled or loaded machine (a freeze of the test
+# process lengthens a wait: SQLite sleeps its whole schedule after it) and still fails on a second wait.
 CLI_BUSY = 5.0  # the CLI's (the library default)
 
 
@@ -392,7 +394,7 @@ def test_a_send_on_a_locked_store_waits_once(locked: tuple[Path, Receiver, str])
         r = sim.simulate(wid, APP)
         elapsed = time.monotonic() - t0
     assert r.error == "Service unavailable" and not r.recorded and "locked" in r.detail
-    assert elapsed < 1.5 * BUSY, f"{elapsed:.2f} s: more than one wait for the lock"
+    assert elapsed < 2 * BUSY, f"{elapsed:.2f} s: more than one wait for the lock"
     assert rx.count == 0
 
 
@@ -402,7 +404,7 @@ def test_a_burst_on_a_locked_store_stops_early_with_one_result(locked: tuple[Pat
         t0 = time.monotonic()
         burst = sim.send_many(wid, APP, 8, progress=False)
         elapsed = time.monotonic() - t0
-    assert elapsed < 1.5 * BUSY, f"{elapsed:.2f} s for 8 attempts: one wait per attempt?"
+    assert elapsed < 2 * BUSY, f"{elapsed:.2f} s for 8 attempts: one wait per attempt?"
     assert burst.stopped_early and "store is unavailable" in burst.stopped_early and "locked" in burst.stopped_early
     (r,) = burst.results
     assert r.error == "Service unavailable" and not r.recorded
@@ -439,7 +441,7 @@ def test_a_lock_taken_mid_burst_stops_it_after_one_wait(tmp_path: Path) -> None:
     finally:
         lock.close()
     assert burst.stopped_early and "locked" in burst.stopped_early
-    assert elapsed < 1.5 * BUSY + 1.0, f"{elapsed:.2f} s"  # one wait, plus the sends themselves
+    assert elapsed < 2 * BUSY, f"{elapsed:.2f} s"  # one wait, plus the 20 sends before it
     assert len(received) < 500 and len(burst.results) == len(received)
     rows = history_rows(store)
     assert set(received) <= {row["event_id"] for row in rows}  # each one sent has its row ...
@@ -483,13 +485,13 @@ def test_the_explorer_waits_once_too(locked: tuple[Path, Receiver, str]) -> None
         explorer.select(wid, APP)
         t0 = time.monotonic()
         send_and_wait(explorer)
-        assert time.monotonic() - t0 < 1.5 * BUSY
+        assert time.monotonic() - t0 < 2 * BUSY
         assert explorer.last_result is not None and explorer.last_result.error == "Service unavailable"
         explorer.burst_count.value = 8
         t0 = time.monotonic()
         explorer.burst_run.click()
         burst = explorer.wait_for_burst(timeout=30)
-        assert time.monotonic() - t0 < 1.5 * BUSY
+        assert time.monotonic() - t0 < 2 * BUSY
         assert burst is not None and burst.stopped_early and len(burst.results) == 1
         assert rx.count == 0
     finally:
@@ -669,9 +671,9 @@ def test_replay_and_import_on_a_locked_store_wait_once(tmp_path: Path) -> None:
                 locker.communicate("\n", timeout=10)
         assert rx.count == 1  # nothing more was sent
     assert rr.result.error == "Service unavailable" and not rr.result.recorded
-    assert replay_s < 1.5 * BUSY, f"replay: {replay_s:.2f} s"
+    assert replay_s < 2 * BUSY, f"replay: {replay_s:.2f} s"
     assert imp.resigned.error == "Service unavailable" and not imp.resigned.recorded
-    assert import_s < 1.5 * BUSY, f"import: {import_s:.2f} s, one wait per send?"
+    assert import_s < 2 * BUSY, f"import: {import_s:.2f} s, one wait per send?"
 
 
 _ANY_VALUE = st.one_of(
