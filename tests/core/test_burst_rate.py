@@ -41,7 +41,7 @@ def test_latency_is_measured_from_the_intended_send_time(slow):
     burst = sim.send_many(wh, APP, 12, concurrency=1, rate=12, progress=False)
     assert all(r.delivered for r in burst.results)
     round_trips = [r.latency_ms for r in burst.results]
-    assert max(round_trips) < 1000  # each answer itself took ~100 ms
+    assert max(round_trips) < 3000  # each answer itself took ~100 ms (slack for a stalled machine)
     s = burst.summary.iloc[0]
     assert s["latency_from"] == "intended send time"
     assert burst.late_sends >= 6 and s["late_sends"] == burst.late_sends
@@ -52,13 +52,16 @@ def test_latency_is_measured_from_the_intended_send_time(slow):
 
 
 def test_enough_concurrency_keeps_up_with_the_rate(slow):
-    sim, wh, _ = slow
+    sim, wh, rx = slow
     burst = sim.send_many(wh, APP, 10, concurrency=10, rate=20, progress=False)
     s = burst.summary.iloc[0]
-    # With a worker free for every send, none has to wait for another; only a loaded machine
-    # waking a sleeper late makes one late (with concurrency=1, nine of ten are: the test above).
-    assert s["late_sends"] <= 7
-    assert s["latency_p50_ms"] < 2000
+    assert all(r.delivered for r in burst.results)
+    # With a worker free for every send, none waits for another's answer: a send is due every
+    # 50 ms and each answer takes 100 ms, so the receiver holds several at once (sends forced one
+    # at a time would give 1; a stall only makes overdue sends go out together). Not counted in
+    # late sends: one counts as late 2 ms after its time, so a stall of the machine makes any late.
+    assert rx.stats()["delayed_answers"]["peak"] > 1
+    assert s["latency_p50_ms"] < 3000
 
 
 def test_closed_loop_latency_is_the_round_trip(slow):
@@ -129,7 +132,8 @@ def _throttle_first(retry_after: str):
 
 @pytest.mark.parametrize("respect", [True, False])
 def test_429_is_counted_apart_and_retry_after_is_honoured_when_asked(tmp_path, respect):
-    run, seen = _throttle_first("1")
+    # Ignored, the Retry-After is 30 s: a burst that wrongly waited it out is far past the bound.
+    run, seen = _throttle_first("1" if respect else "30")
     with RawServer(run) as srv, Simulator(tmp_path / "s.db") as sim:
         wh = sim.create_webhook("throttled", srv.url, [APP])
         burst = sim.send_many(wh, APP, 4, concurrency=1, progress=False, respect_retry_after=respect)
@@ -142,7 +146,7 @@ def test_429_is_counted_apart_and_retry_after_is_honoured_when_asked(tmp_path, r
         assert gap >= 0.9 and burst.retry_after_pauses == 1 and s["retry_after_pauses"] == 1
         assert 0.9 <= burst.paused_s <= 1.1
     else:
-        assert gap < 0.9 and burst.retry_after_pauses == 0
+        assert gap < 10 and burst.retry_after_pauses == 0
 
 
 def test_a_huge_retry_after_is_capped(tmp_path, monkeypatch):

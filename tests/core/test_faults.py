@@ -1,5 +1,6 @@
 """Endpoint faults, each against a real server on 127.0.0.1: a recorded row with a precise reason,
-within the configured deadline + 1 s."""
+within the configured deadline + 4 s (slack for a stalled machine; every fault here that
+broke the deadline would take 10 s or more)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _send(tmp_path, url, **config):
         r = sim.simulate(wh, APP)
         elapsed = time.monotonic() - t0
         row = sim.history().iloc[-1]
-    assert elapsed < DEADLINE + 1, f"took {elapsed:.2f} s"
+    assert elapsed < DEADLINE + 4, f"took {elapsed:.2f} s"
     assert row["simulation_id"] == r.simulation_id and row["detail"] == r.detail
     return r
 

@@ -15,7 +15,7 @@ from tests.helpers import ACT, APP, SHOT
 from tests.servers import RawServer, answer, never_answer, wait_until
 from tests.ui.helpers import history_rows, send_and_wait, text_of
 
-BOUND_S = 2.0  # "within a second", on a loaded 2-CPU machine
+BOUND_S = 5.0  # "within a second", with slack for a stalled machine; the deadline is 20 s
 
 
 def elapsed_shown(value: str) -> float:
@@ -49,7 +49,7 @@ def test_the_page_stays_usable_while_a_send_hangs_and_cancel_records_it(slow_sim
     # The kernel is free: an event change rebuilds the preview at once.
     started = time.monotonic()
     explorer.event.value = SHOT
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < BOUND_S  # a kernel held by the send would wait out its 20 s
     assert explorer.current_preview.event_type == SHOT
     assert SHOT in text_of(explorer.preview.value) and explorer.send_running
 

