@@ -49,7 +49,7 @@ def test_the_page_stays_usable_while_a_send_hangs_and_cancel_records_it(slow_sim
     # The kernel is free: an event change rebuilds the preview at once.
     started = time.monotonic()
     explorer.event.value = SHOT
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # far below the hanging send's 20 s
     assert explorer.current_preview.event_type == SHOT
     assert SHOT in text_of(explorer.preview.value) and explorer.send_running
 
