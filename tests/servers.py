@@ -5,7 +5,8 @@ in a thread per connection. Behaviours are small functions built by the helpers 
 
 - ``answer(status, body, headers)``   read the request, record its raw bytes, answer
 - ``never_answer()``                  read the request, then say nothing until the server stops
-- ``drip(total, every)``              send headers, then the body one byte at a time
+- ``drip(total, every)``              send headers, then the body one byte at a time (body bytes
+                                      sent so far, per connection: ``server.dripped``)
 - ``redirect(location, status=307)``  answer a redirect
 - ``big_body(nbytes)``                answer 200 with an ``nbytes`` body
 - ``reset()``                         read the request, then reset the connection (RST)
@@ -89,6 +90,7 @@ class RawServer:
         self.behaviour = behaviour
         self.requests: list[RawRequest] = []
         self.connections = 0
+        self.dripped: list[int] = []  # drip(): body bytes sent on each connection so far
         self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -215,10 +217,14 @@ def drip(total: int = 1000, every: float = 0.1) -> Behaviour:
             return
         server.record(req)
         conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n".encode())
+        with server._lock:
+            i = len(server.dripped)
+            server.dripped.append(0)
         for _ in range(total):
             if server.stopped.wait(every):
                 return
             conn.sendall(b"x")
+            server.dripped[i] += 1
 
     return run
 
@@ -264,6 +270,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+def client_states(port: int) -> list[str]:
+    """The TCP states (two hex digits, as in ``/proc/net/tcp``: "01" established, "02" SYN sent)
+    of this machine's IPv4 sockets whose remote port is ``port``: the clients of a local server."""
+    states = []
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rpartition(":")[2], 16) == port:
+                states.append(fields[3])
+    return states
+
+
+def connecting(port: int) -> int:
+    """How many local connects to ``port`` are hanging in SYN-SENT (see :func:`connect_hole`)."""
+    return client_states(port).count("02")
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,12 +18,14 @@ from simlib import CANCELLED, DELIVERED, FAILED, SIMULATION_FAILED, DeliveryConf
 from simlib.core.classify import request_sent
 from simlib.records import CANCELLED_BEFORE_CONNECT, CANCELLED_CONNECTED, INTERRUPTED
 from tests.helpers import APP
-from tests.servers import RawServer, answer, connect_hole, drip, never_answer, wait_until
+from tests.servers import RawServer, answer, connect_hole, connecting, drip, never_answer, wait_until
 
 #: Long enough that only the cancel can end the sends below.
 SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
-#: "Within a second" of the cancel, allowed on a loaded 2-CPU machine.
+#: "Within a second" of the cancel (from the moment it is set), allowed on a loaded 2-CPU machine.
 BOUND_S = 2.0
+#: How long the cancel waits for the burst to reach the phase under test (only a broken burst waits it out).
+REACH_S = 30.0
 ENGINES = ["curl", "aiohttp", "httpx"]
 
 
@@ -33,11 +35,13 @@ def sim(tmp_path) -> Iterator[Simulator]:
         yield s
 
 
-def _cancel_after(seconds: float) -> tuple[threading.Event, list[float]]:
+def _cancel_when(reached: Callable[[], bool]) -> tuple[threading.Event, list[float]]:
+    """An event set as soon as ``reached()`` holds (the burst is in the phase under test), not
+    after a fixed delay that a stalled machine could spend before the burst even starts."""
     cancel, at = threading.Event(), []
 
     def fire() -> None:
-        time.sleep(seconds)
+        wait_until(reached, REACH_S)
         at.append(time.monotonic())
         cancel.set()
 
@@ -45,10 +49,11 @@ def _cancel_after(seconds: float) -> tuple[threading.Event, list[float]]:
     return cancel, at
 
 
-def _burst(sim: Simulator, url: str, engine: str, *, n: int = 20, concurrency: int = 5, after: float = 0.5, **kw):
+def _burst(sim: Simulator, url: str, engine: str, reached: Callable[[], bool], *, n: int = 20, concurrency: int = 5, **kw):
     wh = sim.create_webhook("burst-cancel", url, [APP])
-    cancel, at = _cancel_after(after)
-    burst = sim.send_many(wh.id, APP, n, concurrency=concurrency, progress=False, engine=engine, cancel=cancel, **kw)
+    cancel, at = _cancel_when(reached)
+    burst = sim.send_many(wh.id, APP, n, concurrency=concurrency, progress=kw.pop("progress", False), engine=engine,
+                          cancel=cancel, **kw)
     ended = time.monotonic()
     assert at, "the burst ended before it was cancelled"
     assert ended - at[0] < BOUND_S, f"the burst took {ended - at[0]:.2f} s to end after the cancel"
@@ -59,8 +64,7 @@ def _burst(sim: Simulator, url: str, engine: str, *, n: int = 20, concurrency: i
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cancel_ends_the_sends_in_flight_against_a_hanging_endpoint(sim: Simulator, engine: str) -> None:
     with RawServer(never_answer()) as server:
-        burst = _burst(sim, server.url, engine)
-        assert wait_until(lambda: len(server.requests) == 5, 2)
+        burst = _burst(sim, server.url, engine, lambda: len(server.requests) == 5)
         assert burst.stopped_early == f"{CANCELLED}: 5 of 20 sends went out"
         assert len(burst.results) == 5
         for r in burst.results:
@@ -80,7 +84,7 @@ def test_cancel_ends_the_sends_in_flight_against_a_hanging_endpoint(sim: Simulat
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cancel_while_connecting_says_nothing_was_sent(sim: Simulator, engine: str) -> None:
     with connect_hole() as (hole, port):
-        burst = _burst(sim, f"http://127.0.0.1:{port}/hook", engine, n=6, concurrency=3, after=0.5)
+        burst = _burst(sim, f"http://127.0.0.1:{port}/hook", engine, lambda: connecting(port) == 3, n=6, concurrency=3)
         assert [r.detail for r in burst.results] == [CANCELLED_BEFORE_CONNECT] * 3
         assert burst.stopped_early == f"{CANCELLED}: 3 of 6 sends went out"
         history = sim.history()
@@ -108,7 +112,9 @@ def test_cancel_while_connecting_says_nothing_was_sent(sim: Simulator, engine: s
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cancel_while_reading_a_slow_answer_keeps_its_status(sim: Simulator, engine: str) -> None:
     with RawServer(drip(total=1000, every=0.05)) as server:
-        burst = _burst(sim, server.url, engine, n=4, concurrency=2)
+        # A few body bytes after the status on both: the client has read both status lines by then.
+        burst = _burst(sim, server.url, engine, lambda: len(server.dripped) == 2 and min(server.dripped) >= 5,
+                       n=4, concurrency=2)
         assert len(burst.results) == 2
         for r in burst.results:
             assert (r.http_status, r.result, r.error) == (200, FAILED, SIMULATION_FAILED)
@@ -119,8 +125,10 @@ def test_cancel_while_reading_a_slow_answer_keeps_its_status(sim: Simulator, eng
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cancel_ends_a_wait_for_the_schedule(sim: Simulator, engine: str) -> None:
     # One send per 100 s: the first goes out at once, the second waits; the cancel ends the wait.
+    done: list[int] = []
     with RawServer(answer()) as server:
-        burst = _burst(sim, server.url, engine, n=3, concurrency=1, rate=0.01)
+        burst = _burst(sim, server.url, engine, lambda: 1 in done, n=3, concurrency=1, rate=0.01,
+                       progress=lambda finished, total: done.append(finished))
         assert [r.result for r in burst.results] == [DELIVERED]
         assert burst.stopped_early == f"{CANCELLED}: 1 of 3 sends went out"
         assert len(sim.history()) == 1 and len(server.requests) == 1
@@ -139,18 +147,24 @@ def test_a_cancel_event_never_set_changes_nothing(sim: Simulator, engine: str) -
 def test_an_interrupted_burst_is_not_taken_for_a_cancelled_one(sim: Simulator, engine: str) -> None:
     # The burst's own task cancelled (what Ctrl-C does to asyncio.run) while a cancel event is
     # given but not set: the cancellation propagates and the sends in flight read "interrupted".
-    async def run(url: str) -> None:
+    async def run(server: RawServer) -> None:
+        url = server.url
         wh = sim.create_webhook("interrupted", url, [APP])
         task = asyncio.ensure_future(
             sim.send_many_async(wh.id, APP, 10, concurrency=3, progress=False, engine=engine, cancel=threading.Event())
         )
-        await asyncio.sleep(0.5)
+        # Cancelled once the 3 sends are in flight (not after a fixed delay a stall could eat).
+        async def in_flight() -> None:
+            while len(server.requests) < 3:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(in_flight(), 30)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     with RawServer(never_answer()) as server:
-        asyncio.run(run(server.url))
+        asyncio.run(run(server))
         history = sim.history()
         assert len(history) == 3 and set(history["detail"]) == {INTERRUPTED}
         assert len(server.requests) == 3

@@ -8,27 +8,31 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from simlib import CANCELLED, DELIVERED, FAILED, SIMULATION_FAILED, DeliveryConfig, Simulator
 from simlib.records import CANCELLED_BEFORE_CONNECT, CANCELLED_BEFORE_SEND, CANCELLED_CONNECTED
 from tests.helpers import APP
-from tests.servers import RawServer, answer, connect_hole, drip, never_answer
+from tests.servers import RawServer, answer, connect_hole, connecting, drip, never_answer, wait_until
 
 #: Long enough that only the cancel can end the sends below.
 SLOW = DeliveryConfig(connect_timeout=20.0, read_timeout=20.0, deadline=20.0)
-#: What "within a second" is allowed on a loaded 2-CPU machine.
+#: What "within a second" is allowed on a loaded 2-CPU machine, from the moment the cancel is set.
 BOUND_S = 2.0
+#: How long the cancel waits for the send to reach the phase under test (only a broken send waits it out).
+REACH_S = 30.0
 
 
-def _cancel_after(seconds: float, then: float = BOUND_S) -> tuple[threading.Event, list[float]]:
-    """An event set ``seconds`` from now; ``at[0]`` is when it was set."""
+def _cancel_when(reached: Callable[[], bool]) -> tuple[threading.Event, list[float]]:
+    """An event set as soon as ``reached()`` holds (the send is in the phase under test), not
+    after a fixed delay that a stalled machine could spend before the send even starts;
+    ``at[0]`` is when it was set."""
     cancel, at = threading.Event(), []
 
     def fire() -> None:
-        time.sleep(seconds)
+        wait_until(reached, REACH_S)
         at.append(time.monotonic())
         cancel.set()
 
@@ -57,14 +61,15 @@ def sim(tmp_path) -> Iterator[Simulator]:
 
 
 def test_cancel_while_resolving(tmp_path) -> None:
-    release = threading.Event()
+    release, resolving = threading.Event(), threading.Event()
 
     def hanging_resolver(host: str, port: int) -> list[str]:
+        resolving.set()
         release.wait(30)
         return ["127.0.0.1"]
 
     with Simulator(tmp_path / "s.db", delivery=SLOW.with_(resolver=hanging_resolver)) as sim:
-        cancel, at = _cancel_after(0.3)
+        cancel, at = _cancel_when(resolving.is_set)
         try:
             result = _send(sim, "http://hangs.example/hook", cancel, at)
         finally:
@@ -76,7 +81,7 @@ def test_cancel_while_resolving(tmp_path) -> None:
 
 def test_cancel_while_connecting_to_a_blackhole_sends_nothing(sim: Simulator) -> None:
     with connect_hole() as (hole, port):
-        cancel, at = _cancel_after(0.5)
+        cancel, at = _cancel_when(lambda: connecting(port) == 1)
         result = _send(sim, f"http://127.0.0.1:{port}/hook", cancel, at)
         assert result.detail == CANCELLED_BEFORE_CONNECT and result.http_status is None
         assert _row(sim, result)["detail"] == CANCELLED_BEFORE_CONNECT
@@ -96,11 +101,15 @@ def test_cancel_while_connecting_to_a_blackhole_sends_nothing(sim: Simulator) ->
 
 
 def test_cancel_during_tls_handshake(sim: Simulator) -> None:
+    hello = threading.Event()
+
     def silent(conn: socket.socket, server: RawServer) -> None:  # takes the ClientHello, never answers
+        if conn.recv(65536):
+            hello.set()
         server.stopped.wait(30)
 
     with RawServer(silent) as server:
-        cancel, at = _cancel_after(0.4)
+        cancel, at = _cancel_when(hello.is_set)
         result = _send(sim, f"https://127.0.0.1:{server.port}/hook", cancel, at)
         assert result.detail == CANCELLED_CONNECTED
         assert _row(sim, result)["result"] == FAILED
@@ -108,7 +117,7 @@ def test_cancel_during_tls_handshake(sim: Simulator) -> None:
 
 def test_cancel_while_waiting_for_the_answer(sim: Simulator) -> None:
     with RawServer(never_answer()) as server:
-        cancel, at = _cancel_after(0.4)
+        cancel, at = _cancel_when(lambda: len(server.requests) == 1)
         result = _send(sim, server.url, cancel, at)
         assert result.detail == CANCELLED_CONNECTED and result.detail.startswith(CANCELLED)
         assert len(server.requests) == 1  # it had been sent: "may have reached the endpoint"
@@ -117,7 +126,8 @@ def test_cancel_while_waiting_for_the_answer(sim: Simulator) -> None:
 
 def test_cancel_while_reading_a_slow_drip(sim: Simulator) -> None:
     with RawServer(drip(total=1000, every=0.05)) as server:
-        cancel, at = _cancel_after(0.5)
+        # A few body bytes after the status: the client has read the status line by then.
+        cancel, at = _cancel_when(lambda: bool(server.dripped) and server.dripped[0] >= 5)
         result = _send(sim, server.url, cancel, at)
         assert result.http_status == 200 and result.result == FAILED and result.error == SIMULATION_FAILED
         assert result.detail == f"{CANCELLED} while reading the response body (status 200 had arrived)"
@@ -145,7 +155,7 @@ def test_a_cancel_event_never_set_changes_nothing(sim: Simulator) -> None:
 
 def test_sends_after_a_cancelled_one_still_work(sim: Simulator) -> None:
     with RawServer(never_answer()) as hang, RawServer(answer()) as ok:
-        cancel, at = _cancel_after(0.3)
+        cancel, at = _cancel_when(lambda: len(hang.requests) == 1)
         _send(sim, hang.url, cancel, at)
         wh = sim.create_webhook("after", ok.url, [APP])
         assert sim.send(sim.preview(wh, APP, seed=2)).result == DELIVERED

@@ -81,10 +81,17 @@ def test_the_table_wraps_instead_of_overflowing(sim, make_explorer):
     assert "overflow-wrap:anywhere" in html_value and "nowrap" not in html_value
 
 
+#: The slow receiver's delay: long enough that a check ignoring Cancel would run well past the
+#: 2 s the cancel is allowed (the requests left times this), even if a stalled machine let it
+#: get some requests further before the click.
+SLOW_S = 0.5
+CANCEL_BOUND_S = 2.0
+
+
 @pytest.fixture
 def slow(sim: Simulator):
-    """A correct receiver that takes 300 ms over each answer, and a webhook pointing at it."""
-    with Receiver(SECRET, delay_ms=300) as rx:
+    """A correct receiver that takes SLOW_S over each answer, and a webhook pointing at it."""
+    with Receiver(SECRET, delay_ms=SLOW_S * 1000) as rx:
         yield rx, sim.create_webhook("Slow receiver", rx.url, [ACT, APP], secret=SECRET)
 
 
@@ -93,9 +100,7 @@ def test_cancel_stops_a_check_against_a_slow_receiver_within_a_second_and_says_s
     explorer = make_explorer(sim)
     explorer.select(wh.id)
     panel = explorer.tools["Receiver check"]
-    t0 = time.monotonic()
     panel.run.click()
-    assert time.monotonic() - t0 < 0.3  # the click returned at once: the check runs on its own thread
     assert panel.running and panel.run.disabled and not panel.cancel.disabled
     wait_until(lambda: panel.progress.value >= 2)
     status = text_of(panel.status.value)
@@ -105,10 +110,12 @@ def test_cancel_stops_a_check_against_a_slow_receiver_within_a_second_and_says_s
     explorer.event.value = APP
     assert explorer.preview.value != before and APP in explorer.preview.value
 
+    left = N - rx.count  # an ignored cancel would still wait out all of these but the one in flight
+    assert (left - 1) * SLOW_S > CANCEL_BOUND_S + 1, f"only {left} requests left: the bound would prove nothing"
     t1 = time.monotonic()
     panel.cancel.click()
-    assert panel.wait(1.0), "the check did not stop within a second of Cancel"
-    assert time.monotonic() - t1 < 1.0
+    assert panel.wait(5), "the check did not stop after Cancel"
+    assert time.monotonic() - t1 < CANCEL_BOUND_S, "the check did not stop within the request in flight"
     sent = rx.count
     text = text_of(panel.result.value)
     assert re.search(rf"Cancelled after (\d+) of {N} requests", text), text
@@ -129,7 +136,7 @@ def test_cancel_during_the_probe_keeps_the_matrix_and_marks_the_probe(sim, make_
         panel.run.click()
         wait_until(lambda: "Tolerance probe: 3 /" in text_of(panel.status.value), timeout=30)
         panel.cancel.click()
-        assert panel.wait(1.0)
+        assert panel.wait(5)
     text = text_of(panel.result.value)
     assert len(rows(panel.result.value)) == N and "Cancelled after" not in text
     assert "not measured" in text and "cancelled after" in text and panel.last_probe.cancelled

@@ -115,7 +115,7 @@ def test_many_organisations_runs_off_the_main_thread(sim, make_explorer):
     panel.many_orgs.click()
     returned = time.monotonic() - t0
     assert panel.orgs_job.running and panel.many_orgs.disabled  # still sending ...
-    assert returned < 1.0  # ... while the kernel is free for the next event
+    assert returned < 1.4  # ... while the kernel is free for the next event (below the 1.5 s of one send)
     assert "Sending from 2 organisations" in text_of(panel.message.value)
     assert panel.wait(30) and time.monotonic() - t0 >= 1.5  # the sends did wait for the slow receiver
     assert "2 of 2 delivered" in text_of(panel.message.value) and not panel.many_orgs.disabled

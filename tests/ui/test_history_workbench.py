@@ -273,7 +273,7 @@ def test_a_hanging_replay_shows_its_time_and_cancel_records_it(sim, page):
         assert time.monotonic() < deadline, text_of(actions.replay_result.value)
         time.sleep(0.05)
     actions.cancel.click()
-    assert wb.wait(2.0), "Cancel did not end the replay within 2 s"
+    assert wb.wait(10), "Cancel did not end the replay within 10 s (the receiver holds it 20 s)"
     result = actions.last_replay.result
     assert result.detail.startswith(CANCELLED) and result.recorded
     assert sim.history_row(result.history_id)["replay_of"] == original.history_id
