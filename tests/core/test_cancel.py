@@ -124,6 +124,19 @@ def test_cancel_while_waiting_for_the_answer(sim: Simulator) -> None:
         assert _row(sim, result)["detail"] == CANCELLED_CONNECTED
 
 
+def test_a_connected_send_is_never_said_unsent_when_the_cancel_is_slow_to_land(sim, monkeypatch) -> None:
+    """The cancel's grace running out before the watchdog has shut the connection (a stalled
+    machine; here a grace shorter than the watchdog's 0.1 s poll) must not turn a request that
+    went out into "before the connection was made (nothing was sent)": whether it was connected
+    comes from the request's own trace, not from the clock (a helper's stall harness caught it)."""
+    monkeypatch.setattr("simlib.core.delivery.cancel.CANCEL_GRACE_S", 0.001)
+    with RawServer(never_answer()) as server:
+        cancel, at = _cancel_when(lambda: len(server.requests) == 1)
+        result = _send(sim, server.url, cancel, at)
+        assert len(server.requests) == 1  # it went out
+        assert result.detail == CANCELLED_CONNECTED and _row(sim, result)["detail"] == CANCELLED_CONNECTED
+
+
 def test_cancel_while_reading_a_slow_drip(sim: Simulator) -> None:
     with RawServer(drip(total=1000, every=0.05)) as server:
         # A few body bytes after the status: the client has read the status line by then.

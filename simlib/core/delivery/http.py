@@ -437,10 +437,11 @@ def _targets(url: str, config: DeliveryConfig, proxied: bool) -> list[_Target]:
 
 def deliver(
     client: Sender, url: str, body: bytes, headers: dict[str, str], config: DeliveryConfig,
-    *, cancel: threading.Event | None = None,
+    *, cancel: threading.Event | None = None, phase: SendPhase | None = None,
 ) -> Outcome:
     """POST ``body`` once. Never raises for anything the endpoint or network does. Setting
-    ``cancel`` ends a request that is connected (see :mod:`.cancel` for every phase)."""
+    ``cancel`` ends a request that is connected (see :mod:`.cancel` for every phase). ``phase``,
+    if given, follows whether a connection was made (or a reused one written to)."""
     start = time.perf_counter()
     deadline_at = start + config.deadline
     response: httpx.Response | None = None
@@ -454,6 +455,8 @@ def deliver(
                 remaining = deadline_at - time.perf_counter()
                 try:
                     request = _request(target, body, headers, _timeout(config, remaining))
+                    if phase is not None:
+                        request.extensions["trace"] = functools.partial(_trace_phase_sync, phase)
                     sent_at = time.perf_counter()  # latency: the round trip of the call itself
                     response = transport.handle_request(request)
                     try:
@@ -555,10 +558,15 @@ async def deliver_async(
     return _finish(response, reader, False, latency, config)
 
 
-async def _trace_phase(phase: SendPhase, event: str, info: dict[str, Any]) -> None:
+def _trace_phase_sync(phase: SendPhase, event: str, info: dict[str, Any]) -> None:
     """httpcore's trace: a connection made, or a request head being written on a reused one."""
     if event == "connection.connect_tcp.complete" or event.endswith(".send_request_headers.started"):
         phase.connected = True
+
+
+async def _trace_phase(phase: SendPhase, event: str, info: dict[str, Any]) -> None:
+    """:func:`_trace_phase_sync` for an asynchronous transport (which awaits its trace)."""
+    _trace_phase_sync(phase, event, info)
 
 
 def _finish(response: httpx.Response, reader: BodyReader, overrun: bool, latency: float, config: DeliveryConfig) -> Outcome:
