@@ -121,16 +121,27 @@ def build_preview(
                                 overrides=ov)
         body = serialize(payload)
     check_size(body, max_bytes)
-    return Preview.from_fields({  # every field of Preview (tests/core/test_templates.py checks)
-        "webhook_id": webhook.id,
-        "webhook_name": webhook.name,
-        "url": webhook.url,
+    return _preview(webhook.id, webhook.name, webhook.url, event_type, body, seed,
+                    tuple(sorted(opts.items())) if opts else (), ov)
+
+
+def _preview(
+    webhook_id: str, webhook_name: str, url: str, event_type: str, body: bytes, seed: int,
+    options: tuple[tuple[str, Any], ...], overrides: tuple[tuple[str, Any], ...],
+) -> Preview:
+    """The Preview of these fields, its event id from the body, without the dataclass
+    ``__init__`` (every send makes one; tests/core/test_templates.py checks every field is set,
+    in order)."""
+    return Preview.from_fields({
+        "webhook_id": webhook_id,
+        "webhook_name": webhook_name,
+        "url": url,
         "event_type": event_type,
         "body": body,
         "seed": seed,
         "event_id": event_id_for(body),
-        "options": tuple(sorted(opts.items())) if opts else (),
-        "overrides": ov,
+        "options": options,
+        "overrides": overrides,
     })
 
 
@@ -161,7 +172,7 @@ def preview_series(
     body_for = template_for(event_type, et.builder, options=opts, organisation_id=organisation_id)
     if body_for is None:
         return built
-    wid, name, url = webhook.id, webhook.name, webhook.url
+    wid, wname, url = webhook.id, webhook.name, webhook.url
     chosen = tuple(sorted(opts.items())) if opts else ()
 
     def make(seed: int, now_ms: int) -> Preview:
@@ -171,16 +182,6 @@ def preview_series(
         if body is None:
             return built(seed, now_ms)
         check_size(body, max_bytes)
-        return Preview.from_fields({  # every field of Preview, in order (tests/core/test_templates.py checks)
-            "webhook_id": wid,
-            "webhook_name": name,
-            "url": url,
-            "event_type": event_type,
-            "body": body,
-            "seed": seed,
-            "event_id": event_id_for(body),
-            "options": chosen,
-            "overrides": (),
-        })
+        return _preview(wid, wname, url, event_type, body, seed, chosen, ())
 
     return make

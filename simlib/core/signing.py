@@ -62,6 +62,16 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode("utf-8")
 
 
+def _check_encoding(encoding: str) -> None:
+    if encoding not in ("hex", "base64"):
+        raise ValueError(f"encoding must be 'hex' or 'base64', not {encoding!r}")
+
+
+def _check_unit(timestamp_unit: str) -> None:
+    if timestamp_unit not in ("ms", "s"):
+        raise ValueError(f"timestamp_unit must be 'ms' or 's', not {timestamp_unit!r}")
+
+
 def signed_message(timestamp: str | int, body: bytes) -> bytes:
     """The exact bytes that are signed: ``timestamp + "." + body``."""
     if not isinstance(body, (bytes, bytearray, memoryview)):
@@ -73,8 +83,7 @@ def compute_signature(
     secret: str | bytes, timestamp: str | int, body: bytes, *, encoding: Encoding = "hex"
 ) -> str:
     """HMAC-SHA256 of ``timestamp.body`` under ``secret``; lowercase hex by default."""
-    if encoding not in ("hex", "base64"):
-        raise ValueError(f"encoding must be 'hex' or 'base64', not {encoding!r}")
+    _check_encoding(encoding)
     prefix = str(timestamp).encode("ascii") + b"."
     # Issue 12: a copy of an HMAC already keyed with this secret (OpenSSL's keyed state, made once
     # per secret) instead of keying one per send; fed the body as it is, without a copy (a
@@ -114,8 +123,7 @@ def sign(
     ``timestamp_unit="s"`` puts whole seconds in the header instead of milliseconds (not what
     Trackpilots sends; for testing receivers copied from Stripe-style code).
     """
-    if timestamp_unit not in ("ms", "s"):
-        raise ValueError(f"timestamp_unit must be 'ms' or 's', not {timestamp_unit!r}")
+    _check_unit(timestamp_unit)
     ts = str(int(timestamp_ms) if timestamp_unit == "ms" else int(timestamp_ms) // 1000)
     return {
         "content-type": CONTENT_TYPE,
@@ -135,10 +143,8 @@ def signer(
     timestamp_unit=...)`` followed by the headers ``also`` (e.g. a User-Agent), for many bodies
     under one secret: the arguments checked and the HMAC keyed once (a burst signs every send;
     issue 12). The same checks and the same signatures as :func:`sign`."""
-    if encoding not in ("hex", "base64"):
-        raise ValueError(f"encoding must be 'hex' or 'base64', not {encoding!r}")
-    if timestamp_unit not in ("ms", "s"):
-        raise ValueError(f"timestamp_unit must be 'ms' or 's', not {timestamp_unit!r}")
+    _check_encoding(encoding)
+    _check_unit(timestamp_unit)
     keyed = hmac.new(_key(secret), digestmod=hashlib.sha256)
     seconds, hexed, extra = timestamp_unit == "s", encoding == "hex", dict(also or {})
 

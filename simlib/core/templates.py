@@ -14,10 +14,10 @@ type whose builder is no longer the built-in one, or anything the builder itself
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from simlib.core.events import (
@@ -59,7 +59,7 @@ _WORK_TEXTS = [stringify(w) for w in WORK_TYPES]
 _IMAGE_HEAD = stringify(IMAGE_PLACEHOLDER_PREFIX)[:-1]  # without its closing quote
 
 
-@lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256)
 def _org_text(organisation_id: str) -> str:
     return stringify(organisation_id)
 
@@ -141,6 +141,24 @@ def _rng() -> random.Random:
         return rng
 
 
+def _written(
+    write: Callable[[BuildContext, str | None], str | None],
+    options: Mapping[str, Any],
+    organisation_id: str | None,
+    seed: int,
+    now_ms: int,
+) -> bytes | None:
+    """The body a template ``write`` gives for ``seed`` at ``now_ms``; None where it does not
+    apply (a clock past the safe integers, anything the builder itself would refuse)."""
+    if not -_SAFE <= now_ms <= _SAFE:
+        return None
+    try:
+        text = write(BuildContext.reseeding(_rng(), seed, now_ms, options), organisation_id)
+    except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
+        return None
+    return None if text is None else text.encode("utf-8")
+
+
 def template_for(
     event_type: str,
     builder: Callable[[BuildContext], dict[str, Any]],
@@ -155,20 +173,7 @@ def template_for(
     entry = _TEMPLATES.get(event_type)
     if entry is None or entry[0] is not builder:
         return None
-    write = entry[1]
-    opts = dict(options)
-    reseeding = BuildContext.reseeding
-
-    def body(seed: int, now_ms: int) -> bytes | None:
-        if not -_SAFE <= now_ms <= _SAFE:
-            return None
-        try:
-            text = write(reseeding(_rng(), seed, now_ms, opts), organisation_id)
-        except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
-            return None
-        return None if text is None else text.encode("utf-8")
-
-    return body
+    return functools.partial(_written, entry[1], dict(options), organisation_id)
 
 
 def template_body(
@@ -184,10 +189,6 @@ def template_body(
     from the template of a built-in event type whose ``builder`` is still the registered one
     (``options`` already checked against the event type's); None where no template applies."""
     entry = _TEMPLATES.get(event_type)
-    if entry is None or entry[0] is not builder or not -_SAFE <= now_ms <= _SAFE:
+    if entry is None or entry[0] is not builder:
         return None
-    try:
-        text = entry[1](BuildContext.reseeding(_rng(), seed, now_ms, options), organisation_id)
-    except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
-        return None
-    return None if text is None else text.encode("utf-8")
+    return _written(entry[1], options, organisation_id, seed, now_ms)
