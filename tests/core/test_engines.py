@@ -296,6 +296,19 @@ def test_a_kept_alive_connection_closed_after_reading_the_next_request_is_not_se
     }, results[1].detail
 
 
+def test_a_burst_to_an_endpoint_closing_every_connection_delivers_every_send(tmp_path):
+    """Every answer closes its connection, so the curl engine opens a socket for every send and
+    the kernel hands the closed sockets' numbers out again: each new socket is watched as
+    itself (libcurl announces it before connecting it), never through the registration its
+    number still had for the closed one -- which would leave the send waiting out its deadline."""
+    with RawServer(answer(200)) as srv:
+        with Simulator(tmp_path / "s.db", delivery=DeliveryConfig(deadline=DEADLINE, read_timeout=DEADLINE)) as sim:
+            wh = sim.create_webhook("closing", srv.url, [APP])
+            burst = sim.send_many(wh, APP, 40, concurrency=4, progress=False, engine="curl")
+        assert srv.connections == 40
+    assert [r.detail for r in burst.results] == ["Delivered: 200 X"] * 40
+
+
 def test_garbage_instead_of_http(tmp_path, engine):
     with RawServer(raw_answer(b"SSH-2.0-OpenSSH_9.2\r\n")) as srv:
         results = send(engine, tmp_path, srv.url)

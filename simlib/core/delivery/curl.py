@@ -51,6 +51,7 @@ import os
 import re
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,11 +128,12 @@ class _Slot:
 
     __slots__ = (
         "abort", "cap", "curl", "fut", "head", "internal", "literal", "requests", "head_bytes", "headers", "last_rx",
-        "phase", "reader", "reason", "resolved", "sent_at", "status", "timeouts", "url",
+        "new_socket", "phase", "reader", "reason", "resolved", "sent_at", "status", "timeouts", "url",
     )
 
-    def __init__(self, curl: pycurl.Curl) -> None:
+    def __init__(self, curl: pycurl.Curl, new_socket: Callable[[int], None]) -> None:
         self.curl = curl
+        self.new_socket = new_socket
         self.url: str | None = None
         self.resolved: str | None = None  # the RESOLVE entry this handle has handed libcurl
         self.literal = False  # the URL's host is an IP address (checked): libcurl "resolves" it itself
@@ -231,13 +233,18 @@ class _Slot:
         except Exception as exc:  # noqa: BLE001 - a fault of ours ends this transfer, said so
             return self._fault(exc, _PREREQ_ABORT)
 
-    def on_socket(self, _fd: int, _purpose: int) -> int:
+    def on_socket(self, fd: int, _purpose: int) -> int:
         """libcurl's SOCKOPTFUNCTION, called for each new socket before it connects. After the
         request went out once (:meth:`on_request`), a new connection can only be libcurl's own
-        retry: refused before it connects, so the endpoint sees no second connection either."""
+        retry: refused before it connects, so the endpoint sees no second connection either.
+        Otherwise the sender learns that ``fd`` is a new socket (:meth:`CurlSender._new_socket`)."""
         if self.requests:
             self.abort = "retry"
             return _SOCKOPT_ERROR
+        try:
+            self.new_socket(fd)
+        except Exception as exc:  # noqa: BLE001 - a fault of ours ends this transfer, said so
+            return self._fault(exc, _SOCKOPT_ERROR)
         return _SOCKOPT_OK
 
     def on_body(self, chunk: bytes) -> int | None:
@@ -306,6 +313,7 @@ class CurlSender:
         self._fds: dict[int, int] = {}  # fd -> what libcurl waits for on it (POLL_IN/OUT bits)
         self._watched: dict[int, int] = {}  # fd -> what the loop watches on it
         self._inodes: dict[int, int] = {}  # fd -> the inode of the socket registered under it
+        self._made: set[int] = set()  # fds whose socket libcurl made and announced (SOCKOPTFUNCTION)
         self._rx_at: dict[int, float] = {}  # fd -> when it was last readable (the read timeout's clock)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -350,6 +358,7 @@ class CurlSender:
         for slot in {*active, *self._free}:
             slot.curl.close()
         self._free.clear()
+        self._made.clear()
 
     def _on_socket(self, what: int, fd: int, _multi: object, _data: object) -> None:
         """libcurl's M_SOCKETFUNCTION: which events libcurl waits for on ``fd`` (REMOVE: none).
@@ -358,9 +367,13 @@ class CurlSender:
         again with the next request on it. The loop's reader stays registered meanwhile (two
         system calls and two handles fewer per request): a wake-up on a direction libcurl does
         not wait for unregisters it then (:meth:`_on_ready`). A socket libcurl closed leaves
-        the kernel's epoll set by itself, and its number may come back as a new socket: the
-        socket's inode, noted when it was registered, tells a kept registration from a stale
-        one. A writer is removed at once: a writable socket would wake the loop on every turn."""
+        the kernel's epoll set by itself, and its number may come back as a new socket. libcurl
+        announces each socket it makes for a connection before connecting it (SOCKOPTFUNCTION:
+        :meth:`_new_socket`), which drops a registration the number still had, so a kept
+        registration of such a socket is its own (issue 12: no system call per request). Any
+        other socket's inode, noted when it was registered, tells a kept registration from a
+        stale one. A writer is removed at once: a writable socket would wake the loop on every
+        turn."""
         loop = self._loop
         assert loop is not None
         wants = 0 if what == _REMOVE else what
@@ -371,7 +384,8 @@ class CurlSender:
                 self._watched[fd] &= ~_OUT
             return
         have = self._watched.get(fd, 0)
-        if have:
+        made = fd in self._made
+        if have and not made:
             try:
                 same = os.fstat(fd).st_ino == self._inodes.get(fd)
             except OSError:
@@ -379,7 +393,7 @@ class CurlSender:
             if not same:  # another socket under the same number: register it anew
                 self._unwatch(fd, keep_wants=True)
                 have = 0
-        if not have:
+        if not have and not made:
             try:
                 self._inodes[fd] = os.fstat(fd).st_ino
             except OSError:
@@ -395,6 +409,13 @@ class CurlSender:
             loop.remove_writer(fd)
             have &= ~_OUT
         self._watched[fd] = have
+
+    def _new_socket(self, fd: int) -> None:
+        """libcurl made a socket numbered ``fd`` (not connected yet, not watched by libcurl yet):
+        whatever the loop still watches under that number was a socket that is closed now."""
+        if fd in self._watched:
+            self._unwatch(fd)
+        self._made.add(fd)
 
     def _unwatch(self, fd: int, *, keep_wants: bool = False) -> None:
         loop = self._loop
@@ -545,7 +566,7 @@ class CurlSender:
             return self._free.pop()
         config = self.config
         c = pycurl.Curl()
-        slot = _Slot(c)
+        slot = _Slot(c, self._new_socket)
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         c.setopt(pycurl.FOLLOWLOCATION, 0)
