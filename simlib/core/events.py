@@ -159,10 +159,30 @@ def get_event_type(name: str) -> EventType:
         raise UnknownEventError(shown, event_names()) from None
 
 
-#: The C seeding under random.Random.seed (an int seed goes straight to it).
-_C_SEED: Callable[[random.Random, int], None] = random.Random.__mro__[1].seed  # type: ignore[attr-defined]
+#: The C seeding under random.Random.seed (an int seed goes straight to it): ``seed_rng(rng,
+#: seed)`` seeds ``rng`` as ``random.Random(seed)`` is, for a whole number ``seed`` >= 0.
+seed_rng: Callable[[random.Random, int], None] = random.Random.__mro__[1].seed  # type: ignore[attr-defined]
 #: BuildContext.iso's dates: epoch day -> "YYYY-MM-DDT".
 _DATES: dict[int, str] = {}
+
+
+def iso_text(ms: int) -> str:
+    """Epoch ms as the ISO 8601 form Trackpilots uses (``2026-01-28T09:13:21.771Z``):
+    :meth:`BuildContext.iso`."""
+    # Issue 12: the date part from a cache of days, the time of day by arithmetic (the text of
+    # time.gmtime(ms // 1000), which has no leap seconds either).
+    day, rest = divmod(ms, 86_400_000)
+    date = _DATES.get(day)
+    if date is None:
+        t = time.gmtime(day * 86_400)
+        date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        if len(_DATES) >= 4096:
+            _DATES.clear()
+        _DATES[day] = date
+    seconds, milli = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return "%s%02d:%02d:%02d.%03dZ" % (date, hour, minute, second, milli)  # noqa: UP031 - quicker than the f-string
 
 
 class BuildContext:
@@ -180,7 +200,7 @@ class BuildContext:
         draws ``BuildContext(seed, ...)`` gives. Issue 12 (own work per send): the templates
         reuse one generator per thread instead of making one per payload, and seed it without
         ``random.Random.seed``'s Python wrapper (for an int it only calls this)."""
-        _C_SEED(rng, seed)
+        seed_rng(rng, seed)
         ctx = cls.__new__(cls)
         ctx.seed, ctx.now_ms, ctx.rng, ctx.options = seed, now_ms, rng, dict(options)
         return ctx
@@ -199,20 +219,7 @@ class BuildContext:
 
     def iso(self, ms: int) -> str:
         """Epoch ms as the ISO 8601 form Trackpilots uses (``2026-01-28T09:13:21.771Z``)."""
-        # Issue 12: the date part from a cache of days, the time of day by arithmetic (the text of
-        # time.gmtime(ms // 1000), which has no leap seconds either).
-        day, rest = divmod(ms, 86_400_000)
-        date = _DATES.get(day)
-        if date is None:
-            t = time.gmtime(day * 86_400)
-            date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-            if len(_DATES) >= 4096:
-                _DATES.clear()
-            _DATES[day] = date
-        seconds, milli = divmod(rest, 1000)
-        minutes, second = divmod(seconds, 60)
-        hour, minute = divmod(minutes, 60)
-        return "%s%02d:%02d:%02d.%03dZ" % (date, hour, minute, second, milli)  # noqa: UP031 - quicker than the f-string
+        return iso_text(ms)
 
     def ids(self) -> dict[str, Any]:
         """The organisation/team/user block every record carries."""

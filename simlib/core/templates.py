@@ -29,7 +29,10 @@ from simlib.core.events import (
     build_activity_tracking,
     build_app_tracking,
     build_screenshot_tracking,
+    iso_text,
+    seed_rng,
 )
+from simlib.core.ids import uuid4s_from_bits
 from simlib.core.jsjson import stringify
 
 __all__ = ["template_body", "template_for"]
@@ -72,57 +75,70 @@ def _ids(uuids: list[str], organisation_id: str | None) -> str:
             f'"user":{{"userId":"{uuids[2]}"}}')
 
 
-def _app_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
-    rng = ctx.rng
-    end_ms = ctx.now_ms - rng.randint(200, 5_000)
-    start_ms = end_ms - rng.randint(5_000, 900_000)
-    uuids = ctx.uuids(4)  # ctx.ids()' three, then the tracking id's
+def _below(bits: Callable[[int], int], n: int) -> int:
+    """``rng._randbelow(n)`` of a ``random.Random`` (``randint(a, b)`` is ``a + _below(b - a +
+    1)``, ``choice(seq)`` is ``seq[_below(len(seq))]``): the same draws, in one call instead of
+    three (issue 12: own work per send; ``tests/core/test_templates.py`` compares the bodies)."""
+    k = n.bit_length()
+    r = bits(k)
+    while r >= n:
+        r = bits(k)
+    return r
+
+
+_N_APPS, _N_OS, _N_WORK = len(_APP_TEXTS), len(_OS_TEXTS), len(_WORK_TEXTS)
+
+
+def _app_tracking(rng: random.Random, now_ms: int, _options: Mapping[str, Any], organisation_id: str | None) -> str:
+    bits = rng.getrandbits
+    end_ms = now_ms - (200 + _below(bits, 4_801))  # randint(200, 5_000)
+    start_ms = end_ms - (5_000 + _below(bits, 895_001))  # randint(5_000, 900_000)
+    uuids = uuid4s_from_bits(bits(512), 4)  # ctx.ids()' three, then the tracking id's
     ids = _ids(uuids, organisation_id)
-    tracking = uuids[3]
-    app = ctx.choice(_APP_TEXTS)
-    start, end = ctx.iso(start_ms), ctx.iso(end_ms)
+    app = _APP_TEXTS[_below(bits, _N_APPS)]
+    start, end = iso_text(start_ms), iso_text(end_ms)
     return (
-        f'{{"event":"{_APP}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":[{{{ids},'
-        f'"tracking":{{"trackingId":"{tracking}","app":{app},"time":{{"startDate":"{start}","endDate":"{end}",'
+        f'{{"event":"{_APP}","version":"v1","agent":"desktop-agent","timestamp":{now_ms},"data":[{{{ids},'
+        f'"tracking":{{"trackingId":"{uuids[3]}","app":{app},"time":{{"startDate":"{start}","endDate":"{end}",'
         f'"durationInSeconds":{(end_ms - start_ms) // 1000}}},"trackingMode":"online",'
-        f'"operatingSystem":{ctx.choice(_OS_TEXTS)}}}}}],"simulation":true}}'
+        f'"operatingSystem":{_OS_TEXTS[_below(bits, _N_OS)]}}}}}],"simulation":true}}'
     )
 
 
-def _screenshot_tracking(ctx: BuildContext, organisation_id: str | None) -> str:
-    rng = ctx.rng
-    captured_ms = ctx.now_ms - rng.randint(200, 60_000)
-    more = rng.randint(30_000, 90_000)
-    uuids = ctx.uuids(4)  # ctx.ids()' three, then the screenshot id's
+def _screenshot_tracking(rng: random.Random, now_ms: int, _options: Mapping[str, Any], organisation_id: str | None) -> str:
+    bits = rng.getrandbits
+    captured_ms = now_ms - (200 + _below(bits, 59_801))  # randint(200, 60_000)
+    more = 30_000 + _below(bits, 60_001)  # randint(30_000, 90_000)
+    uuids = uuid4s_from_bits(bits(512), 4)  # ctx.ids()' three, then the screenshot id's
     ids = _ids(uuids, organisation_id)
-    shot = uuids[3]
-    app = ctx.choice(_APP_TEXTS)
-    captured = ctx.iso(captured_ms)
-    system = ctx.choice(_OS_TEXTS)
-    work = ctx.choice(_WORK_TEXTS)
+    app = _APP_TEXTS[_below(bits, _N_APPS)]
+    captured = iso_text(captured_ms)
+    system = _OS_TEXTS[_below(bits, _N_OS)]
+    work = _WORK_TEXTS[_below(bits, _N_WORK)]
     idle = "true" if rng.random() < 0.2 else "false"
     return (
-        f'{{"event":"{_SHOT}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":[{{{ids},'
-        f'"screenshot":{{"screenshotId":"{shot}","imageBuffer":{_IMAGE_HEAD} ... {more} more bytes>",'
+        f'{{"event":"{_SHOT}","version":"v1","agent":"desktop-agent","timestamp":{now_ms},"data":[{{{ids},'
+        f'"screenshot":{{"screenshotId":"{uuids[3]}","imageBuffer":{_IMAGE_HEAD} ... {more} more bytes>",'
         f'"app":{app},"time":{{"capturedAt":"{captured}"}},"operatingSystem":{system},"workType":{work},'
         f'"isIdle":{idle}}}}}],"simulation":true}}'
     )
 
 
-def _activity_tracking(ctx: BuildContext, organisation_id: str | None) -> str | None:
-    work_mode = ctx.options.get("work_mode", True)
+def _activity_tracking(rng: random.Random, now_ms: int, options: Mapping[str, Any], organisation_id: str | None) -> str | None:
+    work_mode = options.get("work_mode", True)
     if not isinstance(work_mode, bool):
         return None  # the builder says what is wrong with it
-    ids = _ids(ctx.uuids(3), organisation_id)
+    ids = _ids(uuid4s_from_bits(rng.getrandbits(384), 3), organisation_id)
     return (
-        f'{{"event":"{_ACT}","version":"v1","agent":"desktop-agent","timestamp":{ctx.now_ms},"data":{{{ids},'
+        f'{{"event":"{_ACT}","version":"v1","agent":"desktop-agent","timestamp":{now_ms},"data":{{{ids},'
         f'"activity":{{"workMode":{"true" if work_mode else "false"}}}}},"simulation":true}}'
     )
 
 
 #: Each built-in event type: its builder (the template applies while it is still registered)
 #: and its template.
-_TEMPLATES: dict[str, tuple[Callable[[BuildContext], dict[str, Any]], Callable[[BuildContext, str | None], str | None]]] = {
+_Template = Callable[[random.Random, int, Mapping[str, Any], "str | None"], "str | None"]
+_TEMPLATES: dict[str, tuple[Callable[[BuildContext], dict[str, Any]], _Template]] = {
     _APP: (build_app_tracking, _app_tracking),
     _SHOT: (build_screenshot_tracking, _screenshot_tracking),
     _ACT: (build_activity_tracking, _activity_tracking),
@@ -142,7 +158,7 @@ def _rng() -> random.Random:
 
 
 def _written(
-    write: Callable[[BuildContext, str | None], str | None],
+    write: _Template,
     options: Mapping[str, Any],
     organisation_id: str | None,
     seed: int,
@@ -152,8 +168,10 @@ def _written(
     apply (a clock past the safe integers, anything the builder itself would refuse)."""
     if not -_SAFE <= now_ms <= _SAFE:
         return None
+    rng = _rng()
     try:
-        text = write(BuildContext.reseeding(_rng(), seed, now_ms, options), organisation_id)
+        seed_rng(rng, seed)  # what BuildContext(seed, ...) draws from: random.Random(seed)
+        text = write(rng, now_ms, options, organisation_id)
     except Exception:  # noqa: BLE001 - whatever the builder would refuse, it refuses itself
         return None
     return None if text is None else text.encode("utf-8")
