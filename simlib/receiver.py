@@ -22,6 +22,7 @@ the receiver open nor fill its memory (see the limits in ``Receiver``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import math
@@ -104,6 +105,7 @@ TOO_MANY_REQUESTS = {"error": "Too many requests"}
 FLAT_PAYLOAD_ERROR = "Missing organisationId or userId"
 _RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|min|h)?\s*")
 _RATE_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_CACHED_EVENT_CHARS = 100  # an event name up to this long has its default answer cached
 _MAX_RATE_CLIENTS = 10_000  # clients the rate limiter remembers (the least recent are forgotten)
 
 
@@ -278,6 +280,7 @@ class Receiver:
         self.clock = clock or now_ms
         self.on_request = on_request
         self._requests: deque[ReceivedRequest] = deque()
+        self._sizes: deque[int] = deque()  # _kept_size of each kept request, in the same order
         self._kept_bytes = 0
         self._count = 0
         self._verified = 0
@@ -459,6 +462,7 @@ class Receiver:
     def clear(self) -> None:
         with self._cond:
             self._requests.clear()
+            self._sizes.clear()
             self._kept_bytes = 0
 
     def _keep(self, record: ReceivedRequest) -> None:
@@ -467,10 +471,12 @@ class Receiver:
         size = _kept_size(record)
         if self.keep == 0 or size > self.keep_bytes:
             return
-        requests = self._requests
+        requests, sizes = self._requests, self._sizes
         while requests and (len(requests) >= self.keep or self._kept_bytes + size > self.keep_bytes):
-            self._kept_bytes -= _kept_size(requests.popleft())
+            requests.popleft()
+            self._kept_bytes -= sizes.popleft()
         requests.append(record)
+        sizes.append(size)
         self._kept_bytes += size
 
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
@@ -758,13 +764,12 @@ class Receiver:
             if self.body is not None:
                 payload = self.body
             else:
-                payload = json.dumps(
-                    {
-                        "received": True,
-                        "verified": None if verification is None else verification.ok,
-                        "event": provisional.event_type,
-                    }
-                ).encode()
+                verified = None if verification is None else verification.ok
+                event = provisional.event_type
+                if event is None or len(event) <= _CACHED_EVENT_CHARS:
+                    payload = _received_answer(verified, event)
+                else:
+                    payload = json.dumps({"received": True, "verified": verified, "event": event}).encode()
         record = ReceivedRequest(
             index, provisional.received_at_ms, method, target, version, header_tuple, body, verification, status, client
         )
@@ -886,12 +891,20 @@ def _next_event(conn: h11.Connection) -> Any:
         raise _BadRequest(431 if exc.error_status_hint == 431 else 400, str(exc)) from None
 
 
+@functools.lru_cache(maxsize=1024)
 def _status_line(status: int) -> str:
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Status"
     return f"HTTP/1.1 {status} {phrase}"
+
+
+@functools.lru_cache(maxsize=256)
+def _received_answer(verified: bool | None, event: str | None) -> bytes:
+    """The default answer's body for a request of ``event`` (kept for the few event names a
+    receiver sees; the caller passes only short ones)."""
+    return json.dumps({"received": True, "verified": verified, "event": event}).encode()
 
 
 def _response(

@@ -130,6 +130,20 @@ def test_reject_invalid_false_answers_the_configured_status_and_keeps_the_verdic
     assert resp.json()["verified"] is False
 
 
+@pytest.mark.parametrize("event", ["desktop.app_tracking.captured", "x" * 150, None, 7])
+def test_the_answer_names_the_event_and_the_verdict(event):
+    """The default answer says received, the verdict and the body's event name, whatever its
+    length (short names have their answer cached, long ones are written each time)."""
+    body = json.dumps({"event": event, "simulation": True}).encode()
+    with Receiver(SECRET) as rx:
+        good = httpx.post(rx.url, content=body, headers=signed_headers(body))
+        unsigned = httpx.post(rx.url, content=body)
+        again = httpx.post(rx.url, content=body, headers=signed_headers(body))
+    shown = event if isinstance(event, str) else None
+    assert good.json() == again.json() == {"received": True, "verified": True, "event": shown}
+    assert unsigned.status_code == 401 and unsigned.json()["verified"] is False
+
+
 def test_several_secrets_during_rotation():
     with Receiver(["old-secret-0123456789", SECRET]) as rx:
         assert httpx.post(rx.url, content=BODY, headers=signed_headers()).status_code == 200
