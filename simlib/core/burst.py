@@ -28,24 +28,15 @@ burst with one wait: at the start, one "Service unavailable" result; later, no s
 the failure; ``stopped_early`` says why. ``send_many`` works in a plain
 script and inside Jupyter (where an event loop is already running, it runs on a worker thread);
 ``send_many_async`` can be awaited directly.
-
-While a burst sends, CPython's cyclic garbage collector looks at its youngest objects after
-:data:`BURST_GC_THRESHOLD` new ones instead of its default 700 (the thresholds are put back when
-the last burst running in the process ends; ``SIMLIB_BURST_GC=default`` leaves them alone).
-Every send makes and drops a few dozen container objects, and the results kept for the burst
-grow the heap: with the default, the collector took about 3 % of a burst's CPU (issue 12).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import math
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -137,9 +128,6 @@ MIN_RATE = 0.001
 MAX_RATE = 1_000_000
 #: In rate mode, a send that starts more than this after its intended time is counted late.
 LATE_AFTER_MS = 2.0
-#: The youngest generation's threshold of the garbage collector while a burst sends (CPython's
-#: default is 700): see the module docstring.
-BURST_GC_THRESHOLD = 20_000
 #: How long before its intended time a send's row is reserved (rate mode).
 RESERVE_AHEAD_S = 0.5
 #: The longest pause one ``Retry-After`` causes (``respect_retry_after=True``): a hostile
@@ -415,39 +403,6 @@ class _Schedule:
     throttled: int = 0
     pauses: int = 0
     paused: float = 0.0
-
-
-_gc_lock = threading.Lock()
-_gc_bursts = 0  # bursts sending now, in every thread of the process
-_gc_saved: tuple[int, int, int] | None = None  # the thresholds to put back, and ours are set
-
-
-@contextlib.contextmanager
-def _spaced_collections() -> Iterator[None]:
-    """While the block runs, the garbage collector's youngest generation waits for
-    :data:`BURST_GC_THRESHOLD` new objects (a higher threshold someone set, or 0 -- automatic
-    collection off -- is left as it is). The thresholds come back when the last burst ends,
-    unless someone changed them meanwhile. ``SIMLIB_BURST_GC=default``: nothing changes."""
-    global _gc_bursts, _gc_saved
-    if os.environ.get("SIMLIB_BURST_GC", "").strip().lower() == "default":
-        yield
-        return
-    with _gc_lock:
-        if _gc_bursts == 0:
-            saved = gc.get_threshold()
-            if 0 < saved[0] < BURST_GC_THRESHOLD:
-                gc.set_threshold(BURST_GC_THRESHOLD, *saved[1:])
-                _gc_saved = saved
-        _gc_bursts += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_bursts -= 1
-            if _gc_bursts == 0 and _gc_saved is not None:
-                if gc.get_threshold()[0] == BURST_GC_THRESHOLD:
-                    gc.set_threshold(*_gc_saved)
-                _gc_saved = None
 
 
 class _HttpxEngine:
@@ -742,15 +697,14 @@ async def send_many_async(
 
     stopped: str | None = None
     try:
-        with _spaced_collections():
-            async with sender:
-                state.origin = clock()
-                watcher = asyncio.ensure_future(watch(cancel)) if cancel is not None else None
-                try:
-                    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
-                finally:
-                    if watcher is not None:
-                        watcher.cancel()
+        async with sender:
+            state.origin = clock()
+            watcher = asyncio.ensure_future(watch(cancel)) if cancel is not None else None
+            try:
+                await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
     except (asyncio.CancelledError, KeyboardInterrupt) as exc:
         stopped = f"interrupted ({type(exc).__name__})"
         raise

@@ -141,49 +141,6 @@ def test_progress_callback(target):
     assert seen[-1] == (7, 7) and len(seen) == 7
 
 
-def test_a_burst_spaces_the_collector_and_puts_its_thresholds_back(target, monkeypatch):
-    """While a burst sends, the garbage collector's youngest generation waits for
-    BURST_GC_THRESHOLD new objects; the thresholds come back after it (also when two bursts
-    overlap in two threads: only when the last ends), and SIMLIB_BURST_GC=default leaves them."""
-    import gc
-    import threading
-
-    from simlib.core.burst import BURST_GC_THRESHOLD
-
-    sim, wh, _ = target
-    before = gc.get_threshold()
-    assert before[0] < BURST_GC_THRESHOLD
-    seen: list[tuple[int, int, int]] = []
-    sim.send_many(wh, APP, 3, concurrency=2, progress=lambda done, total: seen.append(gc.get_threshold()))
-    assert seen == [(BURST_GC_THRESHOLD, *before[1:])] * 3
-    assert gc.get_threshold() == before
-
-    # Two bursts at once: one runs whole while the other waits in its first progress call;
-    # its end leaves the other's setting in place.
-    other_waits, other_may_go_on = threading.Event(), threading.Event()
-    during_other: list[tuple[int, int, int]] = []
-
-    def slow(done: int, total: int) -> None:
-        during_other.append(gc.get_threshold())
-        if done == 1:
-            other_waits.set()
-            other_may_go_on.wait(10)
-
-    other = threading.Thread(target=lambda: sim.send_many(wh, APP, 2, concurrency=1, progress=slow))
-    other.start()
-    assert other_waits.wait(10)
-    sim.send_many(wh, APP, 2, concurrency=1, progress=lambda d, t: None)
-    other_may_go_on.set()
-    other.join(10)
-    assert during_other == [(BURST_GC_THRESHOLD, *before[1:])] * 2
-    assert gc.get_threshold() == before
-
-    monkeypatch.setenv("SIMLIB_BURST_GC", "default")
-    seen.clear()
-    sim.send_many(wh, APP, 2, concurrency=1, progress=lambda done, total: seen.append(gc.get_threshold()))
-    assert seen == [before] * 2
-
-
 @pytest.mark.parametrize(
     "n, kwargs",
     [
