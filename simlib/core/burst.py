@@ -25,9 +25,10 @@ recorded -- and completed in batches (every 100 rows or 0.25 s, whichever comes 
 acknowledged once its batch has committed; an interrupted burst keeps every acknowledged row, and
 the rows of sends that were in flight read "interrupted". A store that is unavailable stops the
 burst with one wait: at the start, one "Service unavailable" result; later, no send starts after
-the failure; ``stopped_early`` says why. ``send_many`` works in a plain
-script and inside Jupyter (where an event loop is already running, it runs on a worker thread);
-``send_many_async`` can be awaited directly.
+the failure; ``stopped_early`` says why. On a SQLite store the WAL is checkpointed on a thread
+of the store's own while the burst writes (``Store.checkpoints_aside``). ``send_many`` works in
+a plain script and inside Jupyter (where an event loop is already running, it runs on a worker
+thread); ``send_many_async`` can be awaited directly.
 """
 
 from __future__ import annotations
@@ -696,22 +697,25 @@ async def send_many_async(
             bar(1)
 
     stopped: str | None = None
-    try:
-        async with sender:
-            state.origin = clock()
-            watcher = asyncio.ensure_future(watch(cancel)) if cancel is not None else None
-            try:
-                await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
-            finally:
-                if watcher is not None:
-                    watcher.cancel()
-    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-        stopped = f"interrupted ({type(exc).__name__})"
-        raise
-    finally:
-        recorder.flush()
-        recorder.release(started)
-        bar(0, close=True)
+    # The WAL checkpoints on a thread of the store's own while the burst writes (issue 12): the
+    # loop that sends and records never waits for the disk.
+    with recorder.store.checkpoints_aside():
+        try:
+            async with sender:
+                state.origin = clock()
+                watcher = asyncio.ensure_future(watch(cancel)) if cancel is not None else None
+                try:
+                    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            stopped = f"interrupted ({type(exc).__name__})"
+            raise
+        finally:
+            recorder.flush()
+            recorder.release(started)
+            bar(0, close=True)
     stopped = stopped or recorder.stopped
     if stopped is None and cancel is not None and cancel.is_set() and (len(started) < n or cut):
         stopped = f"{CANCELLED}: {len(started)} of {n} sends went out"

@@ -7,7 +7,9 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -33,6 +35,95 @@ def test_journal_mode_is_wal_on_a_real_file(store_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
     finally:
         conn.close()
+
+
+def test_a_burst_checkpoints_on_a_thread_of_its_own_and_the_wal_does_not_grow(store_path, monkeypatch):
+    """Issue 12: while a burst writes, its commits do not checkpoint (the loop that sends never
+    waits for the disk); the store's checkpoint thread does, and gets the WAL started over
+    although the burst never pauses, so the WAL stays small; the autocheckpoint is back after."""
+    from simlib.core.store import sqlite as store_module
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY_S", 0.02)
+    with Receiver(secrets=["k" * 32]) as rx, Simulator(store_path) as sim:
+        wh = sim.create_webhook("w", rx.url, [APP], secret="k" * 32)
+        seen: list[tuple[int, int]] = []
+        wal = f"{store_path}-wal"
+
+        def sample(done: int, total: int) -> None:
+            if done % 100 == 0:
+                conn = sim.store._conn
+                seen.append((conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0], os.path.getsize(wal)))
+
+        burst = sim.send_many(wh, APP, 3000, concurrency=16, progress=sample)
+        assert burst.summary.iloc[0]["delivered"] == 3000
+        checkpointer = sim.store._finishing[-1]
+        assert checkpointer.runs > 10
+        assert {setting for setting, _ in seen} == {0}
+        # 3,000 rows written twice make some 10 MB of WAL frames; started over, the WAL holds a
+        # few hundredths of a second of them.
+        assert max(size for _, size in seen) < 4 * 1024 * 1024, seen
+        assert sim.store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.WAL_AUTOCHECKPOINT_PAGES
+        assert len(sim.history()) == 3000
+
+
+def _write_steadily(store_path, monkeypatch, pause: float) -> tuple[list[int], Any]:
+    """3,000 commits of a page of WAL or more each, one after another (``pause`` between), inside
+    checkpoints_aside with its thread every 20 ms: the WAL's sizes and the checkpoint thread."""
+    from simlib.core.store import sqlite as store_module
+    from tests.core.test_history_paging import attempt
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY_S", 0.02)
+    with Simulator(store_path) as sim:
+        store = sim.store
+        store.list_webhooks()
+        wal, sizes = f"{store_path}-wal", []
+        body = os.urandom(1500).hex().encode()
+        with store.checkpoints_aside():
+            checkpointer = store._checkpointer
+            for i in range(3000):
+                store.append(attempt(i, request_body=body))
+                if i % 100 == 0:
+                    sizes.append(os.path.getsize(wal))
+                if pause:
+                    time.sleep(pause)
+        assert store.history_count() == 3000
+    return sizes, checkpointer
+
+
+def test_the_wal_of_a_steady_writer_is_started_over(store_path, monkeypatch):
+    """A checkpoint pass copies the frames there were when it began, and a writer that keeps
+    committing adds some meanwhile: the checkpoint thread passes again until it has them all,
+    then waits for the writer's next transaction to start the WAL over. Without that the WAL
+    grows by every commit (3,000 of them: over 12 MB)."""
+    sizes, checkpointer = _write_steadily(store_path, monkeypatch, 0.0005)
+    assert max(sizes) < 4 * 1024 * 1024, sizes
+    assert checkpointer.fallbacks == 0
+
+
+def test_a_writer_faster_than_the_checkpoints_makes_the_commits_checkpoint_again(store_path, monkeypatch):
+    """Commits back to back, faster than the passes catch up: once the WAL is past
+    WAL_AUTOCHECKPOINT_PAGES the commits checkpoint again (as without the thread), so the WAL
+    stays about that size instead of growing by every commit."""
+    sizes, checkpointer = _write_steadily(store_path, monkeypatch, 0.0)
+    assert checkpointer.fallbacks >= 1
+    assert max(sizes) < 20 * 1024 * 1024, sizes  # 2,000 pages are 8 MB; unchecked, 36 MB and growing
+
+
+def test_checkpoints_aside_nest_and_come_back_when_the_last_block_ends(store_path):
+    with Simulator(store_path) as sim:
+        sim.list_webhooks()
+        store = sim.store
+
+        def setting() -> int:
+            return store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+        with store.checkpoints_aside():
+            first = store._checkpointer
+            with store.checkpoints_aside():
+                assert store._checkpointer is first and setting() == 0
+            assert store._checkpointer is first and setting() == 0
+        assert store._checkpointer is None and setting() == 2000
+    assert not first.running()  # closing the store stops it
 
 
 def test_the_store_is_opened_through_sqlalchemy_with_the_pysqlite_recipe(store_path):

@@ -26,6 +26,7 @@ opened (SQLAlchemy and psycopg are not loaded by ``import simlib``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -308,6 +309,11 @@ class SQLStore:
     def transaction(self, *, wait: bool = True) -> SQLTransaction:
         """One write transaction for a send (see :meth:`simlib.core.store.sqlite.Store.transaction`)."""
         return SQLTransaction(self)
+
+    def checkpoints_aside(self) -> contextlib.AbstractContextManager[None]:
+        """What :meth:`simlib.core.store.sqlite.Store.checkpoints_aside` is for SQLite: nothing
+        to do here (the server checkpoints its own write-ahead log)."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         with self._lock:

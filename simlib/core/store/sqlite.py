@@ -128,6 +128,12 @@ STORE_FILENAME = "simlib.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 5.0
 #: WAL pages after which a commit checkpoints (SQLite's default is 1000).
 WAL_AUTOCHECKPOINT_PAGES: Final = 2000
+#: While a burst writes (:meth:`Store.checkpoints_aside`), how often a thread of the store's own
+#: checkpoints the WAL instead of the burst's commits.
+CHECKPOINT_EVERY_S: Final = 0.25
+_CHECKPOINT_PASSES: Final = 16  # passes at most per turn (see _Checkpointer._run)
+_FALLBACK_LOCK_WAIT_S: Final = 0.1  # the checkpoint thread's wait for the store's lock
+_RESTART_WAIT_S: Final = 0.005  # after a pass that found every frame copied, for the writer to start the WAL over
 #: The connection's page cache in KiB (SQLite's default is 2000): enough for the pages of the
 #: newest 10,000 rows a capped count reads (allocated as pages are read, not up front).
 PAGE_CACHE_KIB: Final = 16 * 1024
@@ -357,6 +363,10 @@ class Store:
         #: The SQLAlchemy engine and Core connection ``_conn`` is the DB-API connection of.
         self._engine: Any = None
         self._core: Any = None
+        #: checkpoints_aside(): its checkpoint thread and how many blocks are inside it.
+        self._checkpointer: _Checkpointer | None = None
+        self._finishing: list[_Checkpointer] = []  # stopped, their last checkpoint running on
+        self._aside = 0
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -522,7 +532,63 @@ class Store:
         network I/O)."""
         return StoreTransaction(self, wait)
 
+    @contextmanager
+    def checkpoints_aside(self) -> Iterator[None]:
+        """While the block runs, this store's commits do not checkpoint the WAL (a checkpoint
+        copies its pages into the database and syncs it: some 20 ms, half of it waiting for
+        the disk, every 2,000 pages); a thread of the store's own does, every
+        :data:`CHECKPOINT_EVERY_S`, on a connection of its own, PASSIVE (never waiting for a
+        lock, never in a writer's way). For bursts (issue 12): the event loop that sends and
+        records is not held up by the disk. Blocks may nest and overlap (threads); the
+        autocheckpoint comes back when the last one ends. Nothing changes for what is durable:
+        a checkpoint only moves committed pages from the WAL into the database file."""
+        with self._lock:
+            if self._aside == 0:
+                try:
+                    with self._connection() as conn:
+                        if self.journal_mode == "wal":
+                            conn.execute("PRAGMA wal_autocheckpoint=0")
+                            self._checkpointer = _Checkpointer(self.path, CHECKPOINT_EVERY_S, self._set_autocheckpoint)
+                except (StoreError, sqlite3.Error):
+                    pass  # the commits checkpoint as before; the block's own writes say what is wrong
+            self._aside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._aside -= 1
+                checkpointer = self._checkpointer if self._aside == 0 else None
+                if checkpointer is not None:
+                    self._checkpointer = None
+                    self._finishing = [c for c in self._finishing if c.running()] + [checkpointer]
+                    if self._conn is not None:
+                        try:
+                            self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                        except sqlite3.Error:
+                            pass  # the connection's next use says what is wrong with the store
+            if checkpointer is not None:
+                checkpointer.stop(wait=False)  # its last checkpoint runs on, the caller goes on
+
+    def _set_autocheckpoint(self, checkpointer: _Checkpointer, pages: int) -> None:
+        """The checkpoint thread's fallback: the connection's commits checkpoint (``pages``) or
+        not (0), while that thread is still the store's."""
+        if not self._lock.acquire(timeout=_FALLBACK_LOCK_WAIT_S):
+            return  # the store is busy (or closing): the next turn tries again
+        try:
+            if self._checkpointer is checkpointer and self._conn is not None:
+                try:
+                    self._conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+                except sqlite3.Error:
+                    pass
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
+        with self._lock:
+            checkpointers = [c for c in (self._checkpointer, *self._finishing) if c is not None]
+            self._checkpointer, self._finishing, self._aside = None, [], 0
+        for checkpointer in checkpointers:
+            checkpointer.stop()  # not holding the lock: its thread may be waiting for it
         with self._lock:
             self._webhooks_read.clear()
             if self._wal_fd is not None:
@@ -956,6 +1022,69 @@ class Store:
         with self._connection() as conn:
             frame = frame_from_cursor(conn.execute(sql, params), dtypes, _TIME_COLUMNS)  # see .frames
         return frame[keys]
+
+
+class _Checkpointer:
+    """:meth:`Store.checkpoints_aside`'s thread: a PASSIVE checkpoint of the store's WAL every
+    ``every`` seconds, on a connection of its own, until stopped (then one more). A checkpoint
+    that cannot run now (a lock, an error) is left to the next one: the WAL only grows until
+    then, and every reservation proves the room for that. Should the WAL outgrow
+    :data:`WAL_AUTOCHECKPOINT_PAGES` all the same (a writer committing faster than the passes
+    catch up), the store's commits checkpoint again until it has started over."""
+
+    def __init__(self, path: Path, every: float, set_autocheckpoint: Callable[[_Checkpointer, int], None]) -> None:
+        self.path = path
+        self.every = every
+        self.set_autocheckpoint = set_autocheckpoint  # the store's, for the fallback
+        self.runs = 0  # checkpoints run (tests)
+        self.fallbacks = 0  # times the commits had to checkpoint again (tests)
+        self._falling_back = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="simlib-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            while True:
+                stopping = self._stop.wait(self.every)
+                # A pass copies the frames there were when it began; the writer goes on adding
+                # some meanwhile. Passes follow one another until one finds no new frame (every
+                # frame is in the database), then wait a moment for the writer's next transaction,
+                # which starts the WAL over from its beginning -- seen as fewer frames. Without
+                # that the WAL of a writer that never pauses would only grow.
+                last = frames = -1
+                for _ in range(_CHECKPOINT_PASSES):
+                    try:
+                        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.Error:
+                        break
+                    self.runs += 1
+                    if frames <= 0 or frames < last:  # empty, or started over
+                        break
+                    if frames == last:
+                        self._stop.wait(_RESTART_WAIT_S)
+                    last = frames
+                if stopping:
+                    return
+                if (frames > WAL_AUTOCHECKPOINT_PAGES) != self._falling_back:
+                    self._falling_back = not self._falling_back
+                    self.fallbacks += self._falling_back
+                    self.set_autocheckpoint(self, WAL_AUTOCHECKPOINT_PAGES if self._falling_back else 0)
+        finally:
+            conn.close()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop after one more checkpoint; ``wait``: until it has run."""
+        self._stop.set()
+        if wait:
+            self._thread.join(10)
 
 
 class _Write:
