@@ -194,17 +194,6 @@ class BuildContext:
         self.rng = random.Random(seed)
         self.options = dict(options or {})
 
-    @classmethod
-    def reseeding(cls, rng: random.Random, seed: int, now_ms: int, options: Mapping[str, Any]) -> BuildContext:
-        """A context drawing from ``rng`` seeded again with ``seed`` (a whole number >= 0): the
-        draws ``BuildContext(seed, ...)`` gives. Issue 12 (own work per send): the templates
-        reuse one generator per thread instead of making one per payload, and seed it without
-        ``random.Random.seed``'s Python wrapper (for an int it only calls this)."""
-        seed_rng(rng, seed)
-        ctx = cls.__new__(cls)
-        ctx.seed, ctx.now_ms, ctx.rng, ctx.options = seed, now_ms, rng, dict(options)
-        return ctx
-
     def uuid(self) -> str:
         """A version-4 UUID drawn from the seeded source (same value as ``uuid.UUID(int=..., version=4)``)."""
         return uuid4_from_int(self.rng.getrandbits(128))
