@@ -132,7 +132,6 @@ WAL_AUTOCHECKPOINT_PAGES: Final = 2000
 #: checkpoints the WAL instead of the burst's commits.
 CHECKPOINT_EVERY_S: Final = 0.25
 _CHECKPOINT_PASSES: Final = 16  # passes at most per turn (see _Checkpointer._run)
-_FALLBACK_LOCK_WAIT_S: Final = 0.1  # the checkpoint thread's wait for the store's lock
 _RESTART_WAIT_S: Final = 0.005  # after a pass that found every frame copied, for the writer to start the WAL over
 #: The connection's page cache in KiB (SQLite's default is 2000): enough for the pages of the
 #: newest 10,000 rows a capped count reads (allocated as pages are read, not up front).
@@ -548,7 +547,7 @@ class Store:
                     with self._connection() as conn:
                         if self.journal_mode == "wal":
                             conn.execute("PRAGMA wal_autocheckpoint=0")
-                            self._checkpointer = _Checkpointer(self.path, CHECKPOINT_EVERY_S, self._set_autocheckpoint)
+                            self._checkpointer = _Checkpointer(self.path, CHECKPOINT_EVERY_S)
                 except (StoreError, sqlite3.Error):
                     pass  # the commits checkpoint as before; the block's own writes say what is wrong
             self._aside += 1
@@ -568,20 +567,6 @@ class Store:
                             pass  # the connection's next use says what is wrong with the store
             if checkpointer is not None:
                 checkpointer.stop(wait=False)  # its last checkpoint runs on, the caller goes on
-
-    def _set_autocheckpoint(self, checkpointer: _Checkpointer, pages: int) -> None:
-        """The checkpoint thread's fallback: the connection's commits checkpoint (``pages``) or
-        not (0), while that thread is still the store's."""
-        if not self._lock.acquire(timeout=_FALLBACK_LOCK_WAIT_S):
-            return  # the store is busy (or closing): the next turn tries again
-        try:
-            if self._checkpointer is checkpointer and self._conn is not None:
-                try:
-                    self._conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
-                except sqlite3.Error:
-                    pass
-        finally:
-            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -1030,12 +1015,15 @@ class _Checkpointer:
     that cannot run now (a lock, an error) is left to the next one: the WAL only grows until
     then, and every reservation proves the room for that. Should the WAL outgrow
     :data:`WAL_AUTOCHECKPOINT_PAGES` all the same (a writer committing faster than the passes
-    catch up), the store's commits checkpoint again until it has started over."""
+    catch up), the store's commits checkpoint again until it has started over: the store's
+    connection takes that setting at its next write transaction (:attr:`wanted`)."""
 
-    def __init__(self, path: Path, every: float, set_autocheckpoint: Callable[[_Checkpointer, int], None]) -> None:
+    def __init__(self, path: Path, every: float) -> None:
         self.path = path
         self.every = every
-        self.set_autocheckpoint = set_autocheckpoint  # the store's, for the fallback
+        #: The wal_autocheckpoint the store's connection is to take at its next write
+        #: transaction (the fallback's, set by this thread; the writer applies and clears it).
+        self.wanted: int | None = None
         self.runs = 0  # checkpoints run (tests)
         self.fallbacks = 0  # times the commits had to checkpoint again (tests)
         self._falling_back = False
@@ -1073,7 +1061,7 @@ class _Checkpointer:
                 if (frames > WAL_AUTOCHECKPOINT_PAGES) != self._falling_back:
                     self._falling_back = not self._falling_back
                     self.fallbacks += self._falling_back
-                    self.set_autocheckpoint(self, WAL_AUTOCHECKPOINT_PAGES if self._falling_back else 0)
+                    self.wanted = WAL_AUTOCHECKPOINT_PAGES if self._falling_back else 0
         finally:
             conn.close()
 
@@ -1113,6 +1101,10 @@ class _Write:
             self._conn = conn
             if not self._wait:
                 conn.execute("PRAGMA busy_timeout=0")
+            checkpointer = store._checkpointer
+            if checkpointer is not None and checkpointer.wanted is not None:  # checkpoints_aside's fallback
+                conn.execute(f"PRAGMA wal_autocheckpoint={int(checkpointer.wanted)}")
+                checkpointer.wanted = None
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
             self._finish()
