@@ -131,7 +131,23 @@ def bare_pycurl(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
         multi.add_handle(c)
         return 1
 
+    def finished(c: pycurl.Curl) -> None:
+        assert c.getinfo(pycurl.RESPONSE_CODE) == 200
+
     begin = time.perf_counter()
+    curl_loop(multi, handles, start, finished)
+    rate = len(requests) / (time.perf_counter() - begin)
+    multi.close()
+    for c in handles:
+        c.close()
+    return rate
+
+
+def curl_loop(multi: pycurl.CurlMulti, handles: list[pycurl.Curl], start: Callable[[pycurl.Curl], int],
+              finished: Callable[[pycurl.Curl], None]) -> None:
+    """A plain ``CurlMulti`` loop (``perform`` / ``select``) until no transfer is left:
+    ``start(c)`` starts the next transfer on the free handle ``c`` (1; 0 when none is left),
+    ``finished(c)`` takes a transfer that ended, before its handle starts the next."""
     active = sum(start(c) for c in handles)
     while active:
         while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
@@ -140,18 +156,13 @@ def bare_pycurl(url: str, body: bytes, requests: list[dict[str, str]]) -> float:
             queued, ok, failed = multi.info_read()
             assert not failed, failed
             for c in ok:
-                assert c.getinfo(pycurl.RESPONSE_CODE) == 200
                 multi.remove_handle(c)
+                finished(c)
                 active += start(c) - 1
             if not queued:
                 break
         if active:
             multi.select(1.0)
-    rate = len(requests) / (time.perf_counter() - begin)
-    multi.close()
-    for c in handles:
-        c.close()
-    return rate
 
 
 async def bare_httpx(url: str, body: bytes, requests: list[dict[str, str]]) -> float:

@@ -89,32 +89,21 @@ def sync_burst(sim: Simulator, wh_id: str, url: str, n: int) -> float:
         multi.add_handle(curl)
         return 1
 
+    def finished(curl: Any) -> None:
+        p, s, hid, headers, ts, sent = flight.pop(curl)
+        slot = slots[curl]
+        assert slot.status is not None and slot.reader is not None
+        outcome = answered_outcome(slot.status, slot.reason, slot.headers or {}, slot.reader,
+                                   (time.perf_counter() - sent) * 1000, config)
+        row = make_history_row(p, s, wh, headers, ts, outcome)
+        rows.append(row)
+        done.append((hid, row))
+        if len(done) >= FLUSH:
+            store.complete_many(done)
+            done.clear()
+
     began = time.process_time()
-    active = sum(start(curl) for curl in list(slots))
-    while active:
-        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
-            pass
-        while True:
-            queued, ok, failed = multi.info_read()
-            assert not failed, failed
-            for curl in ok:
-                p, s, hid, headers, ts, sent = flight.pop(curl)
-                multi.remove_handle(curl)
-                slot = slots[curl]
-                assert slot.status is not None and slot.reader is not None
-                outcome = answered_outcome(slot.status, slot.reason, slot.headers or {}, slot.reader,
-                                           (time.perf_counter() - sent) * 1000, config)
-                active += start(curl) - 1  # the next send before this one's bookkeeping
-                row = make_history_row(p, s, wh, headers, ts, outcome)
-                rows.append(row)
-                done.append((hid, row))
-                if len(done) >= FLUSH:
-                    store.complete_many(done)
-                    done.clear()
-            if not queued:
-                break
-        if active:
-            multi.select(1.0)
+    bb.curl_loop(multi, list(slots), start, finished)
     if done:
         store.complete_many(done)
     for row in rows:
