@@ -1021,12 +1021,13 @@ class _Checkpointer:
     def __init__(self, path: Path, every: float) -> None:
         self.path = path
         self.every = every
-        #: The wal_autocheckpoint the store's connection is to take at its next write
-        #: transaction (the fallback's, set by this thread; the writer applies and clears it).
-        self.wanted: int | None = None
+        #: The wal_autocheckpoint the store's connection is to have (0, or the fallback's), set
+        #: by this thread only; :attr:`applied` is what the connection has, set by the writer
+        #: only (at its next write transaction). Each side writes its own: no change is lost.
+        self.wanted = 0
+        self.applied = 0  # checkpoints_aside turned the connection's autocheckpoint off
         self.runs = 0  # checkpoints run (tests)
         self.fallbacks = 0  # times the commits had to checkpoint again (tests)
-        self._falling_back = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="simlib-checkpoint", daemon=True)
         self._thread.start()
@@ -1058,10 +1059,10 @@ class _Checkpointer:
                     last = frames
                 if stopping:
                     return
-                if (frames > WAL_AUTOCHECKPOINT_PAGES) != self._falling_back:
-                    self._falling_back = not self._falling_back
-                    self.fallbacks += self._falling_back
-                    self.wanted = WAL_AUTOCHECKPOINT_PAGES if self._falling_back else 0
+                wanted = WAL_AUTOCHECKPOINT_PAGES if frames > WAL_AUTOCHECKPOINT_PAGES else 0
+                if wanted != self.wanted:
+                    self.fallbacks += wanted > 0
+                    self.wanted = wanted
         finally:
             conn.close()
 
@@ -1102,9 +1103,10 @@ class _Write:
             if not self._wait:
                 conn.execute("PRAGMA busy_timeout=0")
             checkpointer = store._checkpointer
-            if checkpointer is not None and checkpointer.wanted is not None:  # checkpoints_aside's fallback
-                conn.execute(f"PRAGMA wal_autocheckpoint={int(checkpointer.wanted)}")
-                checkpointer.wanted = None
+            if checkpointer is not None and checkpointer.wanted != checkpointer.applied:  # checkpoints_aside's fallback
+                pages = checkpointer.wanted
+                conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+                checkpointer.applied = pages
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
             self._finish()
