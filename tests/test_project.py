@@ -70,7 +70,7 @@ def test_import_is_light():
     code = (
         "import sys, simlib; "
         "heavy = [m for m in ('pandas', 'ipywidgets', 'simlib.receiver', 'asyncio', 'IPython', 'sqlalchemy', 'psycopg', "
-        "'cryptography') if m in sys.modules]; "
+        "'cryptography', 'importlib.metadata') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

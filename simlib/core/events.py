@@ -27,7 +27,6 @@ types and the other plugins keep working.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import json
 import os
 import random
@@ -489,6 +488,8 @@ _problems: list[str] = []
 
 def _plugin_sources(environ: Mapping[str, str]) -> list[tuple[str, Callable[[], object]]]:
     """(label for messages, loader) of every plugin: entry points first, then $SIMLIB_PLUGINS."""
+    import importlib.metadata  # here, not at import: it loads zipfile, csv and email (issue 12 goal 6)
+
     sources: list[tuple[str, Callable[[], object]]] = []
     try:
         points = list(importlib.metadata.entry_points(group=PLUGIN_GROUP))
