@@ -488,7 +488,7 @@ _problems: list[str] = []
 
 def _plugin_sources(environ: Mapping[str, str]) -> list[tuple[str, Callable[[], object]]]:
     """(label for messages, loader) of every plugin: entry points first, then $SIMLIB_PLUGINS."""
-    import importlib.metadata  # here, not at import: it loads zipfile, csv and email (issue 12 goal 6)
+    import importlib.metadata  # here, not at import: it loads zipfile and csv (issue 12 goal 6)
 
     sources: list[tuple[str, Callable[[], object]]] = []
     try:
