@@ -65,6 +65,9 @@ from simlib.core.validation import (
     production_check as production_check,
 )
 from simlib.errors import (
+    ConflictError as ConflictError,
+)
+from simlib.errors import (
     NotFoundError as NotFoundError,
 )
 from simlib.errors import (
@@ -210,6 +213,7 @@ __all__ = [
     "CANCELLED",
     "CappedCount",
     "Capture",
+    "ConflictError",
     "DELIVERED",
     "DEMO_WEBHOOK_ID",
     "DeliveryConfig",

@@ -8,6 +8,7 @@ ValueError`` catches a ValidationError, ``except TimeoutError`` a ResolveTimeout
     │   ├── OverrideError               a payload override names a path that does not exist or a bad value
     │   └── UnknownEventError           an event type that is not in the catalogue
     ├── NotFoundError [LookupError]     no webhook / history row with that id
+    ├── ConflictError                   the webhook was changed by someone else since it was read
     ├── StoreError                      the store cannot be used
     │   ├── StoreUnavailable            locked past the busy timeout, unreadable, read-only, server down
     │   ├── StoreVersionError           the store was written by a newer simlib
@@ -60,6 +61,18 @@ class NotFoundError(SimlibError, LookupError):
         self.kind = kind
         self.ident = ident
         super().__init__(f"{kind} not found: {ident!r}")
+
+
+class ConflictError(SimlibError):
+    """A change refused because the object was changed by someone else (another page, the CLI)
+    since the caller read it: ``update_webhook(..., expected_updated_ms=...)``. Nothing was
+    written; read it again and redo the change."""
+
+    def __init__(self, kind: str, ident: object, message: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        self.message = message
+        super().__init__(f"{kind} {ident!r}: {message}")
 
 
 class UnknownEventError(ValidationError):

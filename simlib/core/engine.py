@@ -52,7 +52,7 @@ from simlib.core.validation import (
     validate_url,
     validate_webhook_id,
 )
-from simlib.errors import NotFoundError, StoreError, ValidationError
+from simlib.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from simlib.records import (
     CANCELLED_BEFORE_SEND,
     EVENT_NOT_REGISTERED,
@@ -258,11 +258,20 @@ class Engine:
         events: Sequence[str] | str | None = None,
         secret: str | None = None,
         organisation_id: str | None = None,
+        expected_updated_ms: int | None = None,
     ) -> Webhook:
         """Change any of name, URL, events, secret, organisation id (``""`` removes it: a fresh
-        id per payload again); validated like create."""
+        id per payload again); validated like create.
+
+        ``expected_updated_ms``: the ``updated_ms`` of the webhook as the caller read it (an edit
+        form opened on it). If anyone changed the webhook since, nothing is written and a
+        :class:`~simlib.ConflictError` says so -- checked in the write itself, so two people
+        saving at once cannot undo each other's change. Every change moves ``updated_ms``
+        forward (by at least 1 ms, whatever the clock says), so it identifies the version."""
         current = self.get_webhook(webhook)
-        changes: dict[str, Any] = {"updated_ms": self._clock()}
+        if expected_updated_ms is not None and current.updated_ms != expected_updated_ms:
+            raise _changed_since(current)
+        changes: dict[str, Any] = {"updated_ms": max(self._clock(), current.updated_ms + 1)}
         if name is not None:
             changes["name"] = validate_name(name)
         if url is not None:
@@ -276,7 +285,10 @@ class Engine:
         if organisation_id is not None:
             changes["organisation_id"] = validate_organisation_id(organisation_id) if organisation_id != "" else None
         updated = replace(current, **changes)
-        self.store.replace_webhook(updated)
+        try:
+            self.store.replace_webhook(updated, expected_updated_ms=current.updated_ms)
+        except ConflictError:  # changed between the read above and the write
+            raise _changed_since(self.get_webhook(current.id)) from None
         return updated
 
     def rotate_secret(
@@ -292,9 +304,12 @@ class Engine:
             secret=Secret(validate_secret(new_secret) if new_secret is not None else generate_secret()),
             previous_secret=current.secret,
             previous_secret_expires_ms=now + int(grace_seconds * 1000),
-            updated_ms=now,
+            updated_ms=max(now, current.updated_ms + 1),
         )
-        self.store.replace_webhook(updated)
+        try:  # the previous secret is the one read above: not another rotation's in between
+            self.store.replace_webhook(updated, expected_updated_ms=current.updated_ms)
+        except ConflictError:
+            raise _changed_since(self.get_webhook(current.id)) from None
         return updated
 
     def delete_webhook(self, webhook: Webhook | str) -> None:
@@ -789,3 +804,12 @@ class Engine:
         write_frames(self.store.history_frames(where, limit=limit, chunk_rows=chunk_rows), out, fmt, progress=progress,
                      total=total)
         return out
+
+
+def _changed_since(now: Webhook) -> ConflictError:
+    """The refusal of a change to a webhook someone else changed since it was read."""
+    return ConflictError(
+        "webhook", now.id,
+        f"'{now.name}' was changed by someone else (another page, a notebook or the CLI) since it was read; "
+        "nothing was saved: read it again and redo the change",
+    )

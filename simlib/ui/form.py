@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
-from simlib import SimlibError, ValidationError, Webhook, event_types
+from simlib import ConflictError, NotFoundError, SimlibError, ValidationError, Webhook, event_types
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, notice, url_warning
 from simlib.ui.theme import AMBER, BORDER, GREEN, LABEL_STYLE, LABEL_WIDTH
@@ -48,6 +48,7 @@ class WebhookForm:
         self.duplicate_ok: str | None = None  # a URL another webhook has, confirmed by a second click
         self.mode: FormMode | None = None  # None: closed
         self.editing: str | None = None
+        self.opened: Webhook | None = None  # the webhook as it was when Edit opened (its version)
         self.title = w.HTML(value="")
         self.name = w.Text(description="Name", placeholder="e.g. Staging receiver", style=LABEL_STYLE)
         self.url = w.Text(
@@ -94,6 +95,7 @@ class WebhookForm:
         """Show the form empty (``create``) or filled with ``wh`` (``edit``)."""
         self.mode = mode
         self.editing = wh.id if wh else None
+        self.opened = wh if mode == "edit" else None
         with self.session.hold():
             self.name.value = wh.name if wh else ""
             self.url.value = wh.url if wh else ""
@@ -115,7 +117,7 @@ class WebhookForm:
 
     def close(self) -> None:
         self.mode = None
-        self.editing = None
+        self.editing = self.opened = None
         self.message.value = ""
         self.secret.value = ""  # never leave a secret in widget state (it syncs to the page)
         show(self.box, False)
@@ -132,7 +134,7 @@ class WebhookForm:
     def forget(self, webhook_id: str) -> None:
         """The webhook is gone: stop editing it."""
         if self.editing == webhook_id:
-            self.mode = self.editing = None
+            self.mode = self.editing = self.opened = None
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -151,15 +153,22 @@ class WebhookForm:
             return
         try:
             if self.mode == "edit" and self.editing is not None:
+                # Only over the version this form opened on: someone else's save in between is
+                # not undone (another page, a notebook, the CLI), it is refused here.
                 wh = simulator.update_webhook(
                     self.editing, name=self.name.value, url=self.url.value, events=events, secret=secret,
                     organisation_id=self.organisation.value.strip(),
+                    expected_updated_ms=self.opened.updated_ms if self.opened is not None else None,
                 )
                 done = f"Saved webhook {wh.name}."
             else:
                 wh = simulator.create_webhook(self.name.value, self.url.value, events, secret=secret,
                                               organisation_id=self.organisation.value.strip() or None)
                 done = f"Created webhook {wh.name} ({wh.id})."
+        except (ConflictError, NotFoundError) as exc:  # changed or deleted by someone else meanwhile
+            self.session.last_error = exc
+            self.message.value = notice(self._lost_edit(exc))
+            return
         except SimlibError as exc:  # bad input: say what to fix, next to the form
             self.session.last_error = exc
             self.url_error = isinstance(exc, ValidationError) and exc.field == "url"
@@ -173,6 +182,24 @@ class WebhookForm:
         self.secret.value = ""  # never leave a secret in widget state (it syncs to the page)
         self.session.say(done, GREEN)
         self.on_change(wh.id)
+
+    def _lost_edit(self, exc: SimlibError) -> str:
+        """What to say when the webhook being edited was changed or deleted by someone else
+        since the form opened: nothing was saved, what changed, and how to go on (what was typed
+        stays in the form)."""
+        before = self.opened
+        name = before.name if before is not None else str(self.editing)
+        if isinstance(exc, NotFoundError):
+            return (f"Nothing was saved: the webhook '{name}' was deleted by someone else (another page, a notebook "
+                    "or the CLI) since you opened it. Press Cancel, then Refresh.")
+        try:
+            now = self.session.simulator.get_webhook(str(self.editing))
+        except SimlibError:
+            now = None
+        changed = _changed_fields(before, now) if before is not None and now is not None else []
+        what = f" ({', '.join(changed)} changed)" if changed else ""
+        return (f"Nothing was saved: the webhook '{name}' was changed by someone else{what} since you opened it. "
+                "Press Cancel and Edit again to start from the current version (what you typed is still here).")
 
     @guarded("close the form")
     def _on_cancel_click(self, _button: w.Button | None = None) -> None:
@@ -206,3 +233,13 @@ class WebhookForm:
             text += " Already aimed at it: " + ", ".join(f"'{name}'" for name in aimed) + "."
         self.message.value = notice(text, GREEN)
         self.on_change(None)
+
+
+def _changed_fields(before: Webhook, now: Webhook) -> list[str]:
+    """The webhook's fields (as the form names them) that differ between two versions of it;
+    a secret only by whether it changed (never its value)."""
+    pairs = [
+        ("name", before.name, now.name), ("URL", before.url, now.url), ("events", before.events, now.events),
+        ("secret", before.secret, now.secret), ("organisation id", before.organisation_id, now.organisation_id),
+    ]
+    return [label for label, a, b in pairs if a != b]

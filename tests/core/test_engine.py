@@ -10,7 +10,7 @@ from datetime import UTC
 import pytest
 
 import simlib
-from simlib import DeliveryConfig, Simulator, ValidationError, verify
+from simlib import ConflictError, DeliveryConfig, Simulator, ValidationError, verify
 from simlib.receiver import Receiver
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT
 from tests.servers import RawServer, answer
@@ -118,6 +118,24 @@ def test_seconds_timestamp_unit_is_what_a_wrong_receiver_expects(store_path, rx)
     assert re.fullmatch(r"\d{10}", req.header("x-webhook-timestamp"))
     assert r.http_status == 401
     assert req.verification.code == "timestamp_in_seconds"
+
+
+def test_every_webhook_change_is_a_new_version_even_when_the_clock_stands_still(store_path):
+    """updated_ms identifies the version an edit was made over: each change moves it on (a
+    fixed or backward clock included), so a save over the version before is refused."""
+    now = [1_769_592_774_119]
+    with Simulator(store_path, clock=lambda: now[0]) as s:
+        wh = s.create_webhook("V", "http://127.0.0.1:9/x", [APP], secret=SECRET)
+        first = s.update_webhook(wh, name="V1", expected_updated_ms=wh.updated_ms)
+        second = s.rotate_secret(first)
+        now[0] -= 10_000  # the clock goes back
+        third = s.update_webhook(second, url="http://127.0.0.1:9/y")
+        assert wh.updated_ms < first.updated_ms < second.updated_ms < third.updated_ms
+        for stale in (wh, first, second):
+            with pytest.raises(ConflictError):
+                s.update_webhook(wh.id, name="lost", expected_updated_ms=stale.updated_ms)
+        assert s.get_webhook(wh.id).name == "V1"
+        assert s.update_webhook(wh.id, name="V2", expected_updated_ms=third.updated_ms).name == "V2"
 
 
 def test_secret_rotation_and_signing_with_the_previous_secret(store_path):

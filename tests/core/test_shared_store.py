@@ -14,12 +14,22 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from simlib import HistoryFilter, SecretKeyError, Simulator, StoreUnavailable, StoreVersionError, ValidationError
+from simlib import (
+    ConflictError,
+    HistoryFilter,
+    NotFoundError,
+    SecretKeyError,
+    Simulator,
+    StoreUnavailable,
+    StoreVersionError,
+    ValidationError,
+)
 from simlib.core.store.backends import open_store
 from simlib.core.store.keys import KEY_ENV, new_key
 from simlib.core.store.schema import HISTORY_COLUMNS, SCHEMA_VERSION, frame_dtypes
@@ -63,6 +73,28 @@ def test_webhooks_round_trip(backend_store):
         assert s.get_webhook(a.id).name == "A2"
         s.delete_webhook(a)
         assert [w.id for w in s.list_webhooks()] == [b.id]
+
+
+def test_a_webhook_edit_over_a_version_someone_else_changed_is_refused(backend_store):
+    """Two people edit one webhook: the second save, made over the version it read, is refused
+    with ConflictError and writes nothing -- it does not undo the first (checked in the UPDATE,
+    on both backends)."""
+    with Simulator(backend_store) as a, Simulator(backend_store) as b:
+        wh = a.create_webhook("Slow", "https://example.com/slow", [APP])
+        opened = a.get_webhook(wh.id)  # both open the edit form on this version
+        b.update_webhook(wh.id, url="https://example.com/ok", expected_updated_ms=opened.updated_ms)
+        with pytest.raises(ConflictError) as caught:
+            a.update_webhook(wh.id, name="Slow (renamed)", url=opened.url, expected_updated_ms=opened.updated_ms)
+        assert "changed by someone else" in str(caught.value) and "nothing was saved" in str(caught.value)
+        now = a.get_webhook(wh.id)
+        assert (now.name, now.url) == ("Slow", "https://example.com/ok")  # B's change stands
+        # and in the store's own write: an UPDATE over a stale version changes no row
+        with pytest.raises(ConflictError):
+            a.store.replace_webhook(replace(now, name="X"), expected_updated_ms=opened.updated_ms)
+        assert a.get_webhook(wh.id).name == "Slow"
+        a.delete_webhook(wh.id)
+        with pytest.raises(NotFoundError):
+            b.update_webhook(wh.id, name="gone", expected_updated_ms=now.updated_ms)
 
 
 def test_the_store_reads_history_through_one_filter_argument(backend_store, monkeypatch):

@@ -70,7 +70,7 @@ from simlib.core.store.schema import (
     stored_fields,
     time_columns,
 )
-from simlib.errors import NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
+from simlib.errors import ConflictError, NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
 from simlib.records import INTERRUPTED, Attempt, Kind, ViewItem, Webhook, record_view
 
 if TYPE_CHECKING:
@@ -372,13 +372,19 @@ class SQLStore:
                 raise ValidationError("id", f"a webhook with id {wh.id!r} already exists") from None
             raise
 
-    def replace_webhook(self, wh: Webhook) -> None:
+    def replace_webhook(self, wh: Webhook, *, expected_updated_ms: int | None = None) -> None:
+        """As :meth:`simlib.core.store.sqlite.Store.replace_webhook`."""
         values = self._webhook_values(wh)
         values.pop("id")
+        where = _WEBHOOKS.c.id == wh.id
+        if expected_updated_ms is not None:
+            where = sa.and_(where, _WEBHOOKS.c.updated_ms == int(expected_updated_ms))
         with self._write() as conn:
-            done = conn.execute(sa.update(_WEBHOOKS).where(_WEBHOOKS.c.id == wh.id).values(**values))
+            done = conn.execute(sa.update(_WEBHOOKS).where(where).values(**values))
             if done.rowcount == 0:
-                raise NotFoundError("webhook", wh.id)
+                if self._select_webhook(conn, wh.id) is None:
+                    raise NotFoundError("webhook", wh.id)
+                raise ConflictError("webhook", wh.id, "changed since it was read; nothing was saved")
 
     def delete_webhook(self, webhook_id: str) -> None:
         with self._write() as conn:

@@ -105,7 +105,7 @@ from simlib.core.store.schema import (
     stored_fields,
     time_columns,
 )
-from simlib.errors import NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
+from simlib.errors import ConflictError, NotFoundError, StoreError, StoreUnavailable, StoreVersionError, ValidationError
 from simlib.records import INTERRUPTED, Attempt, Kind, Webhook, record_view
 
 if TYPE_CHECKING:
@@ -605,16 +605,23 @@ class Store:
                 (*_webhook_params(wh, self._keyring), pos),
             )
 
-    def replace_webhook(self, wh: Webhook) -> None:
+    def replace_webhook(self, wh: Webhook, *, expected_updated_ms: int | None = None) -> None:
+        """Write ``wh`` over the webhook of its id. ``expected_updated_ms``: only if the stored
+        webhook still has that ``updated_ms`` (checked in the UPDATE itself), else
+        ConflictError and nothing written."""
+        sql = (
+            "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
+            "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?"
+        )
+        params: tuple[Any, ...] = (*_webhook_params(wh, self._keyring)[1:], wh.id)
+        if expected_updated_ms is not None:
+            sql, params = sql + " AND updated_ms=?", (*params, int(expected_updated_ms))
         with self._write() as conn:
             self._webhooks_read.clear()  # under the store's lock, until this write commits
-            cur = conn.execute(
-                "UPDATE webhooks SET name=?, url=?, events=?, secret=?, previous_secret=?, "
-                "previous_secret_expires_ms=?, created_ms=?, updated_ms=?, organisation_id=? WHERE id=?",
-                (*_webhook_params(wh, self._keyring)[1:], wh.id),
-            )
-            if cur.rowcount == 0:
-                raise NotFoundError("webhook", wh.id)
+            if conn.execute(sql, params).rowcount == 0:
+                if conn.execute("SELECT 1 FROM webhooks WHERE id=?", (wh.id,)).fetchone() is None:
+                    raise NotFoundError("webhook", wh.id)
+                raise ConflictError("webhook", wh.id, "changed since it was read; nothing was saved")
 
     def delete_webhook(self, webhook_id: str) -> None:
         with self._write() as conn:
