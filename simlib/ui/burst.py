@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import ipywidgets as w
 
@@ -51,13 +51,11 @@ class BurstPanel:
         self.job: Job[BurstResult] = Job("simlib-explorer-burst", tick_s=0.25)
         self._busy = False  # from Run until the result is shown
         width = w.Layout(width="240px")
-        self.count = w.BoundedIntText(value=100, min=1, max=1_000_000, description="Sends", style=LABEL_STYLE, layout=width)
-        self.concurrency = w.BoundedIntText(
-            value=10, min=1, max=1000, description="Concurrency", style=LABEL_STYLE, layout=width
-        )
-        self.rate = w.BoundedFloatText(
-            value=0.0, min=0.0, max=100_000.0, description="Rate /s", style=LABEL_STYLE, layout=width
-        )
+        # Not Bounded*Text: those snap a 0 to 1 in the page without a word, and a burst would send
+        # what was not asked for; a value out of range is refused with one line (_limits).
+        self.count = w.IntText(value=100, description="Sends", style=LABEL_STYLE, layout=width)
+        self.concurrency = w.IntText(value=10, description="Concurrency", style=LABEL_STYLE, layout=width)
+        self.rate = w.FloatText(value=0.0, description="Rate /s", style=LABEL_STYLE, layout=width)
         self.repeat = w.Checkbox(value=False, description="Repeat one payload (idempotency test)", indent=False)
         self.run = w.Button(description=RUN_LABEL, icon="bolt", button_style="warning", disabled=True)
         self.cancel = w.Button(description="Cancel", icon="stop", disabled=True, layout=w.Layout(width="auto"))
@@ -105,6 +103,10 @@ class BurstPanel:
         if picked is None or self.running:
             return
         preview, wh = picked
+        wrong = _limits(self.count.value, self.concurrency.value, self.rate.value)
+        if wrong:
+            self.result.value = panel(notice(f"Nothing was sent: {wrong}."))
+            return
         n = int(self.count.value)
         concurrency = int(self.concurrency.value)
         rate = float(self.rate.value) or None
@@ -156,3 +158,20 @@ class BurstPanel:
         if self.running:
             self.job.cancel()
             self._show_count()
+
+
+#: The burst form's highest values (the lowest: 1 send, concurrency 1, rate 0).
+MAX_SENDS: Final = 1_000_000
+MAX_CONCURRENCY: Final = 1000
+MAX_RATE: Final = 100_000.0
+
+
+def _limits(count: float, concurrency: float, rate: float) -> str:
+    """What is wrong with the burst form's numbers, in one line, or ""."""
+    if not 1 <= count <= MAX_SENDS:
+        return f"Sends must be from 1 to {MAX_SENDS:,}, not {count:,}"
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        return f"Concurrency must be from 1 to {MAX_CONCURRENCY:,}, not {concurrency:,}"
+    if not 0 <= rate <= MAX_RATE:  # NaN too
+        return f"Rate /s must be from 0 (as fast as possible) to {MAX_RATE:,.0f}, not {rate:g}"
+    return ""

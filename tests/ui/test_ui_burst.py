@@ -42,6 +42,27 @@ def explorer(tmp_path):
     sim.close()
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("burst_count", 0, "Sends must be from 1 to 1,000,000, not 0"),
+        ("burst_count", -5, "Sends must be from 1 to 1,000,000, not -5"),
+        ("burst_count", 1_000_001, "Sends must be from 1 to 1,000,000, not 1,000,001"),
+        ("burst_concurrency", 0, "Concurrency must be from 1 to 1,000, not 0"),
+        ("burst_rate", -1.0, "Rate /s must be from 0 (as fast as possible) to 100,000, not -1"),
+    ],
+)
+def test_a_burst_number_out_of_range_sends_nothing_and_says_so(explorer, field, value, said):
+    """Not snapped to the nearest bound in silence (a 0 would have sent one request)."""
+    explorer.select("demo", ACT)
+    getattr(explorer, field).value = value
+    explorer.burst_run.click()
+    assert explorer.last_burst is None and not explorer.burst_running
+    assert text_of(explorer.burst_result.value) == f"Nothing was sent: {said}."
+    assert len(explorer.receiver.requests) == 0 and len(explorer.history) == 0
+    assert getattr(explorer, field).value == value  # what was typed stays, to be corrected
+
+
 def test_burst_button_sends_records_and_summarises(explorer):
     explorer.select("demo", ACT)
     explorer.options["work_mode"].value = False

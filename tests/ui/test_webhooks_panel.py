@@ -54,6 +54,78 @@ def test_refresh_picks_up_webhooks_another_simulator_added_or_changed(sim, store
     assert not explorer.send.disabled
 
 
+# --- two people on one webhook ------------------------------------------------------------------
+
+
+def test_two_pages_editing_one_webhook_the_second_save_is_refused_and_undoes_nothing(sim, store_path, make_explorer):
+    wh = sim.create_webhook("Slow", "https://example.com/slow", [APP])
+    with Simulator(store_path) as other_sim:
+        a, b = make_explorer(sim), make_explorer(other_sim)  # two pages of one server
+        a.edit.click()
+        b.edit.click()
+        b.form_url.value = "https://example.com/ok"
+        b.form_submit.click()
+        assert "Saved webhook Slow" in text_of(b.notice.value)
+
+        a.form_name.value = "Slow (renamed)"  # A's form still holds the URL it opened with
+        a.form_submit.click()
+
+        said = text_of(a.webhooks_panel.form.message.value)
+        assert said.startswith("Nothing was saved: the webhook 'Slow' was changed by someone else (URL changed)")
+        assert "Edit again" in said and "what you typed is still here" in said
+        assert visible(a.form_box) and a.form_name.value == "Slow (renamed)"  # nothing typed is lost
+        now = sim.get_webhook(wh.id)
+        assert (now.name, now.url) == ("Slow", "https://example.com/ok")  # B's change stands
+
+        a.form_cancel.click()  # then Edit again starts from the current version, and saves
+        a.webhooks_panel.reload.click()
+        a.edit.click()
+        assert a.form_url.value == "https://example.com/ok"
+        a.form_name.value = "Slow (renamed)"
+        a.form_submit.click()
+        assert (sim.get_webhook(wh.id).name, sim.get_webhook(wh.id).url) == ("Slow (renamed)", "https://example.com/ok")
+
+        a.edit.click()  # a webhook deleted meanwhile: said so, with what to do
+        other_sim.delete_webhook(wh.id)
+        a.form_submit.click()
+        assert text_of(a.webhooks_panel.form.message.value) == (
+            "Nothing was saved: the webhook 'Slow (renamed)' was deleted by someone else (another page, a notebook "
+            "or the CLI) since you opened it. Press Cancel, then Refresh."
+        )
+        a.form_cancel.click()
+        b.webhooks_panel.reload.click()
+
+
+def test_a_send_after_someone_else_moved_the_webhook_goes_nowhere_until_the_preview_shows_it(sim, store_path, make_explorer):
+    with Receiver() as old, Receiver() as new:
+        wh = sim.create_webhook("Moved", old.url, [APP])
+        explorer = make_explorer(sim)
+        assert explorer.current_preview.url == old.url
+        with Simulator(store_path) as other:  # another page saves a new URL
+            other.update_webhook(wh.id, url=new.url)
+
+        explorer.send.click()
+        explorer.wait(60)
+
+        assert explorer.last_result is None and old.requests == [] and new.requests == []  # nothing sent
+        assert len(sim.history()) == 0
+        said = text_of(explorer.notice.value)
+        assert said.startswith("Nothing was sent: the webhook 'Moved' was changed by someone else")
+        assert f"its URL is now {new.url} (it was {old.url})" in said
+        assert explorer.current_preview.url == new.url  # the preview and the list show it now
+        assert explorer.webhook.options == ((f"Moved — {new.url}", wh.id),)
+        with Simulator(store_path) as other:  # moved back: a burst is refused the same way
+            other.update_webhook(wh.id, url=old.url)
+        explorer.burst_run.click()
+        assert explorer.last_burst is None and not explorer.burst_running
+        assert old.requests == [] and new.requests == [] and len(sim.history()) == 0
+        assert f"its URL is now {old.url} (it was {new.url})" in text_of(explorer.notice.value)
+        assert explorer.current_preview.url == old.url
+
+        send_and_wait(explorer)  # the preview shows where it goes: it goes
+        assert explorer.last_result.delivered and len(old.requests) == 1 and new.requests == []
+
+
 # --- the secret --------------------------------------------------------------------------------
 
 
