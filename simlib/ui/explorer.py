@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as w
 
-from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, SimlibError, Simulator, Webhook, start_demo
+from simlib import EVENT_NOT_REGISTERED, WEBHOOK_NOT_FOUND, Simulator, Webhook, start_demo
 from simlib.ui.analysis import AnalysisPanel
 from simlib.ui.attributes import ExplorerAttributes
 from simlib.ui.base import Session, guarded, walk
@@ -23,7 +23,7 @@ from simlib.ui.receiver import LocalReceiver
 from simlib.ui.receiver_tab import ReceiverPanel
 from simlib.ui.result import ResultPanel
 from simlib.ui.sending import SendRunner
-from simlib.ui.theme import AMBER, MUTED, PAGE_CSS
+from simlib.ui.theme import MUTED, PAGE_CSS
 from simlib.ui.webhooks import WebhooksPanel
 
 if TYPE_CHECKING:
@@ -198,37 +198,15 @@ class Explorer(ExplorerAttributes):
 
     def _burst_target(self) -> tuple[Preview, Webhook] | None:
         preview, wh = self.composer.current_preview, self.webhooks_panel.selected
-        if preview is None or wh is None or self.sending.running or self._moved(preview):
-            return None
-        return preview, wh
+        return None if preview is None or wh is None or self.sending.running or self.webhooks_panel.moved(preview) else (preview, wh)
 
     @guarded("send the simulation")
     def _on_send_click(self, _button: w.Button | None = None, *, sign_with: Literal["current", "previous"] = "current") -> None:
         preview = self.composer.current_preview
-        if preview is None or self.sending.running or self.burst_panel.running or self._moved(preview):
+        if preview is None or self.sending.running or self.burst_panel.running or self.webhooks_panel.moved(preview):
             return
         self.notice.value = ""
         self.sending.start(preview, sign_with=sign_with)  # on a worker thread; never raises, bounded by the deadline
-
-    def _moved(self, preview: Preview) -> bool:
-        """Whether the webhook's URL changed in the store since the preview was built (someone
-        else edited it: another page, a notebook, the CLI). Then nothing is sent: the list and
-        the preview are reloaded to show where a send would go now, and the user is told to
-        press again -- a send goes only to the URL its preview showed. A deleted webhook, or a
-        store that cannot be read, is left to the send itself (it records what happened)."""
-        try:
-            now = self.session.simulator.get_webhook(preview.webhook_id)
-        except SimlibError:
-            return False
-        if now.url == preview.url:
-            return False
-        self.webhooks_panel.refresh()
-        self.session.say(
-            f"Nothing was sent: the webhook '{now.name}' was changed by someone else since its preview was built; "
-            f"its URL is now {now.url} (it was {preview.url}). The preview shows it now: check it and press again.",
-            AMBER,
-        )
-        return True
 
     def _after_send(self, result: SimulationResult) -> None:
         """What a finished send shows (on the send's worker thread)."""

@@ -15,6 +15,7 @@ import ipywidgets as w
 from simlib import ConflictError, NotFoundError, SimlibError, ValidationError, Webhook, event_types
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import muted, notice, url_warning
+from simlib.ui.changes import lost_edit
 from simlib.ui.theme import AMBER, BORDER, GREEN, LABEL_STYLE, LABEL_WIDTH
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ class WebhookForm:
                 done = f"Created webhook {wh.name} ({wh.id})."
         except (ConflictError, NotFoundError) as exc:  # changed or deleted by someone else meanwhile
             self.session.last_error = exc
-            self.message.value = notice(self._lost_edit(exc))
+            self.message.value = notice(lost_edit(self.session, self.opened, self.editing, exc))
             return
         except SimlibError as exc:  # bad input: say what to fix, next to the form
             self.session.last_error = exc
@@ -182,24 +183,6 @@ class WebhookForm:
         self.secret.value = ""  # never leave a secret in widget state (it syncs to the page)
         self.session.say(done, GREEN)
         self.on_change(wh.id)
-
-    def _lost_edit(self, exc: SimlibError) -> str:
-        """What to say when the webhook being edited was changed or deleted by someone else
-        since the form opened: nothing was saved, what changed, and how to go on (what was typed
-        stays in the form)."""
-        before = self.opened
-        name = before.name if before is not None else str(self.editing)
-        if isinstance(exc, NotFoundError):
-            return (f"Nothing was saved: the webhook '{name}' was deleted by someone else (another page, a notebook "
-                    "or the CLI) since you opened it. Press Cancel, then Refresh.")
-        try:
-            now = self.session.simulator.get_webhook(str(self.editing))
-        except SimlibError:
-            now = None
-        changed = _changed_fields(before, now) if before is not None and now is not None else []
-        what = f" ({', '.join(changed)} changed)" if changed else ""
-        return (f"Nothing was saved: the webhook '{name}' was changed by someone else{what} since you opened it. "
-                "Press Cancel and Edit again to start from the current version (what you typed is still here).")
 
     @guarded("close the form")
     def _on_cancel_click(self, _button: w.Button | None = None) -> None:
@@ -234,12 +217,3 @@ class WebhookForm:
         self.message.value = notice(text, GREEN)
         self.on_change(None)
 
-
-def _changed_fields(before: Webhook, now: Webhook) -> list[str]:
-    """The webhook's fields (as the form names them) that differ between two versions of it;
-    a secret only by whether it changed (never its value)."""
-    pairs = [
-        ("name", before.name, now.name), ("URL", before.url, now.url), ("events", before.events, now.events),
-        ("secret", before.secret, now.secret), ("organisation id", before.organisation_id, now.organisation_id),
-    ]
-    return [label for label, a, b in pairs if a != b]

@@ -17,12 +17,14 @@ import ipywidgets as w
 from simlib import DEMO_WEBHOOK_ID, Webhook
 from simlib.ui.base import Session, guarded, show
 from simlib.ui.blocks import muted, panel, url_warning
+from simlib.ui.changes import moved
 from simlib.ui.form import WebhookForm
 from simlib.ui.receiver import StaleNotice
 from simlib.ui.secret import SecretPanel
 from simlib.ui.theme import AMBER, GREEN, LABEL_STYLE
 
 if TYPE_CHECKING:
+    from simlib import Preview
     from simlib.ui.receiver import LocalReceiver
 
 __all__ = ["WebhooksPanel"]
@@ -93,6 +95,11 @@ class WebhooksPanel:
     def selected(self) -> Webhook | None:
         value = self.webhook.value
         return self.webhooks.get(value) if isinstance(value, str) else None
+
+    def moved(self, preview: Preview) -> bool:
+        """Whether someone else moved the previewed webhook to another URL (then nothing may be
+        sent: the list and the preview are reloaded, the user told to press again)."""
+        return moved(self.session, preview, self.refresh, lambda text: self.session.say(text, AMBER))
 
     def refresh(self, select: str | None = None, *, moving_on: bool = False) -> None:
         """Reload the webhooks from the store, keeping the selection (or selecting ``select``)
