@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from simlib import HistoryFilter, latency_percentiles, success_rates
+from simlib import HistoryFilter, ValidationError, latency_percentiles, success_rates
 from simlib.ui.base import Session, describe_error, guarded, show
 from simlib.ui.blocks import header_cell, muted, notice, panel
 from simlib.ui.jobs import Job
@@ -94,7 +94,12 @@ class AnalysisPanel:
     def _on_analyse_click(self, _button: w.Button | None = None) -> None:
         if self.job.running:
             return
-        flt: HistoryFilter = self.source.current_filter
+        try:
+            flt: HistoryFilter = self.source.current_filter
+        except ValidationError as exc:  # a From/To that is not a time: said here, not at the top of the page
+            self.session.last_error = exc
+            self.status.value = notice(f"Not analysed: the History tab's filter is not applied — {describe_error(exc)}")
+            return
         sim = self.session.simulator
         self.analyse.disabled = True
         self.status.value = muted(f"Analysing ({_describe(flt)}) …")

@@ -2,7 +2,9 @@
 original timestamp and signature, or with the payload edited first) and see the diff of the two
 answers; copy it as curl or httpx (the secret a placeholder unless revealed by a click); download
 it as a JSON fixture that Import reads back. The replay runs on a worker thread, with its
-elapsed time and Cancel (which ends its send within a second; the attempt is recorded)."""
+elapsed time and Cancel (which ends its send within a second; the attempt is recorded). The
+Replay area is the open row's: opening another clears it, and a replay's progress and result
+show only while its own row is open."""
 
 from __future__ import annotations
 
@@ -77,15 +79,34 @@ class RowActions:
         self.fixture.on_click(self._on_fixture_click)
         session.on_action.append(self._hide_secret)
         self._revealed = False
-        self._new_id: int | None = None
+        self._new_id: int | None = None  # the row the replay shown recorded ("Open the new row")
+        self._replaying: int | None = None  # the row a running replay replays
+        self._lock = threading.RLock()  # set_row (kernel) and a replay's tick/done (worker) take turns
 
     def set_row(self, history_id: int | None) -> None:
-        """Act on ``history_id`` from now on (what was shown for another row goes)."""
-        if history_id != self.history_id:
-            self.code.value = self.fixture_link.value = ""
-            self._revealed = False
-        self.history_id = history_id
+        """Act on ``history_id`` from now on (what was shown for another row goes: the code,
+        the fixture link, the replay's diff, "Open the new row" and the edit-first text)."""
+        with self._lock:
+            if history_id != self.history_id:
+                self.history_id, self._new_id, self._revealed = history_id, None, False
+                self.code.value = self.fixture_link.value = self.overrides.value = ""
+                show(self.open_new, False)
+                if self.mode.value == "edit":  # the edits were for the other row's payload
+                    self.mode.value = "resigned"
+                self.replay_result.value = self._progress()
         self._follow()
+
+    def _progress(self) -> str:
+        """What the Replay area says while a replay runs: its elapsed time under its own row,
+        elsewhere that it still runs (Replay is disabled, Cancel stops it); "" when none runs."""
+        hid = self._replaying
+        if hid is None or not self.job.running:
+            return ""
+        if hid != self.history_id:
+            return muted(f"A replay of #{hid} is still running (Cancel stops it); "
+                         f"its result shows only under #{hid}, if it is open when the replay ends.")
+        word = "Cancelling" if self.job.cancelled else "Replaying"
+        return panel(muted(f"{word} #{hid} … {self.job.elapsed:.1f} s"))
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
@@ -119,30 +140,40 @@ class RowActions:
             return
         sim = self.session.simulator
         self.replay_result.value = panel(muted(f"Replaying #{hid} …"))
+        self._new_id = None
         show(self.open_new, False)
 
         def work(cancel: threading.Event) -> ReplayResult:
             return sim.replay(hid, original_timestamp=mode == "original", overrides=lines or None, cancel=cancel)
 
         def tick() -> None:
-            word = "Cancelling" if self.job.cancelled else "Replaying"
-            self.replay_result.value = panel(muted(f"{word} #{hid} … {self.job.elapsed:.1f} s"))
+            with self._lock:
+                self.replay_result.value = self._progress()
 
         def done(rr: ReplayResult | None, error: BaseException | None) -> None:
             try:
-                if rr is None:
-                    self.session.last_error = error
-                    self.replay_result.value = notice(f"Could not replay #{hid}: {describe_error(error or ValueError('no result'))}")
-                    return
-                self.last_replay, self._new_id = rr, rr.result.history_id
-                where = f"recorded as #{rr.result.history_id}" if rr.result.history_id is not None else "not recorded"
-                title = f"Replay of #{hid} ({rr.mode}{', edited' if rr.edited else ''}): {rr.result.result}, {where}"
-                self.replay_result.value = render_diff(rr.diff, title)
-                show(self.open_new, self._new_id is not None)
-                self.on_recorded(self._new_id)
+                with self._lock:
+                    self._replaying = None
+                    if rr is not None:
+                        self.last_replay = rr
+                    if error is not None:
+                        self.session.last_error = error
+                    if self.history_id != hid:  # another row is open: #hid's result is not its
+                        self.replay_result.value = ""
+                    elif rr is None:
+                        self.replay_result.value = notice(f"Could not replay #{hid}: {describe_error(error or ValueError('no result'))}")
+                    else:
+                        self._new_id = rr.result.history_id
+                        where = f"recorded as #{rr.result.history_id}" if rr.result.history_id is not None else "not recorded"
+                        title = f"Replay of #{hid} ({rr.mode}{', edited' if rr.edited else ''}): {rr.result.result}, {where}"
+                        self.replay_result.value = render_diff(rr.diff, title)
+                        show(self.open_new, self._new_id is not None)
+                if rr is not None:
+                    self.on_recorded(rr.result.history_id)
             finally:
                 self._follow()
 
+        self._replaying = hid
         self.job.start(work, tick=tick, done=done)
         self._follow()
 

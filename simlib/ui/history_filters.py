@@ -1,6 +1,10 @@
 """The History tab's filter bar: webhook, event type, result, status class, time range, free text,
 who sent it and from which host (a shared store), "This page's sends only" (several pages on one
-server), sort order and page size, read as one :class:`simlib.HistoryFilter`."""
+server), sort order and page size, read as one :class:`simlib.HistoryFilter`.
+
+A From/To that is not a time is said on the line right under those fields (the field marked, what
+was typed kept), not at the top of the page: :meth:`FilterBar.checked` is then None, and the grid
+shows that the filter is not applied until the field is fixed or cleared."""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ from simlib import (
     ValidationError,
     event_types,
 )
-from simlib.ui.base import Session, guarded, show
+from simlib.ui.base import Session, describe_error, guarded, show
+from simlib.ui.blocks import notice
+from simlib.ui.theme import RED
 
 __all__ = ["ORDER_LABELS", "FilterBar"]
 
@@ -82,6 +88,10 @@ class FilterBar:
                     "to the same store", layout=w.Layout(width="auto", flex="0 0 auto"),
         )
         self.clear = w.Button(description="Clear filters", layout=w.Layout(width="auto"))
+        #: Why the filter is not applied (a From/To that is not a time), right under those fields.
+        self.error = w.HTML(value="")
+        self.error.add_class("simlib-history-filter-error")
+        self.problem: str | None = None
         for widget in (self.webhook, self.event, self.result, self.status, self.time_range, self.since, self.until,
                        self.text, self.user, self.host, self.order, self.page_rows):
             widget.style.description_width = "72px"  # "Webhook" whole, in Lab and in Voilà
@@ -89,6 +99,7 @@ class FilterBar:
         self.widget = w.VBox([
             w.HBox([self.webhook, self.event, self.result, self.status], layout=box),
             w.HBox([self.time_range, self.since, self.until, self.order, self.page_rows], layout=box),
+            self.error,
             w.HBox([self.text, self.user, self.host, self.mine, self.clear], layout=box),
         ], layout=w.Layout(width="100%"))
         self._quiet = False
@@ -125,6 +136,32 @@ class FilterBar:
             user=self.user.value.strip() or None, host=self.host.value.strip() or None,
             history_ids=self.session.own_ids if self.mine.value else None,
         )
+
+    def checked(self) -> HistoryFilter | None:
+        """:meth:`current`, or None when a field is not valid: then the line under From/To says
+        why and that the filter is not applied, and the field is marked; a valid filter clears
+        both."""
+        errors: list[str] = []
+        bad: set[str] = set()
+        if int(self.time_range.value) < 0:
+            for field, box in (("From", self.since), ("To", self.until)):
+                try:
+                    _parse_utc(field, box.value)
+                except ValidationError as exc:
+                    errors.append(describe_error(exc))
+                    bad.add(field)
+        flt = None
+        if not errors:
+            try:
+                flt = self.current()
+            except ValidationError as exc:  # not one of the times (no widget can say one now)
+                errors.append(describe_error(exc))
+        for field, box in (("From", self.since), ("To", self.until)):
+            box.layout.border = f"1px solid {RED}" if field in bad else None
+        self.problem = "; ".join(errors) or None
+        self.error.value = "" if self.problem is None else notice(
+            f"{self.problem} — filter not applied: no rows are shown until you fix or clear it.")
+        return flt
 
     @property
     def order_value(self) -> HistoryOrder:

@@ -3,7 +3,9 @@ cost at a million rows), shown in itables' DataTables widget (bundled, so it wor
 JupyterLab and in Voilà) with single-row selection, and a pager of our own.
 
 DataTables gets only the page: its own paging, search and sorting are off (they would act on
-those rows only); the filter bar and the Sort dropdown ask the store instead.
+those rows only); the filter bar and the Sort dropdown ask the store instead. While the filter
+bar holds a time that is not one, the grid shows no rows and its count line says the filter is
+not applied (rather than the unfiltered rows, which would look filtered).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from simlib import CappedCount, HistoryPage, PageCursor
+from simlib import CappedCount, HistoryFilter, HistoryPage, PageCursor
 from simlib.ui.base import Session, guarded
+from simlib.ui.blocks import notice
 from simlib.ui.history_filters import FilterBar
 from simlib.ui.history_views import page_frame, render_count
 
@@ -88,7 +91,10 @@ class HistoryGrid:
 
     def _load(self, *, how: str, after: PageCursor | None = None, before: PageCursor | None = None) -> None:
         sim = self.session.simulator
-        flt, rows = self.filters.current(), int(self.filters.page_rows.value)
+        flt, rows = self.filters.checked(), int(self.filters.page_rows.value)
+        if flt is None:
+            self._not_applied()
+            return
         page = sim.history_page(flt, order=self.filters.order_value, after=after, before=before, limit=rows)
         if how == "before" and len(page.rows) < rows:  # fewer newer rows than a page: show the first page
             page, how, after, before = sim.history_page(flt, order=self.filters.order_value, limit=rows), "first", None, None
@@ -106,7 +112,16 @@ class HistoryGrid:
         self.table.update(page_frame(page.rows), selected_rows=[], **_TABLE_OPTIONS)
         if selected in self.ids:
             self.table.selected_rows = [self.ids.index(selected)]
-        self._follow()
+        self._follow(flt)
+
+    def _not_applied(self) -> None:
+        """No rows while the filter is not valid (the filter bar says why): the grid must not
+        look filtered when it is not."""
+        self.page, self.count, self.start = HistoryPage((), False, None, None), CappedCount(0, False), 1
+        self._anchor, self._newer, self._older = ("first", None), False, False
+        self.table.update(page_frame(()), selected_rows=[], **_TABLE_OPTIONS)
+        self.newest.disabled = self.newer.disabled = self.older.disabled = True
+        self.status.value = notice("Filter not applied (see the time above): no rows shown until it is fixed or cleared.")
 
     @property
     def selected_id(self) -> int | None:
@@ -114,10 +129,10 @@ class HistoryGrid:
         ids = self.ids
         return ids[chosen[0]] if chosen and 0 <= chosen[0] < len(ids) else None
 
-    def _follow(self) -> None:
+    def _follow(self, flt: HistoryFilter) -> None:
         self.newest.disabled = self.newer.disabled = not self._newer
         self.older.disabled = not self._older
-        self.status.value = render_count(self.count, self.start, len(self.page.rows), not self.filters.current().empty)
+        self.status.value = render_count(self.count, self.start, len(self.page.rows), not flt.empty)
 
     @guarded("apply the filter")
     def _on_filter_change(self) -> None:

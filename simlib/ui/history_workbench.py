@@ -118,7 +118,10 @@ class HistoryWorkbench:
     def _on_export_click(self, _button: w.Button | None = None) -> None:
         if self.export_job.running:
             return
-        fmt, flt, sim = str(self.export_format.value), self.current_filter, self.session.simulator
+        fmt, flt, sim = str(self.export_format.value), self.grid.filters.checked(), self.session.simulator
+        if flt is None:  # said by the filter bar too; never an export of rows it does not say
+            self.export_link.value = notice(f"Not exported: the filter is not applied — {self.grid.filters.problem}")
+            return
         self.export.disabled = True
         self.export_link.value = muted(f"Preparing {fmt.upper()} …")
 

@@ -57,6 +57,22 @@ def test_analysis_follows_the_history_filter(analysed):
     assert bytes(panel.histogram.value).startswith(PNG)  # an empty chart says so, it does not fail
 
 
+def test_a_bad_time_in_the_history_filter_is_said_in_the_panel_and_nothing_is_analysed(analysed):
+    explorer, history, panel = analysed
+    history.grid.filters.time_range.value = -1  # Between…
+    history.grid.filters.since.value = "yesterday"
+    panel.analyse.click()
+    assert panel.wait(60)
+    said = text_of(panel.status.value)
+    assert said.startswith("Not analysed: the History tab's filter is not applied") and "yesterday" in said
+    assert panel.last_frame is None and not visible(panel.charts)
+    assert explorer.notice.value == ""  # not at the top of the page
+    history.grid.filters.since.value = ""  # cleared: analysed again
+    panel.analyse.click()
+    assert panel.wait(60)
+    assert len(panel.last_frame) == 5
+
+
 def test_the_panel_says_how_many_rows_it_analyses_at_most(analysed):
     _explorer, _history, panel = analysed
     assert f"newest {ANALYSIS_ROWS:,}" in text_of(panel.status.value)

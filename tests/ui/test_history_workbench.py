@@ -19,7 +19,7 @@ from simlib import CANCELLED, HistoryFilter, Simulator, parse_capture
 from simlib.ui.base import walk
 from simlib.ui.history_views import download_link, render_count
 from tests.helpers import ACT, APP, free_port
-from tests.ui.helpers import send_and_wait, text_of
+from tests.ui.helpers import send_and_wait, text_of, visible
 
 
 @pytest.fixture
@@ -114,8 +114,8 @@ def test_filters_by_result_status_class_and_text(sim, page):
     f.until.value = "2001-01-01 00:00"
     assert wb.grid.ids == [] and "No attempts match" in text_of(wb.grid.status.value)
     f.until.value = "not a time"
-    assert "not a time" in text_of(explorer.notice.value)  # one readable line
-    explorer.notice.value = ""
+    assert "not a time" in text_of(f.error.value)  # one readable line, by the field
+    assert explorer.notice.value == ""
 
 
 def test_paging_forward_and_back_and_sorting(sim, page):
@@ -278,3 +278,96 @@ def test_a_hanging_replay_shows_its_time_and_cancel_records_it(sim, page):
     assert result.detail.startswith(CANCELLED) and result.recorded
     assert sim.history_row(result.history_id)["replay_of"] == original.history_id
     assert actions.cancel.disabled and not actions.replay.disabled
+
+
+def test_opening_another_row_clears_the_replay_area(sim, page):
+    """Defect 3: after replaying #a, opening #b shows no replay of #a (nor its "Open the new row",
+    nor the edit-first text), so nobody copies #a's comparison into a ticket about #b."""
+    explorer, wb, rx = page
+    first, second = send(explorer), send(explorer, ACT)
+    actions = wb.actions
+    wb.open(first.history_id)
+    actions.replay.click()
+    assert wb.wait(10)
+    new_id = actions.last_replay.result.history_id
+    assert f"Replay of #{first.history_id}" in text_of(actions.replay_result.value) and visible(actions.open_new)
+    wb.grid.table.selected_rows = [wb.grid.ids.index(second.history_id)]  # a click on #b in the grid
+    assert wb.history_id == second.history_id and f"Attempt #{second.history_id}" in text_of(wb.detail.value)
+    assert "Replay of" not in text_of(actions.replay_result.value), text_of(actions.replay_result.value)
+    assert f"#{new_id}" not in text_of(actions.replay_result.value)
+    assert not visible(actions.open_new)
+    actions.open_new.click()  # even clicked anyway, it does not open #a's replay
+    assert wb.history_id == second.history_id
+    # the edit-first state is the open row's too
+    actions.mode.value = "edit"
+    actions.overrides.value = "data.0.tracking.app.name=EditedApp"
+    wb.open(first.history_id)
+    assert actions.overrides.value == "" and actions.mode.value != "edit" and not visible(actions.overrides)
+    # re-opening the same row (as after its own replay) keeps what is shown
+    actions.replay.click()
+    assert wb.wait(10)
+    assert f"Replay of #{first.history_id}" in text_of(actions.replay_result.value) and visible(actions.open_new)
+    assert wb.history_id == first.history_id
+
+
+def test_a_replay_still_running_when_another_row_opens_does_not_land_under_it(sim, page):
+    """Defect 3: a replay's progress and result show only while its own row is the open one."""
+    explorer, wb, rx = page
+    first, second = send(explorer), send(explorer, ACT)
+    actions = wb.actions
+    wb.open(first.history_id)
+    rx.delay_ms = 1500  # the receiver holds the replay's answer 1.5 s
+    actions.replay.click()
+    assert actions.job.running
+    wb.open(second.history_id)
+    time.sleep(0.6)  # a few ticks of the replay's elapsed time
+    shown = text_of(actions.replay_result.value)
+    assert f"Replaying #{first.history_id}" not in shown and "Replay of" not in shown, shown
+    assert f"A replay of #{first.history_id} is still running" in shown  # why Replay is disabled, what Cancel does
+    assert wb.wait(10)
+    rx.delay_ms = 0
+    shown = text_of(actions.replay_result.value)
+    assert "Replay of" not in shown and "recorded as" not in shown and shown.strip() == "", shown
+    assert not visible(actions.open_new) and not actions.replay.disabled
+    assert wb.history_id == second.history_id and f"Attempt #{second.history_id}" in text_of(wb.detail.value)
+    (replay_id,) = sim.replays_of(first.history_id)  # it was recorded all the same
+    assert wb.grid.ids[0] == replay_id
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-13-45 10:00", "02/12/2026 02:30"])
+def test_a_bad_time_is_said_by_the_field_and_the_grid_shows_the_filter_is_not_applied(sim, page, bad):
+    """Defect 5: the error is next to From/To (not the page's top line), the field is marked and
+    keeps what was typed, the grid shows no rows until it is fixed, and fixing or clearing the
+    field removes the error."""
+    explorer, wb, rx = page
+    rows = [send(explorer).history_id, send(explorer, ACT).history_id][::-1]
+    f, grid = wb.grid.filters, wb.grid
+    f.time_range.value = -1
+    assert grid.ids == rows and f.error.value == ""
+    f.since.value = bad
+    error = text_of(f.error.value)
+    assert f"From: not a time: {bad!r}" in error and "not applied" in error, error
+    assert explorer.notice.value == ""  # nothing at the top of the page
+    assert f.since.value == bad and f.since.layout.border and not f.until.layout.border
+    assert grid.ids == [] and grid.table.df.empty
+    status = text_of(grid.status.value)
+    assert "not applied" in status and "Rows" not in status, status
+    # a send (the grid follows it) and an export while the time is bad: still said there, not applied
+    send(explorer)
+    assert grid.ids == [] and "not applied" in text_of(f.error.value) and explorer.notice.value == ""
+    wb.export.click()
+    assert wb.wait(10)
+    assert "From: not a time" in text_of(wb.export_link.value) and wb.last_export is None
+    assert explorer.notice.value == ""
+    rows = [r["id"] for r in sim.history_page(limit=10).rows]
+    f.since.value = "2001-01-01 00:00"  # fixed
+    assert f.error.value == "" and not f.since.layout.border
+    assert grid.ids == rows and "Rows 1–3 of 3 matching attempts" in text_of(grid.status.value)
+    f.until.value = bad  # the other field, then cleared
+    assert f"To: not a time: {bad!r}" in text_of(f.error.value) and f.until.layout.border and not f.since.layout.border
+    assert grid.ids == []
+    f.until.value = ""
+    assert f.error.value == "" and not f.until.layout.border and grid.ids == rows
+    f.since.value = bad  # Clear filters removes it too
+    f.clear.click()
+    assert f.error.value == "" and not f.since.layout.border and grid.ids == rows
