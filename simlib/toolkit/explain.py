@@ -7,14 +7,19 @@
 Given the raw headers and the raw body (as pasted from a receiver's logs) and the secret(s) the
 receiver verifies with, each likely cause is tried in turn: the request as is; the signature
 header's format; whitespace and encoding changes of the body; a re-serialised body; the
-timestamp unit (or the payload's own ``timestamp``); white space around the secret; the secrets
-of other configured webhooks. The first that makes the signature match is the answer. Secrets
-are never part of the output: a match names the webhook, not its secret.
+timestamp unit (or the payload's own ``timestamp``); white space around the secret. Each is tried
+with the secrets given and then with the other configured webhooks' secrets (so a request signed
+by another webhook *and* re-serialised is named re-serialised, and the webhook that signed it is
+named too). The first that makes the signature match is the answer. Secrets are never part of
+the output: a match names the webhook, not its secret.
 
 With an engine (:func:`explain_with_engine`, what ``Simulator.explain_signature``, the CLI and
 the explorer use), a request whose signature (or timestamp) belongs to an attempt in the history
 is also compared with the bytes recorded as sent: a body changed or re-encoded on the way is then
-named as such, with the first byte that differs, instead of being blamed on the secret.
+named as such, with the first byte that differs, instead of being blamed on the secret; and a
+request that is exactly an attempt sent by a webhook whose secret cannot be checked (not among the
+webhooks given, e.g. another Voila page's) is said to be that (``unknown_webhook``), not blamed on
+the secret either.
 
 Standard library only.
 """
@@ -69,8 +74,12 @@ CAUSES = {
     "other_webhook_secret": "the request was signed with another configured webhook's secret",
     "body_changed": "the body was changed after signing: it differs from the bytes that were sent",
     "timestamp_changed": "the timestamp header was changed after signing",
+    "unknown_webhook": "the request is an attempt sent by a webhook whose secret cannot be checked here (not "
+                       "configured here, or not one this page can see)",
     "wrong_secret": "no secret tried makes the signature match",
 }
+#: How the summary of ``wrong_secret`` ends (what was tried comes before it).
+_MOST_LIKELY_WRONG = ": the secret is most likely wrong"
 
 
 @dataclass(frozen=True)
@@ -313,63 +322,90 @@ def explain_signature(
         return verdict_for_valid_signature(f"the signature is valid for {given_label}")
     checks.append(("bytes as received", f"no match with {given_label}" if given else "no secret given"))
 
+    # Each change below is tried with the secrets given, then with the other configured webhooks'
+    # (as "every configured webhook" tries them all): a request signed by another webhook and, say,
+    # re-serialised on the way is named re-serialised, and the webhook that signed it is named too.
+    # (Unless another webhook signs the bytes exactly as received: that is said last, as before.)
+    signed_as_received = any(compute_signature(s, ts, body) == sig.lower() for s_ in others.values() for s in s_)
+    pool: list[tuple[str | None, list[str]]] = [(None, given), *([] if signed_as_received else others.items())]
+    n, tried = len(others), len(pool) - 1
+    miss = f"no match, nor with the {tried} other webhook{'s' if tried != 1 else ''}" if tried else "no match"
     norm = _normalised(sig)
-    if any(_matches(s, ts, body, norm) for s in given):
+
+    def signer(t: str, data: bytes, *, trim: bool = False) -> tuple[bool, str | None]:
+        """Whether a secret of the pool (with its white space stripped: ``trim``) signs ``t.data``
+        as the normalised signature, and whose: None for the secrets given, else the webhook's id."""
+        for wid, secrets_ in pool:
+            candidates = [s.strip() for s in secrets_ if s.strip() != s] if trim else secrets_
+            if any(_matches(s, t, data, norm) for s in candidates):
+                return True, wid
+        return False, None
+
+    def found(check: str, wid: str | None, cause: str, summary: str, hint: str) -> Explanation:
+        if wid is None:
+            checks.append((check, "match"))
+            return result(cause, summary, hint)
+        checks.append((check, f"match: webhook {wid}"))
+        return result(cause, f"{summary}; and it was signed with the secret of webhook {wid}, not with {given_label}",
+                      f"{hint}; and the receiver verifies with the wrong webhook's secret (or the request went to "
+                      f"the wrong URL): check with webhook {wid}'s secret", webhook=wid)
+
+    ok, by = signer(ts, body)
+    if ok:
         base64_ = not all(c in "0123456789abcdef" for c in norm)
-        checks.append(("signature header normalised", "match"))
-        return result("signature_format",
-                      "the signature matches " + ("as a base64 digest" if base64_ else "once its prefix is removed")
-                      + ": Trackpilots sends a bare lowercase hex digest",
-                      "whatever produced or logged this header changed its format; verify the bare hex digest")
-    checks.append(("signature header normalised", "no match"))
+        return found("signature header normalised", by, "signature_format",
+                     "the signature matches " + ("as a base64 digest" if base64_ else "once its prefix is removed")
+                     + ": Trackpilots sends a bare lowercase hex digest",
+                     "whatever produced or logged this header changed its format; verify the bare hex digest")
+    checks.append(("signature header normalised", miss))
 
     for cause, description, variant in _body_variants(body):
-        if any(_matches(s, ts, variant, norm) for s in given):
-            checks.append((description, "match"))
-            return result(cause, f"the signature matches the body without this change: {description}",
-                          "verify the exact bytes Trackpilots sent, before any framework, proxy or editor touches them")
-        checks.append((description, "no match"))
+        ok, by = signer(ts, variant)
+        if ok:
+            return found(description, by, cause, f"the signature matches the body without this change: {description}",
+                         "verify the exact bytes Trackpilots sent, before any framework, proxy or editor touches them")
+        checks.append((description, miss))
 
     for label, variant in _reserialised(body):
-        if any(_matches(s, ts, variant, norm) for s in given):
-            checks.append((f"body as {label}", "match"))
-            return result("body_reserialised",
-                          f"the signature matches the body re-serialised as {label}: the body you have was "
-                          "re-formatted after it was signed (parsed and serialised again, or pretty-printed in logs); "
-                          "if these are the bytes your receiver checks: your endpoint verifies a re-serialised body, "
-                          "not the bytes it received",
-                          "verify the raw request bytes before parsing the JSON (express.raw, fastify's rawBody, "
-                          "request.get_data())")
-        checks.append((f"body as {label}", "no match"))
+        ok, by = signer(ts, variant)
+        if ok:
+            return found(f"body as {label}", by, "body_reserialised",
+                         f"the signature matches the body re-serialised as {label}: the body you have was "
+                         "re-formatted after it was signed (parsed and serialised again, or pretty-printed in logs); "
+                         "if these are the bytes your receiver checks: your endpoint verifies a re-serialised body, "
+                         "not the bytes it received",
+                         "verify the raw request bytes before parsing the JSON (express.raw, fastify's rawBody, "
+                         "request.get_data())")
+        checks.append((f"body as {label}", miss))
 
     alt_ts = [ts[:-3]] if len(ts) == 13 else [ts + "000"] if len(ts) == 10 else []
     for t in alt_ts:
-        if any(_matches(s, t, body, norm) for s in given):
+        ok, by = signer(t, body)
+        if ok:
             unit = "seconds" if len(t) == 10 else "milliseconds"
-            checks.append((f"timestamp in {unit}", "match"))
-            return result("timestamp_unit",
-                          f"the signature matches with the timestamp in {unit} ({t}): the header was converted "
-                          "between units after signing",
-                          "sign and verify the header's exact text; Trackpilots sends milliseconds")
-        checks.append((f"timestamp as {t}", "no match"))
+            return found(f"timestamp in {unit}", by, "timestamp_unit",
+                         f"the signature matches with the timestamp in {unit} ({t}): the header was converted "
+                         "between units after signing",
+                         "sign and verify the header's exact text; Trackpilots sends milliseconds")
+        checks.append((f"timestamp as {t}", miss))
     payload_ts = _payload_timestamp(body)
     if payload_ts is not None and payload_ts != ts:
-        if any(_matches(s, payload_ts, body, norm) for s in given):
-            checks.append(("payload timestamp instead of the header", "match"))
-            return result("payload_timestamp",
-                          "the signature matches when the payload's \"timestamp\" (event time) is used instead of "
-                          f"the {TIMESTAMP_HEADER} header (send time)",
-                          f"sign and verify with the {TIMESTAMP_HEADER} header value")
-        checks.append(("payload timestamp instead of the header", "no match"))
+        ok, by = signer(payload_ts, body)
+        if ok:
+            return found("payload timestamp instead of the header", by, "payload_timestamp",
+                         "the signature matches when the payload's \"timestamp\" (event time) is used instead of "
+                         f"the {TIMESTAMP_HEADER} header (send time)",
+                         f"sign and verify with the {TIMESTAMP_HEADER} header value")
+        checks.append(("payload timestamp instead of the header", miss))
 
-    trimmed = [s.strip() for s in given if s.strip() != s]
-    if trimmed:
-        if any(_matches(s, ts, body, norm) for s in trimmed):
-            checks.append(("secret without surrounding white space", "match"))
-            return result("secret_whitespace",
-                          f"the signature matches {given_label} without its leading/trailing white space",
-                          "strip the secret when you load it (a copy-paste slip or a newline from a file)")
-        checks.append(("secret without surrounding white space", "no match"))
+    if any(s.strip() != s for _, secrets_ in pool for s in secrets_):
+        ok, by = signer(ts, body, trim=True)
+        if ok:
+            whose = given_label if by is None else f"webhook {by}'s secret"
+            return found("secret without surrounding white space", by, "secret_whitespace",
+                         f"the signature matches {whose} without its leading/trailing white space",
+                         "strip the secret when you load it (a copy-paste slip or a newline from a file)")
+        checks.append(("secret without surrounding white space", miss))
 
     for wid, secrets_ in others.items():
         if any(_matches(s, ts, body, norm) for s in secrets_):
@@ -379,7 +415,7 @@ def explain_signature(
                           "the receiver verifies with the wrong webhook's secret (or the request went to the wrong URL)",
                           webhook=wid)
     if others:
-        checks.append(("other configured webhooks", f"no match with any of {len(others)}"))
+        checks.append(("other configured webhooks", f"no match with any of {n}"))
     in_use = [wid for wid, secrets_ in known.items() if set(secrets_) & set(given)]
     if user_secret and known:
         checks.append((
@@ -388,9 +424,8 @@ def explain_signature(
         ))
     summary = f"no signature matched with {given_label}"
     if others:
-        n = len(others)
         summary += f" nor with the secret of any of {n} other configured webhook{'s' if n != 1 else ''}"
-    return result("wrong_secret", summary + ": the secret is most likely wrong",
+    return result("wrong_secret", summary + _MOST_LIKELY_WRONG,
                   "rotated, copied from another webhook or environment, or truncated? (if the secret is right, "
                   "the body or timestamp was changed in a way not recognised here)")
 
@@ -447,7 +482,7 @@ def explain_with_engine(
     )
     if explanation.valid:
         return explanation
-    return _against_history(engine, explanation, headers, body, given, label)
+    return _against_history(engine, explanation, headers, body, given, label, known, among is not None)
 
 
 # -- the request compared with what the history recorded as sent ----------------------------------------
@@ -501,27 +536,28 @@ _CANDIDATES = 20
 
 
 def _signed_by(
-    engine: Engine, row: Mapping[str, Any], received: str, given: list[str], label: str
-) -> tuple[Mapping[str, Any], bool, str]:
+    row: Mapping[str, Any], received: str, given: list[str], label: str, known: Mapping[str, Sequence[str]]
+) -> tuple[Mapping[str, Any], bool, str, bool]:
     """``row``, whether ``received`` signs its recorded bytes and timestamp with the ``given``
-    secrets (none given: its webhook's valid secrets), and whose secret that is."""
+    secrets (none given: its webhook's valid secrets, if it is one of the ``known`` webhooks),
+    whose secret that is, and whether its webhook is one of the ``known`` (its secret checkable)."""
+    checkable = row["webhook_id"] in known
     secrets_, whose = list(given), label
-    if not secrets_:
-        try:
-            secrets_ = [s.reveal() for s in engine.valid_secrets(row["webhook_id"])]
-            whose = f"webhook {row['webhook_id']}'s secret"
-        except Exception:  # noqa: BLE001 - the webhook may be gone: then no secret confirms the bytes sent
-            secrets_ = []
+    if not secrets_ and checkable:  # never the secret of a webhook not given (another page's, or gone)
+        secrets_, whose = list(known[row["webhook_id"]]), f"webhook {row['webhook_id']}'s secret"
     ts = str(header_value(row["request_headers"] or {}, TIMESTAMP_HEADER) or "")
     signs = bool(received) and any(_matches(s, ts, row["request_body"], _normalised(received)) for s in secrets_)
-    return row, signs, whose
+    return row, signs, whose, checkable
 
 
 def _against_history(
-    engine: Engine, ex: Explanation, headers: Any, body: bytes, given: list[str], label: str
+    engine: Engine, ex: Explanation, headers: Any, body: bytes, given: list[str], label: str,
+    known: Mapping[str, Sequence[str]], hidden: bool,
 ) -> Explanation:
     """``ex`` compared with the attempt of the history the request's signature (else its
-    timestamp) belongs to: the body and timestamp as sent, and whether the signature matches them."""
+    timestamp) belongs to: the body and timestamp as sent, and whether the signature matches them.
+    Only the ``known`` webhooks' secrets are used; ``hidden``: a webhook not among them is not
+    named (another page's), it is "a webhook this page cannot see"."""
     received = (ex.received_signature or "").strip()
     ts = (header_value(headers, TIMESTAMP_HEADER) or "").strip()
     found_by = "signature"
@@ -534,10 +570,11 @@ def _against_history(
         return ex
     # Several attempts may carry one signature (a conformance variant or a replay sends it again
     # with other bytes): the one it was made for is the one whose recorded bytes it signs.
-    candidates = [(hid, *_signed_by(engine, engine.history_row(hid), received, given, label)) for hid in ids]
-    hid, row, signs_sent, whose = next((c for c in candidates if c[2]), candidates[0])
+    candidates = [(hid, *_signed_by(engine.history_row(hid), received, given, label, known)) for hid in ids]
+    hid, row, signs_sent, whose, checkable = next((c for c in candidates if c[2]), candidates[0])
     sent: bytes = row["request_body"]
     sent_ts = str(header_value(row["request_headers"] or {}, TIMESTAMP_HEADER) or "")
+    sent_sig = str(header_value(row["request_headers"] or {}, SIGNATURE_HEADER) or "").strip()
     what = f"attempt #{hid} in the history (found by its {found_by})"
     cause, words = compare_bodies(sent, body)
     offset = first_difference(sent, body)
@@ -550,6 +587,10 @@ def _against_history(
     # that were sent, so the body (or the timestamp) changed on the way. ("payload_timestamp" is
     # then a coincidence: the event time equals the send time to the millisecond.)
     settled = ex.cause in ("wrong_secret", "payload_timestamp") and signs_sent
+    # The signature is the one an attempt was sent with, by a webhook whose secret is not here to
+    # check it with: the secret given is not to blame (that webhook's is another), nor can it be said.
+    unknown = (ex.cause == "wrong_secret" and not checkable and not signs_sent and bool(received)
+               and _normalised(sent_sig) == _normalised(received))
     summary, hint, new_cause = ex.summary, ex.hint, ex.cause
     if settled and offset is not None:
         new_cause = cause
@@ -562,6 +603,19 @@ def _against_history(
         summary = (f"the {TIMESTAMP_HEADER} header was changed after signing: {confirmed} and its timestamp "
                    f"{sent_ts}; the request you have says {ts or 'nothing'}")
         hint = "the secret and the body are right: verify with the timestamp header exactly as it was sent"
+    elif unknown:
+        new_cause = "unknown_webhook"
+        sender = ("a webhook this page cannot see (not one of the webhooks it lists)" if hidden
+                  else f"webhook {row['webhook_id']}, which is not configured any more")
+        same = ("its body and timestamp are exactly the bytes it sent" if offset is None and sent_ts == ts else
+                f"the body differs from the bytes it sent, {words}" if offset is not None else
+                f"its timestamp is not the one it sent ({sent_ts})")
+        tried = ex.summary.removesuffix(_MOST_LIKELY_WRONG)
+        summary = (f"the signature is the one attempt #{hid} was sent with, by {sender}, whose secret cannot be "
+                   f"checked here ({tried}); {same}")
+        hint = "check it where the webhook that sent it is configured (the page or the store it was sent from)"
+        if offset is not None or sent_ts != ts:
+            hint += "; and verify the exact bytes and timestamp as received, before anything edits them"
     elif ex.cause == "wrong_secret" and offset is None and sent_ts == ts:
         summary = f"{ex.summary}: the body and timestamp are exactly the bytes sent as attempt #{hid}"
     elif ex.cause == "wrong_secret" and offset is not None:

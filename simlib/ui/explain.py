@@ -4,6 +4,10 @@ string, the expected and the received signature.
 
 A pasted secret never stays in a widget: it is taken out of the password box as soon as it
 arrives (the box empties and says a secret is kept), held by the panel only, and never rendered.
+
+Several pages on one server (the History tab's "This page's sends only" scope, on by default in a
+Voila app): "Load row" loads only this page's own attempts, and the secrets tried are only those
+of the webhooks this page lists. In a notebook (no page scope) every row loads.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ INTRO = (
 )
 SECRET_EMPTY = "paste the secret the receiver verifies with"
 SECRET_KEPT = "a pasted secret is kept for this page (not shown); paste another to replace it"
+NOTHING_PASTED = "Paste the headers and the raw body (or load a row) first."
 
 
 class ExplainPanel:
@@ -76,6 +81,11 @@ class ExplainPanel:
     def has_secret(self) -> bool:
         return bool(self._secret)
 
+    def page_scope(self) -> frozenset[int] | None:
+        """The history ids this page may load: its own attempts when it is one page among several
+        (the scope the History tab starts on), None (every row) otherwise."""
+        return self.session.own_ids if self.session.page_sends_only else None
+
     # -- handlers ------------------------------------------------------------------------------
 
     @guarded("keep the secret")
@@ -96,6 +106,10 @@ class ExplainPanel:
         if not text.isdigit():
             self.result.value = panel(notice("A history row id is a whole number, such as 42."))
             return
+        scope = self.page_scope()
+        if scope is not None and int(text) not in scope:  # another page's (or no) attempt: nothing loaded
+            self.result.value = panel(notice(f"Attempt #{int(text)} is not one of this page's attempts."))
+            return
         try:
             row = self.session.simulator.history_row(int(text))
         except Exception as exc:  # noqa: BLE001 - one readable line in the panel
@@ -113,6 +127,10 @@ class ExplainPanel:
     def _on_explain_click(self, _button: w.Button | None = None) -> None:
         sim, pick = self.session.simulator, self.picker.value
         among = self.session.webhooks()  # the secrets tried: this page's webhooks, never another page's
+        if not self.headers.value.strip() and not self.body.value.strip():
+            self.last_explanation = None
+            self.result.value = panel(notice(NOTHING_PASTED))
+            return
         try:
             headers = parse_headers(self.headers.value) if self.headers.value.strip() else []
             body = self.body.value.encode("utf-8")

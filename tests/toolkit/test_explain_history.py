@@ -118,3 +118,24 @@ def test_of_several_attempts_with_the_signature_the_one_it_signs_is_compared(sim
     assert again.history_id is not None and again.signature == result.signature
     ex = sim.explain_signature(list(request.headers), tampered, secret=wh.secret.reveal())
     assert ex.cause == "body_changed" and ex.history_id == result.history_id, ex.to_text()
+
+
+def test_an_attempt_of_a_webhook_whose_secret_cannot_be_checked_is_not_blamed_on_the_secret(sim, sent):
+    """The request is exactly an attempt the history recorded, sent by a webhook not among those
+    the caller can check (another Voila page's: ``among``) or no longer configured: its secret
+    is not to be had, so the verdict says so, and a hidden webhook is neither named nor used."""
+    wh, request, result = sent
+    team = sim.create_webhook("Team", "http://127.0.0.1:9/team", [APP])
+    for kwargs in ({"webhook": team.id}, {}):  # the page's webhook picked, or every one it lists
+        ex = sim.explain_signature(list(request.headers), request.body, among=[team], **kwargs)
+        assert ex.cause == "unknown_webhook" and not ex.valid, ex.to_text()
+        assert ex.history_id == result.history_id and ex.first_difference is None
+        assert "a webhook this page cannot see" in ex.summary and "exactly the bytes it sent" in ex.summary
+        assert "wrong" not in ex.summary + ex.hint and wh.id not in json.dumps(ex.to_dict())
+    changed = request.body.replace(b'"event"', b'"Event"', 1)  # a hidden webhook's secret confirms nothing either
+    ex = sim.explain_signature(list(request.headers), changed, among=[team])
+    assert ex.cause == "unknown_webhook" and "the body differs" in ex.summary and wh.id not in json.dumps(ex.to_dict())
+    assert sim.explain_signature(list(request.headers), changed).cause == "body_changed"  # unrestricted: as before
+    sim.delete_webhook(wh)  # from Python, unrestricted: the webhook that sent it is gone, and named
+    gone = sim.explain_signature(list(request.headers), request.body, webhook=team.id)
+    assert gone.cause == "unknown_webhook" and f"webhook {wh.id}, which is not configured any more" in gone.summary

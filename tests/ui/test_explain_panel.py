@@ -192,3 +192,81 @@ def test_another_pages_demo_webhook_is_neither_tried_nor_named(sim: Simulator, s
     text = verdict(panel)
     assert "INVALID" in text and other.id not in text, text
     assert other.id not in json.dumps([list(c) for c in panel.last_explanation.checks])
+
+
+def test_the_composers_webhook_falls_back_to_the_others_on_every_body_variant(sim: Simulator, sent):
+    """The default "Check with" is the composer's webhook: a request signed by another
+    configured webhook whose body was pretty-printed by a logger gets the diagnosis "every
+    configured webhook" gives (re-serialised), not "the secret is most likely wrong": the other
+    webhooks are tried on the same body variants as the chosen one."""
+    explorer, panel, req = sent
+    very_slow = sim.create_webhook("VerySlow", "http://127.0.0.1:9/very-slow", [ACT])
+    explorer.refresh()
+    explorer.select(very_slow.id)
+    assert panel.picker.value == very_slow.id  # the default: the composer's webhook
+    pretty = json.dumps(json.loads(req.body), indent=2).encode()
+    paste(panel, req.headers, pretty)
+    panel.explain.click()
+    ex, text = panel.last_explanation, verdict(panel)
+    assert ex.cause == "body_reserialised", text
+    assert "verify the raw request bytes before parsing" in text and "secret is most likely wrong" not in text
+    assert ex.matched_webhook == "demo" and f"not with webhook {very_slow.id}'s secret" in text
+    assert any(result == "match: webhook demo" for _, result in ex.checks), ex.checks
+    panel.picker.dropdown.value = ANY  # the same diagnosis as every configured webhook by hand
+    panel.explain.click()
+    assert panel.last_explanation.cause == "body_reserialised"
+    assert "verify the raw request bytes before parsing" in verdict(panel)
+
+
+def test_with_nothing_pasted_explain_asks_for_the_request_and_gives_no_verdict(sent):
+    _explorer, panel, _req = sent
+    panel.headers.value, panel.body.value = "  \n", ""
+    panel.explain.click()
+    text = verdict(panel)
+    assert text.strip() == "Paste the headers and the raw body (or load a row) first.", text
+    assert "INVALID" not in text and "Signed string" not in text and panel.last_explanation is None
+
+
+def test_a_page_loads_only_its_own_attempts_and_never_blames_the_secret_of_a_webhook_it_cannot_see(
+    store_path, make_explorer
+) -> None:
+    """Several pages on one store (the History tab's "This page's sends only" scope): Load row
+    refuses another page's attempt, loading nothing; that page's request pasted by hand is said
+    to be signed by a webhook this page cannot see, not "wrongly signed", and the other page's
+    webhook is not named. A notebook's explorer (no page scope) still loads every row."""
+    with Simulator(store_path) as sim_a, Simulator(store_path) as sim_b:
+        a = make_explorer(sim_a, demo=True, page_sends_only=True)
+        b = make_explorer(sim_b, demo=True, page_sends_only=True)
+        for page in (a, b):
+            page.select(page.webhook.value, ACT)
+            send_and_wait(page)
+            assert page.last_result.delivered
+        own, others = a.last_result.history_id, b.last_result.history_id
+        panel = a.tools["Explain"]
+        panel.history_id.value = f"#{others}"
+        panel.load.click()
+        assert verdict(panel).strip() == f"Attempt #{others} is not one of this page's attempts.", verdict(panel)
+        assert panel.headers.value == "" and panel.body.value == ""  # nothing loaded
+        panel.history_id.value = str(own)
+        panel.load.click()
+        assert "Loaded history row" in verdict(panel)
+        panel.explain.click()
+        assert panel.last_explanation.valid
+
+        req = b.receiver.requests[-1]  # the other page's correctly signed request, pasted by hand
+        changed = req.body.replace(b'"event"', b'"Event"', 1)  # and with one byte changed on the way
+        for pick, body in ((a.webhook.value, req.body), (ANY, req.body), (ANY, changed)):
+            panel.picker.dropdown.value = pick
+            paste(panel, req.headers, body)
+            panel.explain.click()
+            ex, text = panel.last_explanation, verdict(panel)
+            assert ex.cause == "unknown_webhook" and "wrong" not in text, text
+            assert "a webhook this page cannot see" in text, text
+            assert ("exactly the bytes it sent" in text) == (body == req.body), text
+            assert b.webhook.value not in text and b.webhook.value not in json.dumps([list(c) for c in ex.checks])
+
+        notebook = make_explorer(sim_a)  # a notebook's Explorer(sim): no page scope, every row loads
+        loose = notebook.tools["Explain"]
+        loose.history_id.value = str(others)
+        loose.load.click()
+        assert "Loaded history row" in verdict(loose) and loose.body.value.encode() == req.body
