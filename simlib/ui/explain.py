@@ -39,6 +39,7 @@ class ExplainPanel:
 
     def __init__(self, session: Session, *, follow: w.Dropdown | None = None) -> None:
         self.session = session
+        self.scope_box: w.Checkbox | None = None  # the History tab's "This page's sends only"
         self._secret: str | None = None
         self.last_explanation: Explanation | None = None
         self.history_id = w.Text(description="History row", placeholder="id, e.g. 42", style=LABEL_STYLE,
@@ -82,9 +83,11 @@ class ExplainPanel:
         return bool(self._secret)
 
     def page_scope(self) -> frozenset[int] | None:
-        """The history ids this page may load: its own attempts when it is one page among several
-        (the scope the History tab starts on), None (every row) otherwise."""
-        return self.session.own_ids if self.session.page_sends_only else None
+        """The history ids this page may load: its own attempts while the History tab's "This
+        page's sends only" box (:attr:`scope_box`, once the explorer links it) is ticked -- or,
+        without that box, while the page is one among several -- None (every row) otherwise."""
+        mine = self.scope_box.value if self.scope_box is not None else self.session.page_sends_only
+        return self.session.own_ids if mine else None
 
     # -- handlers ------------------------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class Explorer(ExplorerAttributes):
         self.workbench.add_class("simlib-workbench")
         self._add_tools()
         self.history_panel.follow_box(self.tools["History"].grid.filters.mine, s)
+        self.tools["Explain"].scope_box = self.tools["History"].grid.filters.mine  # Load row follows it too
         p, c, b = self.webhooks_panel, self.composer, self.burst_panel
         self.widget = w.VBox(
             [self.header, self.notice, *p.parts, c.widget, self.result, b.widget, self.history_table, self.workbench],

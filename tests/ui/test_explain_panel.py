@@ -265,6 +265,14 @@ def test_a_page_loads_only_its_own_attempts_and_never_blames_the_secret_of_a_web
             assert ("exactly the bytes it sent" in text) == (body == req.body), text
             assert b.webhook.value not in text and b.webhook.value not in json.dumps([list(c) for c in ex.checks])
 
+        a.tools["History"].grid.filters.mine.value = False  # History shows everyone's sends: so does Load row
+        panel.history_id.value = str(others)
+        panel.load.click()
+        assert "Loaded history row" in verdict(panel) and panel.body.value.encode() == req.body
+        a.tools["History"].grid.filters.mine.value = True
+        panel.load.click()
+        assert verdict(panel).strip() == f"Attempt #{others} is not one of this page's attempts."
+
         notebook = make_explorer(sim_a)  # a notebook's Explorer(sim): no page scope, every row loads
         loose = notebook.tools["Explain"]
         loose.history_id.value = str(others)
