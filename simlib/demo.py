@@ -153,12 +153,11 @@ def local_webhook_secrets(sim: Simulator, receiver: Receiver) -> Callable[[], li
 
 
 def receiver_secrets(sim: Simulator, select: Callable[[Webhook], bool]) -> Callable[[], list[str]]:
-    """A ``Receiver.secrets`` provider: the valid secrets of the webhooks ``select`` picks."""
+    """A ``Receiver.secrets`` provider: the valid secrets of the webhooks ``select`` picks. A
+    store that cannot give them (gone, locked, its key rotated away) raises: the receiver then
+    refuses the request (503) instead of accepting it unverified; none picked gives [] (401)."""
 
     def current() -> list[str]:
-        try:
-            return [s.reveal() for wh in sim.list_webhooks() if select(wh) for s in sim.valid_secrets(wh)]
-        except SimlibError:
-            return []
+        return [s.reveal() for wh in sim.list_webhooks() if select(wh) for s in sim.valid_secrets(wh)]
 
     return current

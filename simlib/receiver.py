@@ -136,7 +136,10 @@ class Receiver:
     """A local webhook receiver. Start with ``start()`` or ``with Receiver(...) as rx``.
 
     - ``secrets``: candidate secrets (several during a rotation), or a function returning them
-      (asked on every request); none means "verify nothing".
+      (asked on every request); none given means "verify nothing". A function is a promise to
+      verify: when it raises, the request gets 503 (verification code ``secrets_unavailable``),
+      and when it returns no secret, 401 (``no_secret``) -- never accepted unverified
+      (``verify_signatures=False`` is how to accept everything). ``org_secrets`` likewise.
     - ``status``: the status to answer verified requests with (an int, or a function of the
       request); ``delay_ms``: wait this long before answering; ``body``: the response body
       (default: a small JSON acknowledgement).
@@ -722,15 +725,23 @@ class Receiver:
                     parsed.append(_NOT_JSON)
             return parsed[0]
 
-        org_table = self.current_org_secrets() if self.verify_signatures else None
+        org_table, secrets = None, []
+        try:  # a provider (a function) that fails, or finds no secret: refused, never "verify nothing"
+            org_table = self.current_org_secrets() if self.verify_signatures else None
+            if org_table is None:
+                secrets = self.current_secrets()
+                if self.verify_signatures and not secrets and callable(self._secrets):
+                    verification = Verification(False, "no_secret", "the receiver has no secret to verify with now "
+                                                "(the webhook it verifies for is gone, or none is aimed at it)")
+        except Exception as exc:  # noqa: BLE001 - the store gone, its key rotated: said in the answer
+            verification = Verification(False, "secrets_unavailable", "the receiver cannot read the secrets it verifies "
+                                        f"with: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
         if org_table is not None:
             org = organisation_id_of(parsed_body())
             secrets = org_table.get(org, []) if org is not None else []
             if not secrets:
                 shown = "no organisation id in the body" if org is None else f"unknown organisation {org[:80]!r}"
                 verification = Verification(False, "unknown_organisation", shown)
-        else:
-            secrets = self.current_secrets()
         if verification is None and self.verify_signatures and secrets:
             signed = body
             if self.reserialize:
@@ -752,7 +763,7 @@ class Receiver:
             value = parsed_body()
             flat_problem = not (isinstance(value, dict) and value.get("organisationId") and value.get("userId"))
         if verification is not None and not verification.ok and self.reject_invalid:
-            status = {"replayed": 409, "not_json": 400}.get(verification.code, 401)
+            status = {"replayed": 409, "not_json": 400, "secrets_unavailable": 503}.get(verification.code, 401)
             payload = json.dumps({"received": False, "verified": False, "reason": verification.reason}).encode()
             ctype = "application/json"
         elif flat_problem:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from simlib import Simulator, sign
+from simlib import SecretKeyError, Simulator, sign, webhook_secrets
 from simlib.core.signing import now_ms
 from simlib.receiver import Receiver
 from tests.helpers import ACT, ALL_EVENTS, APP, free_port
@@ -157,6 +157,37 @@ def test_no_secrets_means_unverified():
         req = rx.wait_for(1)[0]
     assert resp.status_code == 200
     assert req.verification is None and req.verified is None
+
+
+def test_a_secrets_provider_that_finds_none_or_fails_refuses_never_accepts_unverified(tmp_path):
+    """A function as ``secrets`` (or ``org_secrets``) promises verification: no secret -> 401
+    ``no_secret``, a provider that raises -> 503 ``secrets_unavailable``, with an answer (not a
+    dropped connection); a good signature still passes while the provider gives its secret."""
+
+    def broken() -> list[str]:
+        raise SecretKeyError("the store's key was rotated by another process")
+
+    def broken_orgs() -> dict[str, list[str]]:
+        raise SecretKeyError("the store's key was rotated by another process")
+
+    bad = {"x-webhook-signature": "deadbeef", "x-webhook-timestamp": "1"}
+    with Receiver(secrets=lambda: []) as rx:
+        resp = httpx.post(rx.url, content=BODY, headers=bad)
+        assert resp.status_code == 401 and resp.json()["verified"] is False
+        assert rx.wait_for(1)[0].verification.code == "no_secret"
+    for options in ({"secrets": broken}, {"org_secrets": broken_orgs}):
+        with Receiver(**options) as rx:
+            resp = httpx.post(rx.url, content=BODY, headers=signed_headers())
+            assert resp.status_code == 503 and resp.json()["verified"] is False
+            assert "cannot read the secrets it verifies with: SecretKeyError" in resp.json()["reason"]
+            assert rx.wait_for(1)[0].verification.code == "secrets_unavailable"
+    with Simulator(tmp_path / "s.db") as sim:  # receive --webhook ID: its webhook deleted meanwhile
+        wh = sim.create_webhook("gone", "http://127.0.0.1:9/h", [APP], secret=SECRET)
+        with Receiver(secrets=webhook_secrets(sim, wh.id)) as rx:
+            assert httpx.post(rx.url, content=BODY, headers=signed_headers()).status_code == 200
+            sim.delete_webhook(wh.id)
+            resp = httpx.post(rx.url, content=BODY, headers=bad)
+            assert resp.status_code in (401, 503) and resp.json()["verified"] is False
 
 
 # -- configured answers ---------------------------------------------------------------------------
