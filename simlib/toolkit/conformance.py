@@ -134,6 +134,8 @@ SAME_JSON = ("same-json-unicode-escapes", "same-json-escaped-slash", "same-json-
 RESERIALISED_WHY = "your endpoint verifies a re-serialised body, not the bytes it received"
 #: The longest a check waits for a rate-limited endpoint (Retry-After, capped) before one retry.
 DEFAULT_RATE_LIMIT_WAIT_S = 5.0
+#: The explanation of a variant not sent because the valid request got no HTTP answer.
+NOT_RUN = "not run: the correctly signed request got no answer"
 #: A text field per event type, for the same-JSON variants (non-ASCII and "/" to escape).
 _TEXT_FIELDS = {"desktop.app_tracking.captured": "data.0.tracking.app.name",
                 "desktop.screenshot_tracking.captured": "data.0.screenshot.app.name"}
@@ -292,7 +294,10 @@ def check_receiver(
     request starts: the frame holds the variants sent so far and ``frame.attrs["cancelled"]``
     is True (``frame.attrs["requests"]`` of ``frame.attrs["total"]`` were sent). A store that is
     unavailable ("Service unavailable": nothing sent) stops the check the same way, after one
-    wait for it, with the reason in ``frame.attrs["stopped_early"]``.
+    wait for it, with the reason in ``frame.attrs["stopped_early"]``. A valid request that gets no
+    HTTP answer at all (network error, deadline, connection refused) stops the check too: every
+    other variant is a NOTE row :data:`NOT_RUN` (no status, no history id) and
+    ``frame.attrs["not_run"]`` says why in one line, also appended to the ``valid`` row (a FAIL).
 
     The same-JSON variants send the JSON value of a correct body in other bytes (``\\u00e9``
     escapes, ``\\/``, pretty-printed, a number in exponent form), each signed over the bytes
@@ -320,6 +325,7 @@ def check_receiver(
     valid_preview: Preview | None = None
     cancelled = False
     stopped: str | None = None
+    not_run: str | None = None  # why the variants after an unanswered valid request were not sent
     for i, variant in enumerate(VARIANTS):
         if i and progress is not None:
             progress(i, len(VARIANTS))
@@ -330,6 +336,9 @@ def check_receiver(
         if previous is not None and previous.error == SERVICE_UNAVAILABLE:
             stopped = f"the store is unavailable: {previous.detail}"
             cancelled = True  # one wait for a locked store, not one per variant
+            break
+        if i == 1 and _no_answer(results["valid"]):  # one deadline for a silent endpoint, not one per variant
+            not_run = f"no answer to the correctly signed request: the other {len(VARIANTS) - 1} variants were not sent"
             break
         if variant.name == "replayed":  # the valid request again: same bytes, same headers
             first, again = results["valid"], dict(results["valid"].request_headers)
@@ -386,15 +395,19 @@ def check_receiver(
             rows.append([variant.name, variant.sent, variant.expected, None, NOTE, skipped[variant.name], None])
             continue
         if variant.name not in results:
-            continue  # cancelled before it was sent
+            if not_run is not None:
+                rows.append([variant.name, variant.sent, variant.expected, None, NOTE, NOT_RUN, None])
+            continue  # else cancelled before it was sent
         r = results[variant.name]
         verdict, why = _judge(variant, r, valid_ok, results, tolerance_ms, multi_org=multi_org)
+        if variant.name == "valid" and not_run is not None:
+            why += f" — {not_run}"
         rows.append([variant.name, variant.sent, variant.expected, r.http_status, verdict, why, r.history_id])
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     frame["observed_status"] = frame["observed_status"].astype("Int64")
     frame["history_id"] = frame["history_id"].astype("Int64")
     frame.attrs.update(cancelled=cancelled, requests=len(results), total=len(VARIANTS), stopped_early=stopped,
-                       unrecorded=sum(not r.recorded for r in results.values()))
+                       not_run=not_run, unrecorded=sum(not r.recorded for r in results.values()))
     return frame
 
 
@@ -469,24 +482,13 @@ def _judge(
             return PASS, f"accepted ({status}) as it must be"
         if _no_answer(r):
             return FAIL, _no_answer(r)
+        if v.name == "valid":
+            return FAIL, _valid_refused(v, r, results)
+        if not valid_ok:
+            return NOTE, f"rejected ({status}), but so was the valid request — this proves nothing"
         if v.expect == "accept_note":
             return NOTE, f"rejected ({status}): {v.wrong}"
-        why = f"{v.wrong} (status {status})"
-        if v.name in SAME_JSON and valid_ok:
-            return FAIL, why
-        if v.name in SAME_JSON:
-            return NOTE, f"rejected ({status}), but so was the valid request — this proves nothing"
-        if v.name == "valid" and _flat_payload_answer(r):
-            return FAIL, why + (" — it reads organisationId/userId at the top level of the body (a flat payload); "
-                                "Trackpilots nests them: data[0].organisation.organisationId and data[0].user.userId "
-                                "(data.organisation… for the activity event)")
-        if v.name == "valid":
-            seconds = _accepted(results, "timestamp-in-seconds")
-            if seconds:
-                why += " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
-            else:
-                why += " — check its secret, that it verifies the raw body bytes and reads the timestamp in ms"
-        return FAIL, why
+        return FAIL, f"{v.wrong} (status {status})"
     if v.expect == "replay":
         if accepted:
             return NOTE, v.wrong
@@ -505,6 +507,52 @@ def _judge(
     if status is not None and 400 <= status < 500:
         return PASS, f"rejected ({status}) as it must be"
     return NOTE, f"rejected with status {status}: answer 4xx (e.g. 401) — a 5xx or 3xx looks like an outage"
+
+
+def _valid_refused(v: Variant, r: SimulationResult, results: dict[str, SimulationResult]) -> str:
+    """Why the correctly signed request was not accepted, by the class of its status: only a
+    401/403 is a signature verdict."""
+    status = r.http_status
+    assert status is not None  # an unanswered request is judged before
+    if 300 <= status < 400:
+        loc = r.response_headers.get("location")
+        return (f"your endpoint answered a correctly signed request with a redirect (status {status})"
+                f"{' to ' + loc if loc else ''}, not followed: a webhook endpoint must answer 2xx itself — the "
+                "endpoint URL is probably wrong or has moved")
+    if status >= 500:
+        return (f"your endpoint failed on a correctly signed request (status {status}): a server error, not a "
+                "signature verdict — see its logs")
+    why = f"{v.wrong} (status {status})"
+    if _flat_payload_answer(r):
+        return why + (" — it reads organisationId/userId at the top level of the body (a flat payload); "
+                      "Trackpilots nests them: data[0].organisation.organisationId and data[0].user.userId "
+                      "(data.organisation… for the activity event)")
+    if 400 <= status < 500 and _accepted(results, "timestamp-in-seconds"):
+        return why + " — it reads x-webhook-timestamp as seconds (Trackpilots sends milliseconds)"
+    if status in (401, 403):
+        return why + " — check its secret, that it verifies the raw body bytes and reads the timestamp in ms"
+    words = _CLIENT_ERRORS.get(status, "a client error" if 400 <= status < 500 else "not a 2xx")
+    said = _answer_excerpt(r)
+    return (f"{why}: {words} — not a signature verdict (that would be 401/403)"
+            + (f"; its answer: {said}" if said else ""))
+
+
+#: Other 4xx answers to the correctly signed request, in words.
+_CLIENT_ERRORS = {
+    400: "it found the request malformed",
+    404: "not found — the endpoint URL (its path) is probably wrong",
+    405: "method not allowed — the endpoint URL probably does not take a POST",
+    410: "the endpoint says it is gone — the endpoint URL is probably outdated",
+    413: "the body is too large for it",
+    415: "it refused the content type (application/json)",
+    422: "it could not process the body",
+}
+
+
+def _answer_excerpt(r: SimulationResult, limit: int = 120) -> str:
+    """The start of the endpoint's answer body on one line ("" when it said nothing)."""
+    text = " ".join((r.response_body or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _flat_payload_answer(r: SimulationResult) -> bool:

@@ -7,17 +7,19 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import httpx
 import pytest
 
-from simlib import Simulator, sign
+from simlib import DeliveryConfig, Simulator, sign
 from simlib.cli import main
 from simlib.core.signing import now_ms
 from simlib.errors import NotFoundError, ValidationError
 from simlib.receiver import Receiver
 from simlib.toolkit.conformance import CHECK_COLUMNS, VARIANTS, check_receiver
 from tests.helpers import ACT, ALL_EVENTS, APP, free_port
+from tests.servers import RawServer, answer, never_answer, redirect
 
 SECRET = "conformance-secret-0123456789"
 BODY = b'{"event":"desktop.activity_tracking.captured","simulation":true}'
@@ -225,7 +227,90 @@ def test_an_unreachable_endpoint_fails_the_valid_variant_and_nothing_raises(sim)
     assert verdicts(frame)["valid"] == "FAIL"
     assert explanation(frame, "valid").startswith("no HTTP answer (Network error)")
     assert frame["observed_status"].isna().all()
-    assert len(sim.history()) == len(VARIANTS)
+    assert len(sim.history()) == 1  # refused: the other variants are not sent (see below)
+
+
+def test_no_answer_to_the_valid_request_stops_the_check(store_path):
+    # An endpoint that takes the request and never answers: one deadline, not one per variant.
+    cfg = DeliveryConfig(connect_timeout=1.0, read_timeout=1.0, deadline=1.0)
+    with Simulator(store_path, delivery=cfg) as sim, RawServer(never_answer()) as hanging:
+        wh = webhook(sim, hanging.url)
+        started = time.monotonic()
+        frame = sim.check_receiver(wh, seed=8)
+        elapsed = time.monotonic() - started
+        received = len(hanging.requests)
+        history = sim.history_count()
+    assert received == 1 and history == 1  # only the valid request went out, and it is recorded
+    assert elapsed < 1 + 5  # one 1 s deadline (19 of them before; generous on a loaded machine)
+    assert list(frame["variant"]) == NAMES  # every row is there: the unsent ones marked as not run
+    why = f"no answer to the correctly signed request: the other {len(VARIANTS) - 1} variants were not sent"
+    assert frame.attrs["not_run"] == why and frame.attrs["requests"] == 1 and frame.attrs["total"] == len(VARIANTS)
+    assert frame.attrs["cancelled"] is False and frame.attrs["stopped_early"] is None
+    assert verdicts(frame)["valid"] == "FAIL"
+    assert explanation(frame, "valid").startswith("no HTTP answer (Network error)")
+    assert explanation(frame, "valid").endswith(f" — {why}")
+    rest = frame[frame["variant"] != "valid"]
+    assert set(rest["verdict"]) == {"NOTE"}
+    assert set(rest["explanation"]) == {"not run: the correctly signed request got no answer"}
+    assert rest["observed_status"].isna().all() and rest["history_id"].isna().all()
+
+
+def test_cli_check_stops_at_a_silent_endpoint_and_exits_as_a_failing_check(store_path):
+    with Simulator(store_path) as sim, RawServer(never_answer()) as hanging:
+        wid = webhook(sim, hanging.url).id
+        out = io.StringIO()
+        code = main(["--store", str(store_path), "check", wid, "--deadline", "1"], stdout=out)
+        received = len(hanging.requests)
+    assert code == 1 and received == 1
+    text = out.getvalue()
+    assert f"no answer to the correctly signed request: the other {len(VARIANTS) - 1} variants were not sent" in text
+    assert f"0 PASS, 1 FAIL, {len(VARIANTS) - 1} NOTE" in text
+
+
+REFUSE_ALL = {  # receivers that refuse every request, the correctly signed one included
+    "401 (reads seconds)": lambda: Receiver(SECRET, timestamp_unit="s"),
+    "400 (flat payload)": lambda: Receiver(SECRET, flat_payload=True),
+    "500": lambda: RawServer(answer(500, b'{"error":"boom"}')),
+    "302": lambda: RawServer(redirect("https://elsewhere.example/hook", 302)),
+}
+
+
+@pytest.mark.parametrize("receiver", list(REFUSE_ALL))
+def test_a_receiver_refusing_the_valid_request_proves_nothing_about_case_handling(sim, receiver):
+    with REFUSE_ALL[receiver]() as rx:
+        frame = sim.check_receiver(webhook(sim, rx.url), seed=10)
+    v = verdicts(frame)
+    assert v["valid"] == "FAIL"
+    for name in ("signature-uppercase", "header-names-title-case"):
+        assert v[name] == "NOTE", (name, explanation(frame, name))
+        assert explanation(frame, name).endswith("but so was the valid request — this proves nothing")
+    # (the seconds receiver does accept a timestamp in seconds: that FAIL is right)
+    assert {n for n, verdict in v.items() if verdict == "FAIL"} - {"timestamp-in-seconds"} == {"valid"}
+
+
+VALID_REFUSED = {  # status -> (words the valid row must say, words it must not)
+    302: (["redirect (status 302) to https://elsewhere.example/hook", "not followed", "URL"], ["secret", "signature"]),
+    307: (["redirect", "not followed"], ["secret"]),
+    500: (["server error", "not a signature verdict"], ["secret", "rejected a correctly signed"]),
+    503: (["server error", "not a signature verdict"], ["secret"]),
+    401: (["rejected a correctly signed request (status 401)", "check its secret"], []),
+    403: (["rejected a correctly signed request (status 403)", "check its secret"], []),
+    404: (["(status 404)", "not found", "URL", "not a signature verdict", "its answer: nothing here"], ["secret"]),
+    422: (["(status 422)", "not a signature verdict", 'its answer: {"error":"no thanks"}'], ["secret"]),
+}
+
+
+@pytest.mark.parametrize("status", list(VALID_REFUSED))
+def test_the_valid_row_explains_a_refusal_by_its_status_class(sim, status):
+    says, never = VALID_REFUSED[status]
+    headers = {"Location": "https://elsewhere.example/hook"} if 300 <= status < 400 else {}
+    body = {404: b"nothing here", 422: b'{"error":"no thanks"}'}.get(status, b"")
+    with RawServer(answer(status, body, headers)) as server:
+        frame = sim.check_receiver(webhook(sim, server.url), seed=11)
+    assert verdicts(frame)["valid"] == "FAIL"
+    why = explanation(frame, "valid")
+    assert all(word in why for word in says), why
+    assert not any(word in why for word in never), why
 
 
 def test_the_event_type_defaults_to_activity_and_can_be_chosen(sim):
