@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from simlib.core.engine import Engine
 
-__all__ = ["ImportResult", "ReplayResult", "compare_answers", "import_delivery", "replay"]
+__all__ = ["DiffCell", "ImportResult", "ReplayResult", "compare_answers", "import_delivery", "replay"]
 
 # Transport and proxy headers of a capture that must not be sent again.
 DROP_HEADERS = {
@@ -54,47 +54,136 @@ DIFF_FIELDS = [
 ]
 
 
-def _view(result: str | None, status: Any, error: Any, detail: str | None, response_headers: Mapping[str, str] | None,
-          response_body: str | None, request_headers: Mapping[str, str] | None, body: bytes | None) -> dict[str, str]:
-    def text(value: Any) -> str:
-        if value is None or (isinstance(value, float) and value != value):
-            return "-"
-        s = str(value)
-        return s if len(s) <= 200 else s[:200] + "…"
+_SHOWN = 200  # characters of a text value shown in a diff cell
 
-    rh = {k.lower(): v for k, v in (request_headers or {}).items()}
+
+@dataclass(frozen=True)
+class DiffCell:
+    """One field of one answer in a diff: ``value`` (the full value, which ``same`` compares:
+    the exact request bytes, the whole response text, the header as recorded) and ``shown`` (what
+    the cell displays; a body is shown as its length, a long text cut)."""
+
+    value: Any
+    shown: str
+
+
+def _text_cell(value: Any) -> DiffCell:
+    if value is None or (isinstance(value, float) and value != value):
+        return DiffCell(None, "-")
+    s = str(value)
+    return DiffCell(s, s if len(s) <= _SHOWN else s[:_SHOWN] + "…")
+
+
+def _status_cell(value: Any) -> DiffCell:
+    """An HTTP status compared as a number (a capture may write ``"200"``, a row ``200``)."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value == value and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return _text_cell(value)
+    return DiffCell(int(value), str(int(value)))
+
+
+def _bytes_cell(body: bytes | None) -> DiffCell:
+    return DiffCell(None, "-") if body is None else DiffCell(bytes(body), f"{len(body)} bytes")
+
+
+def _view(result: str | None, status: Any, error: Any, detail: str | None, response_headers: Any,
+          response_body: Any, request_headers: Any, body: bytes | None) -> dict[str, DiffCell]:
+    """One answer's fields for :func:`compare_answers` (headers: a mapping or (name, value) pairs)."""
     return {
-        "result": text(result),
-        "http_status": text(status),
-        "error": text(error),
-        "detail": text(_LABEL.sub("", detail) if detail else None),
-        "response_content_type": text((response_headers or {}).get("content-type")),
-        "response_body": text(response_body),
-        TIMESTAMP_HEADER: text(rh.get(TIMESTAMP_HEADER)),
-        SIGNATURE_HEADER: text(rh.get(SIGNATURE_HEADER)),
-        "request_body": "-" if body is None else f"{len(body)} bytes",
+        "result": _text_cell(result),
+        "http_status": _status_cell(status),
+        "error": _text_cell(error),
+        "detail": _text_cell(_LABEL.sub("", detail) if detail else None),
+        "response_content_type": _text_cell(header_value(response_headers or {}, "content-type")),
+        "response_body": _text_cell(response_body),
+        TIMESTAMP_HEADER: _text_cell(header_value(request_headers or {}, TIMESTAMP_HEADER)),
+        SIGNATURE_HEADER: _text_cell(header_value(request_headers or {}, SIGNATURE_HEADER)),
+        "request_body": _bytes_cell(body),
     }
 
 
-def _row_view(row: Mapping[str, Any]) -> dict[str, str]:
+def _row_view(row: Mapping[str, Any]) -> dict[str, DiffCell]:
     return _view(row["result"], row["http_status"], row["error"], row["detail"], row["response_headers"],
                  row["response_body"], row["request_headers"], row["request_body"])
 
 
-def _result_view(r: SimulationResult) -> dict[str, str]:
+def _result_view(r: SimulationResult) -> dict[str, DiffCell]:
     return _view(r.result, r.http_status, r.error, r.detail, r.response_headers, r.response_body,
-                 r.request_headers, r.payload.encode("utf-8"))
+                 r.request_headers, r.request_body)
 
 
-def compare_answers(columns: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
+def _first_difference(values: Sequence[Any]) -> int | None:
+    """The offset where ``values`` (all text or all bytes) stop being the same (the shortest one's
+    length when one is a prefix of another), or None when they are equal."""
+    first = values[0]
+    offsets = [next((i for i, (x, y) in enumerate(zip(first, other, strict=False)) if x != y), min(len(first), len(other)))
+               for other in values[1:] if other != first]
+    return min(offsets) if offsets else None
+
+
+def _marked(cell: DiffCell, pos: int | None) -> str:
+    """``cell`` shown in a row whose values differ: a body names the first differing byte, a cut
+    text the first differing character (and shows the text there when it is past the cut)."""
+    value = cell.value
+    if isinstance(value, bytes):
+        return f"{cell.shown}, differs" + (f" at byte {pos}" if pos is not None else "")
+    if pos is None or not isinstance(value, str):
+        return f"{cell.shown} (differs)"
+    where = f" (differs at character {pos} of {len(value)})"
+    if pos < _SHOWN - 20:
+        return cell.shown + where
+    start = pos - 40
+    return "…" + value[start : pos + 60] + ("…" if pos + 60 < len(value) else "") + where
+
+
+def _compare_field(cells: Sequence[DiffCell]) -> tuple[list[str], bool]:
+    """The cells' displays and whether their values are all the same. When they are not, a
+    display that does not show the whole value (a body's length, a cut text), or that reads like
+    another cell's, says where it differs: ``same`` never rests on what is shown."""
+    values = [c.value for c in cells]
+    same = all(type(v) is type(values[0]) and v == values[0] for v in values[1:])
+    if same:
+        return [c.shown for c in cells], True
+    present = [v for v in values if v is not None]
+    comparable = len(present) > 1 and all(type(v) is type(present[0]) and isinstance(v, str | bytes) for v in present)
+    pos = _first_difference(present) if comparable else None
+    shown = []
+    for c in cells:
+        full = (isinstance(c.value, str) and c.shown == c.value) or (
+            not isinstance(c.value, str | bytes) and c.shown == str(c.value))
+        alike = any(o.shown == c.shown and o.value != c.value for o in cells)
+        shown.append(c.shown if c.value is None or (full and not alike) else _marked(c, pos))  # "-": nothing
+    return shown, False
+
+
+def compare_answers(columns: Mapping[str, Mapping[str, str | DiffCell]]) -> pd.DataFrame:
     """Side by side views (``{label: view}``) as a DataFrame indexed by field, plus ``same``
-    (every column equal). Request fields are shown too, so a changed body or signature is seen."""
+    (every column's full value equal: the exact request bytes, the whole response text; never a
+    shortened display). Request fields are shown too, so a changed body or signature is seen;
+    a cell that shows less than its value (a body's length, a cut text) says where it differs."""
     import pandas as pd
 
-    frame = pd.DataFrame({label: [view.get(f, "-") for f in DIFF_FIELDS] for label, view in columns.items()},
-                         index=pd.Index(DIFF_FIELDS, name="field"))
-    frame["same"] = frame.nunique(axis=1) == 1
+    labels = list(columns)
+    shown: dict[str, list[str]] = {label: [] for label in labels}
+    same: list[bool] = []
+    for f in DIFF_FIELDS:
+        cells = [_as_cell(columns[label].get(f, "-")) for label in labels]
+        texts, equal = _compare_field(cells)
+        for label, text in zip(labels, texts, strict=True):
+            shown[label].append(text)
+        same.append(equal)
+    frame = pd.DataFrame(shown, index=pd.Index(DIFF_FIELDS, name="field"))
+    frame["same"] = same
     return frame
+
+
+def _as_cell(value: str | DiffCell) -> DiffCell:
+    if isinstance(value, DiffCell):
+        return value
+    return DiffCell(None, "-") if value == "-" else DiffCell(value, value)
 
 
 @dataclass(frozen=True)
@@ -199,11 +288,13 @@ class ImportResult:
     def compare(self) -> pd.DataFrame:
         """Field by field: the captured response (when the capture had one), the answer to the
         capture sent as it was, and the answer to the re-signed request."""
-        columns: dict[str, Mapping[str, str]] = {}
+        columns: dict[str, Mapping[str, str | DiffCell]] = {}
         if self.capture.response is not None:
             resp = self.capture.response
-            columns["captured"] = _view(None, resp.get("status"), None, None, None, resp.get("body"),
-                                        dict(self.capture.headers), self.capture.body)
+            headers = resp.get("headers")
+            columns["captured"] = _view(None, resp.get("status"), None, None,
+                                        headers if isinstance(headers, Mapping) else None, resp.get("body"),
+                                        list(self.capture.headers), self.capture.body)
         if self.as_captured is not None:
             columns["as captured"] = _result_view(self.as_captured)
         columns["re-signed"] = _result_view(self.resigned)

@@ -24,7 +24,9 @@ from simlib.cli import main
 from simlib.core.signing import now_ms
 from simlib.errors import NotFoundError, ValidationError
 from simlib.receiver import Receiver
+from simlib.toolkit.replay import _view, compare_answers
 from tests.helpers import ACT, ALL_EVENTS, APP
+from tests.servers import RawServer, read_request
 
 SECRET = "support-secret-0123456789abcdef"
 OTHER = "other-secret-fedcba9876543210"
@@ -276,6 +278,91 @@ def test_cli_replay(sim, store_path):
     assert doc["diff"]["http_status"] == {"original": "200", "replay": "409", "same": False}
 
 
+def counting(pad: int = 250):
+    """A server answering ``{"pad": "x" * pad, "n": <how many requests it had before>}``: answers
+    that differ only past the first 200 characters."""
+
+    def run(conn: socket.socket, server: RawServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.record(req)
+        body = json.dumps({"pad": "x" * pad, "n": len(server.requests) - 1}).encode()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    return run
+
+
+def test_replay_diff_compares_whole_answers_not_what_is_shown(sim, store_path):
+    """The user's report: answers equal in their first 200 characters, bodies of equal length,
+    were said to be the same. ``same`` compares the full values; a cell says where they differ."""
+    with RawServer(counting()) as server:
+        wh = sim.create_webhook("Counting", server.url, [ACT], secret=SECRET)
+        first = sim.simulate(wh, ACT, seed=1)
+        rr = sim.replay(first.history_id)
+        out = io.StringIO()
+        assert main(["--store", str(store_path), "replay", str(first.history_id), "--json"], stdout=out) == 0
+        doc = json.loads(out.getvalue())
+        other = "0b5c1e7a-2f4d-4c8e-9a6b-3d2f1e0c9b8a"
+        edited = sim.replay(first.history_id, overrides={"data.user.userId": other})
+        text = io.StringIO()
+        assert main(["--store", str(store_path), "replay", str(first.history_id), "--set",
+                     f"data.user.userId=\"{other}\""], stdout=text) == 0
+    assert [json.loads(r.body)["data"]["user"]["userId"] for r in server.requests[-2:]] == [other] * 2
+    original = sim.history_row(first.history_id)
+    assert original["response_body"][:200] == rr.result.response_body[:200] != ""
+    diff = rr.diff
+    assert not diff.loc["response_body", "same"] and diff.loc["request_body", "same"]
+    assert diff.loc["response_body", "original"].endswith('"n": 0} (differs at character 267 of 269)')
+    assert diff.loc["response_body", "replay"].endswith('"n": 1} (differs at character 267 of 269)')
+    assert diff.loc["request_body"].tolist() == [f"{len(original['request_body'])} bytes"] * 2 + [True]
+    assert doc["diff"]["response_body"]["same"] is False and "differs at character 267" in doc["diff"]["response_body"]["replay"]
+    assert doc["diff"]["request_body"]["same"] is True
+    # an edited body of the same length: not the same, and where it differs is named
+    sent = edited.result.request_body
+    assert len(sent) == len(original["request_body"]) and sent != original["request_body"]
+    at = next(i for i, (a, b) in enumerate(zip(original["request_body"], sent, strict=True)) if a != b)
+    diff = edited.diff
+    assert not diff.loc["request_body", "same"]
+    assert diff.loc["request_body"].tolist()[:2] == [f"{len(sent)} bytes, differs at byte {at}"] * 2
+    rows = {line.split()[0]: line for line in text.getvalue().splitlines() if line.split()}
+    assert rows["request_body"].split()[-1] == "no" and f"differs at byte {at}" in rows["request_body"]
+    assert rows["response_body"].split()[-1] == "no"
+    assert no_secret_in(out.getvalue() + text.getvalue() + diff.to_string(), SECRET)
+
+
+def test_compare_answers_decides_on_values_and_marks_every_shortened_cell():
+    """Every field: values compared in full (a status as a number, headers looked up whatever
+    their case), a cell that reads like another's or shows less than its value says "differs"."""
+    long = "y" * 300
+    base = dict(result="Delivered", status=200, error=None, detail="probe x: Delivered: 200 OK",
+                response_headers={"content-type": "application/json"}, response_body=long + "a",
+                request_headers={"x-webhook-timestamp": "1", "x-webhook-signature": "s" * 250 + "1"}, body=b"{}")
+    a = _view(**base)
+    b = _view(**{**base, "status": "200", "detail": "Delivered: 200 OK", "response_body": long + "b",
+                 "response_headers": {"Content-Type": "application/json"},
+                 "request_headers": {"X-Webhook-Timestamp": "1", "X-Webhook-Signature": "s" * 250 + "2"},
+                 "body": b"[]"})
+    c = _view(**{**base, "response_body": "-", "body": None})
+    d = _view(**{**base, "response_body": None})
+    frame = compare_answers({"a": a, "b": b})
+    assert frame["same"].to_dict() == {
+        "result": True, "http_status": True, "error": True, "detail": True, "response_content_type": True,
+        "response_body": False, "x-webhook-timestamp": True, "x-webhook-signature": False, "request_body": False,
+    }
+    assert frame.loc["response_body", "a"].endswith("ya (differs at character 300 of 301)")
+    assert frame.loc["x-webhook-signature", "b"].endswith("s2 (differs at character 250 of 251)")
+    assert frame.loc["request_body"].tolist() == ["2 bytes, differs at byte 0", "2 bytes, differs at byte 0", False]
+    assert frame.loc["http_status"].tolist() == ["200", "200", True]
+    assert not compare_answers({"a": a, "odd": _view(**{**base, "status": "²"})}).loc["http_status", "same"]
+    # a body of the text "-" is not "no body"; no body is not an empty one
+    frame = compare_answers({"c": c, "d": d})
+    assert frame.loc["response_body"].tolist() == ["- (differs)", "-", False]
+    assert frame.loc["request_body"].tolist() == ["-", "2 bytes, differs", False]
+    assert compare_answers({"a": a, "again": _view(**base)})["same"].all()
+
+
 # -- import a captured delivery ----------------------------------------------------------------------
 
 
@@ -320,6 +407,30 @@ def test_import_a_stale_capture_from_json_with_its_recorded_response(sim, tmp_pa
     assert list(compare.columns) == ["captured", "as captured", "re-signed", "same"]
     assert compare.loc["http_status"].tolist() == ["500", "401", "200", False]
     assert compare.loc["response_body", "captured"] == "boom"
+
+
+def test_import_compare_decides_on_whole_answers(sim, store_path, tmp_path):
+    """The captured response, the answer as captured and the re-signed one differ only past 200
+    characters: not the same, and each cell says where; a status written "200" is 200."""
+    body = json.dumps({"event": ACT, "version": "v1", "timestamp": now_ms(), "simulation": True}).encode()
+    logged = json.dumps({"pad": "x" * 250, "n": 7})
+    capture = tmp_path / "capture.json"
+    capture.write_text(json.dumps({"headers": sign(SECRET, body, now_ms()), "body": body.decode(),
+                                   "response": {"status": "200", "body": logged,
+                                                "headers": {"Content-Type": "application/json"}}}))
+    with RawServer(counting()) as server:
+        wh = sim.create_webhook("Counting", server.url, [ACT], secret=SECRET)
+        imp = sim.import_delivery(capture, wh)
+        out = io.StringIO()
+        assert main(["--store", str(store_path), "import", str(capture), "--webhook", wh.id, "--json"], stdout=out) == 0
+    compare = imp.compare
+    assert compare.loc["http_status"].tolist() == ["200", "200", "200", True]
+    assert compare.loc["response_content_type", "same"] and compare.loc["request_body", "same"]
+    assert not compare.loc["response_body", "same"]
+    for column, n in (("captured", 7), ("as captured", 0), ("re-signed", 1)):
+        assert compare.loc["response_body", column].endswith(f'"n": {n}}} (differs at character 267 of 269)')
+    doc = json.loads(out.getvalue())
+    assert doc["compare"]["response_body"]["same"] is False and no_secret_in(out.getvalue(), SECRET)
 
 
 def test_import_a_curl_command_with_bash_quoting(sim, tmp_path):

@@ -19,6 +19,8 @@ from simlib import CANCELLED, HistoryFilter, Simulator, parse_capture
 from simlib.ui.base import walk
 from simlib.ui.history_views import download_link, render_count
 from tests.helpers import ACT, APP, free_port
+from tests.servers import RawServer
+from tests.toolkit.test_support import counting
 from tests.ui.helpers import send_and_wait, text_of, visible
 
 
@@ -193,6 +195,42 @@ def test_replay_records_a_linked_row_and_shows_the_diff(sim, page):
     assert wb.wait(10)
     assert b"EditedApp" in rx.requests[-1].body and actions.last_replay.edited
     assert len(sim.replays_of(original.history_id)) == 3
+
+
+def diff_rows(html_value: str) -> dict[str, str]:
+    """field -> the visible text of its row in a rendered replay diff (a leading "≠" marks a difference)."""
+    out = {}
+    for row in re.findall(r"<tr><td.*?</tr>", html_value):
+        cells = [text_of(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        out[cells[0].removeprefix("≠ ")] = " | ".join(cells)
+    return out
+
+
+def test_the_replay_diff_marks_answers_that_differ_past_what_is_shown(sim, make_explorer):
+    """The user's report, in the explorer: answers equal in their first 200 characters and an
+    edited body of the same length are marked as differing, with where, as the DataFrame says."""
+    with RawServer(counting()) as server:
+        wh = sim.create_webhook("Counting", server.url, [ACT], secret="counting-secret-0123456789")
+        first = sim.simulate(wh, ACT, seed=1)
+        explorer = make_explorer(sim, demo=True)
+        wb = explorer.tools["History"]
+        wb.open(first.history_id)
+        wb.actions.replay.click()
+        assert wb.wait(10)
+        rows = diff_rows(wb.actions.replay_result.value)
+        assert rows["response_body"].startswith("≠ ") and "differs at character 267 of 269" in rows["response_body"]
+        assert not rows["request_body"].startswith("≠ ")
+        wb.actions.mode.value = "edit"
+        wb.actions.overrides.value = 'data.user.userId="0b5c1e7a-2f4d-4c8e-9a6b-3d2f1e0c9b8a"'
+        wb.actions.replay.click()
+        assert wb.wait(10)
+        html_value = wb.actions.replay_result.value
+    rows = diff_rows(html_value)
+    diff = wb.actions.last_replay.diff
+    assert rows["request_body"].startswith("≠ ") and "354 bytes, differs at byte" in rows["request_body"]
+    for field, same in diff["same"].items():
+        assert rows[field].startswith("≠ ") is not same, field
+    assert "counting-secret-0123456789" not in html_value
 
 
 def test_copy_as_code_keeps_the_secret_a_placeholder_until_revealed(sim, page):
