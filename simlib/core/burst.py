@@ -533,7 +533,6 @@ async def send_many_async(
             return series(first.seed + i)
         return sim.preview(target, event_type, overrides=overrides, seed=first.seed + i, options=options)
 
-    results: list[SimulationResult | None] = [None] * n
     start = time.perf_counter()
     # The webhook is read once, inside a write transaction (the store must be able to record).
     target_now = sim.check_target(wid, event_type)
@@ -542,9 +541,11 @@ async def send_many_async(
         if error == SERVICE_UNAVAILABLE:  # one result and one wait, not one per attempt
             r = sim.record_failure(preview_for(0), error, detail, webhook=known, wait=False)
             return BurstResult([r], time.perf_counter() - start, stopped_early=f"the store is unavailable, nothing was sent: {detail}")
-        for i in range(n):
-            results[i] = sim.record_failure(preview_for(i), error, detail, webhook=known)
-        return BurstResult([r for r in results if r is not None], time.perf_counter() - start)
+        # The webhook deleted, or the event no longer subscribed: the first attempt is recorded
+        # with its Trackpilots error, as a single send would be; the other n - 1 would only repeat it.
+        r = sim.record_failure(preview_for(0), error, detail, webhook=known)
+        return BurstResult([r], time.perf_counter() - start,
+                           stopped_early=f"{error}: {detail}; nothing was sent (1 attempt recorded, not {n})" if n > 1 else None)
     wh = target_now
     target = wh  # later previews need no store read
     # Issue 12 (own work per send): the event type, options, template, secret and HMAC key

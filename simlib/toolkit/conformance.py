@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from simlib.core.classify import is_rate_limited, retry_after_seconds
 from simlib.core.delivery.http import request_headers
-from simlib.core.events import set_organisation_id
+from simlib.core.events import check_event_name, set_organisation_id
 from simlib.core.ids import new_uuid4
 from simlib.core.jsjson import parse as js_parse
 from simlib.core.jsjson import stringify
@@ -214,7 +214,15 @@ def _other_organisations(sim: Engine, wh: Webhook) -> list[Webhook]:
 
 
 def _default_event(wh: Webhook, event_type: str | None) -> str:
+    """The event the check (or probe) sends: ``event_type``, which the webhook must subscribe to
+    (else a ValidationError before anything is sent: every variant would be refused by simlib as
+    "Event type not registered", and the report would blame the receiver), or activity if the
+    webhook subscribes to it, else its first event."""
     if event_type is not None:
+        check_event_name(event_type)  # not a name at all: UnknownEventError, as a send says it
+        if event_type not in wh.events:
+            raise ValidationError("event", f"webhook {wh.id} is not subscribed to {event_type} "
+                                  f"(it is to {', '.join(wh.events) or 'no event'}): nothing was sent")
         return event_type
     activity = "desktop.activity_tracking.captured"
     return activity if activity in wh.events else wh.events[0]

@@ -267,6 +267,25 @@ def test_cli_check_stops_at_a_silent_endpoint_and_exits_as_a_failing_check(store
     assert f"0 PASS, 1 FAIL, {len(VARIANTS) - 1} NOTE" in text
 
 
+def test_an_event_the_webhook_does_not_subscribe_to_is_refused_before_anything_is_sent(store_path):
+    """Not 19 "Event type not registered" rows and a report blaming the receiver: check and
+    probe refuse it (exit 2), and a burst records it once, not once per send (exit 2)."""
+    with Simulator(store_path) as sim, Receiver(SECRET) as rx:
+        wh = sim.create_webhook("apps", rx.url, [APP], secret=SECRET)
+        said = f"event: webhook {wh.id} is not subscribed to {ACT} (it is to {APP}): nothing was sent"
+        for call in (lambda: sim.check_receiver(wh, event_type=ACT), lambda: sim.probe_tolerance(wh, event_type=ACT)):
+            with pytest.raises(ValidationError) as caught:
+                call()
+            assert str(caught.value) == said
+        for argv in (["check", wh.id, "--event", ACT], ["probe", wh.id, "--event", ACT],
+                     ["burst", wh.id, ACT, "-n", "1000"]):
+            err = io.StringIO()
+            code = main(["--store", str(store_path), *argv], stdout=io.StringIO(), stderr=err)
+            assert code == 2, (argv, err.getvalue())
+        assert rx.count == 0 and len(sim.history()) == 1  # the burst's one attempt, refused by simlib itself
+        assert sim.history()["error"].tolist() == ["Event type not registered"]
+
+
 REFUSE_ALL = {  # receivers that refuse every request, the correctly signed one included
     "401 (reads seconds)": lambda: Receiver(SECRET, timestamp_unit="s"),
     "400 (flat payload)": lambda: Receiver(SECRET, flat_payload=True),
