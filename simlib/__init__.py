@@ -45,9 +45,6 @@ from simlib.core.signing import (
 from simlib.core.signing import (
     sign as sign,
 )
-from simlib.core.signing import (
-    verify as verify,
-)
 from simlib.core.store.export import EXPORT_FORMATS as EXPORT_FORMATS
 from simlib.core.store.export import export_frame as export_frame
 from simlib.core.store.query import HISTORY_ORDERS as HISTORY_ORDERS
@@ -63,6 +60,9 @@ from simlib.core.validation import (
 )
 from simlib.core.validation import (
     production_check as production_check,
+)
+from simlib.core.validation import (
+    verify as verify,  # simlib.core.signing.verify, its arguments checked
 )
 from simlib.errors import (
     ConflictError as ConflictError,

@@ -74,7 +74,7 @@ def _check_unit(timestamp_unit: str) -> None:
 
 def signed_message(timestamp: str | int, body: bytes) -> bytes:
     """The exact bytes that are signed: ``timestamp + "." + body``."""
-    if not isinstance(body, (bytes, bytearray, memoryview)):
+    if not isinstance(body, (bytes, bytearray)):
         raise TypeError("body must be bytes (the exact bytes sent), not " + type(body).__name__)
     return str(timestamp).encode("ascii") + b"." + bytes(body)
 
@@ -200,6 +200,17 @@ def header_value(headers: Headers, name: str) -> str | None:
     return None
 
 
+def header_values(headers: Headers, name: str) -> list[str]:
+    """Every value of the headers called ``name`` (case-insensitively), in order."""
+    wanted = name.lower()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [
+        value.decode("latin-1") if isinstance(value, bytes) else value
+        for key, value in items
+        if (key.decode("latin-1") if isinstance(key, bytes) else key).lower() == wanted
+    ]
+
+
 def verify(
     headers: Headers,
     body: bytes,
@@ -216,7 +227,13 @@ def verify(
       reported as "looks like seconds";
     - the tolerance is symmetric (too old *or* too far in the future), ``None`` disables it;
     - any of several candidate ``secrets`` may match (secret rotation);
-    - digests are compared with :func:`hmac.compare_digest`; hex is compared case-insensitively.
+    - digests are compared with :func:`hmac.compare_digest`; hex is compared case-insensitively;
+    - a request carrying the signature or the timestamp header twice with different values is
+      refused (``duplicate_header``): receivers disagree on which one counts (the first, the
+      last, or, in Node, both joined with ", "), so such a request proves nothing.
+
+    ``simlib.verify`` is this function with its arguments checked first
+    (:func:`simlib.core.validation.verify`).
     """
     candidates: list[str | bytes]
     if isinstance(secrets, (str, bytes)):
@@ -226,6 +243,11 @@ def verify(
     if not candidates:
         return Verification(False, "no_secret", "no secret to verify with")
 
+    for name in (SIGNATURE_HEADER, TIMESTAMP_HEADER):
+        values = {v.strip() for v in header_values(headers, name)}
+        if len(values) > 1:
+            return Verification(False, "duplicate_header", f"header {name} is sent {len(values)} times with different "
+                                "values: receivers disagree on which one counts")
     sig = header_value(headers, SIGNATURE_HEADER)
     if sig is None or not sig.strip():
         return Verification(False, "missing_signature", f"missing header {SIGNATURE_HEADER}")

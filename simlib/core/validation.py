@@ -15,12 +15,14 @@ import ipaddress
 import re
 import secrets as _secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from simlib.core.delivery.netpolicy import STRICT
 from simlib.core.events import event_names
+from simlib.core.signing import DEFAULT_TOLERANCE_MS, Encoding, Headers, Verification
+from simlib.core.signing import verify as _signing_verify
 from simlib.errors import UnknownEventError, ValidationError
 
 __all__ = [
@@ -441,3 +443,26 @@ def _whatwg_host(parts: SplitResult) -> tuple[str, ipaddress.IPv4Address | ipadd
             raise ValueError("not an IPv4 address")
         return str(ip), ip
     return host, None
+
+
+def verify(
+    headers: Headers,
+    body: bytes,
+    secrets: str | bytes | Sequence[str | bytes],
+    *,
+    now_ms: int | None = None,
+    tolerance_ms: int | None = DEFAULT_TOLERANCE_MS,
+    encoding: Encoding = "hex",
+) -> Verification:
+    """:func:`simlib.core.signing.verify` (``simlib.verify``) with its arguments checked first:
+    a body that is not the raw bytes, or a tolerance that is not a whole number of milliseconds
+    >= 0 (or None), raises a ValidationError at once instead of a TypeError deep inside hashing
+    or a window of "±-1 ms"."""
+    if not isinstance(body, (bytes, bytearray)):
+        hint = " (encode the text exactly as it arrived, e.g. .encode())" if isinstance(body, str) else ""
+        raise ValidationError("body", f"must be the raw body as bytes, not {type(body).__name__}{hint}")
+    if tolerance_ms is not None and (isinstance(tolerance_ms, bool) or not isinstance(tolerance_ms, int) or tolerance_ms < 0):
+        raise ValidationError("tolerance_ms", f"must be a whole number of milliseconds >= 0, or None, not {tolerance_ms!r}")
+    if now_ms is not None and (isinstance(now_ms, bool) or not isinstance(now_ms, int)):
+        raise ValidationError("now_ms", f"must be Unix time in whole milliseconds, not {now_ms!r}")
+    return _signing_verify(headers, bytes(body), secrets, now_ms=now_ms, tolerance_ms=tolerance_ms, encoding=encoding)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simlib.core.signing as signing
-from simlib import compute_signature, sign, verify
+from simlib import ValidationError, compute_signature, sign, verify
 
 # Spec §4.3, derived test vector.
 VECTOR_SECRET = "test-secret"
@@ -320,3 +320,33 @@ def test_a_header_signer_gives_the_signed_headers_of_a_send():
 
     for config in (DeliveryConfig(), DeliveryConfig(signature_encoding="base64", timestamp_unit="s", user_agent="x/2")):
         assert header_signer(Secret(SECRET), config)(BODY, NOW) == signed_headers(Secret(SECRET), BODY, NOW, config)
+
+
+def test_simlib_verify_refuses_arguments_that_cannot_be_a_request_in_one_line():
+    headers = sign("s" * 32, b"{}", 1_769_592_774_119)
+    cases = [
+        ({"body": "{}"}, "body: must be the raw body as bytes, not str (encode the text exactly as it arrived, e.g. .encode())"),
+        ({"body": None}, "body: must be the raw body as bytes, not NoneType"),
+        ({"tolerance_ms": -1}, "tolerance_ms: must be a whole number of milliseconds >= 0, or None, not -1"),
+        ({"tolerance_ms": 1.5}, "tolerance_ms: must be a whole number of milliseconds >= 0, or None, not 1.5"),
+        ({"now_ms": "soon"}, "now_ms: must be Unix time in whole milliseconds, not 'soon'"),
+    ]
+    for change, said in cases:
+        args = {"body": b"{}", "tolerance_ms": 300_000, "now_ms": 1_769_592_774_119, **change}
+        with pytest.raises(ValidationError) as caught:
+            verify(headers, args.pop("body"), "s" * 32, **args)
+        assert str(caught.value) == said
+    assert verify(headers, bytearray(b"{}"), "s" * 32, now_ms=1_769_592_774_119).ok  # a bytearray is bytes
+
+
+@pytest.mark.parametrize("name", ["x-webhook-signature", "x-webhook-timestamp"])
+def test_a_header_sent_twice_with_different_values_proves_nothing(name):
+    secret, body, ts = "s" * 32, b'{"a":1}', 1_769_592_774_119
+    good = list(sign(secret, body, ts).items())
+    other = "deadbeef" if name == "x-webhook-signature" else str(ts + 1)
+    for headers in (good + [(name.title(), other)], [(name, other)] + good):
+        v = verify(headers, body, secret, now_ms=ts)
+        assert (v.ok, v.code) == (False, "duplicate_header")
+        assert v.reason == f"header {name} is sent 2 times with different values: receivers disagree on which one counts"
+    same_twice = good + [(name, dict(good)[name])]  # the same value twice: no doubt which counts
+    assert verify(same_twice, body, secret, now_ms=ts).ok
