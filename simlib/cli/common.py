@@ -13,6 +13,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from simlib import NETWORK_ERROR, DeliveryConfig, SimlibError, SimulationResult, Simulator, ValidationError
@@ -174,7 +175,16 @@ def store_location(store: str | None) -> str | None:
     then takes ``$SIMLIB_STORE``, else ``$SIMLIB_HOME``, else the per-user file. The library
     decides what a location is (``simlib.core.store.location``): a URL of an unknown scheme, or a
     URL in ``$SIMLIB_HOME``, is refused there, naming the scheme and host only (the rest may hold
-    a password); nothing is created under ``./mysql:/u:pw@host/``."""
+    a password); nothing is created under ``./mysql:/u:pw@host/``. A file whose directory does
+    not exist is refused (a mistyped path must not become a new, empty store); the library, given
+    a path, makes the directories."""
+    if store is not None:
+        from simlib.core.store.location import parse_location
+
+        where = parse_location(store)
+        if isinstance(where, Path) and not where.parent.is_dir():
+            raise ValidationError("store", f"the directory {where.parent} does not exist (create it first, or give "
+                                  "another --store): nothing was created")
     return store
 
 

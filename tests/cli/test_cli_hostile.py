@@ -554,8 +554,18 @@ def test_lone_surrogates_in_process_and_json(home):
     no_raw(err)
 
 
+def test_a_store_path_in_a_directory_that_does_not_exist_is_refused_not_made_up(tmp_path):
+    typo = tmp_path / "nonexistent" / "dir" / "s.sqlite3"
+    proc = simlib("--store", str(typo), "webhooks", "list", home=tmp_path / "unused")
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert one_line(proc.stderr) == (f"simlib: error: store: the directory {typo.parent} does not exist (create it "
+                                     "first, or give another --store): nothing was created")
+    assert not (tmp_path / "nonexistent").exists()  # nothing made: no directory, no empty store, no key
+
+
 def test_paths_may_hold_any_bytes(tmp_path):
     odd = os.fsencode(tmp_path) + b"/st\xffre"
+    os.mkdir(odd)  # a --store path's directory is not made up (a typo would be)
     proc = simlib(b"--store", odd + b"/s.sqlite3", b"webhooks", b"add", b"--name", b"x", b"--url", b"https://e.com/h",
                   b"--event", APP.encode(), b"--json", home=tmp_path / "unused")
     assert proc.returncode == 0, proc.stderr
