@@ -284,6 +284,8 @@ class Engine:
             changes["previous_secret_expires_ms"] = None
         if organisation_id is not None:
             changes["organisation_id"] = validate_organisation_id(organisation_id) if organisation_id != "" else None
+        if all(getattr(current, k) == v for k, v in changes.items() if k != "updated_ms"):
+            return current  # nothing changes: no write, no new version (no one else's edit is refused for it)
         updated = replace(current, **changes)
         try:
             self.store.replace_webhook(updated, expected_updated_ms=current.updated_ms)

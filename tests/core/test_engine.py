@@ -136,6 +136,10 @@ def test_every_webhook_change_is_a_new_version_even_when_the_clock_stands_still(
                 s.update_webhook(wh.id, name="lost", expected_updated_ms=stale.updated_ms)
         assert s.get_webhook(wh.id).name == "V1"
         assert s.update_webhook(wh.id, name="V2", expected_updated_ms=third.updated_ms).name == "V2"
+        now_v = s.get_webhook(wh.id)
+        same = s.update_webhook(wh.id, name="V2", url=now_v.url, events=list(now_v.events))  # nothing changes
+        assert same.updated_ms == now_v.updated_ms == s.get_webhook(wh.id).updated_ms  # no new version
+        assert s.update_webhook(wh.id, name="V3", expected_updated_ms=now_v.updated_ms).name == "V3"
 
 
 def test_secret_rotation_and_signing_with_the_previous_secret(store_path):
