@@ -7,7 +7,7 @@ from simlib.cli.output import json_line, line
 
 
 def add_store(add: AddCommand) -> None:
-    st = add("store", help="the store: where it is, its secrets' key (new-key, rotate-key)")
+    st = add("store", help="the store: where it is (info), its secrets' key (rotate-key)")
     sub = st.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
     sub.required = True
     info = sub.add_parser("info", help="where the store is and how many webhooks and attempts it holds")

@@ -612,6 +612,18 @@ def test_help_works_for_every_command(home, capsys, command):
     assert out.startswith("usage: simlib" + "".join(" " + c for c in command))
 
 
+def test_the_top_level_help_names_only_store_actions_that_exist(home, capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    (store_line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("store ")]
+    named = re.findall(r"\(([a-z-]+)\)", store_line)
+    assert named  # the line says which actions it has
+    for action in named:
+        with pytest.raises(SystemExit) as exc:
+            main(["store", action, "--help"])
+        assert exc.value.code == 0, action
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
