@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TextIO
 
 from simlib import NETWORK_ERROR, DeliveryConfig, SimlibError, SimulationResult, Simulator, ValidationError
 from simlib.cli.output import printable
+from simlib.core.delivery.http import MAX_SECONDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -273,11 +274,17 @@ http_status = WholeNumber(100, 599, what="an HTTP status")
 DELIVERY_FIELDS = ("connect_timeout", "read_timeout", "deadline", "max_response_bytes", "ca_bundle")
 
 
+#: The delivery timeouts: the library's own limit (DeliveryConfig: an hour), so a value over it is
+#: refused in the same words whatever its size.
+delivery_seconds = PositiveNumber(MAX_SECONDS)
+
+
 def delivery_flags(sp: argparse.ArgumentParser) -> None:
     g = sp.add_argument_group("delivery")
-    g.add_argument("--connect-timeout", type=positive_float, metavar="S")
-    g.add_argument("--read-timeout", type=positive_float, metavar="S")
-    g.add_argument("--deadline", type=positive_float, metavar="S", help="total time for one attempt")
+    at_most = f"(over 0, at most {MAX_SECONDS:g} s)"
+    g.add_argument("--connect-timeout", type=delivery_seconds, metavar="S", help=f"to connect {at_most}")
+    g.add_argument("--read-timeout", type=delivery_seconds, metavar="S", help=f"between bytes of the answer {at_most}")
+    g.add_argument("--deadline", type=delivery_seconds, metavar="S", help=f"total time for one attempt {at_most}")
     g.add_argument("--max-response-bytes", type=nonneg_int, metavar="N")
     g.add_argument("--ca-bundle", type=path, metavar="PEM", help="extra CA certificates to trust")
     g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded)")

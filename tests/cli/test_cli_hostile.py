@@ -631,6 +631,9 @@ def test_every_number_refuses_huge_and_non_finite_values(home, capsys, path, act
         (["burst", "wh_x", APP, "--concurrency", "0"], "argument -c/--concurrency: must be at least 1"),
         (["webhooks", "rotate-secret", "wh_x", "--grace-seconds", "1e300"], "argument --grace-seconds: must be at most"),
         (["send", "wh_x", APP, "--deadline", "nan"], "argument --deadline: must be a finite number"),
+        (["send", "wh_x", APP, "--read-timeout", "1e9"], "argument --read-timeout: must be at most 3600 seconds"),
+        (["send", "wh_x", APP, "--read-timeout", "100000"], "argument --read-timeout: must be at most 3600 seconds"),
+        (["check", "wh_x", "--connect-timeout", "7200"], "argument --connect-timeout: must be at most 3600 seconds"),
         (["receive", "--port", "99999999999999999999", "--no-verify"], "a port is at most 65535"),
     ],
 )
