@@ -122,7 +122,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         # The last resort for input nested too deeply for Python (JSON in --set, a capture, a
         # body): the library should have refused it with a ValidationError first.
         return _error(ctx, "the input is nested too deeply to process (Python's recursion limit was reached)", None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # one line, as a burst says it (simlib.cli.send): never a silent 130
+        ctx.err.write("simlib: interrupted (Ctrl-C): what was recorded stays in the history; an attempt that "
+                      "was in flight reads 'interrupted'\n")
+        ctx.err.flush()
         return EXIT_INTERRUPTED
 
 

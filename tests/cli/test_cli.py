@@ -653,6 +653,36 @@ def _history_count(home: Path) -> int:
         conn.close()
 
 
+@pytest.mark.parametrize("command", [["send", "{wid}", APP], ["check", "{wid}"], ["replay", "1"]])
+def test_ctrl_c_during_any_command_says_so_in_one_line_and_exits_130(home, command):
+    """Not a silent 130: send, check and replay say it as a burst does."""
+    import signal
+    import time
+
+    from tests.servers import RawServer, never_answer
+
+    with RawServer(never_answer()) as hanging:
+        wid = add_webhook(hanging.url, APP)["id"]
+        if command[0] == "replay":  # a row to replay: one attempt that timed out quickly
+            assert run("send", wid, APP, "--deadline", "0.5")[0] == 1
+        argv = [part.format(wid=wid) for part in command]
+        proc = subprocess.Popen([sys.executable, "-m", "simlib", *argv], env=_env(home),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while len(hanging.requests) < (2 if command[0] == "replay" else 1) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the request is in flight: the endpoint holds it
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err
+    assert one_line_error(err) == ("simlib: interrupted (Ctrl-C): what was recorded stays in the history; an attempt "
+                                   "that was in flight reads 'interrupted'")
+
+
 @pytest.mark.slow
 def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
     import signal
