@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from simlib.core import identity, signing
 from simlib.core.classify import make_history_row, outcome_bytes, pending_row, result_from_row
@@ -55,7 +55,10 @@ from simlib.core.validation import (
 from simlib.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from simlib.records import (
     CANCELLED_BEFORE_SEND,
+    DELIVERED,
+    ERROR_STATUS,
     EVENT_NOT_REGISTERED,
+    FAILED,
     SERVICE_UNAVAILABLE,
     SIMULATION_FAILED,
     WEBHOOK_NOT_FOUND,
@@ -124,10 +127,25 @@ def _history_filters(
         for text in [value] if isinstance(value, str) else value or ():
             if isinstance(text, str):
                 check_text(field, text)  # a lone surrogate cannot even be looked up
+    if result is not None:
+        result = [_result_name(r) for r in ([result] if isinstance(result, str) else result)]
     return HistoryFilter(
         webhook=webhook, event_type=event_type, result=result, since_ms=to_ms(since), until_ms=to_ms(until),
         user=user, host=host,
     ), limit
+
+
+#: What ``result=`` may name: a result or a Trackpilots simulation error, by its lower-case form.
+_RESULT_NAMES: Final = {name.lower(): name for name in (DELIVERED, FAILED, *ERROR_STATUS)}
+
+
+def _result_name(value: object) -> str:
+    """A result filter's value as stored ("delivered" -> "Delivered"); a typo is refused in one
+    line instead of matching nothing."""
+    name = _RESULT_NAMES.get(value.strip().lower()) if isinstance(value, str) else None
+    if name is None:
+        raise ValidationError("result", f"{str(value)[:60]!r} is not a result: one of {', '.join(_RESULT_NAMES.values())}")
+    return name
 
 
 def check_sign_with(sign_with: object) -> None:

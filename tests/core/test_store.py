@@ -3,6 +3,7 @@ insertion order and exports (PRACTICE.md §5)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -14,7 +15,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from simlib import Simulator, StoreUnavailable, StoreVersionError
+from simlib import Simulator, StoreUnavailable, StoreVersionError, ValidationError
+from simlib.cli import main
 from simlib.core.store.sqlite import HISTORY_COLUMNS, Store
 from simlib.receiver import Receiver
 from tests.helpers import ACT, ALL_EVENTS, APP, SHOT, free_port
@@ -332,6 +334,14 @@ def test_history_filter_by_result_and_error_name(four_attempts):
     assert ids(s.history(result="Webhook not found")) == [d.id]
     assert ids(s.history(result=["Delivered", "Network error"])) == [a.id, c.id]
     assert s.history(result="Service unavailable").empty
+    assert ids(s.history(result="delivered")) == [a.id]  # any case, as typed on a command line
+    assert ids(s.history(result=[" network ERROR", "webhook not found"])) == [c.id, d.id]
+    with pytest.raises(ValidationError) as caught:  # a typo is said, not an empty answer
+        s.history(result="Delivred")
+    assert str(caught.value) == ("result: 'Delivred' is not a result: one of Delivered, Failed, Webhook not found, "
+                                 "Event type not registered, Service unavailable, Network error, Simulation failed")
+    code = main(["--store", str(s.store.path), "history", "--result", "Delivred"], stdout=io.StringIO(), stderr=io.StringIO())
+    assert code == 2
 
 
 def test_history_filter_by_time(four_attempts):
