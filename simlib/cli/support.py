@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from simlib import SNIPPET_FILENAMES, Preview, Simulator, parse_headers, snippet
+from simlib import SNIPPET_FILENAMES, Preview, Simulator, ValidationError, parse_headers, snippet
 from simlib.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -106,14 +106,22 @@ def add_snippets(add: AddCommand) -> None:
 def explain(ctx: Context) -> int:
     a = ctx.args
     secret = read_secret(ctx)  # a bad secret flag first: before any file is read
-    headers = parse_headers(Path(a.headers).read_bytes())
-    body = Path(a.body).read_bytes()
+    headers = parse_headers(_flag_file("--headers", a.headers))
+    body = _flag_file("--body", a.body)
     ex = ctx.sim.explain_signature(headers, body, secret=secret, webhook=a.webhook, tolerance_ms=a.tolerance_ms)
     if a.json:
         dump(ex.to_dict(), ctx.out)
     else:
         text_lines(ex.to_text(), ctx.out)
     return EXIT_OK if ex.valid else EXIT_FAILED
+
+
+def _flag_file(flag: str, name: str) -> bytes:
+    """The bytes of the file a flag names; one line naming the flag when it cannot be read."""
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise ValidationError(flag, f"cannot read {name!r}: {exc.strerror or exc}") from None
 
 
 def replay(ctx: Context) -> int:

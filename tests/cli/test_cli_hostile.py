@@ -554,6 +554,18 @@ def test_lone_surrogates_in_process_and_json(home):
     no_raw(err)
 
 
+def test_explain_names_the_flag_whose_file_cannot_be_read(tmp_path):
+    body = tmp_path / "b.json"
+    body.write_bytes(b"{}")
+    for argv, flag, missing in ((["--headers", str(tmp_path / "nope.txt"), "--body", str(body)], "--headers", "nope.txt"),
+                                (["--headers", str(body), "--body", str(tmp_path / "gone.json")], "--body", "gone.json")):
+        proc = simlib("explain", *argv, "--secret-file", "/dev/null", home=tmp_path / "home")
+        assert proc.returncode == 2
+        line = one_line(proc.stderr)
+        assert line.startswith(f"simlib: error: {flag}: cannot read ") and missing in line, line
+        assert line.endswith(": No such file or directory"), line
+
+
 def test_a_store_path_in_a_directory_that_does_not_exist_is_refused_not_made_up(tmp_path):
     typo = tmp_path / "nonexistent" / "dir" / "s.sqlite3"
     proc = simlib("--store", str(typo), "webhooks", "list", home=tmp_path / "unused")
