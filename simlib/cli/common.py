@@ -18,7 +18,6 @@ from typing import Any, NoReturn, TextIO
 
 from simlib import NETWORK_ERROR, DeliveryConfig, SimlibError, SimulationResult, Simulator, ValidationError
 from simlib.cli.output import printable
-from simlib.core.delivery.http import MAX_SECONDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -179,11 +178,9 @@ def store_location(store: str | None) -> str | None:
     a password); nothing is created under ``./mysql:/u:pw@host/``. A file whose directory does
     not exist is refused (a mistyped path must not become a new, empty store); the library, given
     a path, makes the directories."""
-    if store is not None:
-        from simlib.core.store.location import parse_location
-
-        where = parse_location(store)
-        if isinstance(where, Path) and not where.parent.is_dir():
+    if store is not None and "://" not in store:  # a file (a URL is the library's to judge)
+        where = Path(store)
+        if not where.parent.is_dir():
             raise ValidationError("store", f"the directory {where.parent} does not exist (create it first, or give "
                                   "another --store): nothing was created")
     return store
@@ -276,12 +273,12 @@ DELIVERY_FIELDS = ("connect_timeout", "read_timeout", "deadline", "max_response_
 
 #: The delivery timeouts: the library's own limit (DeliveryConfig: an hour), so a value over it is
 #: refused in the same words whatever its size.
-delivery_seconds = PositiveNumber(MAX_SECONDS)
+delivery_seconds = PositiveNumber(DeliveryConfig.max_seconds)
 
 
 def delivery_flags(sp: argparse.ArgumentParser) -> None:
     g = sp.add_argument_group("delivery")
-    at_most = f"(over 0, at most {MAX_SECONDS:g} s)"
+    at_most = f"(over 0, at most {DeliveryConfig.max_seconds:g} s)"
     g.add_argument("--connect-timeout", type=delivery_seconds, metavar="S", help=f"to connect {at_most}")
     g.add_argument("--read-timeout", type=delivery_seconds, metavar="S", help=f"between bytes of the answer {at_most}")
     g.add_argument("--deadline", type=delivery_seconds, metavar="S", help=f"total time for one attempt {at_most}")

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import httpx
 
@@ -102,6 +102,8 @@ class DeliveryConfig:
     ``MAX_RESPONSE_BYTES`` (10 MB). Anything else is a ``ValidationError`` naming the field.
     """
 
+    #: The longest accepted timeout or deadline (:data:`MAX_SECONDS`), for callers checking their input.
+    max_seconds: ClassVar[float] = MAX_SECONDS
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
     write_timeout: float = 15.0
