@@ -10,6 +10,8 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -432,6 +434,20 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _simlib_process(home: Path, *argv: str) -> Iterator[subprocess.Popen[str]]:
+    """``simlib ARGV`` running in a process of its own (stdout and stderr piped, as text);
+    killed on the way out if it is still running (a test that failed half-way)."""
+    proc = subprocess.Popen([sys.executable, "-m", "simlib", *argv], env=_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_demo_subprocess_on_a_fresh_home(tmp_path):
     home = tmp_path / "fresh-home"
     proc = subprocess.run(
@@ -665,19 +681,12 @@ def test_ctrl_c_during_any_command_says_so_in_one_line_and_exits_130(home, comma
         wid = add_webhook(hanging.url, APP)["id"]
         if command[0] == "replay":  # a row to replay: one attempt that timed out quickly
             assert run("send", wid, APP, "--deadline", "0.5")[0] == 1
-        argv = [part.format(wid=wid) for part in command]
-        proc = subprocess.Popen([sys.executable, "-m", "simlib", *argv], env=_env(home),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+        with _simlib_process(home, *[part.format(wid=wid) for part in command]) as proc:
             deadline = time.monotonic() + 30
             while len(hanging.requests) < (2 if command[0] == "replay" else 1) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the request is in flight: the endpoint holds it
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
     assert proc.returncode == 130, err
     assert one_line_error(err) == ("simlib: interrupted (Ctrl-C): what was recorded stays in the history; an attempt "
                                    "that was in flight reads 'interrupted'")
@@ -696,11 +705,7 @@ def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
     with ReceiverProcess(delay_ms=200, verify_signatures=False) as rx:
         wid = add_webhook(rx.url, APP)["id"]
         assert run("send", wid, APP)[0] == 0  # a row from before the burst is not counted
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "simlib", "burst", wid, APP, "-n", str(n), "-c", str(concurrency), "--no-progress"],
-            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
+        with _simlib_process(home, "burst", wid, APP, "-n", str(n), "-c", str(concurrency), "--no-progress") as proc:
             deadline = time.monotonic() + 60
             while _history_count(home) < wanted and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -711,10 +716,6 @@ def test_burst_interrupted_by_ctrl_c_says_what_was_recorded(home):
                 pytest.fail(f"the burst was not mid-way ({before - 1} rows recorded, exit {proc.returncode}): {err}")
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         received = rx.stats()["requests"]
     assert proc.returncode == 130, err
     assert out == ""
