@@ -160,10 +160,12 @@ class BurstPanel:
             self._show_count()
 
 
-#: The burst form's highest values (the lowest: 1 send, concurrency 1, rate 0).
-MAX_SENDS: Final = 1_000_000
+#: The burst form's ranges: send_many's own (simlib.core.burst: MAX_SENDS, MAX_CONCURRENCY,
+#: MIN_RATE, MAX_RATE; a test keeps them equal), rate 0 meaning as fast as possible.
+MAX_SENDS: Final = 100_000
 MAX_CONCURRENCY: Final = 1000
-MAX_RATE: Final = 100_000.0
+MIN_RATE: Final = 0.001
+MAX_RATE: Final = 1_000_000.0
 
 
 def _limits(count: float, concurrency: float, rate: float) -> str:
@@ -172,6 +174,6 @@ def _limits(count: float, concurrency: float, rate: float) -> str:
         return f"Sends must be from 1 to {MAX_SENDS:,}, not {count:,}"
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         return f"Concurrency must be from 1 to {MAX_CONCURRENCY:,}, not {concurrency:,}"
-    if not 0 <= rate <= MAX_RATE:  # NaN too
-        return f"Rate /s must be from 0 (as fast as possible) to {MAX_RATE:,.0f}, not {rate:g}"
+    if not (rate == 0 or MIN_RATE <= rate <= MAX_RATE):  # NaN too
+        return f"Rate /s must be 0 (as fast as possible) or from {MIN_RATE:g} to {MAX_RATE:,.0f}, not {rate:g}"
     return ""

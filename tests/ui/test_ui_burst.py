@@ -45,11 +45,12 @@ def explorer(tmp_path):
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [
-        ("burst_count", 0, "Sends must be from 1 to 1,000,000, not 0"),
-        ("burst_count", -5, "Sends must be from 1 to 1,000,000, not -5"),
-        ("burst_count", 1_000_001, "Sends must be from 1 to 1,000,000, not 1,000,001"),
+        ("burst_count", 0, "Sends must be from 1 to 100,000, not 0"),
+        ("burst_count", -5, "Sends must be from 1 to 100,000, not -5"),
+        ("burst_count", 100_001, "Sends must be from 1 to 100,000, not 100,001"),
         ("burst_concurrency", 0, "Concurrency must be from 1 to 1,000, not 0"),
-        ("burst_rate", -1.0, "Rate /s must be from 0 (as fast as possible) to 100,000, not -1"),
+        ("burst_rate", -1.0, "Rate /s must be 0 (as fast as possible) or from 0.001 to 1,000,000, not -1"),
+        ("burst_rate", 0.0001, "Rate /s must be 0 (as fast as possible) or from 0.001 to 1,000,000, not 0.0001"),
     ],
 )
 def test_a_burst_number_out_of_range_sends_nothing_and_says_so(explorer, field, value, said):
@@ -61,6 +62,15 @@ def test_a_burst_number_out_of_range_sends_nothing_and_says_so(explorer, field, 
     assert text_of(explorer.burst_result.value) == f"Nothing was sent: {said}."
     assert len(explorer.receiver.requests) == 0 and len(explorer.history) == 0
     assert getattr(explorer, field).value == value  # what was typed stays, to be corrected
+
+
+def test_the_burst_forms_ranges_are_send_manys_own():
+    """Not a range of the form's own: a number the form lets through is one send_many takes."""
+    from simlib.core import burst as engine
+    from simlib.ui import burst as form
+
+    assert (form.MAX_SENDS, form.MAX_CONCURRENCY, form.MIN_RATE, form.MAX_RATE) == (
+        engine.MAX_SENDS, engine.MAX_CONCURRENCY, engine.MIN_RATE, engine.MAX_RATE)
 
 
 def test_burst_button_sends_records_and_summarises(explorer):
